@@ -1,0 +1,219 @@
+//! Checkpoints in the ecosystem's formats: `model.safetensors` with GPT-2 tensor names and layouts,
+//! `config.json` (model_type gpt2) and `tokenizer.json`, so HF transformers' GPT2LMHeadModel loads them.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde_json::json;
+
+use crate::bail;
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::params::*;
+
+/// One GPT-2 tensor: its name, its shape, and where it comes from in our flat layout.
+struct Entry {
+    name: String,
+    /// HF shape.
+    shape: Vec<usize>,
+    /// Offset and (rows, cols) in our layout; HF's Conv1D stores the transpose of our (OC, C) matrices.
+    off: usize,
+    ours: (usize, usize),
+    transpose: bool,
+}
+
+fn entries(cfg: &ModelConfig) -> Vec<Entry> {
+    let lay = ParamLayout::new(cfg);
+    let c = cfg.n_embd;
+    let mut v = vec![
+        Entry { name: "transformer.wte.weight".into(), shape: vec![cfg.vocab_size, c], off: lay.offsets[WTE], ours: (cfg.vocab_size, c), transpose: false },
+        Entry { name: "transformer.wpe.weight".into(), shape: vec![cfg.n_ctx, c], off: lay.offsets[WPE], ours: (cfg.n_ctx, c), transpose: false },
+    ];
+    for l in 0..cfg.n_layer {
+        let vec1 = |name: &str, kind: usize, n: usize| Entry {
+            name: format!("transformer.h.{l}.{name}"),
+            shape: vec![n],
+            off: lay.layer_offset(kind, l),
+            ours: (1, n),
+            transpose: false,
+        };
+        // ours (OC, C) -> HF (C, OC)
+        let mat = |name: &str, kind: usize, oc: usize, ic: usize| Entry {
+            name: format!("transformer.h.{l}.{name}"),
+            shape: vec![ic, oc],
+            off: lay.layer_offset(kind, l),
+            ours: (oc, ic),
+            transpose: true,
+        };
+        v.push(vec1("ln_1.weight", LN1W, c));
+        v.push(vec1("ln_1.bias", LN1B, c));
+        v.push(mat("attn.c_attn.weight", QKVW, 3 * c, c));
+        v.push(vec1("attn.c_attn.bias", QKVB, 3 * c));
+        v.push(mat("attn.c_proj.weight", ATTPROJW, c, c));
+        v.push(vec1("attn.c_proj.bias", ATTPROJB, c));
+        v.push(vec1("ln_2.weight", LN2W, c));
+        v.push(vec1("ln_2.bias", LN2B, c));
+        v.push(mat("mlp.c_fc.weight", FCW, 4 * c, c));
+        v.push(vec1("mlp.c_fc.bias", FCB, 4 * c));
+        v.push(mat("mlp.c_proj.weight", FCPROJW, c, 4 * c));
+        v.push(vec1("mlp.c_proj.bias", FCPROJB, c));
+    }
+    v.push(Entry { name: "transformer.ln_f.weight".into(), shape: vec![c], off: lay.offsets[LNFW], ours: (1, c), transpose: false });
+    v.push(Entry { name: "transformer.ln_f.bias".into(), shape: vec![c], off: lay.offsets[LNFB], ours: (1, c), transpose: false });
+    v
+}
+
+/// HF's config.json for a GPT-2 of this shape. `extra` adds keys (e.g. the reward model's normalization).
+pub fn hf_config(cfg: &ModelConfig, end_token: u32, extra: Option<serde_json::Value>) -> serde_json::Value {
+    let mut v = json!({
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": cfg.vocab_size,
+        "n_positions": cfg.n_ctx,
+        "n_ctx": cfg.n_ctx,
+        "n_embd": cfg.n_embd,
+        "n_layer": cfg.n_layer,
+        "n_head": cfg.n_head,
+        "n_inner": null,
+        "activation_function": "gelu_new",
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+        "layer_norm_epsilon": 1e-5,
+        "initializer_range": 0.02,
+        "bos_token_id": end_token,
+        "eos_token_id": end_token,
+        "tie_word_embeddings": true,
+        "torch_dtype": "float32",
+    });
+    if let (Some(obj), Some(serde_json::Value::Object(more))) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    v
+}
+
+/// Reads our model shape back from an HF GPT-2 config.
+pub fn parse_config(text: &str) -> Result<ModelConfig> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error(format!("config.json is not valid JSON: {e}")))?;
+    if v.get("model_type").and_then(|m| m.as_str()) != Some("gpt2") {
+        bail!("config.json: model_type must be \"gpt2\"");
+    }
+    let field = |k: &str| {
+        v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or_else(|| Error(format!("config.json: missing or non-integer \"{k}\"")))
+    };
+    let cfg = ModelConfig {
+        vocab_size: field("vocab_size")?,
+        n_ctx: field("n_positions")?,
+        n_layer: field("n_layer")?,
+        n_head: field("n_head")?,
+        n_embd: field("n_embd")?,
+    };
+    cfg.validate().map_err(|e| Error(format!("config.json: {e}")))?;
+    Ok(cfg)
+}
+
+/// Serializes parameters as GPT-2 safetensors. Refuses non-finite weights: a NaN checkpoint is never written.
+pub fn to_safetensors(cfg: &ModelConfig, params: &[f32], extra: &[(String, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
+    if params.len() != ParamLayout::new(cfg).total {
+        bail!("parameter count {} does not match the config", params.len());
+    }
+    if params.iter().chain(extra.iter().flat_map(|e| e.2.iter())).any(|x| !x.is_finite()) {
+        bail!("refusing to save: the weights contain NaN or infinity");
+    }
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for e in entries(cfg) {
+        let (r, c) = e.ours;
+        let src = &params[e.off..e.off + r * c];
+        let vals: Vec<f32> = if e.transpose { (0..c).flat_map(|j| (0..r).map(move |i| src[i * c + j])).collect() } else { src.to_vec() };
+        data.push((e.name, e.shape, bytemuck::cast_slice(&vals).to_vec()));
+    }
+    for (name, shape, vals) in extra {
+        data.push((name.clone(), shape.clone(), bytemuck::cast_slice(vals).to_vec()));
+    }
+    let views: Vec<(String, TensorView)> = data
+        .iter()
+        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error(format!("building a tensor view: {e}")))?;
+    let meta: HashMap<String, String> = [("format".to_string(), "pt".to_string())].into();
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error(format!("serializing safetensors: {e}")))
+}
+
+/// Reads GPT-2 safetensors into our flat layout, checking every name, shape and dtype.
+/// Returns the parameters and any tensors outside the GPT-2 set (e.g. a reward head), by name.
+pub fn from_safetensors(cfg: &ModelConfig, bytes: &[u8]) -> Result<(Vec<f32>, HashMap<String, Vec<f32>>)> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| Error(format!("model.safetensors is truncated or corrupted: {e}")))?;
+    let lay = ParamLayout::new(cfg);
+    let mut params = vec![0.0f32; lay.total];
+    let expected = entries(cfg);
+    for e in &expected {
+        let t = st.tensor(&e.name).map_err(|_| Error(format!("model.safetensors lacks tensor {} (does it match config.json?)", e.name)))?;
+        if t.dtype() != Dtype::F32 {
+            bail!("tensor {} has dtype {:?}; only F32 is supported", e.name, t.dtype());
+        }
+        if t.shape() != e.shape.as_slice() {
+            bail!("tensor {} has shape {:?}, config.json implies {:?}", e.name, t.shape(), e.shape);
+        }
+        let vals = f32s(t.data());
+        let (r, c) = e.ours;
+        let dst = &mut params[e.off..e.off + r * c];
+        if e.transpose {
+            for i in 0..r {
+                for j in 0..c {
+                    dst[i * c + j] = vals[j * r + i];
+                }
+            }
+        } else {
+            dst.copy_from_slice(&vals);
+        }
+    }
+    if let Some(bad) = params.iter().position(|x| !x.is_finite()) {
+        bail!("model.safetensors holds a non-finite weight (at flat index {bad})");
+    }
+    let known: std::collections::HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
+    let mut extra = HashMap::new();
+    for (name, t) in st.tensors() {
+        if !known.contains(name.as_str()) && t.dtype() == Dtype::F32 {
+            extra.insert(name, f32s(t.data()));
+        }
+    }
+    Ok((params, extra))
+}
+
+/// Little-endian f32s from bytes that may not be 4-aligned.
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// A model on disk: config, weights and tokenizer.
+pub struct Checkpoint {
+    pub cfg: ModelConfig,
+    pub params: Vec<f32>,
+    pub extra: HashMap<String, Vec<f32>>,
+    pub tokenizer_json: String,
+    pub config_json: serde_json::Value,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Checkpoint {
+    pub fn load(dir: &std::path::Path) -> Result<Checkpoint> {
+        let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error(format!("cannot read {}: {e}", dir.join(f).display())));
+        let config_text = String::from_utf8(read("config.json")?).map_err(|_| Error("config.json is not UTF-8".into()))?;
+        let cfg = parse_config(&config_text)?;
+        let (params, extra) = from_safetensors(&cfg, &read("model.safetensors")?)?;
+        let tokenizer_json = String::from_utf8(read("tokenizer.json")?).map_err(|_| Error("tokenizer.json is not UTF-8".into()))?;
+        let config_json = serde_json::from_str(&config_text).map_err(|e| Error(format!("config.json: {e}")))?;
+        Ok(Checkpoint { cfg, params, extra, tokenizer_json, config_json })
+    }
+
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let extra: Vec<(String, Vec<usize>, Vec<f32>)> = self.extra.iter().map(|(k, v)| (k.clone(), vec![v.len()], v.clone())).collect();
+        let bytes = to_safetensors(&self.cfg, &self.params, &extra)?;
+        std::fs::create_dir_all(dir).map_err(|e| Error(format!("cannot create {}: {e}", dir.display())))?;
+        let write = |f: &str, data: &[u8]| std::fs::write(dir.join(f), data).map_err(|e| Error(format!("cannot write {}: {e}", dir.join(f).display())));
+        write("model.safetensors", &bytes)?;
+        let cfg = serde_json::to_string_pretty(&self.config_json).map_err(|e| Error(e.to_string()))?;
+        write("config.json", cfg.as_bytes())?;
+        write("tokenizer.json", self.tokenizer_json.as_bytes())
+    }
+}

@@ -1,0 +1,22 @@
+//! GELU, tanh form (as in GPT-2).
+
+const GELU_SCALE: f32 = 0.797_884_6; // sqrt(2/pi)
+
+pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(inp) {
+        let cube = 0.044715 * x * x * x;
+        *o = 0.5 * x * (1.0 + (GELU_SCALE * (x + cube)).tanh());
+    }
+}
+
+/// dinp += gelu'(inp) · dout
+pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
+    for ((di, &x), &d) in dinp.iter_mut().zip(inp).zip(dout) {
+        let cube = 0.044715 * x * x * x;
+        let arg = GELU_SCALE * (x + cube);
+        let th = arg.tanh();
+        let sech2 = 1.0 - th * th;
+        let local = 0.5 * (1.0 + th) + x * 0.5 * sech2 * GELU_SCALE * (1.0 + 3.0 * 0.044715 * x * x);
+        *di += local * d;
+    }
+}

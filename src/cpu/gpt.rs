@@ -1,0 +1,331 @@
+//! GPT-2 on the CPU reference kernels: forward, backward and AdamW, as in llm.c's gpt2_forward/backward.
+
+use super::adamw::{adamw_update, clip_scale, global_norm, AdamParams};
+use super::attention::{attention_backward, attention_forward};
+use super::crossentropy::{crossentropy_backward, crossentropy_forward, mean_scale};
+use super::encoder::{encoder_backward, encoder_forward};
+use super::gelu::{gelu_backward, gelu_forward};
+use super::layernorm::{layernorm_backward, layernorm_forward};
+use super::matmul::{matmul_backward, matmul_forward};
+use super::residual::{residual_backward, residual_forward};
+use crate::bail;
+use crate::config::ModelConfig;
+use crate::engine::{Engine, StepReport};
+use crate::error::Result;
+use crate::params::*;
+
+/// Activations of one forward pass (and, reused, their gradients). Per-layer ones are stacked (L, ...).
+#[derive(Clone, Default)]
+pub struct Acts {
+    pub encoded: Vec<f32>,   // (B,T,C)
+    pub ln1: Vec<f32>,       // (L,B,T,C)
+    pub ln1_mean: Vec<f32>,  // (L,B,T)
+    pub ln1_rstd: Vec<f32>,  // (L,B,T)
+    pub qkv: Vec<f32>,       // (L,B,T,3C)
+    pub atty: Vec<f32>,      // (L,B,T,C)
+    pub preatt: Vec<f32>,    // (L,B,NH,T,T)
+    pub att: Vec<f32>,       // (L,B,NH,T,T)
+    pub attproj: Vec<f32>,   // (L,B,T,C)
+    pub residual2: Vec<f32>, // (L,B,T,C)
+    pub ln2: Vec<f32>,       // (L,B,T,C)
+    pub ln2_mean: Vec<f32>,  // (L,B,T)
+    pub ln2_rstd: Vec<f32>,  // (L,B,T)
+    pub fch: Vec<f32>,       // (L,B,T,4C)
+    pub fch_gelu: Vec<f32>,  // (L,B,T,4C)
+    pub fcproj: Vec<f32>,    // (L,B,T,C)
+    pub residual3: Vec<f32>, // (L,B,T,C)
+    pub lnf: Vec<f32>,       // (B,T,C)
+    pub lnf_mean: Vec<f32>,  // (B,T)
+    pub lnf_rstd: Vec<f32>,  // (B,T)
+    pub logits: Vec<f32>,    // (B,T,V)
+    pub losses: Vec<f32>,    // (B,T)
+    pub lse: Vec<f32>,       // (B,T)
+}
+
+impl Acts {
+    pub fn new(s: &ActShapes) -> Self {
+        let (btc, bt, l) = (s.btc(), s.bt(), s.l);
+        Acts {
+            encoded: vec![0.0; btc],
+            ln1: vec![0.0; l * btc],
+            ln1_mean: vec![0.0; l * bt],
+            ln1_rstd: vec![0.0; l * bt],
+            qkv: vec![0.0; l * 3 * btc],
+            atty: vec![0.0; l * btc],
+            preatt: vec![0.0; l * s.att()],
+            att: vec![0.0; l * s.att()],
+            attproj: vec![0.0; l * btc],
+            residual2: vec![0.0; l * btc],
+            ln2: vec![0.0; l * btc],
+            ln2_mean: vec![0.0; l * bt],
+            ln2_rstd: vec![0.0; l * bt],
+            fch: vec![0.0; l * 4 * btc],
+            fch_gelu: vec![0.0; l * 4 * btc],
+            fcproj: vec![0.0; l * btc],
+            residual3: vec![0.0; l * btc],
+            lnf: vec![0.0; btc],
+            lnf_mean: vec![0.0; bt],
+            lnf_rstd: vec![0.0; bt],
+            logits: vec![0.0; bt * s.v],
+            losses: vec![0.0; bt],
+            lse: vec![0.0; bt],
+        }
+    }
+
+    fn zero(&mut self) {
+        for v in [
+            &mut self.encoded, &mut self.ln1, &mut self.qkv, &mut self.atty, &mut self.preatt, &mut self.att,
+            &mut self.attproj, &mut self.residual2, &mut self.ln2, &mut self.fch, &mut self.fch_gelu,
+            &mut self.fcproj, &mut self.residual3, &mut self.lnf, &mut self.logits,
+        ] {
+            v.fill(0.0);
+        }
+    }
+}
+
+pub struct CpuGpt {
+    pub cfg: ModelConfig,
+    pub layout: ParamLayout,
+    pub params: Vec<f32>,
+    pub grads: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    max_b: usize,
+    max_t: usize,
+    acts: Acts,
+    grad_acts: Acts,
+    /// (B, T) of the last forward pass and its tokens/targets.
+    last: Option<(usize, usize, Vec<u32>, Option<Vec<i32>>)>,
+}
+
+impl CpuGpt {
+    pub fn new(cfg: ModelConfig, params: Vec<f32>, max_b: usize, max_t: usize) -> Result<Self> {
+        cfg.validate()?;
+        let layout = ParamLayout::new(&cfg);
+        if params.len() != layout.total {
+            bail!("expected {} parameters for {cfg:?}, got {}", layout.total, params.len());
+        }
+        if max_t > cfg.n_ctx {
+            bail!("sequence length {max_t} exceeds the model's context {}", cfg.n_ctx);
+        }
+        let shapes = ActShapes::new(&cfg, max_b, max_t);
+        let n = layout.total;
+        Ok(CpuGpt {
+            cfg,
+            layout,
+            params,
+            grads: vec![0.0; n],
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            max_b,
+            max_t,
+            acts: Acts::new(&shapes),
+            grad_acts: Acts::new(&shapes),
+            last: None,
+        })
+    }
+
+    fn p(&self, i: usize) -> &[f32] {
+        &self.params[self.layout.range(i)]
+    }
+
+    /// Layer l's slice of tensor kind i.
+    fn pl(&self, i: usize, l: usize) -> &[f32] {
+        let n = self.layout.numel(i) / self.cfg.n_layer;
+        &self.params[self.layout.layer_offset(i, l)..][..n]
+    }
+}
+
+/// Mutable slices of two disjoint tensor kinds of a flat buffer.
+fn split2<'a>(buf: &'a mut [f32], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&'a mut [f32], &'a mut [f32]) {
+    assert!(a.end <= b.start, "split2 wants ranges in storage order");
+    let (lo, hi) = buf.split_at_mut(b.start);
+    (&mut lo[a], &mut hi[..b.end - b.start])
+}
+
+impl Engine for CpuGpt {
+    fn config(&self) -> ModelConfig {
+        self.cfg
+    }
+
+    fn capacity(&self) -> (usize, usize) {
+        (self.max_b, self.max_t)
+    }
+
+    fn forward(&mut self, tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<Option<f32>> {
+        check_batch(&self.cfg, self.capacity(), tokens, targets, b, t)?;
+        let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
+        let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
+        let mut a = std::mem::take(&mut self.acts);
+        encoder_forward(&mut a.encoded, tokens, self.p(WTE), self.p(WPE), b, t, c);
+        for l in 0..l_n {
+            let (prev, cur) = a.residual3.split_at_mut(l * btc);
+            let residual: &[f32] = if l == 0 { &a.encoded[..btc] } else { &prev[(l - 1) * btc..] };
+            let ln1 = &mut a.ln1[l * btc..][..btc];
+            layernorm_forward(ln1, &mut a.ln1_mean[l * n..][..n], &mut a.ln1_rstd[l * n..][..n], residual, self.pl(LN1W, l), self.pl(LN1B, l), n, c);
+            let qkv = &mut a.qkv[l * 3 * btc..][..3 * btc];
+            matmul_forward(qkv, ln1, self.pl(QKVW, l), Some(self.pl(QKVB, l)), n, c, 3 * c);
+            let atty = &mut a.atty[l * btc..][..btc];
+            attention_forward(atty, &mut a.preatt[l * att_n..][..att_n], &mut a.att[l * att_n..][..att_n], qkv, b, t, c, nh);
+            let attproj = &mut a.attproj[l * btc..][..btc];
+            matmul_forward(attproj, atty, self.pl(ATTPROJW, l), Some(self.pl(ATTPROJB, l)), n, c, c);
+            let residual2 = &mut a.residual2[l * btc..][..btc];
+            residual_forward(residual2, residual, attproj);
+            let ln2 = &mut a.ln2[l * btc..][..btc];
+            layernorm_forward(ln2, &mut a.ln2_mean[l * n..][..n], &mut a.ln2_rstd[l * n..][..n], residual2, self.pl(LN2W, l), self.pl(LN2B, l), n, c);
+            let fch = &mut a.fch[l * 4 * btc..][..4 * btc];
+            matmul_forward(fch, ln2, self.pl(FCW, l), Some(self.pl(FCB, l)), n, c, 4 * c);
+            let fch_gelu = &mut a.fch_gelu[l * 4 * btc..][..4 * btc];
+            gelu_forward(fch_gelu, fch);
+            let fcproj = &mut a.fcproj[l * btc..][..btc];
+            matmul_forward(fcproj, fch_gelu, self.pl(FCPROJW, l), Some(self.pl(FCPROJB, l)), n, 4 * c, c);
+            residual_forward(&mut cur[..btc], residual2, fcproj);
+        }
+        let last = &a.residual3[(l_n - 1) * btc..][..btc];
+        layernorm_forward(&mut a.lnf[..btc], &mut a.lnf_mean[..n], &mut a.lnf_rstd[..n], last, self.p(LNFW), self.p(LNFB), n, c);
+        matmul_forward(&mut a.logits[..n * v], &a.lnf[..btc], self.p(WTE), None, n, c, v);
+        let loss = match targets {
+            Some(tg) => {
+                crossentropy_forward(&mut a.losses[..n], &mut a.lse[..n], &a.logits[..n * v], tg, n, v);
+                let count = tg.iter().filter(|&&x| x >= 0).count();
+                Some(if count == 0 { 0.0 } else { a.losses[..n].iter().sum::<f32>() / count as f32 })
+            }
+            None => None,
+        };
+        self.acts = a;
+        self.last = Some((b, t, tokens.to_vec(), targets.map(|x| x.to_vec())));
+        Ok(loss)
+    }
+
+    fn logits(&mut self) -> Result<Vec<f32>> {
+        let Some((b, t, _, _)) = &self.last else { bail!("logits() called before forward()") };
+        Ok(self.acts.logits[..b * t * self.cfg.vocab_size].to_vec())
+    }
+
+    fn backward(&mut self) -> Result<()> {
+        let Some((b, t, tokens, targets)) = self.last.clone() else { bail!("backward() called before forward()") };
+        let Some(targets) = targets else { bail!("backward() needs a forward pass with targets") };
+        let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
+        let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
+        let a = &self.acts;
+        let mut g = std::mem::take(&mut self.grad_acts);
+        g.zero();
+        let lay = self.layout.clone();
+        let params = &self.params;
+        let pl = |i: usize, l: usize| &params[lay.layer_offset(i, l)..][..lay.numel(i) / l_n];
+        let grads = &mut self.grads;
+
+        crossentropy_backward(&mut g.logits[..n * v], &a.logits[..n * v], &a.lse[..n], &targets, mean_scale(&targets), n, v);
+        matmul_backward(&mut g.lnf[..btc], &mut grads[lay.range(WTE)], None, &g.logits[..n * v], &a.lnf[..btc], &params[lay.range(WTE)], n, c, v);
+        {
+            let last = &a.residual3[(l_n - 1) * btc..][..btc];
+            let (dw, db) = split2(grads, lay.range(LNFW), lay.range(LNFB));
+            layernorm_backward(&mut g.residual3[(l_n - 1) * btc..][..btc], dw, db, &g.lnf[..btc], last, &params[lay.range(LNFW)], &a.lnf_mean[..n], &a.lnf_rstd[..n], n, c);
+        }
+        for l in (0..l_n).rev() {
+            let residual: &[f32] = if l == 0 { &a.encoded[..btc] } else { &a.residual3[(l - 1) * btc..][..btc] };
+            let gl = |i: usize| lay.layer_offset(i, l)..lay.layer_offset(i, l) + lay.numel(i) / l_n;
+            // residual3 = residual2 + fcproj
+            let dres3 = g.residual3[l * btc..][..btc].to_vec();
+            residual_backward(&mut g.residual2[l * btc..][..btc], &mut g.fcproj[l * btc..][..btc], &dres3);
+            {
+                let (dw, db) = split2(grads, gl(FCPROJW), gl(FCPROJB));
+                matmul_backward(&mut g.fch_gelu[l * 4 * btc..][..4 * btc], dw, Some(db), &g.fcproj[l * btc..][..btc], &a.fch_gelu[l * 4 * btc..][..4 * btc], pl(FCPROJW, l), n, 4 * c, c);
+            }
+            gelu_backward(&mut g.fch[l * 4 * btc..][..4 * btc], &a.fch[l * 4 * btc..][..4 * btc], &g.fch_gelu[l * 4 * btc..][..4 * btc]);
+            {
+                let (dw, db) = split2(grads, gl(FCW), gl(FCB));
+                matmul_backward(&mut g.ln2[l * btc..][..btc], dw, Some(db), &g.fch[l * 4 * btc..][..4 * btc], &a.ln2[l * btc..][..btc], pl(FCW, l), n, c, 4 * c);
+            }
+            {
+                let (dw, db) = split2(grads, gl(LN2W), gl(LN2B));
+                layernorm_backward(&mut g.residual2[l * btc..][..btc], dw, db, &g.ln2[l * btc..][..btc], &a.residual2[l * btc..][..btc], pl(LN2W, l), &a.ln2_mean[l * n..][..n], &a.ln2_rstd[l * n..][..n], n, c);
+            }
+            // residual2 = residual + attproj
+            let dres2 = g.residual2[l * btc..][..btc].to_vec();
+            {
+                let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { &mut g.residual3[(l - 1) * btc..][..btc] };
+                residual_backward(dresidual, &mut g.attproj[l * btc..][..btc], &dres2);
+            }
+            {
+                let (dw, db) = split2(grads, gl(ATTPROJW), gl(ATTPROJB));
+                matmul_backward(&mut g.atty[l * btc..][..btc], dw, Some(db), &g.attproj[l * btc..][..btc], &a.atty[l * btc..][..btc], pl(ATTPROJW, l), n, c, c);
+            }
+            attention_backward(
+                &mut g.qkv[l * 3 * btc..][..3 * btc], &mut g.preatt[l * att_n..][..att_n], &mut g.att[l * att_n..][..att_n],
+                &g.atty[l * btc..][..btc], &a.qkv[l * 3 * btc..][..3 * btc], &a.att[l * att_n..][..att_n], b, t, c, nh,
+            );
+            {
+                let (dw, db) = split2(grads, gl(QKVW), gl(QKVB));
+                matmul_backward(&mut g.ln1[l * btc..][..btc], dw, Some(db), &g.qkv[l * 3 * btc..][..3 * btc], &a.ln1[l * btc..][..btc], pl(QKVW, l), n, c, 3 * c);
+            }
+            {
+                let (dw, db) = split2(grads, gl(LN1W), gl(LN1B));
+                let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { &mut g.residual3[(l - 1) * btc..][..btc] };
+                layernorm_backward(dresidual, dw, db, &g.ln1[l * btc..][..btc], residual, pl(LN1W, l), &a.ln1_mean[l * n..][..n], &a.ln1_rstd[l * n..][..n], n, c);
+            }
+        }
+        {
+            let (dwte, dwpe) = split2(grads, lay.range(WTE), lay.range(WPE));
+            encoder_backward(dwte, dwpe, &g.encoded[..btc], &tokens, b, t, c);
+        }
+        self.grad_acts = g;
+        Ok(())
+    }
+
+    fn zero_grad(&mut self) -> Result<()> {
+        self.grads.fill(0.0);
+        Ok(())
+    }
+
+    fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
+        let norm = global_norm(&self.grads);
+        if !norm.is_finite() {
+            return Ok(StepReport { grad_norm: norm, applied: false });
+        }
+        let scale = clip_scale(norm, grad_clip);
+        for i in 0..NUM_TENSORS {
+            let r = self.layout.range(i);
+            adamw_update(&mut self.params[r.clone()], &self.grads[r.clone()], &mut self.m[r.clone()], &mut self.v[r], opt, scale, self.layout.decays(i));
+        }
+        Ok(StepReport { grad_norm: norm, applied: true })
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        Ok(self.params.clone())
+    }
+
+    fn grads(&mut self) -> Result<Vec<f32>> {
+        Ok(self.grads.clone())
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        if params.len() != self.params.len() {
+            bail!("expected {} parameters, got {}", self.params.len(), params.len());
+        }
+        self.params.copy_from_slice(params);
+        Ok(())
+    }
+}
+
+/// Checks a batch against an engine's model and capacity before any kernel sees it.
+pub fn check_batch(cfg: &ModelConfig, cap: (usize, usize), tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<()> {
+    if b == 0 || t == 0 || b > cap.0 || t > cap.1 {
+        bail!("batch ({b}, {t}) is outside this engine's capacity {cap:?}");
+    }
+    if tokens.len() != b * t {
+        bail!("expected {} tokens for a ({b}, {t}) batch, got {}", b * t, tokens.len());
+    }
+    if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= cfg.vocab_size) {
+        bail!("token id {bad} is outside the vocabulary of {}", cfg.vocab_size);
+    }
+    if let Some(tg) = targets {
+        if tg.len() != b * t {
+            bail!("expected {} targets, got {}", b * t, tg.len());
+        }
+        if let Some(&bad) = tg.iter().find(|&&x| x >= cfg.vocab_size as i32) {
+            bail!("target id {bad} is outside the vocabulary of {}", cfg.vocab_size);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! An RLHF lab on a compact GPT: a CPU reference and WGSL kernels through wgpu, natively and in wasm.
+
+pub mod checkpoint;
+pub mod config;
+pub mod corpus;
+pub mod cpu;
+pub mod engine;
+pub mod error;
+pub mod gpu;
+pub mod params;
+pub mod rng;
+pub mod sample;
+pub mod tokenizer;
+pub mod train;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;

@@ -1,0 +1,76 @@
+//! Byte-level BPE (HF tokenizers) with the chat special tokens, saved as `tokenizer.json`.
+
+use std::str::FromStr;
+
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, NormalizerWrapper, TokenizerBuilder};
+
+use crate::bail;
+use crate::corpus::{ASSISTANT, END, SPECIAL_TOKENS, USER};
+use crate::error::{Error, Result};
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    pub user: u32,
+    pub assistant: u32,
+    pub end: u32,
+}
+
+fn tk_err(what: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
+    move |e| Error(format!("{what}: {e}"))
+}
+
+impl Tokenizer {
+    /// Trains a byte-level BPE of at most `vocab_size` tokens on the given documents.
+    pub fn train(docs: &[String], vocab_size: usize) -> Result<Tokenizer> {
+        // No prefix space: decoding must give back exactly the text that was encoded.
+        let byte_level = ByteLevel::default().add_prefix_space(false);
+        let mut tk = TokenizerBuilder::<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel>::new()
+            .with_model(BPE::default())
+            .with_normalizer(None)
+            .with_pre_tokenizer(Some(byte_level))
+            .with_post_processor(Some(byte_level))
+            .with_decoder(Some(byte_level))
+            .build()
+            .map_err(tk_err("building the tokenizer"))?;
+        let mut trainer = BpeTrainerBuilder::new()
+            .show_progress(false)
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .special_tokens(SPECIAL_TOKENS.iter().map(|s| AddedToken::from(s.to_string(), true)).collect())
+            .build();
+        tk.train(&mut trainer, docs.iter()).map_err(tk_err("training the tokenizer"))?;
+        let json = tk.to_string(false).map_err(tk_err("serializing the tokenizer"))?;
+        Tokenizer::from_json(&json)
+    }
+
+    /// Loads a `tokenizer.json`; it must define the chat special tokens.
+    pub fn from_json(json: &str) -> Result<Tokenizer> {
+        let inner = tokenizers::Tokenizer::from_str(json).map_err(tk_err("tokenizer.json is not a valid HF tokenizer"))?;
+        let id = |t: &str| inner.token_to_id(t).ok_or_else(|| Error(format!("tokenizer.json lacks the special token {t}")));
+        Ok(Tokenizer { user: id(USER)?, assistant: id(ASSISTANT)?, end: id(END)?, inner })
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(true).map_err(tk_err("serializing the tokenizer"))
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, false).map_err(tk_err("encoding text"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Decodes ids to text, special tokens included.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.vocab_size()) {
+            bail!("token id {bad} is outside the tokenizer's vocabulary of {}", self.vocab_size());
+        }
+        self.inner.decode(ids, false).map_err(tk_err("decoding tokens"))
+    }
+}

@@ -1,0 +1,111 @@
+//! Pretraining and SFT: batches from the corpus, a learning-rate schedule, and the loop over any engine.
+
+use crate::config::TrainConfig;
+use crate::corpus::{format_dialogue, format_prompt, Corpus, Dialogue};
+use crate::cpu::adamw::AdamParams;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::tokenizer::Tokenizer;
+
+/// A batch: tokens (B,T) and targets (B,T), -1 where no loss is taken.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub tokens: Vec<u32>,
+    pub targets: Vec<i32>,
+    pub b: usize,
+    pub t: usize,
+}
+
+/// The pretraining stream: every document, each closed by the end token, in a seeded shuffle.
+pub fn pretrain_stream(corpus: &Corpus, tok: &Tokenizer, seed: u64) -> Result<Vec<u32>> {
+    let mut docs = corpus.all_text();
+    Rng::new(seed).shuffle(&mut docs);
+    let mut ids = Vec::new();
+    for d in docs {
+        ids.extend(tok.encode(&d)?);
+        if !d.ends_with(crate::corpus::END) {
+            ids.push(tok.end);
+        }
+    }
+    Ok(ids)
+}
+
+/// Random windows of T+1 tokens: predict every next token.
+pub fn lm_batch(stream: &[u32], b: usize, t: usize, rng: &mut Rng) -> Batch {
+    let mut tokens = Vec::with_capacity(b * t);
+    let mut targets = Vec::with_capacity(b * t);
+    for _ in 0..b {
+        let start = rng.below(stream.len() - t - 1);
+        tokens.extend_from_slice(&stream[start..start + t]);
+        targets.extend(stream[start + 1..start + t + 1].iter().map(|&x| x as i32));
+    }
+    Batch { tokens, targets, b, t }
+}
+
+/// One SFT example: prompt and response; loss only on the response (and its end token). Padded with `end`.
+pub fn sft_row(tok: &Tokenizer, d: &Dialogue, t: usize) -> Result<(Vec<u32>, Vec<i32>)> {
+    let prompt = tok.encode(&format_prompt(&d.prompt))?;
+    let full = tok.encode(&format_dialogue(&d.prompt, &d.response))?;
+    let mut tokens: Vec<u32> = full.iter().copied().take(t).collect();
+    let mut targets: Vec<i32> = (0..tokens.len()).map(|i| if i + 1 >= prompt.len() && i + 1 < full.len() { full[i + 1] as i32 } else { -1 }).collect();
+    tokens.resize(t, tok.end);
+    targets.resize(t, -1);
+    Ok((tokens, targets))
+}
+
+pub fn sft_batch(tok: &Tokenizer, demos: &[Dialogue], b: usize, t: usize, rng: &mut Rng) -> Result<Batch> {
+    let mut batch = Batch { tokens: Vec::new(), targets: Vec::new(), b, t };
+    for _ in 0..b {
+        let (x, y) = sft_row(tok, rng.choose(demos), t)?;
+        batch.tokens.extend(x);
+        batch.targets.extend(y);
+    }
+    Ok(batch)
+}
+
+/// Linear warmup, then cosine decay to a tenth of the peak.
+pub fn lr_at(step: usize, total: usize, warmup: usize, peak: f32) -> f32 {
+    if step < warmup {
+        return peak * (step + 1) as f32 / warmup as f32;
+    }
+    let progress = (step - warmup) as f32 / (total - warmup).max(1) as f32;
+    let min = peak * 0.1;
+    min + 0.5 * (peak - min) * (1.0 + (std::f32::consts::PI * progress.min(1.0)).cos())
+}
+
+/// What one training step reports to a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct StepLog {
+    pub step: usize,
+    pub loss: f32,
+    pub lr: f32,
+    pub grad_norm: f32,
+    pub skipped: bool,
+}
+
+/// Runs `steps` AdamW steps on batches from `next_batch`, calling `log` after each.
+pub fn train_loop(
+    engine: &mut dyn Engine,
+    tc: &TrainConfig,
+    steps: usize,
+    peak_lr: f32,
+    mut next_batch: impl FnMut(&mut Rng) -> Result<Batch>,
+    seed: u64,
+    mut log: impl FnMut(&StepLog),
+) -> Result<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    let mut losses = Vec::with_capacity(steps);
+    for step in 0..steps {
+        let batch = next_batch(&mut rng)?;
+        let loss = engine.forward(&batch.tokens, Some(&batch.targets), batch.b, batch.t)?.unwrap_or(f32::NAN);
+        engine.zero_grad()?;
+        engine.backward()?;
+        let lr = lr_at(step, steps, tc.warmup_steps.min(steps / 2), peak_lr);
+        let opt = AdamParams { lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weight_decay: tc.weight_decay, t: step as u32 + 1 };
+        let rep = engine.update(&opt, tc.grad_clip)?;
+        losses.push(loss);
+        log(&StepLog { step, loss, lr, grad_norm: rep.grad_norm, skipped: !rep.applied });
+    }
+    Ok(losses)
+}
