@@ -6,6 +6,9 @@ use wgpu::util::DeviceExt;
 
 use super::kernels::{Kernels, MatmulKind};
 
+/// Size of every uniform block, in 4-byte words.
+const UNIFORM_WORDS: usize = 16;
+
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -105,9 +108,11 @@ impl Gpu {
         buffers: &[(u32, &wgpu::Buffer)],
         groups: [u32; 3],
     ) {
-        // Uniform blocks are sized in 16-byte steps.
+        // Every kernel's uniform struct fits in 16 words; padding to that size lets entry points
+        // of one shader share a struct while passing only the fields they use.
+        assert!(uniforms.len() <= UNIFORM_WORDS, "uniform block too large");
         let mut words = uniforms.to_vec();
-        words.resize(uniforms.len().div_ceil(4).max(1) * 4, 0);
+        words.resize(UNIFORM_WORDS, 0);
         let ubuf = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(&words),
