@@ -15,3 +15,6 @@ pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -91,6 +91,15 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
+/// Moves the bar; where stderr is not a terminal (CI logs) the bar is hidden, so print a line every tenth.
+fn tick(pb: &ProgressBar, step: usize, total: usize, msg: String) {
+    pb.set_position(step as u64 + 1);
+    if pb.is_hidden() && (step + 1) % (total / 10).max(1) == 0 {
+        eprintln!("{} {}/{total} {msg}", pb.prefix(), step + 1);
+    }
+    pb.set_message(msg);
+}
+
 fn pretrain(a: &Args) -> Result<()> {
     let p = preset(a.str("preset").unwrap_or("demo"))?;
     let out = PathBuf::from(a.req("out")?);
@@ -114,8 +123,7 @@ fn pretrain(a: &Args) -> Result<()> {
     let mut engine = make_engine(engine_kind, cfg, layout.init(seed), tc.batch_size, tc.seq_len)?;
     let pb = progress(steps, "pretrain");
     let losses = train_loop(engine.as_mut(), &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)), seed + 1, |s| {
-        pb.set_position(s.step as u64 + 1);
-        pb.set_message(format!("loss {:.3}{}", s.loss, if s.skipped { " (skipped: non-finite gradient)" } else { "" }));
+        tick(&pb, s.step, steps, format!("loss {:.3}{}", s.loss, if s.skipped { " (skipped: non-finite gradient)" } else { "" }));
     })?;
     pb.finish();
     let params = engine.params()?;
@@ -124,8 +132,7 @@ fn pretrain(a: &Args) -> Result<()> {
     let mut engine = make_engine(engine_kind, cfg, params, tc.batch_size, tc.seq_len)?;
     let pb = progress(sft_steps, "sft");
     let sft_losses = train_loop(engine.as_mut(), &tc, sft_steps, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), seed + 2, |s| {
-        pb.set_position(s.step as u64 + 1);
-        pb.set_message(format!("loss {:.3}", s.loss));
+        tick(&pb, s.step, sft_steps, format!("loss {:.3}", s.loss));
     })?;
     pb.finish();
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;

@@ -9,7 +9,9 @@ use crate::config::ModelConfig;
 use crate::cpu::adamw::AdamParams;
 use crate::cpu::crossentropy::mean_scale;
 use crate::cpu::gpt::check_batch;
-use crate::engine::{Engine, StepReport};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::engine::Engine;
+use crate::engine::StepReport;
 use crate::error::Result;
 use crate::params::*;
 
