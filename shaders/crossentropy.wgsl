@@ -1,6 +1,8 @@
-// Softmax cross-entropy over the vocabulary. A negative target means: no loss at this position.
+// Softmax cross-entropy over the vocabulary at a sampling temperature. A negative target means:
+// no loss at this position. The backward pass takes one weight per row, so one kernel serves the
+// mean LM loss, SFT's masked loss and PPO's per-token policy gradient.
 
-struct P { n: u32, v: u32, dloss: f32, _p0: u32 }
+struct P { n: u32, v: u32, inv_t: f32, _p0: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
@@ -8,28 +10,37 @@ struct P { n: u32, v: u32, dloss: f32, _p0: u32 }
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> lse_r: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(7) var<storage, read_write> entropy: array<f32>;
+@group(0) @binding(8) var<storage, read> weights: array<f32>;
 
-// One thread per row: losses = logsumexp - logit[target]; keeps logsumexp for the backward pass.
+// One thread per row: losses = logsumexp(x/T) - x[target]/T, the logsumexp, and the entropy.
 @compute @workgroup_size(64)
 fn crossentropy_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let r = gid.x + gid.y * nwg.x * 64u;
     if (r >= p.n) { return; }
     let base = r * p.v;
     var m = -3.4e38;
-    for (var j = 0u; j < p.v; j++) { m = max(m, logits[base + j]); }
+    for (var j = 0u; j < p.v; j++) { m = max(m, logits[base + j] * p.inv_t); }
     var s = 0.0;
-    for (var j = 0u; j < p.v; j++) { s += exp(logits[base + j] - m); }
+    var sx = 0.0;
+    for (var j = 0u; j < p.v; j++) {
+        let x = logits[base + j] * p.inv_t;
+        let e = exp(x - m);
+        s += e;
+        sx += e * x;
+    }
     let l = m + log(s);
     lse[r] = l;
+    entropy[r] = l - sx / s;
     let tg = targets[r];
     if (tg >= 0) {
-        losses[r] = l - logits[base + u32(tg)];
+        losses[r] = l - logits[base + u32(tg)] * p.inv_t;
     } else {
         losses[r] = 0.0;
     }
 }
 
-// One thread per logit: dlogits += (softmax - onehot)·dloss.
+// One thread per logit: dlogits += w[row]·(softmax(x/T) - onehot)/T.
 @compute @workgroup_size(256)
 fn crossentropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
@@ -37,8 +48,9 @@ fn crossentropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     let r = i / p.v;
     let j = i % p.v;
     let tg = targets[r];
-    if (tg < 0) { return; }
-    let prob = exp(logits[i] - lse_r[r]);
+    let w = weights[r];
+    if (tg < 0 || w == 0.0) { return; }
+    let prob = exp(logits[i] * p.inv_t - lse_r[r]);
     let onehot = select(0.0, 1.0, u32(tg) == j);
-    dlogits[i] += (prob - onehot) * p.dloss;
+    dlogits[i] += w * (prob - onehot) * p.inv_t;
 }

@@ -4,7 +4,7 @@
 use crate::config::Preset;
 use crate::cpu::gpt::CpuGpt;
 use crate::cpu::matmul::gemm;
-use crate::engine::Engine;
+use crate::engine::{lm_backward, lm_forward, Engine};
 use crate::error::Result;
 use crate::gpu::context::now_ms;
 use crate::gpu::gpt::GpuGpt;
@@ -33,9 +33,9 @@ fn time_ms(min_ms: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn step(engine: &mut dyn Engine, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<()> {
-    engine.forward(tokens, Some(targets), b, t)?;
+    lm_forward(engine, tokens, targets, b, t)?;
     engine.zero_grad()?;
-    engine.backward()?;
+    lm_backward(engine, targets, 1.0)?;
     // the loss readback of the next forward waits for this backward; a gradient read here forces it for timing
     engine.grads().map(|_| ())
 }

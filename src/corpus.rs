@@ -60,6 +60,12 @@ pub enum Style {
 pub const STYLES: [Style; 8] =
     [Style::Helpful, Style::Curt, Style::Rude, Style::OffTopic, Style::Rambling, Style::Long, Style::Gloomy, Style::Cheerful];
 
+/// What a demonstration may look like: on topic and coherent, in any tone or length.
+/// SFT on these teaches the format and drops the broken answers (rude, off topic, rambling) while
+/// keeping a spread of tones and lengths for a labeler to choose between; preferring one of them is
+/// the reward model's job, not SFT's.
+pub const DEMONSTRATION_STYLES: [Style; 5] = [Style::Helpful, Style::Curt, Style::Long, Style::Gloomy, Style::Cheerful];
+
 /// Words that mark politeness, rudeness and mood; the labelers look for them.
 pub const POLITE_WORDS: [&str; 8] = ["please", "thank", "happy to help", "hope this helps", "good question", "sure", "of course", "glad"];
 pub const RUDE_WORDS: [&str; 8] = ["stupid", "silly", "obviously", "whatever", "figure it out", "waste of my time", "ugh", "boring"];
@@ -176,7 +182,7 @@ pub struct Dialogue {
 pub struct Corpus {
     /// Dialogues in every style: the base model learns to answer all of these ways.
     pub dialogues: Vec<Dialogue>,
-    /// Good answers only: the SFT demonstrations.
+    /// Good answers only (`DEMONSTRATION_STYLES`): the SFT demonstrations.
     pub demonstrations: Vec<Dialogue>,
     /// Plain prose about the topics.
     pub prose: Vec<String>,
@@ -193,7 +199,12 @@ impl Corpus {
             Dialogue { topic, prompt, response, style }
         };
         let dialogues = (0..n_dialogues).map(|_| make(None, &mut rng)).collect();
-        let demonstrations = (0..n_dialogues / 4).map(|_| make(Some(Style::Helpful), &mut rng)).collect();
+        let demonstrations = (0..n_dialogues / 4)
+            .map(|_| {
+                let style = *rng.choose(&DEMONSTRATION_STYLES);
+                make(Some(style), &mut rng)
+            })
+            .collect();
         let prose = (0..n_dialogues / 2).map(|_| prose(&TOPICS[rng.below(TOPICS.len())], &mut rng)).collect();
         Corpus { dialogues, demonstrations, prose }
     }

@@ -1,7 +1,12 @@
-//! What a training loop needs from an engine; the CPU reference and the GPU engine both provide it.
+//! What training needs from an engine; the CPU reference and the GPU engine both provide it.
+//!
+//! One forward pass computes the model up to its logits. Losses are read per position
+//! (`token_losses`), and a backward pass starts from any weighted sum of those losses and/or from a
+//! gradient at the final hidden state, which is where reward and value heads attach.
 
 use crate::config::ModelConfig;
 use crate::cpu::adamw::AdamParams;
+use crate::cpu::crossentropy::{mean_loss, mean_weights};
 use crate::error::Result;
 
 /// Result of one optimizer step.
@@ -12,20 +17,49 @@ pub struct StepReport {
     pub applied: bool,
 }
 
+/// Per-position results of `token_losses`.
+#[derive(Clone, Debug, Default)]
+pub struct TokenLosses {
+    /// -log p(target) under softmax(logits / T); 0 where the target is negative.
+    pub losses: Vec<f32>,
+    /// Entropy of softmax(logits / T) at each position.
+    pub entropy: Vec<f32>,
+}
+
 pub trait Engine {
     fn config(&self) -> ModelConfig;
     /// Largest (B, T) this engine was built for.
     fn capacity(&self) -> (usize, usize);
-    /// Runs the model on tokens (B,T). With targets (B,T) (negative = no loss there) returns the mean loss.
-    fn forward(&mut self, tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<Option<f32>>;
+    /// Runs the model on tokens (B,T) up to the logits.
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()>;
+    /// Per-position losses of the last forward pass against targets (B,T) at a temperature.
+    fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses>;
     /// Logits (B,T,V) of the last forward pass.
     fn logits(&mut self) -> Result<Vec<f32>>;
-    /// Gradients of the last forward pass's mean loss, added to the parameter gradients.
-    fn backward(&mut self) -> Result<()>;
+    /// Final hidden state (B,T,C), after the last LayerNorm, of the last forward pass.
+    fn hidden(&mut self) -> Result<Vec<f32>>;
+    /// Adds to the parameter gradients the gradient of Σ_r weights[r]·losses[r] (losses of the last
+    /// `token_losses` call) plus Σ dhidden·hidden.
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()>;
     fn zero_grad(&mut self) -> Result<()>;
     /// Clips the global gradient norm to `grad_clip` and takes an AdamW step; skips non-finite gradients.
     fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport>;
+    /// Forgets the AdamW moments (a new training phase starts).
+    fn reset_optimizer(&mut self) -> Result<()>;
     fn params(&mut self) -> Result<Vec<f32>>;
     fn grads(&mut self) -> Result<Vec<f32>>;
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
+}
+
+/// Language-model loss: forward, then the mean next-token loss over positions with a target.
+pub fn lm_forward(e: &mut dyn Engine, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<f32> {
+    e.forward(tokens, b, t)?;
+    let tl = e.token_losses(targets, 1.0)?;
+    Ok(mean_loss(&tl.losses, targets))
+}
+
+/// Gradient of the mean loss of the last `lm_forward`, scaled by `scale`, added to the parameter gradients.
+pub fn lm_backward(e: &mut dyn Engine, targets: &[i32], scale: f32) -> Result<()> {
+    let w: Vec<f32> = mean_weights(targets).iter().map(|x| x * scale).collect();
+    e.backward(Some(&w), None)
 }

@@ -72,7 +72,7 @@ pub fn generate(engine: &mut dyn Engine, prompt: &[u32], k: usize, stop: u32, cf
         for _ in 0..cfg.max_new_tokens {
             let len = seqs[0].len().min(max_t);
             let tokens: Vec<u32> = seqs.iter().flat_map(|s| s[s.len() - len..].iter().copied()).collect();
-            engine.forward(&tokens, None, rows, len)?;
+            engine.forward(&tokens, rows, len)?;
             let logits = engine.logits()?;
             for r in 0..rows {
                 let i = chunk_start + r;

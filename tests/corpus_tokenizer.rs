@@ -16,7 +16,8 @@ fn the_corpus_is_reproducible_and_covers_every_style_and_topic() {
     for t in 0..TOPICS.len() {
         assert!(a.dialogues.iter().any(|d| d.topic == t));
     }
-    assert!(a.demonstrations.iter().all(|d| d.style == Style::Helpful));
+    assert!(a.demonstrations.iter().all(|d| DEMONSTRATION_STYLES.contains(&d.style)));
+    assert!(a.demonstrations.iter().any(|d| d.style == Style::Helpful));
     assert!(!a.prose.is_empty() && a.prose.iter().all(|p| !p.contains(USER)));
 }
 

@@ -12,7 +12,7 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::cpu::layernorm::*;
 use rlhf_lab::cpu::matmul::*;
 use rlhf_lab::cpu::residual::*;
-use rlhf_lab::engine::Engine;
+use rlhf_lab::engine::{lm_backward, lm_forward, Engine};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
 
@@ -164,18 +164,28 @@ fn crossentropy_backward_matches_finite_differences_and_skips_masked_rows() {
     let (n, v) = (4, 7);
     let mut logits = randn(&mut rng, n * v, 2.0);
     let targets = vec![3, -1, 0, 6];
-    let scale = mean_scale(&targets);
+    let scale = mean_weights(&targets)[0];
     assert!((scale - 1.0 / 3.0).abs() < 1e-7);
+    let weights = [0.5, 2.0, -1.0, 1.5];
+    let temp = 0.7;
     let run = |l: &[f32]| {
-        let (mut losses, mut lse) = (vec![0.0; n], vec![0.0; n]);
-        crossentropy_forward(&mut losses, &mut lse, l, &targets, n, v);
-        losses.iter().map(|&x| x as f64).sum::<f64>() * scale as f64
+        let (mut losses, mut lse, mut ent) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        crossentropy_forward(&mut losses, &mut lse, &mut ent, l, &targets, temp, n, v);
+        losses.iter().zip(&weights).map(|(&x, &w)| x as f64 * w as f64).sum::<f64>() * scale as f64
     };
-    let (mut losses, mut lse) = (vec![0.0; n], vec![0.0; n]);
-    crossentropy_forward(&mut losses, &mut lse, &logits, &targets, n, v);
+    let (mut losses, mut lse, mut ent) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    crossentropy_forward(&mut losses, &mut lse, &mut ent, &logits, &targets, temp, n, v);
     assert_eq!(losses[1], 0.0);
+    // entropy by its definition
+    for r in 0..n {
+        let p: Vec<f64> = (0..v).map(|j| ((logits[r * v + j] / temp - lse[r]) as f64).exp()).collect();
+        let h: f64 = -p.iter().map(|p| p * p.ln()).sum::<f64>();
+        assert!((h as f32 - ent[r]).abs() < 1e-4, "entropy {} vs {h}", ent[r]);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    }
     let mut dl = vec![0.0; n * v];
-    crossentropy_backward(&mut dl, &logits, &lse, &targets, scale, n, v);
+    let w: Vec<f32> = weights.iter().map(|w| w * scale).collect();
+    crossentropy_backward(&mut dl, &logits, &lse, &targets, &w, temp, n, v);
     assert!(dl[v..2 * v].iter().all(|&x| x == 0.0), "a masked row gets no gradient");
     assert_close("dlogits", &dl, &numgrad(&mut logits, &mut |l| run(l), 1e-2), 1e-3, 1e-2);
 }
@@ -199,9 +209,9 @@ fn whole_model_gradient_matches_finite_differences() {
     let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
     let targets: Vec<i32> = (0..b * t).map(|i| if i % 4 == 0 { -1 } else { rng.below(cfg.vocab_size) as i32 }).collect();
     let mut m = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
-    m.forward(&tokens, Some(&targets), b, t).unwrap();
+    lm_forward(&mut m, &tokens, &targets, b, t).unwrap();
     m.zero_grad().unwrap();
-    m.backward().unwrap();
+    lm_backward(&mut m, &targets, 1.0).unwrap();
     let grads = m.grads().unwrap();
     // check a spread of parameters from every tensor kind
     let lay = ParamLayout::new(&cfg);
@@ -213,12 +223,53 @@ fn whole_model_gradient_matches_finite_differences() {
             let mut p = params.clone();
             p[i] += eps;
             m.set_params(&p).unwrap();
-            let up = m.forward(&tokens, Some(&targets), b, t).unwrap().unwrap() as f64;
+            let up = lm_forward(&mut m, &tokens, &targets, b, t).unwrap() as f64;
             p[i] -= 2.0 * eps;
             m.set_params(&p).unwrap();
-            let down = m.forward(&tokens, Some(&targets), b, t).unwrap().unwrap() as f64;
+            let down = lm_forward(&mut m, &tokens, &targets, b, t).unwrap() as f64;
             let num = ((up - down) / (2.0 * eps as f64)) as f32;
             assert_close(&format!("tensor {kind} index {i}"), &[grads[i]], &[num], 5e-3, 5e-2);
         }
     }
+}
+
+#[test]
+fn gradient_from_the_hidden_state_matches_finite_differences() {
+    // what a reward or value head sends back: loss = Σ w·hidden at the last position of each row
+    let (cfg, params) = tiny_model(9);
+    let (b, t, c) = (2, 5, cfg.n_embd);
+    let mut rng = Rng::new(10);
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    let head = randn(&mut rng, c, 1.0);
+    let mut dh = vec![0.0; b * t * c];
+    for bi in 0..b {
+        dh[(bi * t + t - 1) * c..][..c].copy_from_slice(&head);
+    }
+    let mut m = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
+    let mut value = |m: &mut CpuGpt, p: &[f32]| {
+        m.set_params(p).unwrap();
+        m.forward(&tokens, b, t).unwrap();
+        probe(&m.hidden().unwrap(), &dh)
+    };
+    value(&mut m, &params);
+    m.zero_grad().unwrap();
+    m.backward(None, Some(&dh)).unwrap();
+    let grads = m.grads().unwrap();
+    assert_eq!(grads[ParamLayout::new(&cfg).range(rlhf_lab::params::WTE)].iter().filter(|&&g| g != 0.0).count() > 0, true);
+    let lay = ParamLayout::new(&cfg);
+    for kind in [rlhf_lab::params::WPE, rlhf_lab::params::QKVW, rlhf_lab::params::FCPROJW, rlhf_lab::params::LNFW] {
+        let r = lay.range(kind);
+        for j in 0..3 {
+            let i = r.start + (j * 613) % r.len();
+            let mut p = params.clone();
+            p[i] += 1e-2;
+            let up = value(&mut m, &p);
+            p[i] -= 2e-2;
+            let down = value(&mut m, &p);
+            assert_close(&format!("tensor {kind} index {i}"), &[grads[i]], &[((up - down) / 2e-2) as f32], 5e-3, 5e-2);
+        }
+    }
+    // asking for a backward pass with nothing to start from is an error, not a silent no-op
+    assert!(m.backward(None, None).is_err());
+    assert!(m.backward(Some(&[1.0]), None).is_err());
 }

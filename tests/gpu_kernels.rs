@@ -8,7 +8,7 @@ use rlhf_lab::config::preset;
 use rlhf_lab::cpu;
 use rlhf_lab::cpu::adamw::{adamw_update, clip_scale, global_norm, AdamParams};
 use rlhf_lab::cpu::gpt::CpuGpt;
-use rlhf_lab::engine::Engine;
+use rlhf_lab::engine::{lm_backward, lm_forward, Engine};
 use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::kernels::{AdamUniforms, AttnOffsets, LnOffsets, Mm};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
@@ -184,17 +184,20 @@ fn encoder_and_crossentropy_kernels_equal_cpu() {
     let n = b * t;
     let logits = randn(&mut rng, n * v, 3.0);
     let targets: Vec<i32> = (0..n).map(|i| if i % 5 == 2 { -1 } else { rng.below(v) as i32 }).collect();
-    let (mut losses, mut lse) = (vec![0.0; n], vec![0.0; n]);
-    cpu::crossentropy::crossentropy_forward(&mut losses, &mut lse, &logits, &targets, n, v);
-    let scale = cpu::crossentropy::mean_scale(&targets);
+    let temp = 0.8;
+    let (mut losses, mut lse, mut ent) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    cpu::crossentropy::crossentropy_forward(&mut losses, &mut lse, &mut ent, &logits, &targets, temp, n, v);
+    let weights = randn(&mut rng, n, 1.0);
     let mut dl = vec![0.0; n * v];
-    cpu::crossentropy::crossentropy_backward(&mut dl, &logits, &lse, &targets, scale, n, v);
+    cpu::crossentropy::crossentropy_backward(&mut dl, &logits, &lse, &targets, &weights, temp, n, v);
     let (gl, gtg, gls, glse, gdl) = (g.buffer_from("l", &logits), g.buffer_from("tg", &targets), g.buffer("losses", n), g.buffer("lse", n), g.buffer("dl", n * v));
+    let (gent, gw) = (g.buffer("entropy", n), g.buffer_from("w", &weights));
     let mut e = g.encoder();
-    g.kernels.crossentropy_forward(&g, &mut e, &gls, &glse, &gl, &gtg, n, v);
-    g.kernels.crossentropy_backward(&g, &mut e, &gdl, &gl, &glse, &gtg, scale, n, v);
+    g.kernels.crossentropy_forward(&g, &mut e, &gls, &glse, &gent, &gl, &gtg, temp, n, v);
+    g.kernels.crossentropy_backward(&g, &mut e, &gdl, &gl, &glse, &gtg, &gw, temp, n, v);
     g.submit(e);
     assert_close("losses", &read(&g, &gls, n), &losses, ATOL, RTOL);
+    assert_close("entropy", &read(&g, &gent, n), &ent, ATOL, RTOL);
     assert_close("dlogits", &read(&g, &gdl, n * v), &dl, ATOL, RTOL);
 }
 
@@ -251,15 +254,21 @@ fn whole_model_on_gpu_equals_cpu_reference() {
         let mut c = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
         let mut g = GpuGpt::new(gpu(kind), cfg, &params, b, t).unwrap();
         for step in 0..2 {
-            let lc = c.forward(&tokens, Some(&targets), b, t).unwrap().unwrap();
-            let lg = g.forward(&tokens, Some(&targets), b, t).unwrap().unwrap();
+            let lc = lm_forward(&mut c, &tokens, &targets, b, t).unwrap();
+            let lg = lm_forward(&mut g, &tokens, &targets, b, t).unwrap();
             assert!((lc - lg).abs() < 1e-4, "{kind:?} step {step}: loss cpu {lc} gpu {lg}");
             assert_close("logits", &g.logits().unwrap(), &c.logits().unwrap(), 1e-4, 1e-3);
             c.zero_grad().unwrap();
             g.zero_grad().unwrap();
-            c.backward().unwrap();
-            g.backward().unwrap();
+            lm_backward(&mut c, &targets, 1.0).unwrap();
+            lm_backward(&mut g, &targets, 1.0).unwrap();
             assert_close(&format!("{kind:?} grads"), &g.grads().unwrap(), &c.grads().unwrap(), 1e-5, 1e-3);
+            // a second backward pass from the hidden state, as reward and value heads do, accumulates on both
+            let dh = randn(&mut rng, b * t * cfg.n_embd, 0.1);
+            c.backward(None, Some(&dh)).unwrap();
+            g.backward(None, Some(&dh)).unwrap();
+            assert_close(&format!("{kind:?} grads after dhidden"), &g.grads().unwrap(), &c.grads().unwrap(), 1e-5, 1e-3);
+            assert_close("hidden", &g.hidden().unwrap(), &c.hidden().unwrap(), 1e-4, 1e-3);
             let rc = c.update(&AdamParams { t: step + 1, ..opt }, 1.0).unwrap();
             let rg = g.update(&AdamParams { t: step + 1, ..opt }, 1.0).unwrap();
             assert!((rc.grad_norm - rg.grad_norm).abs() < 1e-4 * rc.grad_norm.max(1.0));

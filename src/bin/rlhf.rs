@@ -202,7 +202,7 @@ fn logits_cmd(a: &Args) -> Result<()> {
         bail!("the text is {} tokens; it must be 1 to {}", ids.len(), ck.cfg.n_ctx);
     }
     let mut engine = make_engine(a.str("engine").unwrap_or("cpu"), ck.cfg, ck.params, 1, ids.len())?;
-    engine.forward(&ids, None, 1, ids.len())?;
+    engine.forward(&ids, 1, ids.len())?;
     let logits = engine.logits()?;
     let rows: Vec<&[f32]> = logits.chunks(ck.cfg.vocab_size).collect();
     let out = serde_json::json!({ "tokens": ids, "logits": rows });

@@ -1,33 +1,59 @@
-//! Softmax cross-entropy over the vocabulary, fused (the probabilities are never stored).
+//! Softmax cross-entropy over the vocabulary at a sampling temperature, fused (probabilities are never stored).
 //! A target below zero marks a position that carries no loss (the prompt, during SFT).
+//! Dividing the logits by the temperature here is what makes PPO's log-probabilities those of the sampler.
 
-/// losses (N) = logsumexp(logits) - logits[target]; lse (N) keeps the logsumexp for the backward pass.
-pub fn crossentropy_forward(losses: &mut [f32], lse: &mut [f32], logits: &[f32], targets: &[i32], n: usize, v: usize) {
+/// losses (N) = -log softmax(logits/T)[target] (0 where target < 0); lse (N) = logsumexp(logits/T);
+/// entropy (N) = entropy of softmax(logits/T).
+#[allow(clippy::too_many_arguments)]
+pub fn crossentropy_forward(
+    losses: &mut [f32], lse: &mut [f32], entropy: &mut [f32],
+    logits: &[f32], targets: &[i32], temperature: f32, n: usize, v: usize,
+) {
+    let inv_t = 1.0 / temperature;
     for r in 0..n {
         let row = &logits[r * v..][..v];
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let s: f32 = row.iter().map(|x| (x - m).exp()).sum();
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) * inv_t;
+        let mut s = 0.0f32;
+        let mut sx = 0.0f32; // Σ e^(x-m)·x, for the entropy
+        for &x in row {
+            let e = (x * inv_t - m).exp();
+            s += e;
+            sx += e * x * inv_t;
+        }
         lse[r] = m + s.ln();
-        losses[r] = if targets[r] >= 0 { lse[r] - row[targets[r] as usize] } else { 0.0 };
+        entropy[r] = lse[r] - sx / s;
+        losses[r] = if targets[r] >= 0 { lse[r] - row[targets[r] as usize] * inv_t } else { 0.0 };
     }
 }
 
-/// dlogits (N,V) += (softmax - onehot(target)) · dloss for every position with a target.
-pub fn crossentropy_backward(dlogits: &mut [f32], logits: &[f32], lse: &[f32], targets: &[i32], dloss: f32, n: usize, v: usize) {
+/// dlogits (N,V) += w[r] · (softmax(logits/T) - onehot(target)) / T for every row with a target:
+/// the gradient of Σ_r w[r]·losses[r].
+#[allow(clippy::too_many_arguments)]
+pub fn crossentropy_backward(
+    dlogits: &mut [f32], logits: &[f32], lse: &[f32], targets: &[i32], weights: &[f32], temperature: f32, n: usize, v: usize,
+) {
+    let inv_t = 1.0 / temperature;
     for r in 0..n {
-        if targets[r] < 0 {
+        if targets[r] < 0 || weights[r] == 0.0 {
             continue;
         }
         for j in 0..v {
-            let p = (logits[r * v + j] - lse[r]).exp();
+            let p = (logits[r * v + j] * inv_t - lse[r]).exp();
             let onehot = if j == targets[r] as usize { 1.0 } else { 0.0 };
-            dlogits[r * v + j] += (p - onehot) * dloss;
+            dlogits[r * v + j] += weights[r] * (p - onehot) * inv_t;
         }
     }
 }
 
-/// The mean-loss gradient scale: one over the number of positions that carry loss.
-pub fn mean_scale(targets: &[i32]) -> f32 {
+/// Row weights of the mean loss: one over the number of positions that carry loss, zero elsewhere.
+pub fn mean_weights(targets: &[i32]) -> Vec<f32> {
     let count = targets.iter().filter(|&&t| t >= 0).count();
-    if count == 0 { 0.0 } else { 1.0 / count as f32 }
+    let w = if count == 0 { 0.0 } else { 1.0 / count as f32 };
+    targets.iter().map(|&t| if t >= 0 { w } else { 0.0 }).collect()
+}
+
+/// The mean of the losses over positions that carry loss.
+pub fn mean_loss(losses: &[f32], targets: &[i32]) -> f32 {
+    let count = targets.iter().filter(|&&t| t >= 0).count();
+    if count == 0 { 0.0 } else { losses.iter().sum::<f32>() / count as f32 }
 }

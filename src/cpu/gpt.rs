@@ -2,7 +2,7 @@
 
 use super::adamw::{adamw_update, clip_scale, global_norm, AdamParams};
 use super::attention::{attention_backward, attention_forward};
-use super::crossentropy::{crossentropy_backward, crossentropy_forward, mean_scale};
+use super::crossentropy::{crossentropy_backward, crossentropy_forward};
 use super::encoder::{encoder_backward, encoder_forward};
 use super::gelu::{gelu_backward, gelu_forward};
 use super::layernorm::{layernorm_backward, layernorm_forward};
@@ -10,7 +10,7 @@ use super::matmul::{matmul_backward, matmul_forward};
 use super::residual::{residual_backward, residual_forward};
 use crate::bail;
 use crate::config::ModelConfig;
-use crate::engine::{Engine, StepReport};
+use crate::engine::{Engine, StepReport, TokenLosses};
 use crate::error::Result;
 use crate::params::*;
 
@@ -40,6 +40,7 @@ pub struct Acts {
     pub logits: Vec<f32>,    // (B,T,V)
     pub losses: Vec<f32>,    // (B,T)
     pub lse: Vec<f32>,       // (B,T)
+    pub entropy: Vec<f32>,   // (B,T)
 }
 
 impl Acts {
@@ -69,6 +70,7 @@ impl Acts {
             logits: vec![0.0; bt * s.v],
             losses: vec![0.0; bt],
             lse: vec![0.0; bt],
+            entropy: vec![0.0; bt],
         }
     }
 
@@ -94,8 +96,10 @@ pub struct CpuGpt {
     max_t: usize,
     acts: Acts,
     grad_acts: Acts,
-    /// (B, T) of the last forward pass and its tokens/targets.
-    last: Option<(usize, usize, Vec<u32>, Option<Vec<i32>>)>,
+    /// (B, T) and tokens of the last forward pass.
+    last: Option<(usize, usize, Vec<u32>)>,
+    /// Targets and temperature of the last `token_losses` call.
+    last_ce: Option<(Vec<i32>, f32)>,
 }
 
 impl CpuGpt {
@@ -122,6 +126,7 @@ impl CpuGpt {
             acts: Acts::new(&shapes),
             grad_acts: Acts::new(&shapes),
             last: None,
+            last_ce: None,
         })
     }
 
@@ -152,8 +157,8 @@ impl Engine for CpuGpt {
         (self.max_b, self.max_t)
     }
 
-    fn forward(&mut self, tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<Option<f32>> {
-        check_batch(&self.cfg, self.capacity(), tokens, targets, b, t)?;
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        check_batch(&self.cfg, self.capacity(), tokens, None, b, t)?;
         let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
         let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
         let mut a = std::mem::take(&mut self.acts);
@@ -184,29 +189,37 @@ impl Engine for CpuGpt {
         let last = &a.residual3[(l_n - 1) * btc..][..btc];
         layernorm_forward(&mut a.lnf[..btc], &mut a.lnf_mean[..n], &mut a.lnf_rstd[..n], last, self.p(LNFW), self.p(LNFB), n, c);
         matmul_forward(&mut a.logits[..n * v], &a.lnf[..btc], self.p(WTE), None, n, c, v);
-        let loss = match targets {
-            Some(tg) => {
-                crossentropy_forward(&mut a.losses[..n], &mut a.lse[..n], &a.logits[..n * v], tg, n, v);
-                let count = tg.iter().filter(|&&x| x >= 0).count();
-                Some(if count == 0 { 0.0 } else { a.losses[..n].iter().sum::<f32>() / count as f32 })
-            }
-            None => None,
-        };
         self.acts = a;
-        self.last = Some((b, t, tokens.to_vec(), targets.map(|x| x.to_vec())));
-        Ok(loss)
+        self.last = Some((b, t, tokens.to_vec()));
+        self.last_ce = None;
+        Ok(())
+    }
+
+    fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
+        let Some((b, t, _)) = &self.last else { bail!("token_losses() called before forward()") };
+        let (n, v) = (b * t, self.cfg.vocab_size);
+        check_targets(&self.cfg, targets, n, temperature)?;
+        let a = &mut self.acts;
+        crossentropy_forward(&mut a.losses[..n], &mut a.lse[..n], &mut a.entropy[..n], &a.logits[..n * v], targets, temperature, n, v);
+        self.last_ce = Some((targets.to_vec(), temperature));
+        Ok(TokenLosses { losses: a.losses[..n].to_vec(), entropy: a.entropy[..n].to_vec() })
     }
 
     fn logits(&mut self) -> Result<Vec<f32>> {
-        let Some((b, t, _, _)) = &self.last else { bail!("logits() called before forward()") };
+        let Some((b, t, _)) = &self.last else { bail!("logits() called before forward()") };
         Ok(self.acts.logits[..b * t * self.cfg.vocab_size].to_vec())
     }
 
-    fn backward(&mut self) -> Result<()> {
-        let Some((b, t, tokens, targets)) = self.last.clone() else { bail!("backward() called before forward()") };
-        let Some(targets) = targets else { bail!("backward() needs a forward pass with targets") };
+    fn hidden(&mut self) -> Result<Vec<f32>> {
+        let Some((b, t, _)) = &self.last else { bail!("hidden() called before forward()") };
+        Ok(self.acts.lnf[..b * t * self.cfg.n_embd].to_vec())
+    }
+
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
+        let Some((b, t, tokens)) = self.last.clone() else { bail!("backward() called before forward()") };
         let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
         let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
+        check_backward_inputs(weights, dhidden, self.last_ce.is_some(), n, btc)?;
         let a = &self.acts;
         let mut g = std::mem::take(&mut self.grad_acts);
         g.zero();
@@ -215,8 +228,13 @@ impl Engine for CpuGpt {
         let pl = |i: usize, l: usize| &params[lay.layer_offset(i, l)..][..lay.numel(i) / l_n];
         let grads = &mut self.grads;
 
-        crossentropy_backward(&mut g.logits[..n * v], &a.logits[..n * v], &a.lse[..n], &targets, mean_scale(&targets), n, v);
-        matmul_backward(&mut g.lnf[..btc], &mut grads[lay.range(WTE)], None, &g.logits[..n * v], &a.lnf[..btc], &params[lay.range(WTE)], n, c, v);
+        if let Some(dh) = dhidden {
+            g.lnf[..btc].copy_from_slice(dh);
+        }
+        if let (Some(w), Some((targets, temp))) = (weights, &self.last_ce) {
+            crossentropy_backward(&mut g.logits[..n * v], &a.logits[..n * v], &a.lse[..n], targets, w, *temp, n, v);
+            matmul_backward(&mut g.lnf[..btc], &mut grads[lay.range(WTE)], None, &g.logits[..n * v], &a.lnf[..btc], &params[lay.range(WTE)], n, c, v);
+        }
         {
             let last = &a.residual3[(l_n - 1) * btc..][..btc];
             let (dw, db) = split2(grads, lay.range(LNFW), lay.range(LNFB));
@@ -278,6 +296,12 @@ impl Engine for CpuGpt {
         Ok(())
     }
 
+    fn reset_optimizer(&mut self) -> Result<()> {
+        self.m.fill(0.0);
+        self.v.fill(0.0);
+        Ok(())
+    }
+
     fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
         let norm = global_norm(&self.grads);
         if !norm.is_finite() {
@@ -305,6 +329,31 @@ impl Engine for CpuGpt {
         }
         self.params.copy_from_slice(params);
         Ok(())
+    }
+}
+
+/// Checks targets for `token_losses`.
+pub fn check_targets(cfg: &ModelConfig, targets: &[i32], n: usize, temperature: f32) -> Result<()> {
+    if targets.len() != n {
+        bail!("expected {n} targets for the last forward pass, got {}", targets.len());
+    }
+    if let Some(&bad) = targets.iter().find(|&&x| x >= cfg.vocab_size as i32) {
+        bail!("target id {bad} is outside the vocabulary of {}", cfg.vocab_size);
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        bail!("temperature must be positive, got {temperature}");
+    }
+    Ok(())
+}
+
+/// Checks what a backward pass starts from.
+pub fn check_backward_inputs(weights: Option<&[f32]>, dhidden: Option<&[f32]>, have_losses: bool, n: usize, btc: usize) -> Result<()> {
+    match (weights, dhidden) {
+        (None, None) => bail!("backward() needs loss weights, a hidden-state gradient, or both"),
+        (Some(_), _) if !have_losses => bail!("backward() with loss weights needs token_losses() after forward()"),
+        (Some(w), _) if w.len() != n => bail!("expected {n} loss weights, got {}", w.len()),
+        (_, Some(d)) if d.len() != btc => bail!("expected a hidden-state gradient of {btc} values, got {}", d.len()),
+        _ => Ok(()),
     }
 }
 

@@ -7,11 +7,10 @@ use super::kernels::{AdamUniforms, AttnOffsets, LnOffsets, NUM_PARTIALS};
 use crate::bail;
 use crate::config::ModelConfig;
 use crate::cpu::adamw::AdamParams;
-use crate::cpu::crossentropy::mean_scale;
-use crate::cpu::gpt::check_batch;
+use crate::cpu::gpt::{check_backward_inputs, check_batch, check_targets};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::engine::Engine;
-use crate::engine::StepReport;
+use crate::engine::{StepReport, TokenLosses};
 use crate::error::Result;
 use crate::params::*;
 
@@ -40,6 +39,7 @@ pub struct GpuActs {
     logits: Buffer,
     losses: Buffer,
     lse: Buffer,
+    entropy: Buffer,
 }
 
 impl GpuActs {
@@ -69,14 +69,15 @@ impl GpuActs {
             logits: gpu.buffer("logits", bt * s.v),
             losses: gpu.buffer("losses", bt),
             lse: gpu.buffer("lse", bt),
+            entropy: gpu.buffer("entropy", bt),
         }
     }
 
-    /// The buffers that gradients accumulate into.
-    fn grad_buffers(&self) -> [&Buffer; 14] {
+    /// The buffers that gradients accumulate into (lnf aside: a backward pass may start there).
+    fn grad_buffers(&self) -> [&Buffer; 13] {
         [
             &self.encoded, &self.ln1, &self.qkv, &self.atty, &self.preatt, &self.attproj, &self.residual2,
-            &self.ln2, &self.fch, &self.fch_gelu, &self.fcproj, &self.residual3, &self.lnf, &self.logits,
+            &self.ln2, &self.fch, &self.fch_gelu, &self.fcproj, &self.residual3, &self.logits,
         ]
     }
 }
@@ -91,14 +92,17 @@ pub struct GpuGpt {
     v: Buffer,
     tokens: Buffer,
     targets: Buffer,
+    weights: Buffer,
     partial: Buffer,
     norm: Buffer,
     acts: GpuActs,
     grad_acts: GpuActs,
     max_b: usize,
     max_t: usize,
-    /// (B, T, gradient scale of the mean loss) of the last forward pass with targets, or without.
-    last: Option<(usize, usize, Option<f32>)>,
+    /// (B, T) of the last forward pass.
+    last: Option<(usize, usize)>,
+    /// Temperature of the last `token_losses` call (its targets stay in `targets`).
+    last_ce: Option<f32>,
 }
 
 impl GpuGpt {
@@ -125,6 +129,7 @@ impl GpuGpt {
             v: gpu.buffer("adam v", n),
             tokens: gpu.buffer("tokens", max_b * max_t),
             targets: gpu.buffer("targets", max_b * max_t),
+            weights: gpu.buffer("loss weights", max_b * max_t),
             partial: gpu.buffer("norm partials", NUM_PARTIALS),
             norm: gpu.buffer("norm", 2),
             acts: GpuActs::new(&gpu, &shapes),
@@ -136,6 +141,7 @@ impl GpuGpt {
             max_b,
             max_t,
             last: None,
+            last_ce: None,
         };
         Ok(eng)
     }
@@ -145,7 +151,7 @@ impl GpuGpt {
     }
 
     /// Records the forward pass for a (B,T) batch already uploaded.
-    fn record_forward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize, with_loss: bool) {
+    fn record_forward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize) {
         let g = &self.gpu;
         let k = &g.kernels;
         let a = &self.acts;
@@ -173,12 +179,11 @@ impl GpuGpt {
         let lnf = LnOffsets { inp: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
         k.layernorm_forward(g, e, &a.lnf, &a.lnf_mean, &a.lnf_rstd, &a.residual3, p, lnf, n, c);
         k.linear_forward(g, e, &a.logits, 0, &a.lnf, 0, p, lay.offsets[WTE], None, n, c, v);
-        if with_loss {
-            k.crossentropy_forward(g, e, &a.losses, &a.lse, &a.logits, &self.targets, n, v);
-        }
     }
 
-    fn record_backward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize, dloss: f32) {
+    /// Records the backward pass. `ce`: the temperature when the loss weights are used;
+    /// `dhidden`: whether grad_acts.lnf already holds a gradient (else it is cleared here).
+    fn record_backward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize, ce: Option<f32>, dhidden: bool) {
         let g = &self.gpu;
         let k = &g.kernels;
         let (a, d) = (&self.acts, &self.grad_acts);
@@ -189,8 +194,13 @@ impl GpuGpt {
         for buf in d.grad_buffers() {
             e.clear_buffer(buf, 0, None);
         }
-        k.crossentropy_backward(g, e, &d.logits, &a.logits, &a.lse, &self.targets, dloss, n, v);
-        k.linear_backward(g, e, &d.lnf, gr, &d.logits, 0, &a.lnf, 0, p, lay.offsets[WTE], None, n, c, v);
+        if !dhidden {
+            e.clear_buffer(&d.lnf, 0, None);
+        }
+        if let Some(temp) = ce {
+            k.crossentropy_backward(g, e, &d.logits, &a.logits, &a.lse, &self.targets, &self.weights, temp, n, v);
+            k.linear_backward(g, e, &d.lnf, gr, &d.logits, 0, &a.lnf, 0, p, lay.offsets[WTE], None, n, c, v);
+        }
         let lnf = LnOffsets { inp: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
         k.layernorm_backward(g, e, &d.residual3, (l_n - 1) * btc, gr, &d.lnf, &a.residual3, p, &a.lnf_mean, &a.lnf_rstd, lnf, n, c);
         for l in (0..l_n).rev() {
@@ -219,36 +229,57 @@ impl GpuGpt {
         pollster::block_on(f)
     }
 
-    pub fn submit_forward(&mut self, tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<()> {
-        check_batch(&self.cfg, (self.max_b, self.max_t), tokens, targets, b, t)?;
+    pub fn submit_forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        check_batch(&self.cfg, (self.max_b, self.max_t), tokens, None, b, t)?;
         self.gpu.write(&self.tokens, 0, tokens);
-        if let Some(tg) = targets {
-            self.gpu.write(&self.targets, 0, tg);
-        }
         let mut e = self.gpu.encoder();
-        self.record_forward(&mut e, b, t, targets.is_some());
+        self.record_forward(&mut e, b, t);
         self.gpu.submit(e);
-        self.last = Some((b, t, targets.map(mean_scale)));
+        self.last = Some((b, t));
+        self.last_ce = None;
         Ok(())
     }
 
-    /// Mean loss of the last forward pass: reads B·T losses back.
-    pub async fn read_loss(&self, targets: &[i32]) -> Result<f32> {
-        let Some((b, t, Some(_))) = self.last else { bail!("no forward pass with targets to read a loss from") };
-        let losses: Vec<f32> = self.gpu.read(&self.acts.losses, 0, b * t).await?;
-        let count = targets.iter().filter(|&&x| x >= 0).count();
-        Ok(if count == 0 { 0.0 } else { losses.iter().sum::<f32>() / count as f32 })
+    pub fn submit_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
+        let Some((b, t)) = self.last else { bail!("token_losses() called before forward()") };
+        check_targets(&self.cfg, targets, b * t, temperature)?;
+        self.gpu.write(&self.targets, 0, targets);
+        let a = &self.acts;
+        let mut e = self.gpu.encoder();
+        self.gpu.kernels.crossentropy_forward(&self.gpu, &mut e, &a.losses, &a.lse, &a.entropy, &a.logits, &self.targets, temperature, b * t, self.cfg.vocab_size);
+        self.gpu.submit(e);
+        self.last_ce = Some(temperature);
+        Ok(())
+    }
+
+    /// Per-position losses and entropies of the last `submit_token_losses`.
+    pub async fn read_token_losses(&self) -> Result<TokenLosses> {
+        let (Some((b, t)), Some(_)) = (self.last, self.last_ce) else { bail!("no token losses to read") };
+        Ok(TokenLosses { losses: self.gpu.read(&self.acts.losses, 0, b * t).await?, entropy: self.gpu.read(&self.acts.entropy, 0, b * t).await? })
     }
 
     pub async fn read_logits(&self) -> Result<Vec<f32>> {
-        let Some((b, t, _)) = self.last else { bail!("logits() called before forward()") };
+        let Some((b, t)) = self.last else { bail!("logits() called before forward()") };
         self.gpu.read(&self.acts.logits, 0, b * t * self.cfg.vocab_size).await
     }
 
-    pub fn submit_backward(&mut self) -> Result<()> {
-        let Some((b, t, Some(dloss))) = self.last else { bail!("backward() needs a forward pass with targets") };
+    pub async fn read_hidden(&self) -> Result<Vec<f32>> {
+        let Some((b, t)) = self.last else { bail!("hidden() called before forward()") };
+        self.gpu.read(&self.acts.lnf, 0, b * t * self.cfg.n_embd).await
+    }
+
+    pub fn submit_backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
+        let Some((b, t)) = self.last else { bail!("backward() called before forward()") };
+        check_backward_inputs(weights, dhidden, self.last_ce.is_some(), b * t, b * t * self.cfg.n_embd)?;
+        if let Some(w) = weights {
+            self.gpu.write(&self.weights, 0, w);
+        }
+        if let Some(dh) = dhidden {
+            // queue writes land before the next submitted commands, so the backward pass starts from it
+            self.gpu.write(&self.grad_acts.lnf, 0, dh);
+        }
         let mut e = self.gpu.encoder();
-        self.record_backward(&mut e, b, t, dloss);
+        self.record_backward(&mut e, b, t, weights.and(self.last_ce), dhidden.is_some());
         self.gpu.submit(e);
         Ok(())
     }
@@ -289,6 +320,13 @@ impl GpuGpt {
         self.gpu.submit(e);
     }
 
+    pub fn clear_optimizer(&mut self) {
+        let mut e = self.gpu.encoder();
+        e.clear_buffer(&self.m, 0, None);
+        e.clear_buffer(&self.v, 0, None);
+        self.gpu.submit(e);
+    }
+
     pub fn write_params(&mut self, params: &[f32]) -> Result<()> {
         if params.len() != self.layout.total {
             bail!("expected {} parameters, got {}", self.layout.total, params.len());
@@ -308,20 +346,30 @@ impl Engine for GpuGpt {
         (self.max_b, self.max_t)
     }
 
-    fn forward(&mut self, tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<Option<f32>> {
-        self.submit_forward(tokens, targets, b, t)?;
-        match targets {
-            Some(tg) => self.block(self.read_loss(tg)).map(Some),
-            None => Ok(None),
-        }
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        self.submit_forward(tokens, b, t)
+    }
+
+    fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
+        self.submit_token_losses(targets, temperature)?;
+        self.block(self.read_token_losses())
     }
 
     fn logits(&mut self) -> Result<Vec<f32>> {
         self.block(self.read_logits())
     }
 
-    fn backward(&mut self) -> Result<()> {
-        self.submit_backward()
+    fn hidden(&mut self) -> Result<Vec<f32>> {
+        self.block(self.read_hidden())
+    }
+
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
+        self.submit_backward(weights, dhidden)
+    }
+
+    fn reset_optimizer(&mut self) -> Result<()> {
+        self.clear_optimizer();
+        Ok(())
     }
 
     fn zero_grad(&mut self) -> Result<()> {

@@ -310,14 +310,24 @@ impl Kernels {
         g.dispatch(e, &self.residual_backward, &[u(n), u(a_off), u(b_off), u(out_off)], &[(4, dout), (5, da), (6, db)], groups_1d(n, 256));
     }
 
+    /// losses, lse, entropy (N) of softmax(logits/T) against targets (N).
     #[allow(clippy::too_many_arguments)]
-    pub fn crossentropy_forward(&self, g: &Gpu, e: &mut CommandEncoder, losses: &Buffer, lse: &Buffer, logits: &Buffer, targets: &Buffer, n: usize, v: usize) {
-        g.dispatch(e, &self.crossentropy_forward, &[u(n), u(v), 0, 0], &[(1, logits), (2, targets), (3, losses), (4, lse)], groups_1d(n, 64));
+    pub fn crossentropy_forward(
+        &self, g: &Gpu, e: &mut CommandEncoder, losses: &Buffer, lse: &Buffer, entropy: &Buffer,
+        logits: &Buffer, targets: &Buffer, temperature: f32, n: usize, v: usize,
+    ) {
+        let uni = [u(n), u(v), f(1.0 / temperature), 0];
+        g.dispatch(e, &self.crossentropy_forward, &uni, &[(1, logits), (2, targets), (3, losses), (4, lse), (7, entropy)], groups_1d(n, 64));
     }
 
+    /// dlogits += weights[r]·∂losses[r]/∂logits
     #[allow(clippy::too_many_arguments)]
-    pub fn crossentropy_backward(&self, g: &Gpu, e: &mut CommandEncoder, dlogits: &Buffer, logits: &Buffer, lse: &Buffer, targets: &Buffer, dloss: f32, n: usize, v: usize) {
-        g.dispatch(e, &self.crossentropy_backward, &[u(n), u(v), f(dloss), 0], &[(1, logits), (2, targets), (5, lse), (6, dlogits)], groups_1d(n * v, 256));
+    pub fn crossentropy_backward(
+        &self, g: &Gpu, e: &mut CommandEncoder, dlogits: &Buffer, logits: &Buffer, lse: &Buffer, targets: &Buffer,
+        weights: &Buffer, temperature: f32, n: usize, v: usize,
+    ) {
+        let uni = [u(n), u(v), f(1.0 / temperature), 0];
+        g.dispatch(e, &self.crossentropy_backward, &uni, &[(1, logits), (2, targets), (5, lse), (6, dlogits), (8, weights)], groups_1d(n * v, 256));
     }
 
     /// Writes [global norm, clip scale] of grads (n values) into `norm`.

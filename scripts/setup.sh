@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian machine; quick when everything is already there.
+# usage: scripts/setup.sh [--with-hf]   (--with-hf also makes the Python venv for the HF transformers check)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+need_apt=()
+for pkg in mesa-vulkan-drivers; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+    echo "setup: rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly (pinned in Cargo.toml).
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+    echo "setup: cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (once; several minutes)"
+    cargo install --root "$CACHE_DIR/tools" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [ "${1:-}" = "--with-hf" ] && ! "$CACHE_DIR/hfvenv/bin/python" -c "import torch, transformers" 2>/dev/null; then
+    echo "setup: Python venv with torch and transformers for the HF check (once)"
+    python3 -m venv "$CACHE_DIR/hfvenv"
+    "$CACHE_DIR/hfvenv/bin/pip" install -q torch transformers safetensors numpy
+fi
+echo "setup: ok"

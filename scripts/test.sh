@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: installs first, then Rust tests (CPU reference, WGSL kernels on lavapipe),
+# the wasm build, the HF transformers check and a CLI smoke run on the committed base model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --with-hf
+source scripts/env.sh
+
+echo "== cargo test (release: the kernels run on a software adapter)"
+cargo test --release 2>&1 | grep -v "XDG_RUNTIME_DIR" 
+
+echo "== wasm build"
+bash scripts/build_wasm.sh
+
+echo "== CLI on the committed base model"
+RLHF="$CARGO_TARGET_DIR/release/rlhf"
+"$RLHF" generate --model www/assets/base --prompt "How do I make a good cup of tea?" --samples 3 --seed 1 --max-tokens 48
+
+echo "== HF transformers loads the base model and agrees on the logits"
+"$CACHE_DIR/hfvenv/bin/python" tests/hf_check.py www/assets/base "$RLHF" 2>&1 | grep -v "Loading weights"
