@@ -10,6 +10,7 @@ use crate::gpu::context::now_ms;
 use crate::gpu::gpt::GpuGpt;
 use crate::gpu::kernels::Mm;
 use crate::gpu::{Gpu, MatmulKind};
+
 use crate::params::ParamLayout;
 use crate::rng::Rng;
 
@@ -71,7 +72,7 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
         "gpu" => {
             for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
                 let gpu = Gpu::new_blocking(Some(kind))?;
-                let name = format!("gpu {:?} ({})", kind, gpu.info.name);
+                let name = format!("gpu {} ({})", format!("{kind:?}").to_lowercase(), gpu.short_name());
                 let ga = gpu.buffer("a", m * k);
                 let gb = gpu.buffer("b", k * n);
                 let gc = gpu.buffer("c", m * n);

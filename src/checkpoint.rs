@@ -11,6 +11,9 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::params::*;
 
+/// A named tensor outside the GPT-2 set: (name, shape, values).
+pub type Tensor = (String, Vec<usize>, Vec<f32>);
+
 /// One GPT-2 tensor: its name, its shape, and where it comes from in our flat layout.
 struct Entry {
     name: String,
@@ -113,7 +116,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig> {
 }
 
 /// Serializes parameters as GPT-2 safetensors. Refuses non-finite weights: a NaN checkpoint is never written.
-pub fn to_safetensors(cfg: &ModelConfig, params: &[f32], extra: &[(String, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
+pub fn to_safetensors(cfg: &ModelConfig, params: &[f32], extra: &[Tensor]) -> Result<Vec<u8>> {
     if params.len() != ParamLayout::new(cfg).total {
         bail!("parameter count {} does not match the config", params.len());
     }
@@ -140,8 +143,8 @@ pub fn to_safetensors(cfg: &ModelConfig, params: &[f32], extra: &[(String, Vec<u
 }
 
 /// Reads GPT-2 safetensors into our flat layout, checking every name, shape and dtype.
-/// Returns the parameters and any tensors outside the GPT-2 set (e.g. a reward head), by name.
-pub fn from_safetensors(cfg: &ModelConfig, bytes: &[u8]) -> Result<(Vec<f32>, HashMap<String, Vec<f32>>)> {
+/// Returns the parameters and any F32 tensors outside the GPT-2 set (e.g. a reward head): name, shape, values.
+pub fn from_safetensors(cfg: &ModelConfig, bytes: &[u8]) -> Result<(Vec<f32>, Vec<Tensor>)> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| Error(format!("model.safetensors is truncated or corrupted: {e}")))?;
     let lay = ParamLayout::new(cfg);
     let mut params = vec![0.0f32; lay.total];
@@ -171,12 +174,13 @@ pub fn from_safetensors(cfg: &ModelConfig, bytes: &[u8]) -> Result<(Vec<f32>, Ha
         bail!("model.safetensors holds a non-finite weight (at flat index {bad})");
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
-    let mut extra = HashMap::new();
+    let mut extra: Vec<Tensor> = Vec::new();
     for (name, t) in st.tensors() {
         if !known.contains(name.as_str()) && t.dtype() == Dtype::F32 {
-            extra.insert(name, f32s(t.data()));
+            extra.push((name, t.shape().to_vec(), f32s(t.data())));
         }
     }
+    extra.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((params, extra))
 }
 
@@ -189,7 +193,7 @@ fn f32s(bytes: &[u8]) -> Vec<f32> {
 pub struct Checkpoint {
     pub cfg: ModelConfig,
     pub params: Vec<f32>,
-    pub extra: HashMap<String, Vec<f32>>,
+    pub extra: Vec<Tensor>,
     pub tokenizer_json: String,
     pub config_json: serde_json::Value,
 }
@@ -207,8 +211,7 @@ impl Checkpoint {
     }
 
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
-        let extra: Vec<(String, Vec<usize>, Vec<f32>)> = self.extra.iter().map(|(k, v)| (k.clone(), vec![v.len()], v.clone())).collect();
-        let bytes = to_safetensors(&self.cfg, &self.params, &extra)?;
+        let bytes = to_safetensors(&self.cfg, &self.params, &self.extra)?;
         std::fs::create_dir_all(dir).map_err(|e| Error(format!("cannot create {}: {e}", dir.display())))?;
         let write = |f: &str, data: &[u8]| std::fs::write(dir.join(f), data).map_err(|e| Error(format!("cannot write {}: {e}", dir.join(f).display())));
         write("model.safetensors", &bytes)?;

@@ -76,15 +76,15 @@ const ADAMW: TrainConfig = TrainConfig {
 };
 
 pub const PRESETS: [Preset; 2] = [
-    // For tests: about 11k parameters, trains in seconds on a software adapter.
+    // For tests: about 40k parameters, trains in seconds on a software adapter.
     Preset {
         name: "tiny",
-        model: ModelConfig { vocab_size: 320, n_ctx: 64, n_layer: 2, n_head: 2, n_embd: 16 },
+        model: ModelConfig { vocab_size: 384, n_ctx: 64, n_layer: 2, n_head: 2, n_embd: 32 },
         train: TrainConfig {
             batch_size: 4,
             seq_len: 32,
-            pretrain_steps: 300,
-            sft_steps: 50,
+            pretrain_steps: 1500,
+            sft_steps: 200,
             learning_rate: 1e-2,
             sft_learning_rate: 3e-3,
             warmup_steps: 10,

@@ -92,6 +92,19 @@ const PROMPTS: [&str; 6] = [
     "I want to {activity}. Any advice?",
 ];
 
+/// Every prompt the grammar can ask: each topic with each template.
+pub fn all_prompts() -> Vec<String> {
+    TOPICS.iter().flat_map(|t| PROMPTS.iter().map(move |p| p.replace("{topic}", t.name).replace("{activity}", t.activity))).collect()
+}
+
+/// A fixed split of `all_prompts`: (for training, held out for evaluation), three to one.
+pub fn prompt_split() -> (Vec<String>, Vec<String>) {
+    let mut all = all_prompts();
+    Rng::new(0x5EED).shuffle(&mut all);
+    let eval = all.split_off(all.len() * 3 / 4);
+    (all, eval)
+}
+
 pub fn prompt_for(topic: &Topic, rng: &mut Rng) -> String {
     rng.choose(&PROMPTS).replace("{topic}", topic.name).replace("{activity}", topic.activity)
 }

@@ -18,3 +18,7 @@ pub mod bench;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+pub mod align;
+pub mod labelers;
+pub mod ppo;
+pub mod reward;

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rlhf_lab::align::{win_rate, AlignConfig, Aligner};
 use rlhf_lab::bail;
+use rlhf_lab::corpus::prompt_split;
+use rlhf_lab::labelers::Labeler;
+use rlhf_lab::ppo::PpoConfig;
 use rlhf_lab::bench;
 use rlhf_lab::checkpoint::{hf_config, Checkpoint};
 use rlhf_lab::config::{preset, ModelConfig};
@@ -31,8 +35,19 @@ commands:
       print K responses to a prompt
   logits --model DIR --text TEXT [--engine cpu|gpu]
       print {\"tokens\": [...], \"logits\": [[...], ...]} as JSON
+  align --model DIR --labeler polite|concise|on_topic|cheerful [--iterations N]
+        [--rankings-per-iteration M] [--k K] [--beta B] [--gamma G] [--lr LR] [--target-kl KL]
+        [--rollouts R] [--max-tokens N] [--seed S] [--out DIR] [--json] [--engine cpu|gpu]
+        [--eval-prompts N] [--eval-samples S]
+      the InstructGPT loop: rank K samples, train the reward model, run PPO-ptx, repeat;
+      then the labeler's win-rate of the aligned policy against SFT on held-out prompts
+  eval --model DIR --reference DIR --labeler L [--prompts N] [--samples S] [--seed S] [--engine cpu|gpu]
+      the labeler's win-rate of one checkpoint against another on held-out prompts
   bench [--presets tiny,demo] [--engines cpu,gpu]
       forward+backward tokens/s and matrix-product GFLOP/s, as a table";
+
+/// Options that take no value.
+const FLAGS: [&str; 1] = ["json"];
 
 /// `--key value` pairs after the command.
 struct Args {
@@ -45,6 +60,10 @@ impl Args {
         let mut it = items.iter();
         while let Some(k) = it.next() {
             let Some(key) = k.strip_prefix("--") else { bail!("unexpected argument '{k}'\n\n{USAGE}") };
+            if FLAGS.contains(&key) {
+                map.insert(key.to_string(), "true".to_string());
+                continue;
+            }
             let Some(v) = it.next() else { bail!("option --{key} needs a value") };
             map.insert(key.to_string(), v.clone());
         }
@@ -67,17 +86,37 @@ impl Args {
     }
 }
 
-fn make_engine(kind: &str, cfg: ModelConfig, params: Vec<f32>, b: usize, t: usize) -> Result<Box<dyn Engine>> {
-    match kind {
-        "cpu" => Ok(Box::new(CpuGpt::new(cfg, params, b, t)?)),
-        "gpu" => {
-            let forced = std::env::var("RLHF_MATMUL").ok().and_then(|s| MatmulKind::parse(&s));
-            let gpu = Gpu::new_blocking(forced)?;
-            eprintln!("GPU: {} (matmul: {:?})", gpu.adapter_name(), gpu.kernels.matmul_kind);
-            Ok(Box::new(GpuGpt::new(gpu, cfg, &params, b, t)?))
-        }
-        other => bail!("--engine must be cpu or gpu, not '{other}'"),
+/// Builds engines of one kind; GPU engines share one device.
+struct Engines {
+    cfg: ModelConfig,
+    gpu: Option<Gpu>,
+}
+
+impl Engines {
+    fn new(kind: &str, cfg: ModelConfig) -> Result<Engines> {
+        let gpu = match kind {
+            "cpu" => None,
+            "gpu" => {
+                let forced = std::env::var("RLHF_MATMUL").ok().and_then(|s| MatmulKind::parse(&s));
+                let gpu = Gpu::new_blocking(forced)?;
+                eprintln!("GPU: {} (matmul: {:?})", gpu.adapter_name(), gpu.kernels.matmul_kind);
+                Some(gpu)
+            }
+            other => bail!("--engine must be cpu or gpu, not '{other}'"),
+        };
+        Ok(Engines { cfg, gpu })
     }
+
+    fn make(&self, params: Vec<f32>, b: usize, t: usize) -> Result<Box<dyn Engine>> {
+        match &self.gpu {
+            None => Ok(Box::new(CpuGpt::new(self.cfg, params, b, t)?)),
+            Some(g) => Ok(Box::new(GpuGpt::new(g.clone(), self.cfg, &params, b, t)?)),
+        }
+    }
+}
+
+fn make_engine(kind: &str, cfg: ModelConfig, params: Vec<f32>, b: usize, t: usize) -> Result<Box<dyn Engine>> {
+    Engines::new(kind, cfg)?.make(params, b, t)
 }
 
 fn progress(len: usize, what: &str) -> ProgressBar {
@@ -146,7 +185,7 @@ fn pretrain(a: &Args) -> Result<()> {
     let ck = Checkpoint {
         cfg,
         params: engine.params()?,
-        extra: Default::default(),
+        extra: Vec::new(),
         tokenizer_json: tok.to_json()?,
         config_json: hf_config(&cfg, tok.end, Some(meta)),
     };
@@ -210,6 +249,108 @@ fn logits_cmd(a: &Args) -> Result<()> {
     Ok(())
 }
 
+fn align_cmd(a: &Args) -> Result<()> {
+    let (ck, tok) = load(a)?;
+    let labeler = Labeler::parse(a.req("labeler")?)?;
+    let d = AlignConfig::default();
+    let mut ppo = PpoConfig::default();
+    ppo.beta = a.num("beta", ppo.beta)?;
+    ppo.gamma = a.num("gamma", ppo.gamma)?;
+    ppo.lr = a.num("lr", ppo.lr)?;
+    ppo.value_lr = ppo.lr;
+    ppo.temperature = a.num("temperature", ppo.temperature)?;
+    ppo.epochs = a.num("ppo-epochs", ppo.epochs)?;
+    if let Some(kl) = a.str("target-kl") {
+        ppo.target_kl = Some(kl.parse().map_err(|_| Error(format!("--target-kl: '{kl}' is not a number")))?);
+    }
+    let cfg = AlignConfig {
+        iterations: a.num("iterations", d.iterations)?,
+        rankings_per_iteration: a.num("rankings-per-iteration", d.rankings_per_iteration)?,
+        k: a.num("k", d.k)?,
+        rollouts: a.num("rollouts", d.rollouts)?,
+        max_new_tokens: a.num("max-tokens", d.max_new_tokens)?,
+        rm_epochs: a.num("rm-epochs", d.rm_epochs)?,
+        rm_lr: a.num("rm-lr", d.rm_lr)?,
+        seed: a.num("seed", d.seed)?,
+        ppo,
+        ..d
+    };
+    let json = a.str("json").is_some_and(|v| v != "false");
+    let eval_n = a.num("eval-prompts", 24usize)?;
+    let eval_samples = a.num("eval-samples", 4usize)?;
+    let engines = Engines::new(a.str("engine").unwrap_or("cpu"), ck.cfg)?;
+    let make = |p: Vec<f32>, b: usize, t: usize| engines.make(p, b, t);
+    let t0 = rlhf_lab::gpu::context::now_ms();
+    let mut al = Aligner::new(ck.params.clone(), ck.cfg, tok, labeler, cfg, &make)?;
+    for _ in 0..cfg.iterations {
+        let m = al.iterate(&make)?;
+        if json {
+            println!("{}", serde_json::to_string(&m).map_err(|e| Error(e.to_string()))?);
+        } else {
+            eprintln!(
+                "iter {:>3}  rankings {:>4}  rm acc {:.2} (held-out {:.2})  reward {:+.3}  kl {:.3}/{:.3}  ptx {:.3}  entropy {:.2}  clip {:.2}  {:.1}s",
+                m.iteration, m.rankings, m.rm_accuracy, m.rm_heldout_accuracy, m.ppo.reward, m.ppo.kl_k1, m.ppo.kl_k3,
+                m.ppo.ptx_loglik, m.ppo.entropy, m.ppo.clip_frac,
+                m.seconds_labeling + m.seconds_reward_model + m.seconds_generation + m.seconds_scoring + m.seconds_update
+            );
+        }
+    }
+    let sc = SampleConfig { temperature: cfg.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: cfg.max_new_tokens };
+    let prompts: Vec<String> = al.eval_prompts.iter().take(eval_n).cloned().collect();
+    let win = win_rate(al.policy.as_mut(), al.reference.as_mut(), &al.tok, labeler, &prompts, eval_samples, &sc, cfg.seed ^ 0xE7)?;
+    let held = al.heldout_accuracy()?;
+    let last_kl = al.last_kl;
+    let ptx_batch = al.ptx_eval_batch();
+    let ptx_sft = Aligner::ptx_loglik(al.reference.as_mut(), &ptx_batch)?;
+    let ptx_aligned = Aligner::ptx_loglik(al.policy.as_mut(), &ptx_batch)?;
+    let seconds = (rlhf_lab::gpu::context::now_ms() - t0) / 1e3;
+    let summary = serde_json::json!({ "summary": {
+        "labeler": labeler.name(), "win_rate_vs_sft": win, "rm_accuracy": held, "kl": last_kl,
+        "ptx_loglik_sft": ptx_sft, "ptx_loglik_aligned": ptx_aligned, "seconds": seconds,
+        "rankings": al.rankings.len() + al.heldout.len(), "iterations": cfg.iterations,
+        "beta": al.beta, "gamma": cfg.ppo.gamma, "eval_prompts": prompts.len(), "eval_samples": eval_samples,
+    }});
+    if json {
+        println!("{summary}");
+    } else {
+        eprintln!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error(e.to_string()))?);
+    }
+    if let Some(out) = a.str("out") {
+        let out = PathBuf::from(out);
+        let meta = serde_json::json!({ "rlhf_lab": { "aligned_from": a.req("model")?, "labeler": labeler.name(), "align": cfg } });
+        Checkpoint { cfg: ck.cfg, params: al.policy.params()?, extra: Vec::new(), tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(meta)) }
+            .save(&out.join("policy"))?;
+        let rm_meta = serde_json::json!({
+            "architectures": ["GPT2ForSequenceClassification"], "num_labels": 1,
+            "rlhf_lab": { "reward_bias": al.reward.head.bias, "normalization": "bias set so the SFT demonstrations score mean 0; reward = score(h_last) + reward_bias, read at the last token (<|end|>)" },
+        });
+        let head = ("score.weight".to_string(), vec![1, ck.cfg.n_embd], al.reward.head.w.clone());
+        Checkpoint { cfg: ck.cfg, params: al.reward.engine.params()?, extra: vec![head], tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(rm_meta)) }
+            .save(&out.join("reward_model"))?;
+        eprintln!("wrote {}/policy and {}/reward_model", out.display(), out.display());
+    }
+    Ok(())
+}
+
+fn eval_cmd(a: &Args) -> Result<()> {
+    let (ck, tok) = load(a)?;
+    let reference = Checkpoint::load(&PathBuf::from(a.req("reference")?))?;
+    if reference.cfg != ck.cfg {
+        bail!("the two checkpoints have different shapes: {:?} and {:?}", ck.cfg, reference.cfg);
+    }
+    let labeler = Labeler::parse(a.req("labeler")?)?;
+    let n = a.num("prompts", 24usize)?;
+    let samples = a.num("samples", 4usize)?;
+    let engines = Engines::new(a.str("engine").unwrap_or("cpu"), ck.cfg)?;
+    let mut ea = engines.make(ck.params, samples.min(16), ck.cfg.n_ctx)?;
+    let mut eb = engines.make(reference.params, samples.min(16), ck.cfg.n_ctx)?;
+    let prompts: Vec<String> = prompt_split().1.into_iter().take(n).collect();
+    let sc = SampleConfig { temperature: a.num("temperature", 1.0f32)?, top_k: 0, top_p: 1.0, max_new_tokens: a.num("max-tokens", 48usize)? };
+    let win = win_rate(ea.as_mut(), eb.as_mut(), &tok, labeler, &prompts, samples, &sc, a.num("seed", 7u64)?)?;
+    println!("{}", serde_json::json!({ "labeler": labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": samples }));
+    Ok(())
+}
+
 fn bench_cmd(a: &Args) -> Result<()> {
     let presets: Vec<String> = a.str("presets").unwrap_or("tiny,demo").split(',').map(String::from).collect();
     let engines: Vec<String> = a.str("engines").unwrap_or("cpu,gpu").split(',').map(String::from).collect();
@@ -236,6 +377,8 @@ fn main() -> ExitCode {
         "generate" => generate_cmd(&a),
         "logits" => logits_cmd(&a),
         "bench" => bench_cmd(&a),
+        "align" => align_cmd(&a),
+        "eval" => eval_cmd(&a),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -9,6 +9,7 @@ use super::kernels::{Kernels, MatmulKind};
 /// Size of every uniform block, in 4-byte words.
 const UNIFORM_WORDS: usize = 16;
 
+#[derive(Clone)]
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -36,7 +37,7 @@ pub fn now_ms() -> f64 {
 }
 
 impl Gpu {
-    /// Opens the default adapter. `matmul` forces a matrix-product kernel; None picks one (see `MatmulKind::choose`).
+    /// Opens the default adapter. `matmul` forces a matrix-product kernel; None times both and keeps the faster.
     pub async fn new(matmul: Option<MatmulKind>) -> Result<Gpu> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
@@ -57,12 +58,12 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error(format!("could not open the GPU device: {e}")))?;
-        let software = info.device_type == wgpu::DeviceType::Cpu;
         let kernels = Kernels::new(&device, MatmulKind::Blocked);
         let mut gpu = Gpu { device, queue, info, kernels };
+        // Adapter info cannot decide: software adapters differ (SwiftShader favours the blocked
+        // kernel by 10x, lavapipe slightly the tiled one) and the browser hides the adapter. Measure.
         gpu.kernels.matmul_kind = match matmul {
             Some(k) => k,
-            None if software => MatmulKind::Blocked,
             None => MatmulKind::choose(&gpu).await?,
         };
         Ok(gpu)
@@ -71,6 +72,11 @@ impl Gpu {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_blocking(matmul: Option<MatmulKind>) -> Result<Gpu> {
         pollster::block_on(Gpu::new(matmul))
+    }
+
+    /// The adapter's name without the driver details in parentheses.
+    pub fn short_name(&self) -> String {
+        self.info.name.split(" (").next().unwrap_or("").to_string()
     }
 
     pub fn adapter_name(&self) -> String {

@@ -23,7 +23,7 @@ impl MatmulKind {
         }
     }
 
-    /// Times both kernels on a 256³ product and keeps the faster (used where adapter info does not decide).
+    /// Times both kernels on a 256³ product and keeps the faster.
     pub async fn choose(gpu: &Gpu) -> Result<MatmulKind> {
         let n = 256;
         let a = gpu.buffer("probe a", n * n);
@@ -71,6 +71,7 @@ impl Mm {
     }
 }
 
+#[derive(Clone)]
 pub struct Kernels {
     pub matmul_kind: MatmulKind,
     encoder_forward: ComputePipeline,
