@@ -29,6 +29,8 @@ pub struct PpoConfig {
     pub value_lr: f32,
     pub epochs: usize,
     pub grad_clip: f32,
+    /// AdamW's epsilon for the policy and value updates.
+    pub adam_eps: f32,
     /// Adaptive KL controller: the target KL per sequence (None: β stays fixed).
     pub target_kl: Option<f32>,
     pub kl_horizon: f32,
@@ -47,6 +49,7 @@ impl Default for PpoConfig {
             value_lr: 1e-4,
             epochs: 4,
             grad_clip: 1.0,
+            adam_eps: 1e-8,
             target_kl: None,
             kl_horizon: 10_000.0,
         }
@@ -300,7 +303,7 @@ pub fn ppo_update(
                 lm_backward(policy, &ptg, cfg.gamma)?;
             }
             step += 1;
-            let opt = AdamParams { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: step };
+            let opt = AdamParams { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step };
             if !policy.update(&opt, cfg.grad_clip)?.applied {
                 m.skipped_steps += 1;
             }

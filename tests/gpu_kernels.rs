@@ -249,7 +249,9 @@ fn whole_model_on_gpu_equals_cpu_reference() {
     let mut rng = Rng::new(22);
     let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
     let targets: Vec<i32> = (0..b * t).map(|i| if i % 6 == 0 { -1 } else { rng.below(cfg.vocab_size) as i32 }).collect();
-    let opt = AdamParams { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, t: 1 };
+    // a larger epsilon: where a gradient is near zero its rounding differs between engines, and
+    // AdamW would turn that into a full-size step of either sign
+    let opt = AdamParams { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-4, weight_decay: 0.1, t: 1 };
     for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
         let mut c = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
         let mut g = GpuGpt::new(gpu(kind), cfg, &params, b, t).unwrap();

@@ -1,0 +1,122 @@
+//! PPO's pieces against hand-computed cases, one PPO-ptx update on both engines, and the whole
+//! align loop on `tiny` raising a labeler's win-rate.
+
+mod common;
+use common::{assert_close, gpu};
+
+use rlhf_lab::config::preset;
+use rlhf_lab::cpu::gpt::CpuGpt;
+use rlhf_lab::engine::Engine;
+use rlhf_lab::gpu::gpt::GpuGpt;
+use rlhf_lab::gpu::MatmulKind;
+use rlhf_lab::params::ParamLayout;
+use rlhf_lab::ppo::*;
+use rlhf_lab::reward::ScalarHead;
+use rlhf_lab::rng::Rng;
+
+#[test]
+fn gae_matches_a_hand_computed_case() {
+    // rewards [0, 0, 1], values [0.5, 0.2, 0.4], λ = 0.5, discount 1:
+    // δ2 = 1 + 0 − 0.4 = 0.6;  A2 = 0.6
+    // δ1 = 0 + 0.4 − 0.2 = 0.2; A1 = 0.2 + 0.5·0.6 = 0.5
+    // δ0 = 0 + 0.2 − 0.5 = −0.3; A0 = −0.3 + 0.5·0.5 = −0.05
+    let (adv, ret) = gae(&[0.0, 0.0, 1.0], &[0.5, 0.2, 0.4], 0.5);
+    assert_close("advantages", &adv, &[-0.05, 0.5, 0.6], 1e-6, 1e-6);
+    assert_close("returns", &ret, &[0.45, 0.7, 1.0], 1e-6, 1e-6);
+    // λ = 1: the advantage is the return minus the value, and the return is the sum of rewards to go
+    let (adv, ret) = gae(&[0.1, -0.2, 1.0], &[0.3, 0.3, 0.3], 1.0);
+    assert_close("returns λ=1", &ret, &[0.9, 0.8, 1.0], 1e-6, 1e-6);
+    assert_close("advantages λ=1", &adv, &[0.6, 0.5, 0.7], 1e-6, 1e-6);
+}
+
+#[test]
+fn rewards_kl_surrogate_and_value_clip_follow_their_definitions() {
+    let r = Rollout { logp_old: vec![-1.0, -2.0, -0.5], logp_ref: vec![-1.5, -1.0, -0.5], score: 2.0, ..Default::default() };
+    // −β(log π − log π_ref) per token, the score added at the last
+    assert_close("token rewards", &token_rewards(&r, 0.1), &[-0.05, 0.1, 2.0], 1e-6, 1e-6);
+    let (k1, k3) = kl_estimates(&r);
+    assert!((k1 - (0.5 - 1.0 + 0.0)).abs() < 1e-6);
+    let k3_want = ((-0.5f32).exp() - 1.0 + 0.5) + (1.0f32.exp() - 1.0 - 1.0);
+    assert!((k3 - k3_want).abs() < 1e-5 && k3 >= 0.0);
+    // surrogate: inside the clip range the gradient is −A·ratio; outside (in the direction A favours) zero
+    let (l, g, c) = surrogate(-1.0, -1.0, 2.0, 0.2);
+    assert!((l + 2.0).abs() < 1e-6 && (g + 2.0).abs() < 1e-6 && !c);
+    let (l, g, c) = surrogate(-1.0 + 0.5, -1.0, 2.0, 0.2);
+    assert!((l + 2.0 * 1.2).abs() < 1e-5 && g == 0.0 && c);
+    let (_, g, c) = surrogate(-1.0 + 0.5, -1.0, -2.0, 0.2);
+    assert!(!c && (g - 2.0 * 0.5f32.exp()).abs() < 1e-5, "a bad action that became likelier is always pushed back");
+    // value clip: max of the plain and the clipped squared error; a value that moved past the clip
+    // range toward (and beyond) the return gets no gradient when the clipped error is the larger
+    let (l, g) = value_loss(0.6, 0.0, 0.5, 0.2);
+    assert!((l - 0.5 * 0.09).abs() < 1e-6 && g == 0.0);
+    let (l, g) = value_loss(1.0, 0.0, 0.5, 0.2);
+    assert!((l - 0.5 * 0.25).abs() < 1e-6 && (g - 0.5).abs() < 1e-6);
+    let (l, g) = value_loss(0.1, 0.0, 0.5, 0.2);
+    assert!((l - 0.5 * 0.16).abs() < 1e-6 && (g + 0.4).abs() < 1e-6);
+    // whitening
+    let (mut a, mut b) = (vec![1.0, 2.0], vec![3.0, 4.0]);
+    whiten(&mut [&mut a, &mut b]);
+    let all: Vec<f32> = a.iter().chain(&b).copied().collect();
+    assert!(all.iter().sum::<f32>().abs() < 1e-5);
+    assert!((all.iter().map(|x| x * x).sum::<f32>() / 4.0 - 1.0).abs() < 1e-4);
+    // the adaptive controller raises β when KL is over target and lowers it under
+    assert!(adapt_beta(0.1, 20.0, 6.0, 100.0, 1000.0) > 0.1);
+    assert!(adapt_beta(0.1, 1.0, 6.0, 100.0, 1000.0) < 0.1);
+}
+
+fn fixed_rollouts(v: usize, rng: &mut Rng) -> Vec<Rollout> {
+    (0..5)
+        .map(|i| {
+            let p = 3 + i % 2;
+            let n = 4 + i;
+            let tokens: Vec<u32> = (0..p + n).map(|_| rng.below(v) as u32).collect();
+            let mut r = Rollout {
+                tokens,
+                prompt_len: p,
+                logp_old: (0..n).map(|_| -1.0 - rng.uniform() * 5.0).collect(),
+                logp_ref: (0..n).map(|_| -1.0 - rng.uniform() * 5.0).collect(),
+                values: (0..n).map(|_| rng.normal() * 0.1).collect(),
+                score: rng.normal(),
+                ..Default::default()
+            };
+            r.rewards = token_rewards(&r, 0.02);
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
+    let p = preset("tiny").unwrap();
+    let cfg = p.model;
+    let mut rng = Rng::new(5);
+    let params = ParamLayout::new(&cfg).init(6);
+    let vparams = ParamLayout::new(&cfg).init(7);
+    let mut rollouts = fixed_rollouts(cfg.vocab_size, &mut rng);
+    compute_advantages(&mut rollouts, 0.02, 0.95);
+    let ptx_tokens: Vec<u32> = (0..4 * 16).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    let ptx_targets: Vec<i32> = (0..4 * 16).map(|_| rng.below(cfg.vocab_size) as i32).collect();
+    // a larger AdamW epsilon keeps near-zero gradients (where the engines' rounding differs in sign)
+    // from turning into full-size steps, so the two engines stay comparable
+    let ppo = PpoConfig { epochs: 2, lr: 1e-3, value_lr: 1e-3, gamma: 2.0, adam_eps: 1e-4, ..Default::default() };
+    let head = ScalarHead::new(cfg.n_embd, 8);
+    let run = |policy: &mut dyn Engine, value: &mut dyn Engine| {
+        let mut h = head.clone();
+        let mut m = PpoMetrics::default();
+        let ptx = || Ok((ptx_tokens.clone(), ptx_targets.clone(), 4, 16));
+        ppo_update(policy, value, &mut h, &rollouts, &ppo, 0, 0, ptx, &mut m).unwrap();
+        (policy.params().unwrap(), value.params().unwrap(), h.w, m)
+    };
+    let (cp, cv, ch, cm) = run(&mut CpuGpt::new(cfg, params.clone(), 4, 16).unwrap(), &mut CpuGpt::new(cfg, vparams.clone(), 4, 16).unwrap());
+    let g = gpu(MatmulKind::Blocked);
+    let (gp, gv, gh, gm) = run(
+        &mut GpuGpt::new(g.clone(), cfg, &params, 4, 16).unwrap(),
+        &mut GpuGpt::new(g, cfg, &vparams, 4, 16).unwrap(),
+    );
+    assert_ne!(cp, params, "the update moved the policy");
+    assert_close("policy after PPO", &gp, &cp, 1e-5, 1e-3);
+    assert_close("value trunk after PPO", &gv, &cv, 1e-5, 1e-3);
+    assert_close("value head after PPO", &gh, &ch, 1e-5, 1e-3);
+    assert!((gm.policy_loss - cm.policy_loss).abs() < 1e-4 && (gm.value_loss - cm.value_loss).abs() < 1e-4);
+    assert!((gm.clip_frac - cm.clip_frac).abs() < 1e-6 && (gm.approx_kl - cm.approx_kl).abs() < 1e-5);
+}
