@@ -74,6 +74,45 @@ pub fn lr_at(step: usize, total: usize, warmup: usize, peak: f32) -> f32 {
     min + 0.5 * (peak - min) * (1.0 + (std::f32::consts::PI * progress.min(1.0)).cos())
 }
 
+/// What the base-model pipeline produced.
+pub struct BaseModel {
+    pub tokenizer: Tokenizer,
+    pub params: Vec<f32>,
+    pub pretrain_losses: Vec<f32>,
+    pub sft_losses: Vec<f32>,
+}
+
+/// Which phase a progress report belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Pretrain,
+    Sft,
+}
+
+/// The base model from nothing: corpus, tokenizer, pretraining, then SFT with a fresh optimizer.
+/// `make` builds an engine for (params, B, T); `log` sees every step.
+pub fn build_base_model(
+    p: &crate::config::Preset,
+    seed: u64,
+    steps: usize,
+    sft_steps: usize,
+    make: &dyn Fn(Vec<f32>, usize, usize) -> Result<Box<dyn Engine>>,
+    mut log: impl FnMut(Phase, &StepLog),
+) -> Result<BaseModel> {
+    let (cfg, tc) = (p.model, p.train);
+    let corpus = Corpus::generate(tc.corpus_dialogues, seed);
+    let tok = Tokenizer::train(&corpus.all_text(), cfg.vocab_size)?;
+    if tok.vocab_size() > cfg.vocab_size {
+        crate::bail!("the tokenizer has {} tokens but the model only {}", tok.vocab_size(), cfg.vocab_size);
+    }
+    let stream = pretrain_stream(&corpus, &tok, seed)?;
+    let mut engine = make(crate::params::ParamLayout::new(&cfg).init(seed), tc.batch_size, tc.seq_len)?;
+    let pretrain_losses = train_loop(engine.as_mut(), &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)), seed + 1, |s| log(Phase::Pretrain, s))?;
+    engine.reset_optimizer()?;
+    let sft_losses = train_loop(engine.as_mut(), &tc, sft_steps, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), seed + 2, |s| log(Phase::Sft, s))?;
+    Ok(BaseModel { params: engine.params()?, tokenizer: tok, pretrain_losses, sft_losses })
+}
+
 /// What one training step reports to a progress display.
 #[derive(Clone, Copy, Debug)]
 pub struct StepLog {

@@ -13,7 +13,7 @@ use rlhf_lab::ppo::PpoConfig;
 use rlhf_lab::bench;
 use rlhf_lab::checkpoint::{hf_config, Checkpoint};
 use rlhf_lab::config::{preset, ModelConfig};
-use rlhf_lab::corpus::{format_prompt, Corpus};
+use rlhf_lab::corpus::format_prompt;
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::error::{Error, Result};
@@ -22,7 +22,7 @@ use rlhf_lab::gpu::{Gpu, MatmulKind};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::sample::{generate, SampleConfig};
 use rlhf_lab::tokenizer::Tokenizer;
-use rlhf_lab::train::{lm_batch, pretrain_stream, sft_batch, train_loop};
+use rlhf_lab::train::{build_base_model, Phase};
 
 const USAGE: &str = "usage: rlhf <command> [options]
 
@@ -148,32 +148,18 @@ fn pretrain(a: &Args) -> Result<()> {
     let engine_kind = a.str("engine").unwrap_or("cpu");
     let (cfg, tc) = (p.model, p.train);
 
-    eprintln!("corpus: {} dialogues (seed {seed})", tc.corpus_dialogues);
-    let corpus = Corpus::generate(tc.corpus_dialogues, seed);
-    let tok = Tokenizer::train(&corpus.all_text(), cfg.vocab_size)?;
-    if tok.vocab_size() > cfg.vocab_size {
-        bail!("the tokenizer has {} tokens but the model only {}", tok.vocab_size(), cfg.vocab_size);
-    }
-    let stream = pretrain_stream(&corpus, &tok, seed)?;
-    eprintln!("tokenizer: {} tokens; pretraining stream: {} tokens", tok.vocab_size(), stream.len());
-    let layout = ParamLayout::new(&cfg);
-    eprintln!("model: {cfg:?}, {} parameters, engine {engine_kind}", layout.total);
-
-    let mut engine = make_engine(engine_kind, cfg, layout.init(seed), tc.batch_size, tc.seq_len)?;
-    let pb = progress(steps, "pretrain");
-    let losses = train_loop(engine.as_mut(), &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)), seed + 1, |s| {
-        tick(&pb, s.step, steps, format!("loss {:.3}{}", s.loss, if s.skipped { " (skipped: non-finite gradient)" } else { "" }));
+    eprintln!("corpus: {} dialogues (seed {seed}); model: {cfg:?}, {} parameters, engine {engine_kind}", tc.corpus_dialogues, ParamLayout::new(&cfg).total);
+    let engines = Engines::new(engine_kind, cfg)?;
+    let bars = [progress(steps, "pretrain"), progress(sft_steps, "sft")];
+    let base = build_base_model(&p, seed, steps, sft_steps, &|p, b, t| engines.make(p, b, t), |phase, s| {
+        let (pb, total) = match phase {
+            Phase::Pretrain => (&bars[0], steps),
+            Phase::Sft => (&bars[1], sft_steps),
+        };
+        tick(pb, s.step, total, format!("loss {:.3}{}", s.loss, if s.skipped { " (skipped: non-finite gradient)" } else { "" }));
     })?;
-    pb.finish();
-    let params = engine.params()?;
-
-    // SFT starts a fresh optimizer on the pretrained weights.
-    let mut engine = make_engine(engine_kind, cfg, params, tc.batch_size, tc.seq_len)?;
-    let pb = progress(sft_steps, "sft");
-    let sft_losses = train_loop(engine.as_mut(), &tc, sft_steps, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), seed + 2, |s| {
-        tick(&pb, s.step, sft_steps, format!("loss {:.3}", s.loss));
-    })?;
-    pb.finish();
+    bars.iter().for_each(|b| b.finish());
+    let (tok, losses, sft_losses) = (base.tokenizer, base.pretrain_losses, base.sft_losses);
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
     let tail = |v: &[f32]| mean(&v[v.len().saturating_sub(20)..]);
     eprintln!(
@@ -184,7 +170,7 @@ fn pretrain(a: &Args) -> Result<()> {
         "final_pretrain_loss": tail(&losses), "final_sft_loss": tail(&sft_losses) } });
     let ck = Checkpoint {
         cfg,
-        params: engine.params()?,
+        params: base.params,
         extra: Vec::new(),
         tokenizer_json: tok.to_json()?,
         config_json: hf_config(&cfg, tok.end, Some(meta)),
