@@ -1,12 +1,13 @@
 // C (M,N) = [C +] A·B [+ bias], A and B addressed by strides so one kernel serves out = inp·Wᵀ,
 // dinp = dout·W and dW = doutᵀ·inp. Register-blocked: each thread computes a 4×4 block of C.
+// Row r of C starts at c_off + r·c_rs (c_rs = N for a packed C; larger to write rows into a KV cache).
 // This is the fast path on software adapters (lavapipe, SwiftShader), where shared memory costs more than it saves.
 
 struct P {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_off: u32, a_rs: u32, a_cs: u32, has_bias: u32,
     b_off: u32, b_rs: u32, b_cs: u32, bias_off: u32,
-    c_off: u32, _p0: u32, _p1: u32, _p2: u32,
+    c_off: u32, c_rs: u32, _p1: u32, _p2: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -44,7 +45,7 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (cc >= p.n) { break; }
             var v = acc[i * 4u + j];
             if (p.has_bias != 0u) { v += bias[p.bias_off + cc]; }
-            let o = p.c_off + r * p.n + cc;
+            let o = p.c_off + r * p.c_rs + cc;
             if (p.accumulate != 0u) { v += c[o]; }
             c[o] = v;
         }

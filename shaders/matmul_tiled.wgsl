@@ -5,7 +5,7 @@ struct P {
     m: u32, n: u32, k: u32, accumulate: u32,
     a_off: u32, a_rs: u32, a_cs: u32, has_bias: u32,
     b_off: u32, b_rs: u32, b_cs: u32, bias_off: u32,
-    c_off: u32, _p0: u32, _p1: u32, _p2: u32,
+    c_off: u32, c_rs: u32, _p1: u32, _p2: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -61,7 +61,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             if (r < p.m && cc < p.n) {
                 var v = acc[i * 4u + j];
                 if (p.has_bias != 0u) { v += bias[p.bias_off + cc]; }
-                let o = p.c_off + r * p.n + cc;
+                let o = p.c_off + r * p.c_rs + cc;
                 if (p.accumulate != 0u) { v += c[o]; }
                 c[o] = v;
             }

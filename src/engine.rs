@@ -8,6 +8,7 @@ use crate::config::ModelConfig;
 use crate::cpu::adamw::AdamParams;
 use crate::cpu::crossentropy::{mean_loss, mean_weights};
 use crate::error::Result;
+use crate::sample::SampleConfig;
 
 /// Result of one optimizer step.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +50,9 @@ pub trait Engine {
     fn params(&mut self) -> Result<Vec<f32>>;
     fn grads(&mut self) -> Result<Vec<f32>>;
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
+    /// K continuations of a prompt, each stopping at `stop` (not included) or after
+    /// `cfg.max_new_tokens`. The GPU engine samples on the GPU with a key-value cache.
+    fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>>;
 }
 
 /// Language-model loss: forward, then the mean next-token loss over positions with a target.

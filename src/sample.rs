@@ -58,9 +58,76 @@ pub fn sample_token(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
     idx[probs.len() - 1] as u32
 }
 
-/// K continuations of one prompt, sampled together as a batch of K rows. Each stops at `stop`
-/// (kept out of the result) or after max_new_tokens. The context slides when it outgrows the model.
+/// PCG hash (as in shaders/sample.wgsl).
+pub fn pcg(v: u32) -> u32 {
+    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+/// The GPU sampler's random number for (seed, row, step), in [0, 1).
+pub fn counter_uniform(seed: u64, row: u32, step: u32) -> f32 {
+    let (lo, hi) = (seed as u32, (seed >> 32) as u32);
+    let h = pcg(lo ^ pcg(hi ^ pcg(row ^ pcg(step))));
+    (h >> 8) as f32 / 16_777_216.0
+}
+
+const BISECT_ITERS: usize = 40;
+
+/// The GPU sampler's rule on the CPU (see shaders/sample.wgsl): top-k and top-p as thresholds found
+/// by bisection on the scaled logits, then an inverse-CDF walk in index order with the uniform `u`.
+pub fn sample_threshold(logits: &[f32], cfg: &SampleConfig, u: f32) -> u32 {
+    let (mut m, mut best, mut lowest) = (f32::MIN, 0usize, f32::MAX);
+    for (j, &x) in logits.iter().enumerate() {
+        if x > m {
+            m = x;
+            best = j;
+        }
+        lowest = lowest.min(x);
+    }
+    if cfg.temperature <= 0.0 {
+        return best as u32;
+    }
+    let inv_t = 1.0 / cfg.temperature;
+    let x = |j: usize| (logits[j] - m) * inv_t;
+    let v = logits.len();
+    let floor_x = (lowest - m) * inv_t;
+    let bisect = |lo: f32, keep: &dyn Fn(f32) -> bool| {
+        let (mut lo, mut hi) = (lo, 0.0f32);
+        for _ in 0..BISECT_ITERS {
+            let mid = 0.5 * (lo + hi);
+            if keep(mid) { lo = mid } else { hi = mid }
+        }
+        lo
+    };
+    let tk = if cfg.top_k > 0 && cfg.top_k < v { bisect(floor_x, &|t| (0..v).filter(|&j| x(j) >= t).count() >= cfg.top_k) } else { floor_x };
+    let mass = |t: f32| (0..v).filter(|&j| x(j) >= t).map(|j| x(j).exp()).sum::<f32>();
+    let zk = mass(tk);
+    let tp = if cfg.top_p < 1.0 { bisect(tk, &|t| mass(t) >= cfg.top_p * zk) } else { tk };
+    let target = u * mass(tp);
+    let mut acc = 0.0;
+    let mut last = best;
+    for j in 0..v {
+        if x(j) >= tp {
+            acc += x(j).exp();
+            last = j;
+            if acc > target {
+                return j as u32;
+            }
+        }
+    }
+    last as u32
+}
+
+/// K continuations of a prompt with the engine's own sampler (on the GPU for the GPU engine).
 pub fn generate(engine: &mut dyn Engine, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+    engine.generate(prompt, k, stop, cfg, seed)
+}
+
+/// The reference sampler: K continuations of one prompt as a batch of K rows, recomputing the whole
+/// context for each new token. Each stops at `stop` (kept out of the result) or after
+/// max_new_tokens. The context slides when it outgrows the model.
+pub fn generate_by_recompute(engine: &mut dyn Engine, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
     let (max_b, max_t) = engine.capacity();
     let v = engine.config().vocab_size;
     let mut rng = Rng::new(seed);

@@ -51,7 +51,7 @@ fn matmul_kernels_equal_cpu_on_random_shapes_and_strides() {
                     }
                 }
                 let (ga, gb, gbias, gc) = (g.buffer_from("a", &a), g.buffer_from("b", &b), g.buffer_from("bias", &bias), g.buffer_from("c", &c0));
-                let mm = Mm { m, n, k, a: (ao, ars, acs), b: (bo, brs, bcs), c_off: co, bias_off, accumulate };
+                let mm = Mm { m, n, k, a: (ao, ars, acs), b: (bo, brs, bcs), c_off: co, c_rs: n, bias_off, accumulate };
                 let mut e = g.encoder();
                 g.kernels.matmul(&g, &mut e, &mm, &ga, &gb, Some(&gbias), &gc);
                 g.submit(e);

@@ -323,6 +323,10 @@ impl Engine for CpuGpt {
         Ok(self.grads.clone())
     }
 
+    fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+        crate::sample::generate_by_recompute(self, prompt, k, stop, cfg, seed)
+    }
+
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
         if params.len() != self.params.len() {
             bail!("expected {} parameters, got {}", self.params.len(), params.len());

@@ -16,11 +16,11 @@ use crate::params::*;
 
 /// Activation buffers, laid out as `cpu::gpt::Acts`.
 pub struct GpuActs {
-    encoded: Buffer,
+    pub(super) encoded: Buffer,
     ln1: Buffer,
     ln1_mean: Buffer,
     ln1_rstd: Buffer,
-    qkv: Buffer,
+    pub(super) qkv: Buffer,
     atty: Buffer,
     preatt: Buffer,
     att: Buffer,
@@ -36,7 +36,7 @@ pub struct GpuActs {
     lnf: Buffer,
     lnf_mean: Buffer,
     lnf_rstd: Buffer,
-    logits: Buffer,
+    pub(super) logits: Buffer,
     losses: Buffer,
     lse: Buffer,
     entropy: Buffer,
@@ -86,21 +86,21 @@ pub struct GpuGpt {
     pub gpu: Gpu,
     pub cfg: ModelConfig,
     pub layout: ParamLayout,
-    params: Buffer,
+    pub(super) params: Buffer,
     grads: Buffer,
     m: Buffer,
     v: Buffer,
-    tokens: Buffer,
+    pub(super) tokens: Buffer,
     targets: Buffer,
     weights: Buffer,
     partial: Buffer,
     norm: Buffer,
-    acts: GpuActs,
+    pub(super) acts: GpuActs,
     grad_acts: GpuActs,
-    max_b: usize,
-    max_t: usize,
+    pub(super) max_b: usize,
+    pub(super) max_t: usize,
     /// (B, T) of the last forward pass.
-    last: Option<(usize, usize)>,
+    pub(super) last: Option<(usize, usize)>,
     /// Temperature of the last `token_losses` call (its targets stay in `targets`).
     last_ce: Option<f32>,
 }
@@ -146,12 +146,12 @@ impl GpuGpt {
         Ok(eng)
     }
 
-    fn lo(&self, i: usize, l: usize) -> usize {
+    pub(super) fn lo(&self, i: usize, l: usize) -> usize {
         self.layout.layer_offset(i, l)
     }
 
     /// Records the forward pass for a (B,T) batch already uploaded.
-    fn record_forward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize) {
+    pub(super) fn record_forward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize) {
         let g = &self.gpu;
         let k = &g.kernels;
         let a = &self.acts;
@@ -391,5 +391,9 @@ impl Engine for GpuGpt {
 
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
         self.write_params(params)
+    }
+
+    fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+        pollster::block_on(self.generate_gpu(prompt, k, stop, cfg, seed))
     }
 }

@@ -60,6 +60,8 @@ pub struct Mm {
     pub a: (usize, usize, usize),
     pub b: (usize, usize, usize),
     pub c_off: usize,
+    /// Row stride of C (N when C is packed).
+    pub c_rs: usize,
     pub bias_off: Option<usize>,
     pub accumulate: bool,
 }
@@ -67,7 +69,7 @@ pub struct Mm {
 impl Mm {
     /// Contiguous row-major A (M,K), B (K,N), C (M,N).
     pub fn plain(m: usize, k: usize, n: usize) -> Mm {
-        Mm { m, n, k, a: (0, k, 1), b: (0, n, 1), c_off: 0, bias_off: None, accumulate: false }
+        Mm { m, n, k, a: (0, k, 1), b: (0, n, 1), c_off: 0, c_rs: n, bias_off: None, accumulate: false }
     }
 }
 
@@ -92,6 +94,9 @@ pub struct Kernels {
     residual_backward: ComputePipeline,
     crossentropy_forward: ComputePipeline,
     crossentropy_backward: ComputePipeline,
+    encoder_decode: ComputePipeline,
+    attention_decode: ComputePipeline,
+    sample_next: ComputePipeline,
     sumsq_partial: ComputePipeline,
     clip_scale: ComputePipeline,
     adamw: ComputePipeline,
@@ -164,6 +169,8 @@ impl Kernels {
         let res = module(device, "residual", include_str!("../../shaders/residual.wgsl"));
         let ce = module(device, "crossentropy", include_str!("../../shaders/crossentropy.wgsl"));
         let adam = module(device, "adamw", include_str!("../../shaders/adamw.wgsl"));
+        let dec = module(device, "decode", include_str!("../../shaders/decode.wgsl"));
+        let smp = module(device, "sample", include_str!("../../shaders/sample.wgsl"));
         Kernels {
             matmul_kind,
             encoder_forward: pipeline(device, &enc, "encoder_forward"),
@@ -184,6 +191,9 @@ impl Kernels {
             residual_backward: pipeline(device, &res, "residual_backward"),
             crossentropy_forward: pipeline(device, &ce, "crossentropy_forward"),
             crossentropy_backward: pipeline(device, &ce, "crossentropy_backward"),
+            encoder_decode: pipeline(device, &dec, "encoder_decode"),
+            attention_decode: pipeline(device, &dec, "attention_decode"),
+            sample_next: pipeline(device, &smp, "sample_next"),
             sumsq_partial: pipeline(device, &adam, "sumsq_partial"),
             clip_scale: pipeline(device, &adam, "clip_scale"),
             adamw: pipeline(device, &adam, "adamw"),
@@ -237,7 +247,7 @@ impl Kernels {
             u(mm.m), u(mm.n), u(mm.k), mm.accumulate as u32,
             u(mm.a.0), u(mm.a.1), u(mm.a.2), mm.bias_off.is_some() as u32,
             u(mm.b.0), u(mm.b.1), u(mm.b.2), u(mm.bias_off.unwrap_or(0)),
-            u(mm.c_off), 0, 0, 0,
+            u(mm.c_off), u(mm.c_rs), 0, 0,
         ];
         // An unused bias binding still needs a buffer: A is read-only, so it can stand in.
         let bufs = [(1, a), (2, b), (3, bias.unwrap_or(a)), (4, c)];
@@ -254,7 +264,7 @@ impl Kernels {
         &self, g: &Gpu, e: &mut CommandEncoder, out: &Buffer, out_off: usize, inp: &Buffer, inp_off: usize,
         params: &Buffer, w_off: usize, bias_off: Option<usize>, n: usize, c: usize, oc: usize,
     ) {
-        let mm = Mm { m: n, n: oc, k: c, a: (inp_off, c, 1), b: (w_off, 1, c), c_off: out_off, bias_off, accumulate: false };
+        let mm = Mm { m: n, n: oc, k: c, a: (inp_off, c, 1), b: (w_off, 1, c), c_off: out_off, c_rs: oc, bias_off, accumulate: false };
         self.matmul(g, e, &mm, inp, params, bias_off.map(|_| params), out);
     }
 
@@ -264,9 +274,9 @@ impl Kernels {
         &self, g: &Gpu, e: &mut CommandEncoder, dinp: &Buffer, grads: &Buffer, dout: &Buffer, act_off_out: usize,
         inp: &Buffer, act_off_inp: usize, params: &Buffer, w_off: usize, bias_off: Option<usize>, n: usize, c: usize, oc: usize,
     ) {
-        let dx = Mm { m: n, n: c, k: oc, a: (act_off_out, oc, 1), b: (w_off, c, 1), c_off: act_off_inp, bias_off: None, accumulate: true };
+        let dx = Mm { m: n, n: c, k: oc, a: (act_off_out, oc, 1), b: (w_off, c, 1), c_off: act_off_inp, c_rs: c, bias_off: None, accumulate: true };
         self.matmul(g, e, &dx, dout, params, None, dinp);
-        let dw = Mm { m: oc, n: c, k: n, a: (act_off_out, 1, oc), b: (act_off_inp, c, 1), c_off: w_off, bias_off: None, accumulate: true };
+        let dw = Mm { m: oc, n: c, k: n, a: (act_off_out, 1, oc), b: (act_off_inp, c, 1), c_off: w_off, c_rs: c, bias_off: None, accumulate: true };
         self.matmul(g, e, &dw, dout, inp, None, grads);
         if let Some(bo) = bias_off {
             g.dispatch(e, &self.bias_backward, &[u(n), u(oc), u(act_off_out), u(bo)], &[(1, dout), (2, grads)], groups_1d(oc, 64));
@@ -329,6 +339,38 @@ impl Kernels {
     ) {
         let uni = [u(n), u(v), f(1.0 / temperature), 0];
         g.dispatch(e, &self.crossentropy_backward, &uni, &[(1, logits), (2, targets), (5, lse), (6, dlogits), (8, weights)], groups_1d(n * v, 256));
+    }
+
+    /// out (B,C) = wte[tokens] + wpe[pos]: the embedding of one new position per row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encoder_decode(&self, g: &Gpu, e: &mut CommandEncoder, out: &Buffer, tokens: &Buffer, params: &Buffer, wte: usize, wpe: usize, b: usize, c: usize, pos: usize) {
+        let uni = [u(b), 0, u(c), 0, 0, u(pos), u(wte), u(wpe)];
+        g.dispatch(e, &self.encoder_decode, &uni, &[(1, tokens), (2, params), (3, out)], groups_1d(b * c, 64));
+    }
+
+    /// out (B,C): attention of position `pos` over the cached q, k, v (B,T,3C) at qkv_off.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_decode(&self, g: &Gpu, e: &mut CommandEncoder, out: &Buffer, qkv: &Buffer, qkv_off: usize, b: usize, t: usize, c: usize, nh: usize, pos: usize) {
+        let uni = [u(b), u(t), u(c), u(nh), u(qkv_off), u(pos), 0, 0];
+        g.dispatch(e, &self.attention_decode, &uni, &[(3, out), (4, qkv)], groups_1d(b * nh, 64));
+    }
+
+    /// Samples one token per row from logits rows (row r at logits_off + r·logits_rs) into `next`
+    /// and into out[r·out_stride + step].
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_next(
+        &self, g: &Gpu, e: &mut CommandEncoder, next: &Buffer, out: &Buffer, logits: &Buffer, logits_off: usize, logits_rs: usize,
+        b: usize, v: usize, sc: &crate::sample::SampleConfig, seed: u64, step: usize, out_stride: usize,
+    ) {
+        let greedy = sc.temperature <= 0.0;
+        let inv_t = if greedy { 1.0 } else { 1.0 / sc.temperature };
+        let uni = [
+            u(b), u(v), u(logits_off), u(logits_rs),
+            u(sc.top_k), seed as u32, (seed >> 32) as u32, u(step),
+            f(inv_t), f(sc.top_p), greedy as u32, u(out_stride),
+            u(step), 0, 0, 0,
+        ];
+        g.dispatch(e, &self.sample_next, &uni, &[(1, logits), (2, next), (3, out)], groups_1d(b, 64));
     }
 
     /// Writes [global norm, clip scale] of grads (n values) into `norm`.

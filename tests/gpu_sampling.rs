@@ -1,0 +1,115 @@
+//! Sampling on the GPU with a key-value cache: greedy decoding equals the CPU reference's full
+//! recomputation, the sampling kernel equals its CPU mirror, and the mirror draws from the
+//! temperature-scaled, top-k/top-p-truncated softmax.
+
+mod common;
+use common::{gpu, randn};
+
+use rlhf_lab::config::preset;
+use rlhf_lab::cpu::gpt::CpuGpt;
+use rlhf_lab::gpu::gpt::GpuGpt;
+use rlhf_lab::gpu::MatmulKind;
+use rlhf_lab::params::ParamLayout;
+use rlhf_lab::rng::Rng;
+use rlhf_lab::sample::{counter_uniform, generate_by_recompute, sample_threshold, SampleConfig};
+
+#[test]
+fn greedy_decoding_with_the_kv_cache_equals_full_recomputation() {
+    let cfg = preset("tiny").unwrap().model;
+    let mut params = ParamLayout::new(&cfg).init(31);
+    // larger weights: distinct logits, so greedy choices are not decided by rounding
+    let mut rng = Rng::new(32);
+    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    let greedy = SampleConfig { temperature: 0.0, top_k: 0, top_p: 1.0, max_new_tokens: 40 };
+    for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
+        let mut g = GpuGpt::new(gpu(kind), cfg, &params, 3, cfg.n_ctx).unwrap();
+        let mut c = CpuGpt::new(cfg, params.clone(), 3, cfg.n_ctx).unwrap();
+        for plen in [1, 5, 17] {
+            let prompt: Vec<u32> = (0..plen).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+            // a stop token that never wins keeps every row going to the length limit
+            let stop = cfg.vocab_size as u32;
+            let want = generate_by_recompute(&mut c, &prompt, 3, stop, &greedy, 0).unwrap();
+            let got = pollster::block_on(g.generate_gpu(&prompt, 3, stop, &greedy, 0)).unwrap();
+            assert_eq!(got, want, "{kind:?}, prompt of {plen}");
+            assert_eq!(got[0].len(), 40);
+        }
+        // rows stop at their stop token
+        let prompt = vec![1u32, 2, 3];
+        let first = pollster::block_on(g.generate_gpu(&prompt, 2, u32::MAX, &greedy, 0)).unwrap()[0].clone();
+        let stop = first[5];
+        let cut = pollster::block_on(g.generate_gpu(&prompt, 2, stop, &greedy, 0)).unwrap();
+        let expect: Vec<u32> = first.iter().copied().take_while(|&x| x != stop).collect();
+        assert_eq!(cut[0], expect);
+        // the context bounds the length
+        let long: Vec<u32> = (0..cfg.n_ctx as u32 - 4).map(|i| i % 50).collect();
+        let out = pollster::block_on(g.generate_gpu(&long, 1, u32::MAX, &greedy, 0)).unwrap();
+        assert_eq!(out[0].len(), 4);
+        assert!(pollster::block_on(g.generate_gpu(&vec![1; cfg.n_ctx], 1, 0, &greedy, 0)).is_err());
+    }
+}
+
+#[test]
+fn the_sampling_kernel_equals_its_cpu_mirror() {
+    let g = gpu(MatmulKind::Blocked);
+    let mut rng = Rng::new(33);
+    let (b, v) = (64, 50);
+    let logits = randn(&mut rng, b * v, 2.0);
+    let configs = [
+        SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 1 },
+        SampleConfig { temperature: 0.7, top_k: 5, top_p: 1.0, max_new_tokens: 1 },
+        SampleConfig { temperature: 1.3, top_k: 0, top_p: 0.8, max_new_tokens: 1 },
+        SampleConfig { temperature: 1.0, top_k: 10, top_p: 0.5, max_new_tokens: 1 },
+        SampleConfig { temperature: 0.0, top_k: 0, top_p: 1.0, max_new_tokens: 1 },
+    ];
+    let gl = g.buffer_from("logits", &logits);
+    // out is (B, 4): the draw of step 3 lands in column 3
+    let (next, out) = (g.buffer("next", b), g.buffer("out", b * 4));
+    let mut mismatches = 0;
+    for (ci, sc) in configs.iter().enumerate() {
+        let seed = 0x1234_5678_9ABC + ci as u64;
+        let mut e = g.encoder();
+        g.kernels.sample_next(&g, &mut e, &next, &out, &gl, 0, v, b, v, sc, seed, 3, 4);
+        g.submit(e);
+        let got: Vec<u32> = g.read_blocking(&out, 0, b * 4).unwrap();
+        let nxt: Vec<u32> = g.read_blocking(&next, 0, b).unwrap();
+        for r in 0..b {
+            let want = sample_threshold(&logits[r * v..][..v], sc, counter_uniform(seed, r as u32, 3));
+            mismatches += (got[r * 4 + 3] != want) as usize;
+            assert_eq!(nxt[r], got[r * 4 + 3]);
+        }
+    }
+    // exp() may differ by an ulp between the GPU and the CPU, which can move a draw that sits on a
+    // boundary of the cumulative sum: allow one in a hundred
+    assert!(mismatches * 100 <= configs.len() * b, "{mismatches} of {} draws differ", configs.len() * b);
+}
+
+#[test]
+fn the_mirror_draws_from_the_truncated_softmax() {
+    let logits = [2.0f32, 1.0, 0.5, 0.0, -1.0, -3.0];
+    let probs = |t: f32, keep: &[usize]| {
+        let w: Vec<f32> = (0..6).map(|j| if keep.contains(&j) { (logits[j] / t).exp() } else { 0.0 }).collect();
+        let s: f32 = w.iter().sum();
+        w.iter().map(|x| x / s).collect::<Vec<f32>>()
+    };
+    let n = 20_000;
+    let freq = |sc: &SampleConfig| {
+        let mut f = [0.0f32; 6];
+        for i in 0..n {
+            let u = (i as f32 + 0.5) / n as f32;
+            f[sample_threshold(&logits, sc, u) as usize] += 1.0 / n as f32;
+        }
+        f
+    };
+    let check = |sc: SampleConfig, keep: &[usize]| {
+        let (f, p) = (freq(&sc), probs(sc.temperature, keep));
+        for j in 0..6 {
+            assert!((f[j] - p[j]).abs() < 2e-3, "{sc:?}: token {j} drawn {} want {}", f[j], p[j]);
+        }
+    };
+    check(SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 1 }, &[0, 1, 2, 3, 4, 5]);
+    check(SampleConfig { temperature: 0.5, top_k: 0, top_p: 1.0, max_new_tokens: 1 }, &[0, 1, 2, 3, 4, 5]);
+    check(SampleConfig { temperature: 1.0, top_k: 3, top_p: 1.0, max_new_tokens: 1 }, &[0, 1, 2]);
+    // top-p 0.8 at T=1: p = [.54, .20, .12, .07, ...]: the first three reach 0.86 ≥ 0.8
+    check(SampleConfig { temperature: 1.0, top_k: 0, top_p: 0.8, max_new_tokens: 1 }, &[0, 1, 2]);
+    check(SampleConfig { temperature: 1.0, top_k: 2, top_p: 0.5, max_new_tokens: 1 }, &[0]);
+}
