@@ -63,6 +63,8 @@ pub struct IterationMetrics {
     pub rm_loss: f32,
     pub rm_accuracy: f32,
     pub rm_heldout_accuracy: f32,
+    /// Reward-model steps skipped so far for a non-finite loss or gradient.
+    pub rm_skipped_steps: usize,
     #[serde(flatten)]
     pub ppo: PpoMetrics,
     pub seconds_labeling: f64,
@@ -97,6 +99,8 @@ pub struct Aligner {
     iteration: usize,
     /// KL (k1) of the last iteration's rollouts.
     pub last_kl: f32,
+    /// Reward-model steps skipped for a non-finite loss or gradient, so far.
+    pub rm_skipped: usize,
 }
 
 impl Aligner {
@@ -133,6 +137,7 @@ impl Aligner {
             policy_steps: 0,
             iteration: 0,
             last_kl: 0.0,
+            rm_skipped: 0,
             cfg,
             model,
             tok,
@@ -189,15 +194,19 @@ impl Aligner {
             let (mut loss, mut acc, mut n) = (0.0, 0.0, 0);
             for chunk in data.chunks(self.cfg.rm_batch.max(1)) {
                 let r = self.reward.train_step(chunk, self.tok.end, self.cfg.rm_lr, 1.0)?;
+                if r.skipped {
+                    self.rm_skipped += 1;
+                    continue;
+                }
                 loss += r.loss;
                 acc += r.accuracy;
                 n += 1;
             }
-            last = RmReport { loss: loss / n.max(1) as f32, accuracy: acc / n.max(1) as f32 };
+            last = RmReport { loss: loss / n.max(1) as f32, accuracy: acc / n.max(1) as f32, skipped: false };
         }
         self.reward.normalize(&self.demo_ids, self.tok.end)?;
         let held = self.tokenized(&self.heldout)?;
-        let heldout = if held.is_empty() { RmReport { loss: f32::NAN, accuracy: f32::NAN } } else { self.reward.evaluate(&held, self.tok.end)? };
+        let heldout = if held.is_empty() { RmReport { loss: f32::NAN, accuracy: f32::NAN, skipped: false } } else { self.reward.evaluate(&held, self.tok.end)? };
         Ok((last, heldout))
     }
 
@@ -237,6 +246,7 @@ impl Aligner {
         m.rm_loss = rm.loss;
         m.rm_accuracy = rm.accuracy;
         m.rm_heldout_accuracy = held.accuracy;
+        m.rm_skipped_steps = self.rm_skipped;
         if self.value.is_none() {
             // the value function starts as a copy of the reward model
             let b = self.policy.capacity().0;

@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 
-use crate::bail;
 use crate::cpu::adamw::AdamParams;
 use crate::engine::{lm_backward, lm_forward, Engine};
 use crate::error::Result;
@@ -295,16 +294,21 @@ pub fn ppo_update(
                     }
                 }
             }
-            policy.zero_grad()?;
-            policy.backward(Some(&weights), None)?;
-            if cfg.gamma > 0.0 {
-                let (pt, ptg, pb, ptt) = ptx_batch()?;
-                lm_forward(policy, &pt, &ptg, pb, ptt)?;
-                lm_backward(policy, &ptg, cfg.gamma)?;
-            }
-            step += 1;
-            let opt = AdamParams { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step };
-            if !policy.update(&opt, cfg.grad_clip)?.applied {
+            if weights.iter().all(|w| w.is_finite()) {
+                policy.zero_grad()?;
+                policy.backward(Some(&weights), None)?;
+                if cfg.gamma > 0.0 {
+                    let (pt, ptg, pb, ptt) = ptx_batch()?;
+                    lm_forward(policy, &pt, &ptg, pb, ptt)?;
+                    lm_backward(policy, &ptg, cfg.gamma)?;
+                }
+                step += 1;
+                let opt = AdamParams { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step };
+                if !policy.update(&opt, cfg.grad_clip)?.applied {
+                    m.skipped_steps += 1;
+                }
+            } else {
+                // a non-finite advantage or log-prob: skip this step rather than poison the weights
                 m.skipped_steps += 1;
             }
 
@@ -327,11 +331,16 @@ pub fn ppo_update(
                     }
                 }
             }
-            value.zero_grad()?;
-            value.backward(None, Some(&dh))?;
-            let vopt = AdamParams { lr: cfg.value_lr, ..opt };
-            if value.update(&vopt, cfg.grad_clip)?.applied {
-                value_head.step(cfg.value_lr);
+            if dh.iter().all(|x| x.is_finite()) {
+                value.zero_grad()?;
+                value.backward(None, Some(&dh))?;
+                let vopt = AdamParams { lr: cfg.value_lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step.max(1) };
+                if value.update(&vopt, cfg.grad_clip)?.applied {
+                    value_head.step(cfg.value_lr);
+                } else {
+                    value_head.grad.fill(0.0);
+                    m.skipped_steps += 1;
+                }
             } else {
                 value_head.grad.fill(0.0);
                 m.skipped_steps += 1;
@@ -340,9 +349,6 @@ pub fn ppo_update(
         if epoch + 1 == cfg.epochs {
             m.approx_kl = akl / akl_n.max(1) as f32;
         }
-    }
-    if !pl_sum.is_finite() || !vl_sum.is_finite() {
-        bail!("PPO produced a non-finite loss");
     }
     m.policy_loss = pl_sum / tok_n.max(1) as f32;
     m.value_loss = vl_sum / tok_n.max(1) as f32;

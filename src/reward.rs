@@ -143,6 +143,9 @@ pub struct RewardModel {
 pub struct RmReport {
     pub loss: f32,
     pub accuracy: f32,
+    /// The step was skipped (non-finite loss or gradient).
+    #[serde(skip)]
+    pub skipped: bool,
 }
 
 impl RewardModel {
@@ -196,7 +199,10 @@ impl RewardModel {
             self.engine.backward(None, Some(&dh))?;
         }
         if !report.loss.is_finite() {
-            bail!("the reward model's loss is not finite; the step was not taken");
+            // skip the step: the weights stay as they were
+            self.head.grad.fill(0.0);
+            report.skipped = true;
+            return Ok(report);
         }
         self.steps += 1;
         let opt = AdamParams { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: self.steps };
@@ -205,6 +211,7 @@ impl RewardModel {
             self.head.step(lr);
         } else {
             self.head.grad.fill(0.0);
+            report.skipped = true;
         }
         report.accuracy = if total == 0 { 0.0 } else { right / total as f32 };
         Ok(report)
@@ -220,7 +227,7 @@ impl RewardModel {
             right += a;
             total += n;
         }
-        Ok(RmReport { loss: loss / data.len().max(1) as f32, accuracy: if total == 0 { 0.0 } else { right / total as f32 } })
+        Ok(RmReport { loss: loss / data.len().max(1) as f32, accuracy: if total == 0 { 0.0 } else { right / total as f32 }, skipped: false })
     }
 
     /// Shifts the bias so the given sequences (the SFT demonstrations) score mean 0.

@@ -120,3 +120,28 @@ fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
     assert!((gm.policy_loss - cm.policy_loss).abs() < 1e-4 && (gm.value_loss - cm.value_loss).abs() < 1e-4);
     assert!((gm.clip_frac - cm.clip_frac).abs() < 1e-6 && (gm.approx_kl - cm.approx_kl).abs() < 1e-5);
 }
+
+#[test]
+fn a_non_finite_advantage_skips_the_step_and_leaves_the_weights() {
+    let p = preset("tiny").unwrap();
+    let cfg = p.model;
+    let mut rng = Rng::new(9);
+    let params = ParamLayout::new(&cfg).init(6);
+    let mut rollouts = fixed_rollouts(cfg.vocab_size, &mut rng);
+    compute_advantages(&mut rollouts, 0.02, 0.95);
+    for r in rollouts.iter_mut() {
+        r.advantages[0] = f32::NAN;
+        r.returns[0] = f32::INFINITY;
+    }
+    let mut policy = CpuGpt::new(cfg, params.clone(), 8, 16).unwrap();
+    let mut value = CpuGpt::new(cfg, params.clone(), 8, 16).unwrap();
+    let mut head = ScalarHead::new(cfg.n_embd, 1);
+    let head_before = head.w.clone();
+    let mut m = PpoMetrics::default();
+    let ppo = PpoConfig { epochs: 1, gamma: 0.0, ..Default::default() };
+    ppo_update(&mut policy, &mut value, &mut head, &rollouts, &ppo, 0, 0, || unreachable!("gamma is 0"), &mut m).unwrap();
+    assert_eq!(m.skipped_steps, 2, "one policy and one value step, both skipped");
+    assert_eq!(policy.params().unwrap(), params);
+    assert_eq!(value.params().unwrap(), params);
+    assert_eq!(head.w, head_before);
+}

@@ -270,6 +270,12 @@ fn align_cmd(a: &Args) -> Result<()> {
     let mut al = Aligner::new(ck.params.clone(), ck.cfg, tok, labeler, cfg, &make)?;
     for _ in 0..cfg.iterations {
         let m = al.iterate(&make)?;
+        if m.ppo.skipped_steps > 0 || m.rm_skipped_steps > 0 {
+            eprintln!(
+                "warning: iteration {}: skipped {} PPO step(s) and {} reward-model step(s) so far with a non-finite loss or gradient; the weights were left as they were",
+                m.iteration, m.ppo.skipped_steps, m.rm_skipped_steps
+            );
+        }
         if json {
             println!("{}", serde_json::to_string(&m).map_err(|e| Error(e.to_string()))?);
         } else {
