@@ -75,17 +75,17 @@ pub struct IterationMetrics {
 }
 
 /// Makes an engine for (params, max batch, max sequence length): the CPU reference or the GPU.
-pub type EngineFactory<'a> = dyn Fn(Vec<f32>, usize, usize) -> Result<Box<dyn Engine>> + 'a;
+pub type EngineFactory<'a, E> = dyn Fn(Vec<f32>, usize, usize) -> Result<E> + 'a;
 
-pub struct Aligner {
+pub struct Aligner<E: Engine> {
     pub cfg: AlignConfig,
     pub model: ModelConfig,
     pub tok: Tokenizer,
     pub labeler: Labeler,
-    pub policy: Box<dyn Engine>,
-    pub reference: Box<dyn Engine>,
-    pub reward: RewardModel,
-    pub value: Option<(Box<dyn Engine>, ScalarHead)>,
+    pub policy: E,
+    pub reference: E,
+    pub reward: RewardModel<E>,
+    pub value: Option<(E, ScalarHead)>,
     pub rankings: Vec<Ranking>,
     pub heldout: Vec<Ranking>,
     pub train_prompts: Vec<String>,
@@ -103,8 +103,8 @@ pub struct Aligner {
     pub rm_skipped: usize,
 }
 
-impl Aligner {
-    pub fn new(sft: Vec<f32>, model: ModelConfig, tok: Tokenizer, labeler: Labeler, cfg: AlignConfig, make: &EngineFactory) -> Result<Aligner> {
+impl<E: Engine> Aligner<E> {
+    pub fn new(sft: Vec<f32>, model: ModelConfig, tok: Tokenizer, labeler: Labeler, cfg: AlignConfig, make: &EngineFactory<E>) -> Result<Aligner<E>> {
         if !(2..=9).contains(&cfg.k) {
             bail!("K must be between 2 and 9, got {}", cfg.k);
         }
@@ -150,18 +150,18 @@ impl Aligner {
     }
 
     /// K responses to a prompt from an engine: (response ids, whether each stopped at the end token).
-    fn sample(engine: &mut dyn Engine, tok: &Tokenizer, prompt: &str, k: usize, sc: &SampleConfig, seed: u64) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
+    async fn sample(engine: &mut E, tok: &Tokenizer, prompt: &str, k: usize, sc: &SampleConfig, seed: u64) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
         let ids = tok.encode(&format_prompt(prompt))?;
-        let outs = generate(engine, &ids, k, tok.end, sc, seed)?;
+        let outs = generate(engine, &ids, k, tok.end, sc, seed).await?;
         Ok((ids, outs))
     }
 
     /// Adds one labeled ranking of K fresh samples from the current policy; every fifth is held out.
-    pub fn collect_ranking(&mut self) -> Result<()> {
+    pub async fn collect_ranking(&mut self) -> Result<()> {
         let prompt = self.rng.choose(&self.train_prompts).clone();
         let seed = self.rng.next_u64();
         let sc = self.sample_cfg();
-        let (_, outs) = Self::sample(self.policy.as_mut(), &self.tok, &prompt, self.cfg.k, &sc, seed)?;
+        let (_, outs) = Self::sample(&mut self.policy, &self.tok, &prompt, self.cfg.k, &sc, seed).await?;
         let responses: Vec<String> = outs.iter().map(|o| self.tok.decode(o)).collect::<Result<_>>()?;
         let ranks = self.labeler.rank(&prompt, &responses);
         let r = Ranking { prompt, responses, ranks };
@@ -186,14 +186,14 @@ impl Aligner {
     }
 
     /// Trains the reward model on every ranking so far, then normalizes it on the demonstrations.
-    pub fn train_reward_model(&mut self) -> Result<(RmReport, RmReport)> {
+    pub async fn train_reward_model(&mut self) -> Result<(RmReport, RmReport)> {
         let mut data = self.tokenized(&self.rankings)?;
         let mut last = RmReport::default();
         for _ in 0..self.cfg.rm_epochs {
             self.rng.shuffle(&mut data);
             let (mut loss, mut acc, mut n) = (0.0, 0.0, 0);
             for chunk in data.chunks(self.cfg.rm_batch.max(1)) {
-                let r = self.reward.train_step(chunk, self.tok.end, self.cfg.rm_lr, 1.0)?;
+                let r = self.reward.train_step(chunk, self.tok.end, self.cfg.rm_lr, 1.0).await?;
                 if r.skipped {
                     self.rm_skipped += 1;
                     continue;
@@ -204,19 +204,19 @@ impl Aligner {
             }
             last = RmReport { loss: loss / n.max(1) as f32, accuracy: acc / n.max(1) as f32, skipped: false };
         }
-        self.reward.normalize(&self.demo_ids, self.tok.end)?;
+        self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         let held = self.tokenized(&self.heldout)?;
-        let heldout = if held.is_empty() { RmReport { loss: f32::NAN, accuracy: f32::NAN, skipped: false } } else { self.reward.evaluate(&held, self.tok.end)? };
+        let heldout = if held.is_empty() { RmReport { loss: f32::NAN, accuracy: f32::NAN, skipped: false } } else { self.reward.evaluate(&held, self.tok.end).await? };
         Ok((last, heldout))
     }
 
     /// Pairwise accuracy of the reward model on the held-out rankings (NaN when there are none).
-    pub fn heldout_accuracy(&mut self) -> Result<f32> {
+    pub async fn heldout_accuracy(&mut self) -> Result<f32> {
         let held = self.tokenized(&self.heldout)?;
         if held.is_empty() {
             return Ok(f32::NAN);
         }
-        Ok(self.reward.evaluate(&held, self.tok.end)?.accuracy)
+        Ok(self.reward.evaluate(&held, self.tok.end).await?.accuracy)
     }
 
     pub fn ptx_eval_batch(&self) -> (Vec<u32>, Vec<i32>) {
@@ -224,25 +224,25 @@ impl Aligner {
     }
 
     /// Mean per-token log-likelihood of the fixed held-out pretraining batch under an engine.
-    pub fn ptx_loglik(engine: &mut dyn Engine, batch: &(Vec<u32>, Vec<i32>)) -> Result<f32> {
+    pub async fn ptx_loglik(engine: &mut E, batch: &(Vec<u32>, Vec<i32>)) -> Result<f32> {
         let (b, _) = engine.capacity();
         let t = batch.0.len() / b;
-        Ok(-lm_forward(engine, &batch.0, &batch.1, b, t)?)
+        Ok(-lm_forward(engine, &batch.0, &batch.1, b, t).await?)
     }
 
     /// One iteration: rankings, reward model, rollouts, PPO-ptx.
-    pub fn iterate(&mut self, make: &EngineFactory) -> Result<IterationMetrics> {
+    pub async fn iterate(&mut self, make: &EngineFactory<'_, E>) -> Result<IterationMetrics> {
         let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
         let t0 = now_ms();
         for _ in 0..self.cfg.rankings_per_iteration {
-            self.collect_ranking()?;
+            self.collect_ranking().await?;
         }
         m.rankings = self.rankings.len() + self.heldout.len();
         let t1 = now_ms();
         if self.rankings.is_empty() {
             bail!("no usable rankings yet: the labeler tied every response");
         }
-        let (rm, held) = self.train_reward_model()?;
+        let (rm, held) = self.train_reward_model().await?;
         m.rm_loss = rm.loss;
         m.rm_accuracy = rm.accuracy;
         m.rm_heldout_accuracy = held.accuracy;
@@ -250,7 +250,7 @@ impl Aligner {
         if self.value.is_none() {
             // the value function starts as a copy of the reward model
             let b = self.policy.capacity().0;
-            let trunk = make(self.reward.engine.params()?, b, self.model.n_ctx)?;
+            let trunk = make(self.reward.engine.params().await?, b, self.model.n_ctx)?;
             self.value = Some((trunk, self.reward.head.clone()));
         }
         let t2 = now_ms();
@@ -262,7 +262,7 @@ impl Aligner {
         while rollouts.len() < self.cfg.rollouts {
             let prompt = self.rng.choose(&self.train_prompts).clone();
             let seed = self.rng.next_u64();
-            let (ids, outs) = Self::sample(self.policy.as_mut(), &self.tok, &prompt, per_prompt, &sc, seed)?;
+            let (ids, outs) = Self::sample(&mut self.policy, &self.tok, &prompt, per_prompt, &sc, seed).await?;
             for o in outs.into_iter().take(self.cfg.rollouts - rollouts.len()) {
                 let mut tokens = ids.clone();
                 tokens.extend(&o);
@@ -280,10 +280,10 @@ impl Aligner {
         // scoring: old and reference log-probs, values, rewards
         let refs: Vec<&Rollout> = rollouts.iter().collect();
         let temp = self.cfg.ppo.temperature;
-        let (lp_old, ent) = action_logprobs(self.policy.as_mut(), &refs, self.tok.end, temp)?;
-        let (lp_ref, _) = action_logprobs(self.reference.as_mut(), &refs, self.tok.end, temp)?;
+        let (lp_old, ent) = action_logprobs(&mut self.policy, &refs, self.tok.end, temp).await?;
+        let (lp_ref, _) = action_logprobs(&mut self.reference, &refs, self.tok.end, temp).await?;
         let (value, head) = self.value.as_mut().expect("set above");
-        let values = action_values(value.as_mut(), head, &refs, self.tok.end)?;
+        let values = action_values(value, head, &refs, self.tok.end).await?;
         let scored: Vec<Vec<u32>> = rollouts.iter().map(|r| {
             let mut s = r.tokens.clone();
             if s.last() != Some(&self.tok.end) && s.len() < self.model.n_ctx {
@@ -291,7 +291,7 @@ impl Aligner {
             }
             s
         }).collect();
-        let scores = self.reward.score(&scored, self.tok.end)?;
+        let scores = self.reward.score(&scored, self.tok.end).await?;
         for (i, r) in rollouts.iter_mut().enumerate() {
             r.logp_old = lp_old[i].clone();
             r.logp_ref = lp_ref[i].clone();
@@ -325,8 +325,8 @@ impl Aligner {
             Ok((bt.tokens, bt.targets, bt.b, bt.t))
         };
         let (value, head) = self.value.as_mut().expect("set above");
-        self.policy_steps = ppo_update(self.policy.as_mut(), value.as_mut(), head, &rollouts, &self.cfg.ppo, self.tok.end, self.policy_steps, ptx, &mut m.ppo)?;
-        m.ppo.ptx_loglik = Self::ptx_loglik(self.policy.as_mut(), &self.ptx_eval)?;
+        self.policy_steps = ppo_update(&mut self.policy, value, head, &rollouts, &self.cfg.ppo, self.tok.end, self.policy_steps, ptx, &mut m.ppo).await?;
+        m.ppo.ptx_loglik = Self::ptx_loglik(&mut self.policy, &self.ptx_eval).await?;
         m.ppo.objective = m.ppo.reward - self.beta * m.ppo.kl_k1 + self.cfg.ppo.gamma * m.ppo.ptx_loglik;
         if let Some(target) = self.cfg.ppo.target_kl {
             self.beta = adapt_beta(self.beta, m.ppo.kl_k1, target, n, self.cfg.ppo.kl_horizon);
@@ -345,15 +345,15 @@ impl Aligner {
 /// The labeler's preference for policy A over policy B on prompts: for each prompt, `samples`
 /// responses from each, compared pairwise; ties count half.
 #[allow(clippy::too_many_arguments)]
-pub fn win_rate(
-    a: &mut dyn Engine, b: &mut dyn Engine, tok: &Tokenizer, labeler: Labeler, prompts: &[String], samples: usize, sc: &SampleConfig, seed: u64,
+pub async fn win_rate<A: Engine, B: Engine>(
+    a: &mut A, b: &mut B, tok: &Tokenizer, labeler: Labeler, prompts: &[String], samples: usize, sc: &SampleConfig, seed: u64,
 ) -> Result<f32> {
     let mut total = 0.0;
     let mut n = 0;
     for (i, p) in prompts.iter().enumerate() {
         let ids = tok.encode(&format_prompt(p))?;
-        let ya = generate(a, &ids, samples, tok.end, sc, seed + i as u64)?;
-        let yb = generate(b, &ids, samples, tok.end, sc, seed + 10_000 + i as u64)?;
+        let ya = generate(a, &ids, samples, tok.end, sc, seed + i as u64).await?;
+        let yb = generate(b, &ids, samples, tok.end, sc, seed + 10_000 + i as u64).await?;
         for (x, y) in ya.iter().zip(&yb) {
             total += labeler.compare(p, &tok.decode(x)?, &tok.decode(y)?);
             n += 1;

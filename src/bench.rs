@@ -33,12 +33,14 @@ fn time_ms(min_ms: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok((now_ms() - t0) / n as f64)
 }
 
-fn step(engine: &mut dyn Engine, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<()> {
-    lm_forward(engine, tokens, targets, b, t)?;
-    engine.zero_grad()?;
-    lm_backward(engine, targets, 1.0)?;
-    // the loss readback of the next forward waits for this backward; a gradient read here forces it for timing
-    engine.grads().map(|_| ())
+fn step<E: Engine>(engine: &mut E, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<()> {
+    pollster::block_on(async {
+        lm_forward(engine, tokens, targets, b, t).await?;
+        engine.zero_grad()?;
+        lm_backward(engine, targets, 1.0)?;
+        // a gradient read waits for the backward pass, so the timing covers it
+        engine.grads().await.map(|_| ())
+    })
 }
 
 pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {

@@ -91,14 +91,14 @@ pub fn action_targets(rollouts: &[&Rollout], t: usize) -> Vec<i32> {
 }
 
 /// Log-probs of each rollout's actions under an engine at a temperature (and the entropy there).
-pub fn action_logprobs(engine: &mut dyn Engine, rollouts: &[&Rollout], pad: u32, temperature: f32) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+pub async fn action_logprobs<E: Engine>(engine: &mut E, rollouts: &[&Rollout], pad: u32, temperature: f32) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
     let (max_b, _) = engine.capacity();
     let (mut lps, mut ents) = (Vec::new(), Vec::new());
     for chunk in rollouts.chunks(max_b) {
         let seqs: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
         let (tokens, t, _) = pad_batch(&seqs, pad);
         engine.forward(&tokens, chunk.len(), t)?;
-        let tl = engine.token_losses(&action_targets(chunk, t), temperature)?;
+        let tl = engine.token_losses(&action_targets(chunk, t), temperature).await?;
         for (i, r) in chunk.iter().enumerate() {
             let rows = (r.prompt_len - 1 + i * t)..(r.tokens.len() - 1 + i * t);
             lps.push(tl.losses[rows.clone()].iter().map(|l| -l).collect());
@@ -109,7 +109,7 @@ pub fn action_logprobs(engine: &mut dyn Engine, rollouts: &[&Rollout], pad: u32,
 }
 
 /// Values of each rollout's states (the positions its actions are taken from).
-pub fn action_values(engine: &mut dyn Engine, head: &ScalarHead, rollouts: &[&Rollout], pad: u32) -> Result<Vec<Vec<f32>>> {
+pub async fn action_values<E: Engine>(engine: &mut E, head: &ScalarHead, rollouts: &[&Rollout], pad: u32) -> Result<Vec<Vec<f32>>> {
     let (max_b, _) = engine.capacity();
     let c = engine.config().n_embd;
     let mut out = Vec::new();
@@ -117,7 +117,7 @@ pub fn action_values(engine: &mut dyn Engine, head: &ScalarHead, rollouts: &[&Ro
         let seqs: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
         let (tokens, t, _) = pad_batch(&seqs, pad);
         engine.forward(&tokens, chunk.len(), t)?;
-        let h = engine.hidden()?;
+        let h = engine.hidden().await?;
         for (i, r) in chunk.iter().enumerate() {
             out.push((r.prompt_len - 1..r.tokens.len() - 1).map(|s| head.apply(&h[(i * t + s) * c..][..c])).collect());
         }
@@ -248,9 +248,9 @@ pub fn compute_advantages(rollouts: &mut [Rollout], beta: f32, lam: f32) {
 /// The PPO-ptx update: `epochs` passes over the rollouts in minibatches of the policy's capacity.
 /// Each policy step adds γ·(mean log-likelihood of a pretraining batch) to the objective.
 #[allow(clippy::too_many_arguments)]
-pub fn ppo_update(
-    policy: &mut dyn Engine,
-    value: &mut dyn Engine,
+pub async fn ppo_update<P: Engine, V: Engine>(
+    policy: &mut P,
+    value: &mut V,
     value_head: &mut ScalarHead,
     rollouts: &[Rollout],
     cfg: &PpoConfig,
@@ -276,7 +276,7 @@ pub fn ppo_update(
             }
             // policy: clipped surrogate on this minibatch
             policy.forward(&tokens, chunk.len(), t)?;
-            let tl = policy.token_losses(&targets, cfg.temperature)?;
+            let tl = policy.token_losses(&targets, cfg.temperature).await?;
             let mut weights = vec![0.0f32; chunk.len() * t];
             for (i, r) in chunk.iter().enumerate() {
                 for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
@@ -299,12 +299,12 @@ pub fn ppo_update(
                 policy.backward(Some(&weights), None)?;
                 if cfg.gamma > 0.0 {
                     let (pt, ptg, pb, ptt) = ptx_batch()?;
-                    lm_forward(policy, &pt, &ptg, pb, ptt)?;
+                    lm_forward(policy, &pt, &ptg, pb, ptt).await?;
                     lm_backward(policy, &ptg, cfg.gamma)?;
                 }
                 step += 1;
                 let opt = AdamParams { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step };
-                if !policy.update(&opt, cfg.grad_clip)?.applied {
+                if !policy.update(&opt, cfg.grad_clip).await?.applied {
                     m.skipped_steps += 1;
                 }
             } else {
@@ -314,7 +314,7 @@ pub fn ppo_update(
 
             // value: clipped regression to the returns, through the value model's trunk and head
             value.forward(&tokens, chunk.len(), t)?;
-            let h = value.hidden()?;
+            let h = value.hidden().await?;
             let mut dh = vec![0.0f32; chunk.len() * t * c];
             for (i, r) in chunk.iter().enumerate() {
                 for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
@@ -335,7 +335,7 @@ pub fn ppo_update(
                 value.zero_grad()?;
                 value.backward(None, Some(&dh))?;
                 let vopt = AdamParams { lr: cfg.value_lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step.max(1) };
-                if value.update(&vopt, cfg.grad_clip)?.applied {
+                if value.update(&vopt, cfg.grad_clip).await?.applied {
                     value_head.step(cfg.value_lr);
                 } else {
                     value_head.grad.fill(0.0);

@@ -132,8 +132,8 @@ pub fn pad_batch(seqs: &[Vec<u32>], pad: u32) -> (Vec<u32>, usize, Vec<usize>) {
     (tokens, t, seqs.iter().map(|s| s.len()).collect())
 }
 
-pub struct RewardModel {
-    pub engine: Box<dyn Engine>,
+pub struct RewardModel<E: Engine> {
+    pub engine: E,
     pub head: ScalarHead,
     steps: u32,
 }
@@ -148,21 +148,21 @@ pub struct RmReport {
     pub skipped: bool,
 }
 
-impl RewardModel {
-    pub fn new(engine: Box<dyn Engine>, seed: u64) -> Self {
+impl<E: Engine> RewardModel<E> {
+    pub fn new(engine: E, seed: u64) -> Self {
         let c = engine.config().n_embd;
         RewardModel { engine, head: ScalarHead::new(c, seed), steps: 0 }
     }
 
     /// Rewards of token sequences (each scored at its last token).
-    pub fn score(&mut self, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<f32>> {
+    pub async fn score(&mut self, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<f32>> {
         let (max_b, _) = self.engine.capacity();
         let c = self.engine.config().n_embd;
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(max_b) {
             let (tokens, t, lens) = pad_batch(chunk, pad);
             self.engine.forward(&tokens, chunk.len(), t)?;
-            let h = self.engine.hidden()?;
+            let h = self.engine.hidden().await?;
             for (i, len) in lens.iter().enumerate() {
                 out.push(self.head.apply(&h[(i * t + len - 1) * c..][..c]));
             }
@@ -171,7 +171,7 @@ impl RewardModel {
     }
 
     /// One AdamW step on a minibatch of rankings (already tokenized: one K-row batch per ranking).
-    pub fn train_step(&mut self, batch: &[(Vec<Vec<u32>>, Vec<usize>)], pad: u32, lr: f32, grad_clip: f32) -> Result<RmReport> {
+    pub async fn train_step(&mut self, batch: &[(Vec<Vec<u32>>, Vec<usize>)], pad: u32, lr: f32, grad_clip: f32) -> Result<RmReport> {
         let c = self.engine.config().n_embd;
         self.engine.zero_grad()?;
         let mut report = RmReport::default();
@@ -179,7 +179,7 @@ impl RewardModel {
         for (seqs, ranks) in batch {
             let (tokens, t, lens) = pad_batch(seqs, pad);
             self.engine.forward(&tokens, seqs.len(), t)?;
-            let h = self.engine.hidden()?;
+            let h = self.engine.hidden().await?;
             let last = |i: usize| &h[(i * t + lens[i] - 1) * c..][..c];
             let rewards: Vec<f32> = (0..seqs.len()).map(|i| self.head.apply(last(i))).collect();
             let (loss, dr) = ranking_loss(&rewards, ranks);
@@ -206,7 +206,7 @@ impl RewardModel {
         }
         self.steps += 1;
         let opt = AdamParams { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: self.steps };
-        let rep = self.engine.update(&opt, grad_clip)?;
+        let rep = self.engine.update(&opt, grad_clip).await?;
         if rep.applied {
             self.head.step(lr);
         } else {
@@ -218,10 +218,10 @@ impl RewardModel {
     }
 
     /// Loss and pairwise accuracy on rankings without training.
-    pub fn evaluate(&mut self, data: &[(Vec<Vec<u32>>, Vec<usize>)], pad: u32) -> Result<RmReport> {
+    pub async fn evaluate(&mut self, data: &[(Vec<Vec<u32>>, Vec<usize>)], pad: u32) -> Result<RmReport> {
         let (mut loss, mut right, mut total) = (0.0, 0.0, 0);
         for (seqs, ranks) in data {
-            let r = self.score(seqs, pad)?;
+            let r = self.score(seqs, pad).await?;
             loss += ranking_loss(&r, ranks).0;
             let (a, n) = pair_accuracy(&r, ranks);
             right += a;
@@ -231,8 +231,8 @@ impl RewardModel {
     }
 
     /// Shifts the bias so the given sequences (the SFT demonstrations) score mean 0.
-    pub fn normalize(&mut self, demos: &[Vec<u32>], pad: u32) -> Result<f32> {
-        let r = self.score(demos, pad)?;
+    pub async fn normalize(&mut self, demos: &[Vec<u32>], pad: u32) -> Result<f32> {
+        let r = self.score(demos, pad).await?;
         let mean = r.iter().sum::<f32>() / r.len().max(1) as f32;
         self.head.bias -= mean;
         Ok(mean)

@@ -120,14 +120,14 @@ pub fn sample_threshold(logits: &[f32], cfg: &SampleConfig, u: f32) -> u32 {
 }
 
 /// K continuations of a prompt with the engine's own sampler (on the GPU for the GPU engine).
-pub fn generate(engine: &mut dyn Engine, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
-    engine.generate(prompt, k, stop, cfg, seed)
+pub async fn generate<E: Engine>(engine: &mut E, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+    engine.generate(prompt, k, stop, cfg, seed).await
 }
 
 /// The reference sampler: K continuations of one prompt as a batch of K rows, recomputing the whole
 /// context for each new token. Each stops at `stop` (kept out of the result) or after
 /// max_new_tokens. The context slides when it outgrows the model.
-pub fn generate_by_recompute(engine: &mut dyn Engine, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+pub async fn generate_by_recompute<E: Engine>(engine: &mut E, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
     let (max_b, max_t) = engine.capacity();
     let v = engine.config().vocab_size;
     let mut rng = Rng::new(seed);
@@ -140,7 +140,7 @@ pub fn generate_by_recompute(engine: &mut dyn Engine, prompt: &[u32], k: usize, 
             let len = seqs[0].len().min(max_t);
             let tokens: Vec<u32> = seqs.iter().flat_map(|s| s[s.len() - len..].iter().copied()).collect();
             engine.forward(&tokens, rows, len)?;
-            let logits = engine.logits()?;
+            let logits = engine.logits().await?;
             for r in 0..rows {
                 let i = chunk_start + r;
                 // finished rows keep stepping (the batch stays rectangular) but their samples are dropped

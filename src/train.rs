@@ -91,12 +91,12 @@ pub enum Phase {
 
 /// The base model from nothing: corpus, tokenizer, pretraining, then SFT with a fresh optimizer.
 /// `make` builds an engine for (params, B, T); `log` sees every step.
-pub fn build_base_model(
+pub async fn build_base_model<E: Engine>(
     p: &crate::config::Preset,
     seed: u64,
     steps: usize,
     sft_steps: usize,
-    make: &dyn Fn(Vec<f32>, usize, usize) -> Result<Box<dyn Engine>>,
+    make: &dyn Fn(Vec<f32>, usize, usize) -> Result<E>,
     mut log: impl FnMut(Phase, &StepLog),
 ) -> Result<BaseModel> {
     let (cfg, tc) = (p.model, p.train);
@@ -107,10 +107,10 @@ pub fn build_base_model(
     }
     let stream = pretrain_stream(&corpus, &tok, seed)?;
     let mut engine = make(crate::params::ParamLayout::new(&cfg).init(seed), tc.batch_size, tc.seq_len)?;
-    let pretrain_losses = train_loop(engine.as_mut(), &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)), seed + 1, |s| log(Phase::Pretrain, s))?;
+    let pretrain_losses = train_loop(&mut engine, &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)), seed + 1, |s| log(Phase::Pretrain, s)).await?;
     engine.reset_optimizer()?;
-    let sft_losses = train_loop(engine.as_mut(), &tc, sft_steps, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), seed + 2, |s| log(Phase::Sft, s))?;
-    Ok(BaseModel { params: engine.params()?, tokenizer: tok, pretrain_losses, sft_losses })
+    let sft_losses = train_loop(&mut engine, &tc, sft_steps, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), seed + 2, |s| log(Phase::Sft, s)).await?;
+    Ok(BaseModel { params: engine.params().await?, tokenizer: tok, pretrain_losses, sft_losses })
 }
 
 /// What one training step reports to a progress display.
@@ -124,8 +124,8 @@ pub struct StepLog {
 }
 
 /// Runs `steps` AdamW steps on batches from `next_batch`, calling `log` after each.
-pub fn train_loop(
-    engine: &mut dyn Engine,
+pub async fn train_loop<E: Engine>(
+    engine: &mut E,
     tc: &TrainConfig,
     steps: usize,
     peak_lr: f32,
@@ -137,12 +137,12 @@ pub fn train_loop(
     let mut losses = Vec::with_capacity(steps);
     for step in 0..steps {
         let batch = next_batch(&mut rng)?;
-        let loss = lm_forward(engine, &batch.tokens, &batch.targets, batch.b, batch.t)?;
+        let loss = lm_forward(engine, &batch.tokens, &batch.targets, batch.b, batch.t).await?;
         engine.zero_grad()?;
         lm_backward(engine, &batch.targets, 1.0)?;
         let lr = lr_at(step, steps, tc.warmup_steps.min(steps / 2), peak_lr);
         let opt = AdamParams { lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weight_decay: tc.weight_decay, t: step as u32 + 1 };
-        let rep = engine.update(&opt, tc.grad_clip)?;
+        let rep = engine.update(&opt, tc.grad_clip).await?;
         losses.push(loss);
         log(&StepLog { step, loss, lr, grad_norm: rep.grad_norm, skipped: !rep.applied });
     }

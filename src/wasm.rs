@@ -7,6 +7,7 @@ use crate::checkpoint::{from_safetensors, parse_config};
 use crate::config::ModelConfig;
 use crate::corpus::format_prompt;
 use crate::cpu::gpt::CpuGpt;
+use crate::engine::run_ready;
 use crate::error::Error;
 use crate::gpu::kernels::Mm;
 use crate::gpu::{Gpu, MatmulKind};
@@ -54,7 +55,8 @@ impl Model {
             return Err(JsValue::from_str("the prompt is longer than the model's context"));
         }
         let sc = SampleConfig { temperature, ..Default::default() };
-        let outs = generate(&mut self.engine, &ids, k.clamp(1, 9), self.tok.end, &sc, seed as u64).map_err(js)?;
+        // the CPU reference never waits, so its future completes in one poll
+        let outs = run_ready(generate(&mut self.engine, &ids, k.clamp(1, 9), self.tok.end, &sc, seed as u64)).map_err(js)?;
         outs.iter().map(|o| self.tok.decode(o).map_err(js)).collect()
     }
 }

@@ -1,19 +1,19 @@
 //! The whole loop on `tiny`: a base model built from scratch, then rankings by a scripted labeler,
 //! the reward model and PPO-ptx raise that labeler's win-rate against SFT on held-out prompts.
 
+use pollster::block_on;
 use rlhf_lab::align::{win_rate, AlignConfig, Aligner};
 use rlhf_lab::config::preset;
 use rlhf_lab::cpu::gpt::CpuGpt;
-use rlhf_lab::engine::Engine;
 use rlhf_lab::error::Result;
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::ppo::PpoConfig;
 use rlhf_lab::sample::SampleConfig;
 use rlhf_lab::train::build_base_model;
 
-fn cpu(p: Vec<f32>, b: usize, t: usize) -> Result<Box<dyn Engine>> {
+fn cpu(p: Vec<f32>, b: usize, t: usize) -> Result<CpuGpt> {
     let cfg = preset("tiny").unwrap().model;
-    Ok(Box::new(CpuGpt::new(cfg, p, b, t)?))
+    CpuGpt::new(cfg, p, b, t)
 }
 
 fn config(iterations: usize) -> AlignConfig {
@@ -32,7 +32,7 @@ fn config(iterations: usize) -> AlignConfig {
 #[test]
 fn align_on_tiny_raises_the_labelers_win_rate_and_is_deterministic() {
     let p = preset("tiny").unwrap();
-    let base = build_base_model(&p, p.train.seed, p.train.pretrain_steps, p.train.sft_steps, &cpu, |_, _| {}).unwrap();
+    let base = block_on(build_base_model(&p, p.train.seed, p.train.pretrain_steps, p.train.sft_steps, &cpu, |_, _| {})).unwrap();
     let tok_json = base.tokenizer.to_json().unwrap();
     let tok = || rlhf_lab::tokenizer::Tokenizer::from_json(&tok_json).unwrap();
 
@@ -41,7 +41,7 @@ fn align_on_tiny_raises_the_labelers_win_rate_and_is_deterministic() {
         let mut al = Aligner::new(base.params.clone(), p.model, tok(), Labeler::Polite, config(iters), &cpu).unwrap();
         let metrics: Vec<String> = (0..iters)
             .map(|_| {
-                let mut m = al.iterate(&cpu).unwrap();
+                let mut m = block_on(al.iterate(&cpu)).unwrap();
                 (m.seconds_labeling, m.seconds_reward_model, m.seconds_generation, m.seconds_scoring, m.seconds_update) = (0.0, 0.0, 0.0, 0.0, 0.0);
                 serde_json::to_string(&m).unwrap()
             })
@@ -59,7 +59,7 @@ fn align_on_tiny_raises_the_labelers_win_rate_and_is_deterministic() {
     }
     let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 48 };
     let prompts = al.eval_prompts.clone();
-    let win = win_rate(al.policy.as_mut(), al.reference.as_mut(), &al.tok, Labeler::Polite, &prompts, 4, &sc, 99).unwrap();
+    let win = block_on(win_rate(&mut al.policy, &mut al.reference, &al.tok, Labeler::Polite, &prompts, 4, &sc, 99)).unwrap();
     assert!(win > 0.6, "win-rate of the aligned policy against SFT: {win}");
     assert!(al.last_kl < 15.0, "KL to SFT {}", al.last_kl);
     // the held-out prompts were never used for rankings or rollouts

@@ -1,6 +1,7 @@
 //! Every CPU backward against central finite differences of its forward, and the whole model likewise.
 
 mod common;
+use pollster::block_on;
 use common::{assert_close, randn};
 
 use rlhf_lab::config::{preset, ModelConfig};
@@ -209,10 +210,10 @@ fn whole_model_gradient_matches_finite_differences() {
     let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
     let targets: Vec<i32> = (0..b * t).map(|i| if i % 4 == 0 { -1 } else { rng.below(cfg.vocab_size) as i32 }).collect();
     let mut m = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
-    lm_forward(&mut m, &tokens, &targets, b, t).unwrap();
+    block_on(lm_forward(&mut m, &tokens, &targets, b, t)).unwrap();
     m.zero_grad().unwrap();
     lm_backward(&mut m, &targets, 1.0).unwrap();
-    let grads = m.grads().unwrap();
+    let grads = block_on(m.grads()).unwrap();
     // check a spread of parameters from every tensor kind
     let lay = ParamLayout::new(&cfg);
     let eps = 1e-2;
@@ -223,10 +224,10 @@ fn whole_model_gradient_matches_finite_differences() {
             let mut p = params.clone();
             p[i] += eps;
             m.set_params(&p).unwrap();
-            let up = lm_forward(&mut m, &tokens, &targets, b, t).unwrap() as f64;
+            let up = block_on(lm_forward(&mut m, &tokens, &targets, b, t)).unwrap() as f64;
             p[i] -= 2.0 * eps;
             m.set_params(&p).unwrap();
-            let down = lm_forward(&mut m, &tokens, &targets, b, t).unwrap() as f64;
+            let down = block_on(lm_forward(&mut m, &tokens, &targets, b, t)).unwrap() as f64;
             let num = ((up - down) / (2.0 * eps as f64)) as f32;
             assert_close(&format!("tensor {kind} index {i}"), &[grads[i]], &[num], 5e-3, 5e-2);
         }
@@ -246,15 +247,15 @@ fn gradient_from_the_hidden_state_matches_finite_differences() {
         dh[(bi * t + t - 1) * c..][..c].copy_from_slice(&head);
     }
     let mut m = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
-    let mut value = |m: &mut CpuGpt, p: &[f32]| {
+    let value = |m: &mut CpuGpt, p: &[f32]| {
         m.set_params(p).unwrap();
         m.forward(&tokens, b, t).unwrap();
-        probe(&m.hidden().unwrap(), &dh)
+        probe(&block_on(m.hidden()).unwrap(), &dh)
     };
     value(&mut m, &params);
     m.zero_grad().unwrap();
     m.backward(None, Some(&dh)).unwrap();
-    let grads = m.grads().unwrap();
+    let grads = block_on(m.grads()).unwrap();
     assert_eq!(grads[ParamLayout::new(&cfg).range(rlhf_lab::params::WTE)].iter().filter(|&&g| g != 0.0).count() > 0, true);
     let lay = ParamLayout::new(&cfg);
     for kind in [rlhf_lab::params::WPE, rlhf_lab::params::QKVW, rlhf_lab::params::FCPROJW, rlhf_lab::params::LNFW] {

@@ -2,6 +2,7 @@
 //! then the whole model: forward, backward and an AdamW step on both engines.
 
 mod common;
+use pollster::block_on;
 use common::{assert_close, gpu, randn};
 
 use rlhf_lab::config::preset;
@@ -256,25 +257,25 @@ fn whole_model_on_gpu_equals_cpu_reference() {
         let mut c = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
         let mut g = GpuGpt::new(gpu(kind), cfg, &params, b, t).unwrap();
         for step in 0..2 {
-            let lc = lm_forward(&mut c, &tokens, &targets, b, t).unwrap();
-            let lg = lm_forward(&mut g, &tokens, &targets, b, t).unwrap();
+            let lc = block_on(lm_forward(&mut c, &tokens, &targets, b, t)).unwrap();
+            let lg = block_on(lm_forward(&mut g, &tokens, &targets, b, t)).unwrap();
             assert!((lc - lg).abs() < 1e-4, "{kind:?} step {step}: loss cpu {lc} gpu {lg}");
-            assert_close("logits", &g.logits().unwrap(), &c.logits().unwrap(), 1e-4, 1e-3);
+            assert_close("logits", &block_on(g.logits()).unwrap(), &block_on(c.logits()).unwrap(), 1e-4, 1e-3);
             c.zero_grad().unwrap();
             g.zero_grad().unwrap();
             lm_backward(&mut c, &targets, 1.0).unwrap();
             lm_backward(&mut g, &targets, 1.0).unwrap();
-            assert_close(&format!("{kind:?} grads"), &g.grads().unwrap(), &c.grads().unwrap(), 1e-5, 1e-3);
+            assert_close(&format!("{kind:?} grads"), &block_on(g.grads()).unwrap(), &block_on(c.grads()).unwrap(), 1e-5, 1e-3);
             // a second backward pass from the hidden state, as reward and value heads do, accumulates on both
             let dh = randn(&mut rng, b * t * cfg.n_embd, 0.1);
             c.backward(None, Some(&dh)).unwrap();
             g.backward(None, Some(&dh)).unwrap();
-            assert_close(&format!("{kind:?} grads after dhidden"), &g.grads().unwrap(), &c.grads().unwrap(), 1e-5, 1e-3);
-            assert_close("hidden", &g.hidden().unwrap(), &c.hidden().unwrap(), 1e-4, 1e-3);
-            let rc = c.update(&AdamParams { t: step + 1, ..opt }, 1.0).unwrap();
-            let rg = g.update(&AdamParams { t: step + 1, ..opt }, 1.0).unwrap();
+            assert_close(&format!("{kind:?} grads after dhidden"), &block_on(g.grads()).unwrap(), &block_on(c.grads()).unwrap(), 1e-5, 1e-3);
+            assert_close("hidden", &block_on(g.hidden()).unwrap(), &block_on(c.hidden()).unwrap(), 1e-4, 1e-3);
+            let rc = block_on(c.update(&AdamParams { t: step + 1, ..opt }, 1.0)).unwrap();
+            let rg = block_on(g.update(&AdamParams { t: step + 1, ..opt }, 1.0)).unwrap();
             assert!((rc.grad_norm - rg.grad_norm).abs() < 1e-4 * rc.grad_norm.max(1.0));
-            assert_close(&format!("{kind:?} params"), &g.params().unwrap(), &c.params().unwrap(), 1e-5, 1e-3);
+            assert_close(&format!("{kind:?} params"), &block_on(g.params()).unwrap(), &block_on(c.params()).unwrap(), 1e-5, 1e-3);
         }
     }
 }

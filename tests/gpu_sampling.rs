@@ -3,6 +3,7 @@
 //! temperature-scaled, top-k/top-p-truncated softmax.
 
 mod common;
+use pollster::block_on;
 use common::{gpu, randn};
 
 use rlhf_lab::config::preset;
@@ -28,23 +29,23 @@ fn greedy_decoding_with_the_kv_cache_equals_full_recomputation() {
             let prompt: Vec<u32> = (0..plen).map(|_| rng.below(cfg.vocab_size) as u32).collect();
             // a stop token that never wins keeps every row going to the length limit
             let stop = cfg.vocab_size as u32;
-            let want = generate_by_recompute(&mut c, &prompt, 3, stop, &greedy, 0).unwrap();
-            let got = pollster::block_on(g.generate_gpu(&prompt, 3, stop, &greedy, 0)).unwrap();
+            let want = block_on(generate_by_recompute(&mut c, &prompt, 3, stop, &greedy, 0)).unwrap();
+            let got = block_on(g.generate_gpu(&prompt, 3, stop, &greedy, 0)).unwrap();
             assert_eq!(got, want, "{kind:?}, prompt of {plen}");
             assert_eq!(got[0].len(), 40);
         }
         // rows stop at their stop token
         let prompt = vec![1u32, 2, 3];
-        let first = pollster::block_on(g.generate_gpu(&prompt, 2, u32::MAX, &greedy, 0)).unwrap()[0].clone();
+        let first = block_on(g.generate_gpu(&prompt, 2, u32::MAX, &greedy, 0)).unwrap()[0].clone();
         let stop = first[5];
-        let cut = pollster::block_on(g.generate_gpu(&prompt, 2, stop, &greedy, 0)).unwrap();
+        let cut = block_on(g.generate_gpu(&prompt, 2, stop, &greedy, 0)).unwrap();
         let expect: Vec<u32> = first.iter().copied().take_while(|&x| x != stop).collect();
         assert_eq!(cut[0], expect);
         // the context bounds the length
         let long: Vec<u32> = (0..cfg.n_ctx as u32 - 4).map(|i| i % 50).collect();
-        let out = pollster::block_on(g.generate_gpu(&long, 1, u32::MAX, &greedy, 0)).unwrap();
+        let out = block_on(g.generate_gpu(&long, 1, u32::MAX, &greedy, 0)).unwrap();
         assert_eq!(out[0].len(), 4);
-        assert!(pollster::block_on(g.generate_gpu(&vec![1; cfg.n_ctx], 1, 0, &greedy, 0)).is_err());
+        assert!(block_on(g.generate_gpu(&vec![1; cfg.n_ctx], 1, 0, &greedy, 0)).is_err());
     }
 }
 

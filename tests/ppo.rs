@@ -2,6 +2,7 @@
 //! align loop on `tiny` raising a labeler's win-rate.
 
 mod common;
+use pollster::block_on;
 use common::{assert_close, gpu};
 
 use rlhf_lab::config::preset;
@@ -100,19 +101,21 @@ fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
     // from turning into full-size steps, so the two engines stay comparable
     let ppo = PpoConfig { epochs: 2, lr: 1e-3, value_lr: 1e-3, gamma: 2.0, adam_eps: 1e-4, ..Default::default() };
     let head = ScalarHead::new(cfg.n_embd, 8);
-    let run = |policy: &mut dyn Engine, value: &mut dyn Engine| {
+    async fn run<E: Engine>(policy: &mut E, value: &mut E, head: &ScalarHead, rollouts: &[Rollout], ppo: &PpoConfig, ptx: &(Vec<u32>, Vec<i32>)) -> (Vec<f32>, Vec<f32>, Vec<f32>, PpoMetrics) {
         let mut h = head.clone();
         let mut m = PpoMetrics::default();
-        let ptx = || Ok((ptx_tokens.clone(), ptx_targets.clone(), 4, 16));
-        ppo_update(policy, value, &mut h, &rollouts, &ppo, 0, 0, ptx, &mut m).unwrap();
-        (policy.params().unwrap(), value.params().unwrap(), h.w, m)
-    };
-    let (cp, cv, ch, cm) = run(&mut CpuGpt::new(cfg, params.clone(), 4, 16).unwrap(), &mut CpuGpt::new(cfg, vparams.clone(), 4, 16).unwrap());
+        let batch = || Ok((ptx.0.clone(), ptx.1.clone(), 4, 16));
+        ppo_update(policy, value, &mut h, rollouts, ppo, 0, 0, batch, &mut m).await.unwrap();
+        (policy.params().await.unwrap(), value.params().await.unwrap(), h.w, m)
+    }
+    let ptx = (ptx_tokens, ptx_targets);
+    let (cp, cv, ch, cm) = block_on(run(&mut CpuGpt::new(cfg, params.clone(), 4, 16).unwrap(), &mut CpuGpt::new(cfg, vparams.clone(), 4, 16).unwrap(), &head, &rollouts, &ppo, &ptx));
     let g = gpu(MatmulKind::Blocked);
-    let (gp, gv, gh, gm) = run(
+    let (gp, gv, gh, gm) = block_on(run(
         &mut GpuGpt::new(g.clone(), cfg, &params, 4, 16).unwrap(),
         &mut GpuGpt::new(g, cfg, &vparams, 4, 16).unwrap(),
-    );
+        &head, &rollouts, &ppo, &ptx,
+    ));
     assert_ne!(cp, params, "the update moved the policy");
     assert_close("policy after PPO", &gp, &cp, 1e-5, 1e-3);
     assert_close("value trunk after PPO", &gv, &cv, 1e-5, 1e-3);
@@ -139,9 +142,9 @@ fn a_non_finite_advantage_skips_the_step_and_leaves_the_weights() {
     let head_before = head.w.clone();
     let mut m = PpoMetrics::default();
     let ppo = PpoConfig { epochs: 1, gamma: 0.0, ..Default::default() };
-    ppo_update(&mut policy, &mut value, &mut head, &rollouts, &ppo, 0, 0, || unreachable!("gamma is 0"), &mut m).unwrap();
+    block_on(ppo_update(&mut policy, &mut value, &mut head, &rollouts, &ppo, 0, 0, || unreachable!("gamma is 0"), &mut m)).unwrap();
     assert_eq!(m.skipped_steps, 2, "one policy and one value step, both skipped");
-    assert_eq!(policy.params().unwrap(), params);
-    assert_eq!(value.params().unwrap(), params);
+    assert_eq!(block_on(policy.params()).unwrap(), params);
+    assert_eq!(block_on(value.params()).unwrap(), params);
     assert_eq!(head.w, head_before);
 }

@@ -3,6 +3,7 @@
 mod common;
 use common::assert_close;
 
+use pollster::block_on;
 use rlhf_lab::config::preset;
 use rlhf_lab::corpus::{prompt_for, respond, STYLES, TOPICS};
 use rlhf_lab::cpu::gpt::CpuGpt;
@@ -87,18 +88,18 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let train: Vec<_> = (0..120).map(|_| make(&mut rng)).collect();
     let held: Vec<_> = (0..40).map(|_| make(&mut rng)).collect();
     let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 9, p.model.n_ctx).unwrap();
-    let mut rm = RewardModel::new(Box::new(engine), 4);
-    let before = rm.evaluate(&held, tok.end).unwrap();
+    let mut rm = RewardModel::new(engine, 4);
+    let before = block_on(rm.evaluate(&held, tok.end)).unwrap();
     for _ in 0..10 {
         for chunk in train.chunks(4) {
-            rm.train_step(chunk, tok.end, 2e-3, 1.0).unwrap();
+            block_on(rm.train_step(chunk, tok.end, 2e-3, 1.0)).unwrap();
         }
     }
-    let after = rm.evaluate(&held, tok.end).unwrap();
+    let after = block_on(rm.evaluate(&held, tok.end)).unwrap();
     assert!(after.accuracy > 0.8 && after.loss < before.loss, "held-out accuracy {} -> {}, loss {} -> {}", before.accuracy, after.accuracy, before.loss, after.loss);
     // normalization: the given sequences then score mean 0
     let demos: Vec<Vec<u32>> = train.iter().take(10).map(|(s, _)| s[0].clone()).collect();
-    rm.normalize(&demos, tok.end).unwrap();
-    let mean = rm.score(&demos, tok.end).unwrap().iter().sum::<f32>() / 10.0;
+    block_on(rm.normalize(&demos, tok.end)).unwrap();
+    let mean = block_on(rm.score(&demos, tok.end)).unwrap().iter().sum::<f32>() / 10.0;
     assert!(mean.abs() < 1e-4, "mean after normalization {mean}");
 }

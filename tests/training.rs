@@ -1,6 +1,7 @@
 //! Training `tiny` on the corpus lowers the loss on both engines, and the same seed gives the same weights.
 
 mod common;
+use pollster::block_on;
 use common::gpu;
 
 use rlhf_lab::config::{preset, Preset};
@@ -21,11 +22,11 @@ fn setup() -> (Preset, Corpus, Tokenizer, Vec<u32>) {
     (p, corpus, tok, stream)
 }
 
-fn pretrain(engine: &mut dyn Engine, p: &Preset, stream: &[u32], steps: usize) -> Vec<f32> {
+fn pretrain<E: Engine>(engine: &mut E, p: &Preset, stream: &[u32], steps: usize) -> Vec<f32> {
     let tc = p.train;
-    train_loop(engine, &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(stream, tc.batch_size, tc.seq_len, rng)), 9, |s| {
+    block_on(train_loop(engine, &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(stream, tc.batch_size, tc.seq_len, rng)), 9, |s| {
         assert!(!s.skipped, "step {} skipped", s.step)
-    })
+    }))
     .unwrap()
 }
 
@@ -63,8 +64,8 @@ fn sft_lowers_the_response_loss() {
     let tc = p.train;
     let mut e = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(1), tc.batch_size, tc.seq_len).unwrap();
     pretrain(&mut e, &p, &stream, 200);
-    let mut e = CpuGpt::new(p.model, e.params().unwrap(), tc.batch_size, tc.seq_len).unwrap();
-    let losses = train_loop(&mut e, &tc, 100, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), 3, |_| {}).unwrap();
+    let mut e = CpuGpt::new(p.model, block_on(e.params()).unwrap(), tc.batch_size, tc.seq_len).unwrap();
+    let losses = block_on(train_loop(&mut e, &tc, 100, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), 3, |_| {})).unwrap();
     assert!(mean(&losses[80..]) < mean(&losses[..10]) - 0.2, "sft {} -> {}", mean(&losses[..10]), mean(&losses[80..]));
 }
 
@@ -75,12 +76,12 @@ fn the_same_seed_gives_the_same_weights_on_each_engine() {
     let run_cpu = || {
         let mut e = CpuGpt::new(p.model, init.clone(), p.train.batch_size, p.train.seq_len).unwrap();
         pretrain(&mut e, &p, &stream, 30);
-        e.params().unwrap()
+        block_on(e.params()).unwrap()
     };
     let run_gpu = || {
         let mut e = GpuGpt::new(gpu(MatmulKind::Blocked), p.model, &init, p.train.batch_size, p.train.seq_len).unwrap();
         pretrain(&mut e, &p, &stream, 30);
-        e.params().unwrap()
+        block_on(e.params()).unwrap()
     };
     let (a, b) = (run_cpu(), run_cpu());
     assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "cpu runs differ");

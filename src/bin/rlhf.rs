@@ -15,7 +15,8 @@ use rlhf_lab::checkpoint::{hf_config, Checkpoint};
 use rlhf_lab::config::{preset, ModelConfig};
 use rlhf_lab::corpus::format_prompt;
 use rlhf_lab::cpu::gpt::CpuGpt;
-use rlhf_lab::engine::Engine;
+use pollster::block_on;
+use rlhf_lab::engine::{AnyEngine, Engine};
 use rlhf_lab::error::{Error, Result};
 use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::{Gpu, MatmulKind};
@@ -107,15 +108,15 @@ impl Engines {
         Ok(Engines { cfg, gpu })
     }
 
-    fn make(&self, params: Vec<f32>, b: usize, t: usize) -> Result<Box<dyn Engine>> {
+    fn make(&self, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
         match &self.gpu {
-            None => Ok(Box::new(CpuGpt::new(self.cfg, params, b, t)?)),
-            Some(g) => Ok(Box::new(GpuGpt::new(g.clone(), self.cfg, &params, b, t)?)),
+            None => Ok(AnyEngine::Cpu(CpuGpt::new(self.cfg, params, b, t)?)),
+            Some(g) => Ok(AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), self.cfg, &params, b, t)?))),
         }
     }
 }
 
-fn make_engine(kind: &str, cfg: ModelConfig, params: Vec<f32>, b: usize, t: usize) -> Result<Box<dyn Engine>> {
+fn make_engine(kind: &str, cfg: ModelConfig, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
     Engines::new(kind, cfg)?.make(params, b, t)
 }
 
@@ -151,13 +152,13 @@ fn pretrain(a: &Args) -> Result<()> {
     eprintln!("corpus: {} dialogues (seed {seed}); model: {cfg:?}, {} parameters, engine {engine_kind}", tc.corpus_dialogues, ParamLayout::new(&cfg).total);
     let engines = Engines::new(engine_kind, cfg)?;
     let bars = [progress(steps, "pretrain"), progress(sft_steps, "sft")];
-    let base = build_base_model(&p, seed, steps, sft_steps, &|p, b, t| engines.make(p, b, t), |phase, s| {
+    let base = block_on(build_base_model(&p, seed, steps, sft_steps, &|p, b, t| engines.make(p, b, t), |phase, s| {
         let (pb, total) = match phase {
             Phase::Pretrain => (&bars[0], steps),
             Phase::Sft => (&bars[1], sft_steps),
         };
         tick(pb, s.step, total, format!("loss {:.3}{}", s.loss, if s.skipped { " (skipped: non-finite gradient)" } else { "" }));
-    })?;
+    }))?;
     bars.iter().for_each(|b| b.finish());
     let (tok, losses, sft_losses) = (base.tokenizer, base.pretrain_losses, base.sft_losses);
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
@@ -213,7 +214,7 @@ fn generate_cmd(a: &Args) -> Result<()> {
     }
     let seed = a.num("seed", 0u64)?;
     let mut engine = make_engine(a.str("engine").unwrap_or("cpu"), ck.cfg, ck.params, k.min(16), ck.cfg.n_ctx)?;
-    let outs = generate(engine.as_mut(), &prompt, k, tok.end, &sc, seed)?;
+    let outs = block_on(generate(&mut engine, &prompt, k, tok.end, &sc, seed))?;
     for (i, ids) in outs.iter().enumerate() {
         println!("[{}] {}", i + 1, tok.decode(ids)?);
     }
@@ -228,7 +229,7 @@ fn logits_cmd(a: &Args) -> Result<()> {
     }
     let mut engine = make_engine(a.str("engine").unwrap_or("cpu"), ck.cfg, ck.params, 1, ids.len())?;
     engine.forward(&ids, 1, ids.len())?;
-    let logits = engine.logits()?;
+    let logits = block_on(engine.logits())?;
     let rows: Vec<&[f32]> = logits.chunks(ck.cfg.vocab_size).collect();
     let out = serde_json::json!({ "tokens": ids, "logits": rows });
     println!("{out}");
@@ -269,7 +270,7 @@ fn align_cmd(a: &Args) -> Result<()> {
     let t0 = rlhf_lab::gpu::context::now_ms();
     let mut al = Aligner::new(ck.params.clone(), ck.cfg, tok, labeler, cfg, &make)?;
     for _ in 0..cfg.iterations {
-        let m = al.iterate(&make)?;
+        let m = block_on(al.iterate(&make))?;
         if m.ppo.skipped_steps > 0 || m.rm_skipped_steps > 0 {
             eprintln!(
                 "warning: iteration {}: skipped {} PPO step(s) and {} reward-model step(s) so far with a non-finite loss or gradient; the weights were left as they were",
@@ -289,12 +290,12 @@ fn align_cmd(a: &Args) -> Result<()> {
     }
     let sc = SampleConfig { temperature: cfg.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: cfg.max_new_tokens };
     let prompts: Vec<String> = al.eval_prompts.iter().take(eval_n).cloned().collect();
-    let win = win_rate(al.policy.as_mut(), al.reference.as_mut(), &al.tok, labeler, &prompts, eval_samples, &sc, cfg.seed ^ 0xE7)?;
-    let held = al.heldout_accuracy()?;
+    let win = block_on(win_rate(&mut al.policy, &mut al.reference, &al.tok, labeler, &prompts, eval_samples, &sc, cfg.seed ^ 0xE7))?;
+    let held = block_on(al.heldout_accuracy())?;
     let last_kl = al.last_kl;
     let ptx_batch = al.ptx_eval_batch();
-    let ptx_sft = Aligner::ptx_loglik(al.reference.as_mut(), &ptx_batch)?;
-    let ptx_aligned = Aligner::ptx_loglik(al.policy.as_mut(), &ptx_batch)?;
+    let ptx_sft = block_on(Aligner::ptx_loglik(&mut al.reference, &ptx_batch))?;
+    let ptx_aligned = block_on(Aligner::ptx_loglik(&mut al.policy, &ptx_batch))?;
     let seconds = (rlhf_lab::gpu::context::now_ms() - t0) / 1e3;
     let summary = serde_json::json!({ "summary": {
         "labeler": labeler.name(), "win_rate_vs_sft": win, "rm_accuracy": held, "kl": last_kl,
@@ -310,14 +311,14 @@ fn align_cmd(a: &Args) -> Result<()> {
     if let Some(out) = a.str("out") {
         let out = PathBuf::from(out);
         let meta = serde_json::json!({ "rlhf_lab": { "aligned_from": a.req("model")?, "labeler": labeler.name(), "align": cfg } });
-        Checkpoint { cfg: ck.cfg, params: al.policy.params()?, extra: Vec::new(), tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(meta)) }
+        Checkpoint { cfg: ck.cfg, params: block_on(al.policy.params())?, extra: Vec::new(), tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(meta)) }
             .save(&out.join("policy"))?;
         let rm_meta = serde_json::json!({
             "architectures": ["GPT2ForSequenceClassification"], "num_labels": 1,
             "rlhf_lab": { "reward_bias": al.reward.head.bias, "normalization": "bias set so the SFT demonstrations score mean 0; reward = score(h_last) + reward_bias, read at the last token (<|end|>)" },
         });
         let head = ("score.weight".to_string(), vec![1, ck.cfg.n_embd], al.reward.head.w.clone());
-        Checkpoint { cfg: ck.cfg, params: al.reward.engine.params()?, extra: vec![head], tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(rm_meta)) }
+        Checkpoint { cfg: ck.cfg, params: block_on(al.reward.engine.params())?, extra: vec![head], tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(rm_meta)) }
             .save(&out.join("reward_model"))?;
         eprintln!("wrote {}/policy and {}/reward_model", out.display(), out.display());
     }
@@ -338,7 +339,7 @@ fn eval_cmd(a: &Args) -> Result<()> {
     let mut eb = engines.make(reference.params, samples.min(16), ck.cfg.n_ctx)?;
     let prompts: Vec<String> = prompt_split().1.into_iter().take(n).collect();
     let sc = SampleConfig { temperature: a.num("temperature", 1.0f32)?, top_k: 0, top_p: 1.0, max_new_tokens: a.num("max-tokens", 48usize)? };
-    let win = win_rate(ea.as_mut(), eb.as_mut(), &tok, labeler, &prompts, samples, &sc, a.num("seed", 7u64)?)?;
+    let win = block_on(win_rate(&mut ea, &mut eb, &tok, labeler, &prompts, samples, &sc, a.num("seed", 7u64)?))?;
     println!("{}", serde_json::json!({ "labeler": labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": samples }));
     Ok(())
 }

@@ -195,7 +195,7 @@ impl Engine for CpuGpt {
         Ok(())
     }
 
-    fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
+    async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
         let Some((b, t, _)) = &self.last else { bail!("token_losses() called before forward()") };
         let (n, v) = (b * t, self.cfg.vocab_size);
         check_targets(&self.cfg, targets, n, temperature)?;
@@ -205,12 +205,12 @@ impl Engine for CpuGpt {
         Ok(TokenLosses { losses: a.losses[..n].to_vec(), entropy: a.entropy[..n].to_vec() })
     }
 
-    fn logits(&mut self) -> Result<Vec<f32>> {
+    async fn logits(&mut self) -> Result<Vec<f32>> {
         let Some((b, t, _)) = &self.last else { bail!("logits() called before forward()") };
         Ok(self.acts.logits[..b * t * self.cfg.vocab_size].to_vec())
     }
 
-    fn hidden(&mut self) -> Result<Vec<f32>> {
+    async fn hidden(&mut self) -> Result<Vec<f32>> {
         let Some((b, t, _)) = &self.last else { bail!("hidden() called before forward()") };
         Ok(self.acts.lnf[..b * t * self.cfg.n_embd].to_vec())
     }
@@ -302,7 +302,7 @@ impl Engine for CpuGpt {
         Ok(())
     }
 
-    fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
+    async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
         let norm = global_norm(&self.grads);
         if !norm.is_finite() {
             return Ok(StepReport { grad_norm: norm, applied: false });
@@ -315,16 +315,16 @@ impl Engine for CpuGpt {
         Ok(StepReport { grad_norm: norm, applied: true })
     }
 
-    fn params(&mut self) -> Result<Vec<f32>> {
+    async fn params(&mut self) -> Result<Vec<f32>> {
         Ok(self.params.clone())
     }
 
-    fn grads(&mut self) -> Result<Vec<f32>> {
+    async fn grads(&mut self) -> Result<Vec<f32>> {
         Ok(self.grads.clone())
     }
 
-    fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
-        crate::sample::generate_by_recompute(self, prompt, k, stop, cfg, seed)
+    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+        crate::sample::generate_by_recompute(self, prompt, k, stop, cfg, seed).await
     }
 
     fn set_params(&mut self, params: &[f32]) -> Result<()> {

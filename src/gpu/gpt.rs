@@ -8,9 +8,7 @@ use crate::bail;
 use crate::config::ModelConfig;
 use crate::cpu::adamw::AdamParams;
 use crate::cpu::gpt::{check_backward_inputs, check_batch, check_targets};
-#[cfg(not(target_arch = "wasm32"))]
-use crate::engine::Engine;
-use crate::engine::{StepReport, TokenLosses};
+use crate::engine::{Engine, StepReport, TokenLosses};
 use crate::error::Result;
 use crate::params::*;
 
@@ -223,12 +221,6 @@ impl GpuGpt {
         k.encoder_backward(g, e, gr, &d.encoded, &self.tokens, lay.offsets[WTE], lay.offsets[WPE], b, t, c);
     }
 
-    /// Native convenience: `Engine` calls block on the GPU here; the page uses the async readers directly.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn block<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        pollster::block_on(f)
-    }
-
     pub fn submit_forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
         check_batch(&self.cfg, (self.max_b, self.max_t), tokens, None, b, t)?;
         self.gpu.write(&self.tokens, 0, tokens);
@@ -336,7 +328,6 @@ impl GpuGpt {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl Engine for GpuGpt {
     fn config(&self) -> ModelConfig {
         self.cfg
@@ -350,26 +341,21 @@ impl Engine for GpuGpt {
         self.submit_forward(tokens, b, t)
     }
 
-    fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
+    async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
         self.submit_token_losses(targets, temperature)?;
-        self.block(self.read_token_losses())
+        self.read_token_losses().await
     }
 
-    fn logits(&mut self) -> Result<Vec<f32>> {
-        self.block(self.read_logits())
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        self.read_logits().await
     }
 
-    fn hidden(&mut self) -> Result<Vec<f32>> {
-        self.block(self.read_hidden())
+    async fn hidden(&mut self) -> Result<Vec<f32>> {
+        self.read_hidden().await
     }
 
     fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
         self.submit_backward(weights, dhidden)
-    }
-
-    fn reset_optimizer(&mut self) -> Result<()> {
-        self.clear_optimizer();
-        Ok(())
     }
 
     fn zero_grad(&mut self) -> Result<()> {
@@ -377,23 +363,28 @@ impl Engine for GpuGpt {
         Ok(())
     }
 
-    fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
-        pollster::block_on(self.step(opt, grad_clip))
+    async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
+        self.step(opt, grad_clip).await
     }
 
-    fn params(&mut self) -> Result<Vec<f32>> {
-        self.block(self.read_params())
+    fn reset_optimizer(&mut self) -> Result<()> {
+        self.clear_optimizer();
+        Ok(())
     }
 
-    fn grads(&mut self) -> Result<Vec<f32>> {
-        self.block(self.read_grads())
+    async fn params(&mut self) -> Result<Vec<f32>> {
+        self.read_params().await
+    }
+
+    async fn grads(&mut self) -> Result<Vec<f32>> {
+        self.read_grads().await
     }
 
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
         self.write_params(params)
     }
 
-    fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
-        pollster::block_on(self.generate_gpu(prompt, k, stop, cfg, seed))
+    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+        self.generate_gpu(prompt, k, stop, cfg, seed).await
     }
 }
