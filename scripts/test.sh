@@ -10,7 +10,7 @@ echo "== cargo test (release: the kernels run on a software adapter)"
 cargo test --release 2>&1 | grep -v "XDG_RUNTIME_DIR" 
 
 echo "== wasm build"
-bash scripts/build_wasm.sh
+bash scripts/build_page.sh
 
 echo "== CLI on the committed base model"
 RLHF="$CARGO_TARGET_DIR/release/rlhf"

@@ -168,12 +168,7 @@ impl<E: Engine> Aligner<E> {
         if r.validate().is_err() {
             return Ok(()); // all tied: nothing to learn
         }
-        if (self.rankings.len() + self.heldout.len()) % 5 == 4 {
-            self.heldout.push(r);
-        } else {
-            self.rankings.push(r);
-        }
-        Ok(())
+        self.add_ranking(r)
     }
 
     fn tokenized(&self, rs: &[Ranking]) -> Result<Vec<(Vec<Vec<u32>>, Vec<usize>)>> {
@@ -230,13 +225,31 @@ impl<E: Engine> Aligner<E> {
         Ok(-lm_forward(engine, &batch.0, &batch.1, b, t).await?)
     }
 
-    /// One iteration: rankings, reward model, rollouts, PPO-ptx.
+    /// Adds a ranking made elsewhere (a person in the page, an imported file); every fifth is held out.
+    pub fn add_ranking(&mut self, r: Ranking) -> Result<()> {
+        r.validate()?;
+        if (self.rankings.len() + self.heldout.len()) % 5 == 4 {
+            self.heldout.push(r);
+        } else {
+            self.rankings.push(r);
+        }
+        Ok(())
+    }
+
+    /// One iteration: the labeler's rankings, then `train_iteration`.
     pub async fn iterate(&mut self, make: &EngineFactory<'_, E>) -> Result<IterationMetrics> {
-        let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
         let t0 = now_ms();
         for _ in 0..self.cfg.rankings_per_iteration {
             self.collect_ranking().await?;
         }
+        let mut m = self.train_iteration(make).await?;
+        m.seconds_labeling = (now_ms() - t0) / 1e3 - m.seconds_reward_model - m.seconds_generation - m.seconds_scoring - m.seconds_update;
+        Ok(m)
+    }
+
+    /// Trains on the rankings so far: the reward model, then one round of rollouts and PPO-ptx.
+    pub async fn train_iteration(&mut self, make: &EngineFactory<'_, E>) -> Result<IterationMetrics> {
+        let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
         m.rankings = self.rankings.len() + self.heldout.len();
         let t1 = now_ms();
         if self.rankings.is_empty() {
@@ -332,7 +345,6 @@ impl<E: Engine> Aligner<E> {
             self.beta = adapt_beta(self.beta, m.ppo.kl_k1, target, n, self.cfg.ppo.kl_horizon);
         }
         let t5 = now_ms();
-        m.seconds_labeling = (t1 - t0) / 1e3;
         m.seconds_reward_model = (t2 - t1) / 1e3;
         m.seconds_generation = (t3 - t2) / 1e3;
         m.seconds_scoring = (t4 - t3) / 1e3;

@@ -50,7 +50,8 @@ impl Default for PpoConfig {
             grad_clip: 1.0,
             adam_eps: 1e-8,
             target_kl: None,
-            kl_horizon: 10_000.0,
+            // responses over which β may move by ±20%; short, because runs here are short
+            kl_horizon: 100.0,
         }
     }
 }

@@ -1,17 +1,26 @@
-//! The browser's entry points (wasm-bindgen). The page issue grows this into the full lab;
-//! for now: load a checkpoint, sample from it, and check the GPU kernels against the CPU reference.
+//! The browser's entry points (wasm-bindgen): the whole lab behind one object the page's Worker
+//! drives. Every call that touches the GPU returns a Promise; nothing blocks.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Promise;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
-use crate::checkpoint::{from_safetensors, parse_config};
+use crate::align::{win_rate, AlignConfig, Aligner, IterationMetrics};
+use crate::checkpoint::{from_safetensors, hf_config, parse_config, to_safetensors};
 use crate::config::ModelConfig;
 use crate::corpus::format_prompt;
 use crate::cpu::gpt::CpuGpt;
-use crate::engine::run_ready;
-use crate::error::Error;
-use crate::gpu::kernels::Mm;
-use crate::gpu::{Gpu, MatmulKind};
-use crate::rng::Rng;
+use crate::engine::{AnyEngine, Engine};
+use crate::error::{Error, Result};
+use crate::gpu::gpt::GpuGpt;
+use crate::gpu::Gpu;
+use crate::labelers::Labeler;
+use crate::ppo::PpoConfig;
+use crate::reward::Ranking;
 use crate::sample::{generate, SampleConfig};
 use crate::tokenizer::Tokenizer;
 
@@ -19,71 +28,258 @@ fn js(e: Error) -> JsValue {
     JsValue::from_str(&e.0)
 }
 
+/// Plain JS objects and arrays (not Maps), so results survive postMessage and read as `m.reward`.
+fn to_js<T: Serialize>(v: &T) -> std::result::Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&format!("serializing a result: {e}")))
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// A model loaded from `config.json`, `model.safetensors` and `tokenizer.json`, run on the CPU reference.
-#[wasm_bindgen]
-pub struct Model {
+/// What the page may set; missing fields keep their values (the paper's at the start).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Options {
+    pub k: Option<usize>,
+    pub beta: Option<f32>,
+    pub gamma: Option<f32>,
+    pub lr: Option<f32>,
+    pub temperature: Option<f32>,
+    pub rollouts: Option<usize>,
+    pub max_new_tokens: Option<usize>,
+    pub seed: Option<u64>,
+    /// Use the WebGPU engine when there is an adapter (default true).
+    pub prefer_gpu: Option<bool>,
+}
+
+struct Inner {
     cfg: ModelConfig,
-    engine: CpuGpt,
-    tok: Tokenizer,
+    gpu: Option<Gpu>,
+    aligner: Aligner<AnyEngine>,
+    config_json: String,
+    tokenizer_json: String,
+    history: Vec<IterationMetrics>,
+    seed: u64,
+}
+
+impl Inner {
+    fn make(cfg: ModelConfig, gpu: &Option<Gpu>, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
+        Ok(match gpu {
+            Some(g) => AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), cfg, &params, b, t)?)),
+            None => AnyEngine::Cpu(CpuGpt::new(cfg, params, b, t)?),
+        })
+    }
+
+    fn apply(&mut self, o: &Options) -> Result<()> {
+        let c = &mut self.aligner.cfg;
+        if let Some(k) = o.k {
+            if !(2..=9).contains(&k) {
+                return Err(Error(format!("K must be 2 to 9, got {k}")));
+            }
+            c.k = k;
+        }
+        if let Some(b) = o.beta {
+            c.ppo.beta = b;
+            self.aligner.beta = b;
+        }
+        if let Some(g) = o.gamma {
+            c.ppo.gamma = g;
+        }
+        if let Some(lr) = o.lr {
+            c.ppo.lr = lr;
+            c.ppo.value_lr = lr;
+        }
+        if let Some(t) = o.temperature {
+            if !(t > 0.0) {
+                return Err(Error("the temperature must be positive".into()));
+            }
+            c.ppo.temperature = t;
+        }
+        if let Some(r) = o.rollouts {
+            c.rollouts = r.max(1);
+        }
+        if let Some(n) = o.max_new_tokens {
+            c.max_new_tokens = n.max(1);
+        }
+        Ok(())
+    }
+
+    fn sample_cfg(&self) -> SampleConfig {
+        let c = &self.aligner.cfg;
+        SampleConfig { temperature: c.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: c.max_new_tokens }
+    }
+
+    async fn generate(&mut self, prompt: &str, k: usize, seed: u64, sft: bool) -> Result<Vec<String>> {
+        let tok = &self.aligner.tok;
+        let ids = tok.encode(&format_prompt(prompt))?;
+        if ids.len() + 1 >= self.cfg.n_ctx {
+            return Err(Error(format!("the prompt is {} tokens; this model's context is {}", ids.len(), self.cfg.n_ctx)));
+        }
+        let sc = self.sample_cfg();
+        let engine = if sft { &mut self.aligner.reference } else { &mut self.aligner.policy };
+        let outs = generate(engine, &ids, k.clamp(1, 9), self.aligner.tok.end, &sc, seed).await?;
+        outs.iter().map(|o| self.aligner.tok.decode(o)).collect()
+    }
+}
+
+/// The lab: base model, reward model, policy and value function, on WebGPU or the CPU reference.
+#[wasm_bindgen]
+pub struct Lab {
+    inner: Rc<RefCell<Inner>>,
+    adapter: String,
+}
+
+/// Runs `f` on the lab inside a Promise; a call made while another is running is refused, not queued.
+fn with_inner<T, F>(inner: &Rc<RefCell<Inner>>, f: F) -> Promise
+where
+    T: Serialize,
+    F: for<'a> FnOnce(&'a mut Inner) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + 'a>> + 'static,
+{
+    let inner = inner.clone();
+    future_to_promise(async move {
+        let mut guard = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
+        let out = f(&mut guard).await.map_err(js)?;
+        to_js(&out)
+    })
 }
 
 #[wasm_bindgen]
-impl Model {
-    #[wasm_bindgen(constructor)]
-    pub fn new(config_json: &str, safetensors: &[u8], tokenizer_json: &str) -> Result<Model, JsValue> {
-        let cfg = parse_config(config_json).map_err(js)?;
-        let (params, _) = from_safetensors(&cfg, safetensors).map_err(js)?;
-        let tok = Tokenizer::from_json(tokenizer_json).map_err(js)?;
-        let engine = CpuGpt::new(cfg, params, 4, cfg.n_ctx).map_err(js)?;
-        Ok(Model { cfg, engine, tok })
+impl Lab {
+    /// Loads a checkpoint (config.json, model.safetensors, tokenizer.json) and builds the lab.
+    pub async fn create(config_json: String, weights: Vec<u8>, tokenizer_json: String, options: JsValue) -> std::result::Result<Lab, JsValue> {
+        let opts: Options = if options.is_undefined() || options.is_null() {
+            Options::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("options: {e}")))?
+        };
+        let cfg = parse_config(&config_json).map_err(js)?;
+        let (params, _) = from_safetensors(&cfg, &weights).map_err(js)?;
+        let tok = Tokenizer::from_json(&tokenizer_json).map_err(js)?;
+        let gpu = if opts.prefer_gpu.unwrap_or(true) { Gpu::new(None).await.ok() } else { None };
+        let adapter = match &gpu {
+            Some(g) => format!("WebGPU ({:?} matrix kernel)", g.kernels.matmul_kind),
+            None => "CPU reference in wasm (no WebGPU)".to_string(),
+        };
+        let seed = opts.seed.unwrap_or(1);
+        // small batches: four engines live on the device at once
+        let acfg = AlignConfig { batch: 4, rollouts: 8, rm_epochs: 2, rm_lr: 3e-4, seed, ppo: PpoConfig::default(), ..AlignConfig::default() };
+        let g2 = gpu.clone();
+        let make = move |p: Vec<f32>, b: usize, t: usize| Inner::make(cfg, &g2, p, b, t);
+        let aligner = Aligner::new(params, cfg, tok, Labeler::Polite, acfg, &make).map_err(js)?;
+        let mut inner = Inner { cfg, gpu, aligner, config_json, tokenizer_json, history: Vec::new(), seed };
+        inner.apply(&opts).map_err(js)?;
+        Ok(Lab { inner: Rc::new(RefCell::new(inner)), adapter })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> String {
+        self.adapter.clone()
     }
 
     #[wasm_bindgen(getter)]
     pub fn parameters(&self) -> usize {
-        crate::params::ParamLayout::new(&self.cfg).total
+        crate::params::ParamLayout::new(&self.inner.borrow().cfg).total
     }
 
-    /// K responses to a prompt, as plain strings.
-    pub fn generate(&mut self, prompt: &str, k: usize, temperature: f32, seed: u32) -> Result<Vec<String>, JsValue> {
-        let ids = self.tok.encode(&format_prompt(prompt)).map_err(js)?;
-        if ids.len() >= self.cfg.n_ctx {
-            return Err(JsValue::from_str("the prompt is longer than the model's context"));
-        }
-        let sc = SampleConfig { temperature, ..Default::default() };
-        // the CPU reference never waits, so its future completes in one poll
-        let outs = run_ready(generate(&mut self.engine, &ids, k.clamp(1, 9), self.tok.end, &sc, seed as u64)).map_err(js)?;
-        outs.iter().map(|o| self.tok.decode(o).map_err(js)).collect()
+    /// The prompts the lab trains on (the held-out ones are kept for the win-rate).
+    pub fn prompts(&self) -> std::result::Result<JsValue, JsValue> {
+        to_js(&self.inner.borrow().aligner.train_prompts)
     }
-}
 
-/// Opens the browser's WebGPU device, runs one matrix product with each kernel and compares it with
-/// the CPU reference. Resolves to a short report; rejects with a readable message when there is no WebGPU.
-#[wasm_bindgen]
-pub async fn gpu_self_test() -> Result<String, JsValue> {
-    let gpu = Gpu::new(None).await.map_err(js)?;
-    let (m, k, n) = (37, 29, 41);
-    let mut rng = Rng::new(1);
-    let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
-    let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
-    let mut want = vec![0.0; m * n];
-    crate::cpu::matmul::gemm_naive(m, k, n, &a, k, 1, &b, n, 1, 0.0, &mut want);
-    let mut report = format!("chosen matmul kernel: {:?}", gpu.kernels.matmul_kind);
-    for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
-        let (ga, gb, gc) = (gpu.buffer_from("a", &a), gpu.buffer_from("b", &b), gpu.buffer("c", m * n));
-        let mut enc = gpu.encoder();
-        gpu.kernels.matmul_with(&gpu, &mut enc, kind, &Mm::plain(m, k, n), &ga, &gb, None, &gc);
-        gpu.submit(enc);
-        let got: Vec<f32> = gpu.read(&gc, 0, m * n).await.map_err(js)?;
-        let err = got.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        report += &format!("; {kind:?}: max error {err:.2e}");
-        if err > 1e-3 {
-            return Err(JsValue::from_str(&format!("GPU result differs from the CPU reference: {report}")));
-        }
+    pub fn set_options(&self, options: JsValue) -> std::result::Result<(), JsValue> {
+        let o: Options = serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("options: {e}")))?;
+        self.inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy"))?.apply(&o).map_err(js)
     }
-    Ok(report)
+
+    /// K answers from the current policy (or, with `sft`, from the frozen SFT model): string[].
+    pub fn generate(&self, prompt: String, k: usize, seed: u32, sft: bool) -> Promise {
+        with_inner(&self.inner, move |i| Box::pin(async move { i.generate(&prompt, k, seed as u64, sft).await }))
+    }
+
+    /// Adds a ranking {prompt, responses, ranks}; ranks[i] = 0 is best, equal ranks are ties.
+    pub fn add_ranking(&self, ranking: JsValue) -> std::result::Result<usize, JsValue> {
+        let r: Ranking = serde_wasm_bindgen::from_value(ranking).map_err(|e| JsValue::from_str(&format!("ranking: {e}")))?;
+        let mut i = self.inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy"))?;
+        i.aligner.add_ranking(r).map_err(js)?;
+        Ok(i.aligner.rankings.len() + i.aligner.heldout.len())
+    }
+
+    /// The autopilot: a scripted labeler ranks K fresh answers to a training prompt. Resolves to
+    /// the ranking it added, or null when the labeler tied every answer.
+    pub fn autopilot_ranking(&self, labeler: String) -> Promise {
+        with_inner(&self.inner, move |i| {
+            Box::pin(async move {
+                i.aligner.labeler = Labeler::parse(&labeler)?;
+                let (r0, h0) = (i.aligner.rankings.len(), i.aligner.heldout.len());
+                i.aligner.collect_ranking().await?;
+                let al = &i.aligner;
+                Ok(if al.heldout.len() > h0 {
+                    al.heldout.last().cloned()
+                } else if al.rankings.len() > r0 {
+                    al.rankings.last().cloned()
+                } else {
+                    None
+                })
+            })
+        })
+    }
+
+    /// One training iteration on the rankings so far: reward model, rollouts, PPO-ptx. Resolves to its metrics.
+    pub fn train_iteration(&self) -> Promise {
+        with_inner(&self.inner, move |i| {
+            Box::pin(async move {
+                let cfg = i.cfg;
+                let gpu = i.gpu.clone();
+                let make = move |p: Vec<f32>, b: usize, t: usize| Inner::make(cfg, &gpu, p, b, t);
+                let m = i.aligner.train_iteration(&make).await?;
+                i.history.push(m.clone());
+                Ok(m)
+            })
+        })
+    }
+
+    /// The labeler's preference for the current policy over SFT on held-out prompts (ties half).
+    pub fn win_rate(&self, labeler: String, prompts: usize, samples: usize) -> Promise {
+        with_inner(&self.inner, move |i| {
+            Box::pin(async move {
+                let l = Labeler::parse(&labeler)?;
+                let ps: Vec<String> = i.aligner.eval_prompts.iter().take(prompts.max(1)).cloned().collect();
+                let sc = i.sample_cfg();
+                let seed = i.seed ^ 0xE7;
+                let al = &mut i.aligner;
+                win_rate(&mut al.policy, &mut al.reference, &al.tok, l, &ps, samples.max(1), &sc, seed).await
+            })
+        })
+    }
+
+    /// The rankings so far, as {prompt, responses, ranks}[].
+    pub fn rankings(&self) -> std::result::Result<JsValue, JsValue> {
+        let i = self.inner.borrow();
+        let all: Vec<&Ranking> = i.aligner.rankings.iter().chain(&i.aligner.heldout).collect();
+        to_js(&all)
+    }
+
+    /// The current policy as HF files: {config: string, weights: Uint8Array, tokenizer: string}.
+    pub fn export_policy(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mut i = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
+            let params = i.aligner.policy.params().await.map_err(js)?;
+            let bytes = to_safetensors(&i.cfg, &params, &[]).map_err(js)?;
+            let meta = serde_json::json!({ "rlhf_lab": { "aligned_in_browser": true, "rankings": i.aligner.rankings.len() + i.aligner.heldout.len() } });
+            let config = serde_json::to_string_pretty(&hf_config(&i.cfg, i.aligner.tok.end, Some(meta))).map_err(|e| JsValue::from_str(&e.to_string()))?;
+            let out = js_sys::Object::new();
+            js_sys::Reflect::set(&out, &"config".into(), &config.into())?;
+            js_sys::Reflect::set(&out, &"weights".into(), &js_sys::Uint8Array::from(bytes.as_slice()).into())?;
+            js_sys::Reflect::set(&out, &"tokenizer".into(), &i.tokenizer_json.clone().into())?;
+            Ok(out.into())
+        })
+    }
+
+    /// The base model's config.json, as loaded.
+    pub fn base_config(&self) -> String {
+        self.inner.borrow().config_json.clone()
+    }
 }

@@ -1,84 +1,238 @@
-// The first page: load the wasm and the base model with progress, sample K answers, self-test WebGPU.
-import init, { Model, gpu_self_test } from "./pkg/rlhf_lab.js";
+// The page: talks to the engine's Worker, shows answers to rank, stores rankings in IndexedDB
+// before training uses them, and plots every term of the objective as metrics arrive.
+import { openStore, putRanking, allRankings, clearRankings, toJsonl, fromJsonl } from "./store.js";
+import { Plots } from "./plots.js";
+import { Ranking } from "./ranking.js";
 
 const $ = (id) => document.getElementById(id);
-const base = "assets/base/";
+const params = new URLSearchParams(location.search);
+const preset = params.get("preset") === "tiny" ? "tiny" : "base";
+const base = `assets/${preset}/`;
 
-// fetch with progress: reports bytes as they arrive
-async function fetchBytes(url, onBytes) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`could not load ${url}: HTTP ${res.status}`);
-  const total = Number(res.headers.get("content-length")) || 0;
-  const reader = res.body.getReader();
-  const chunks = [];
-  let got = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    got += value.length;
-    onBytes(got, total);
+// ---- the Worker, as request/response plus events
+const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+let nextId = 1;
+const pending = new Map();
+const listeners = {};
+worker.onmessage = (ev) => {
+  const msg = ev.data;
+  if (msg.id && pending.has(msg.id)) {
+    const { resolve, reject } = pending.get(msg.id);
+    pending.delete(msg.id);
+    msg.ok ? resolve(msg.result) : reject(new Error(msg.error));
+  } else if (msg.type && listeners[msg.type]) {
+    listeners[msg.type](msg);
   }
-  const out = new Uint8Array(got);
-  let off = 0;
-  for (const c of chunks) { out.set(c, off); off += c.length; }
-  return out;
+};
+worker.onerror = (e) => showError(`The engine stopped: ${e.message || "worker error"}`);
+function call(type, args = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, type, ...args });
+  });
+}
+const on = (type, fn) => { listeners[type] = fn; };
+
+function showError(text) {
+  const b = $("banner");
+  b.hidden = false;
+  b.className = "banner error";
+  b.textContent = text;
 }
 
-function setProgress(frac, text) {
-  $("load-progress").value = frac;
-  $("load-text").textContent = text;
+function log(text) {
+  $("data-log").textContent = text;
+}
+
+// ---- state
+let db;
+let rankingCount = 0;
+let plots;
+let seed = 1;
+const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses || ranking.allTied(); });
+window.__lab = { metrics: [], rankingsStored: () => allRankings(db), ranking }; // for tests and the curious
+
+function setCount(n) {
+  rankingCount = n;
+  $("ranking-count").textContent = `${n} ranking${n === 1 ? "" : "s"}`;
+}
+
+on("progress", ({ label, got, total }) => {
+  $("load-progress").value = total ? got / total : 0.1;
+  $("load-text").textContent = total ? `Loading ${label}: ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB` : `Loading ${label}…`;
+});
+on("metrics", ({ metrics }) => {
+  window.__lab.metrics.push(metrics);
+  plots.add(metrics);
+  $("train-status").textContent = `iteration ${metrics.iteration + 1}: reward ${metrics.reward.toFixed(2)}, KL ${metrics.kl_k1.toFixed(2)}`;
+  if (metrics.skipped_steps > 0) $("train-status").textContent += ` (${metrics.skipped_steps} non-finite steps skipped)`;
+});
+on("ranking", async ({ ranking: r }) => {
+  await putRanking(db, r);
+  setCount(rankingCount + 1);
+});
+on("status", ({ text }) => { $("train-status").textContent = text; });
+on("error", ({ text }) => showError(`Training stopped: ${text}`));
+on("training", ({ running }) => {
+  $("train-toggle").textContent = running ? "Pause training" : "Start training";
+  $("spinner").hidden = !running;
+  $("train-toggle").dataset.running = running ? "1" : "";
+});
+
+async function generate() {
+  const prompt = $("prompt").value.trim();
+  if (!prompt) return;
+  const k = Math.min(9, Math.max(2, Number($("k").value) || 4));
+  $("generate").disabled = true;
+  try {
+    const answers = await call("generate", { prompt, k, seed: seed++, sft: false });
+    ranking.show(prompt, answers);
+  } catch (e) {
+    showError(`Could not generate: ${e.message}`);
+  } finally {
+    $("generate").disabled = false;
+  }
+}
+
+async function submitRanking() {
+  const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
+  await putRanking(db, r); // stored before training sees it
+  await call("addRanking", { ranking: r });
+  setCount(rankingCount + 1);
+  log(`Ranking stored (${rankingCount} in all).`);
+  $("answers").replaceChildren();
+  ranking.responses = null;
+  $("submit-ranking").disabled = true;
+}
+
+async function applyOptions() {
+  const options = {
+    beta: Number($("beta").value), gamma: Number($("gamma").value), lr: Number($("lr").value),
+    temperature: Number($("temperature").value), k: Math.min(9, Math.max(2, Number($("k").value) || 4)),
+  };
+  try {
+    await call("setOptions", { options });
+  } catch (e) {
+    showError(`Settings not applied: ${e.message}`);
+  }
+}
+
+function download(name, data, type) {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 async function main() {
-  setProgress(0.05, "Loading the engine (wasm)…");
-  await init();
-  setProgress(0.2, "Loading the base model…");
-  const weights = await fetchBytes(base + "model.safetensors", (got, total) =>
-    setProgress(0.2 + 0.7 * (total ? got / total : 0), `Loading weights: ${(got / 1e6).toFixed(1)} MB`));
-  const [config, tokenizer] = await Promise.all([
-    fetch(base + "config.json").then((r) => r.text()),
-    fetch(base + "tokenizer.json").then((r) => r.text()),
-  ]);
-  const model = new Model(config, weights, tokenizer);
-  setProgress(1, `Base model ready: ${(model.parameters / 1e6).toFixed(2)}M parameters (running on the CPU reference in wasm).`);
-  $("ask").hidden = false;
-
-  gpu_self_test()
-    .then((report) => { $("gpu").textContent = `WebGPU: ${report}`; })
-    .catch((e) => { $("gpu").textContent = `WebGPU unavailable: ${e}`; $("gpu").classList.add("error"); });
+  db = await openStore(`rlhf-lab-${preset}`);
+  // the tiny preset is for tests and quick looks: short answers, few rollouts per iteration
+  const options = preset === "tiny" ? { seed: 1, rollouts: 4, maxNewTokens: 24 } : { seed: 1 };
+  const info = await call("init", { base, options });
+  $("load-progress").value = 1;
+  $("load-text").textContent = `Ready: ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
+  $("adapter").textContent = `Engine: ${info.adapter}`;
+  if (info.adapter.startsWith("CPU")) {
+    const b = $("banner");
+    b.hidden = false;
+    b.className = "banner warn";
+    b.textContent = "WebGPU is not available here, so the lab runs on its CPU reference engine compiled to wasm: everything works, only slower. For the GPU, use a recent Chrome, Edge, Firefox or Safari with WebGPU enabled.";
+  }
   if (navigator.gpu) {
     navigator.gpu.requestAdapter().then((a) => {
-      if (a && a.info) $("gpu").dataset.adapter = `${a.info.vendor} ${a.info.architecture}`.trim();
-    });
+      if (a && a.info) $("adapter").textContent += ` · adapter: ${[a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(" ")}`;
+    }).catch(() => {});
   }
+  $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
+  $("prompt").value = info.prompts[0];
+  $("compare-prompt").value = info.prompts[1] || info.prompts[0];
+  plots = new Plots($("plots"));
+  window.__lab.plots = plots;
+  $("lab").hidden = false;
 
-  let seed = 1;
-  $("prompt-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const button = ev.submitter || $("prompt-form").querySelector("button");
-    button.disabled = true;
-    // let the button repaint before the (synchronous, CPU) sampling starts
-    setTimeout(() => {
-      try {
-        const k = Math.min(9, Math.max(2, Number($("k").value) || 4));
-        const answers = model.generate($("prompt").value, k, 1.0, seed++);
-        const list = $("responses");
-        list.replaceChildren(...answers.map((a) => {
-          const li = document.createElement("li");
-          li.textContent = a; // model text is text, never HTML
-          return li;
-        }));
-      } catch (e) {
-        $("responses").replaceChildren(Object.assign(document.createElement("li"), { textContent: `Error: ${e}`, className: "error" }));
-      } finally {
-        button.disabled = false;
-      }
-    }, 20);
+  // replay stored rankings: nothing is lost on reload
+  const stored = await allRankings(db);
+  let replayed = 0;
+  for (const r of stored) {
+    try { await call("addRanking", { ranking: r }); replayed++; } catch (e) { console.warn("skipped a stored ranking:", e.message); }
+  }
+  setCount(replayed);
+  if (replayed) log(`Restored ${replayed} ranking${replayed === 1 ? "" : "s"} from this browser.`);
+  await applyOptions();
+
+  $("prompt-form").addEventListener("submit", (e) => { e.preventDefault(); generate(); });
+  $("submit-ranking").addEventListener("click", () => submitRanking().catch((e) => showError(e.message)));
+  document.addEventListener("keydown", (e) => {
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    if (ranking.key(e)) e.preventDefault();
+    if (e.key === "Enter" && !$("submit-ranking").disabled) submitRanking().catch((err) => showError(err.message));
   });
+  for (const id of ["beta", "gamma", "lr", "temperature", "k"]) $(id).addEventListener("change", applyOptions);
+  $("train-toggle").addEventListener("click", () => {
+    const running = !!$("train-toggle").dataset.running;
+    call("setTraining", { on: !running, labeler: $("autopilot").checked ? $("labeler").value : null });
+  });
+  $("autopilot").addEventListener("change", () => {
+    if ($("train-toggle").dataset.running) call("setTraining", { on: true, labeler: $("autopilot").checked ? $("labeler").value : null });
+  });
+  $("compare-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const prompt = $("compare-prompt").value.trim();
+    if (!prompt) return;
+    const fill = (id, xs) => $(id).replaceChildren(...xs.map((t) => Object.assign(document.createElement("li"), { textContent: t })));
+    try {
+      fill("before", await call("generate", { prompt, k: 2, seed: 7, sft: true }));
+      fill("after", await call("generate", { prompt, k: 2, seed: 7, sft: false }));
+    } catch (err) {
+      showError(`Could not compare: ${err.message}`);
+    }
+  });
+  $("export-rankings").addEventListener("click", async () => {
+    const text = toJsonl(await allRankings(db));
+    download("rankings.jsonl", text, "application/jsonl");
+    log(`Exported ${text.split("\n").filter(Boolean).length} pairs.`);
+  });
+  $("import-rankings").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    const { rankings, errors } = fromJsonl(await file.text());
+    let added = 0;
+    for (const r of rankings) {
+      try {
+        await putRanking(db, r);
+        await call("addRanking", { ranking: r });
+        added++;
+      } catch (err) {
+        errors.push(`a ranking of "${r.prompt}": ${err.message}`);
+      }
+    }
+    setCount(rankingCount + added);
+    log(`Imported ${added} ranking${added === 1 ? "" : "s"}.` + (errors.length ? `\n${errors.length} problem(s):\n${errors.join("\n")}` : ""));
+    e.target.value = "";
+  });
+  $("export-model").addEventListener("click", async () => {
+    try {
+      const m = await call("exportPolicy");
+      download("config.json", m.config, "application/json");
+      download("model.safetensors", m.weights, "application/octet-stream");
+      download("tokenizer.json", m.tokenizer, "application/json");
+      log("Exported config.json, model.safetensors and tokenizer.json (load with transformers' GPT2LMHeadModel.from_pretrained).");
+    } catch (err) {
+      showError(`Export failed: ${err.message}`);
+    }
+  });
+  $("forget").addEventListener("click", async () => {
+    await clearRankings(db);
+    log("Stored rankings cleared; reload the page to start over.");
+  });
+  document.body.dataset.ready = "1";
 }
 
 main().catch((e) => {
-  setProgress(0, `Could not start: ${e.message || e}`);
+  $("load-text").textContent = `Could not start: ${e.message || e}`;
   $("load-text").classList.add("error");
+  showError(`Could not start the lab: ${e.message || e}`);
 });

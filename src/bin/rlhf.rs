@@ -37,7 +37,7 @@ commands:
   logits --model DIR --text TEXT [--engine cpu|gpu]
       print {\"tokens\": [...], \"logits\": [[...], ...]} as JSON
   align --model DIR --labeler polite|concise|on_topic|cheerful [--iterations N]
-        [--rankings-per-iteration M] [--k K] [--beta B] [--gamma G] [--lr LR] [--target-kl KL]
+        [--rankings-per-iteration M] [--k K] [--beta B] [--gamma G] [--lr LR] [--target-kl KL] [--kl-horizon N]
         [--rollouts R] [--max-tokens N] [--seed S] [--out DIR] [--json] [--engine cpu|gpu]
         [--eval-prompts N] [--eval-samples S]
       the InstructGPT loop: rank K samples, train the reward model, run PPO-ptx, repeat;
@@ -247,6 +247,7 @@ fn align_cmd(a: &Args) -> Result<()> {
     ppo.value_lr = ppo.lr;
     ppo.temperature = a.num("temperature", ppo.temperature)?;
     ppo.epochs = a.num("ppo-epochs", ppo.epochs)?;
+    ppo.kl_horizon = a.num("kl-horizon", ppo.kl_horizon)?;
     if let Some(kl) = a.str("target-kl") {
         ppo.target_kl = Some(kl.parse().map_err(|_| Error(format!("--target-kl: '{kl}' is not a number")))?);
     }
