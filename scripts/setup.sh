@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 need_apt=()
-for pkg in mesa-vulkan-drivers; do
+# lavapipe for native wgpu; Debian's Chromium (with SwiftShader) for the browser tests
+for pkg in mesa-vulkan-drivers chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -25,6 +26,12 @@ fi
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     echo "setup: cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (once; several minutes)"
     cargo install --root "$CACHE_DIR/tools" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# the page's npm packages (uPlot) and the browser tests' driver (playwright-core, no browser download)
+if [ ! -d node_modules/uplot ] || [ ! -d node_modules/playwright-core ]; then
+    echo "setup: npm ci"
+    npm ci --no-audit --no-fund
 fi
 
 if [ "${1:-}" = "--with-hf" ] && ! "$CACHE_DIR/hfvenv/bin/python" -c "import torch, transformers" 2>/dev/null; then

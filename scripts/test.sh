@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs first, then Rust tests (CPU reference, WGSL kernels on lavapipe),
-# the wasm build, the HF transformers check and a CLI smoke run on the committed base model.
+# the page build and its browser tests (headless Chromium, WebGPU on SwiftShader), a CLI smoke
+# run and the HF transformers check on the committed base model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-hf
@@ -9,8 +10,11 @@ source scripts/env.sh
 echo "== cargo test (release: the kernels run on a software adapter)"
 cargo test --release 2>&1 | grep -v "XDG_RUNTIME_DIR" 
 
-echo "== wasm build"
+echo "== page build (wasm, JS glue, vendored npm packages)"
 bash scripts/build_page.sh
+
+echo "== browser tests (screenshots in test-artifacts/)"
+node --test tests/browser/
 
 echo "== CLI on the committed base model"
 RLHF="$CARGO_TARGET_DIR/release/rlhf"
