@@ -95,8 +95,8 @@ pub struct Aligner<E: Engine> {
     ptx_eval: (Vec<u32>, Vec<i32>),
     demo_ids: Vec<Vec<u32>>,
     rng: Rng,
-    policy_steps: u32,
-    iteration: usize,
+    pub policy_steps: u32,
+    pub iteration: usize,
     /// KL (k1) of the last iteration's rollouts.
     pub last_kl: f32,
     /// Reward-model steps skipped for a non-finite loss or gradient, so far.

@@ -60,7 +60,8 @@ struct Inner {
     aligner: Aligner<AnyEngine>,
     config_json: String,
     tokenizer_json: String,
-    history: Vec<IterationMetrics>,
+    /// Metrics of every iteration so far, as JSON (restored with the state).
+    history: Vec<serde_json::Value>,
     seed: u64,
 }
 
@@ -103,6 +104,73 @@ impl Inner {
         if let Some(n) = o.max_new_tokens {
             c.max_new_tokens = n.max(1);
         }
+        Ok(())
+    }
+
+    async fn save_state(&mut self) -> Result<Vec<u8>> {
+        let al = &mut self.aligner;
+        let mut tensors: Vec<(String, Vec<f32>)> = vec![
+            ("policy".into(), al.policy.params().await?),
+            ("reward".into(), al.reward.engine.params().await?),
+            ("reward_head".into(), al.reward.head.w.clone()),
+        ];
+        let mut value_bias = None;
+        if let Some((v, head)) = al.value.as_mut() {
+            tensors.push(("value".into(), v.params().await?));
+            tensors.push(("value_head".into(), head.w.clone()));
+            value_bias = Some(head.bias);
+        }
+        if tensors.iter().any(|(_, v)| v.iter().any(|x| !x.is_finite())) {
+            return Err(Error("refusing to save a state with NaN or infinite weights".into()));
+        }
+        let meta = serde_json::json!({
+            "model": self.cfg, "beta": al.beta, "iteration": al.iteration, "policy_steps": al.policy_steps,
+            "reward_bias": al.reward.head.bias, "value_bias": value_bias, "history": self.history,
+        });
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors.iter().map(|(n, v)| (n.clone(), vec![v.len()], bytemuck::cast_slice(v).to_vec())).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = data
+            .iter()
+            .map(|(n, s, b)| safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error(format!("building the state: {e}")))?;
+        let meta: std::collections::HashMap<String, String> = [("rlhf_lab_state".to_string(), meta.to_string())].into();
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error(format!("serializing the state: {e}")))
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error(format!("the saved state is corrupted: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error(format!("the saved state is corrupted: {e}")))?;
+        let meta_text = header.metadata().as_ref().and_then(|m| m.get("rlhf_lab_state")).ok_or_else(|| Error("not a saved lab state".into()))?;
+        let meta: serde_json::Value = serde_json::from_str(meta_text).map_err(|e| Error(format!("the saved state's metadata: {e}")))?;
+        let model: ModelConfig = serde_json::from_value(meta["model"].clone()).map_err(|e| Error(format!("the saved state's model: {e}")))?;
+        if model != self.cfg {
+            return Err(Error(format!("the saved state is for {model:?}, not this model {:?}", self.cfg)));
+        }
+        let get = |name: &str| -> Result<Option<Vec<f32>>> {
+            match st.tensor(name) {
+                Ok(t) => Ok(Some(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())),
+                Err(_) => Ok(None),
+            }
+        };
+        let need = |name: &str| get(name)?.ok_or_else(|| Error(format!("the saved state lacks {name}")));
+        let al = &mut self.aligner;
+        al.policy.set_params(&need("policy")?)?;
+        al.reward.engine.set_params(&need("reward")?)?;
+        al.reward.head.w = need("reward_head")?;
+        al.reward.head.bias = meta["reward_bias"].as_f64().unwrap_or(0.0) as f32;
+        if let (Some(v), Some(h)) = (get("value")?, get("value_head")?) {
+            let b = al.policy.capacity().0;
+            let mut engine = Inner::make(self.cfg, &self.gpu, v, b, self.cfg.n_ctx)?;
+            engine.reset_optimizer()?;
+            let mut head = crate::reward::ScalarHead::new(self.cfg.n_embd, 0);
+            head.w = h;
+            head.bias = meta["value_bias"].as_f64().unwrap_or(0.0) as f32;
+            al.value = Some((engine, head));
+        }
+        al.beta = meta["beta"].as_f64().map(|x| x as f32).unwrap_or(al.beta);
+        al.iteration = meta["iteration"].as_u64().unwrap_or(0) as usize;
+        al.policy_steps = meta["policy_steps"].as_u64().unwrap_or(0) as u32;
+        self.history = serde_json::from_value(meta["history"].clone()).unwrap_or_default();
         Ok(())
     }
 
@@ -233,8 +301,8 @@ impl Lab {
                 let cfg = i.cfg;
                 let gpu = i.gpu.clone();
                 let make = move |p: Vec<f32>, b: usize, t: usize| Inner::make(cfg, &gpu, p, b, t);
-                let m = i.aligner.train_iteration(&make).await?;
-                i.history.push(m.clone());
+                let m: IterationMetrics = i.aligner.train_iteration(&make).await?;
+                i.history.push(serde_json::to_value(&m).map_err(|e| Error(e.to_string()))?);
                 Ok(m)
             })
         })
@@ -276,6 +344,33 @@ impl Lab {
             js_sys::Reflect::set(&out, &"tokenizer".into(), &i.tokenizer_json.clone().into())?;
             Ok(out.into())
         })
+    }
+
+    /// Everything training changed, as one safetensors file: policy, reward model and value model
+    /// (trunks and heads), β and the step counters. The AdamW moments are not included: after a
+    /// restore they start again from zero.
+    pub fn save_state(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mut i = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
+            let bytes = i.save_state().await.map_err(js)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Restores what `save_state` wrote; refuses a state from a different model.
+    pub fn load_state(&self, bytes: Vec<u8>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mut i = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
+            i.load_state(&bytes).map_err(js)?;
+            Ok(JsValue::from(i.aligner.iteration as u32))
+        })
+    }
+
+    /// Metrics of every iteration so far (restored with the state), for redrawing the plots.
+    pub fn history(&self) -> std::result::Result<JsValue, JsValue> {
+        to_js(&self.inner.borrow().history)
     }
 
     /// The base model's config.json, as loaded.

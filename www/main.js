@@ -1,6 +1,6 @@
 // The page: talks to the engine's Worker, shows answers to rank, stores rankings in IndexedDB
 // before training uses them, and plots every term of the objective as metrics arrive.
-import { openStore, putRanking, allRankings, clearRankings, toJsonl, fromJsonl } from "./store.js";
+import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl, fromJsonl } from "./store.js";
 import { Plots } from "./plots.js";
 import { Ranking } from "./ranking.js";
 
@@ -73,6 +73,7 @@ on("ranking", async ({ ranking: r }) => {
   setCount(rankingCount + 1);
 });
 on("status", ({ text }) => { $("train-status").textContent = text; });
+on("saved", ({ bytes }) => { $("saved").textContent = `model saved in this browser (${(bytes / 1e6).toFixed(1)} MB)`; });
 on("error", ({ text }) => showError(`Training stopped: ${text}`));
 on("training", ({ running }) => {
   $("train-toggle").textContent = running ? "Pause training" : "Start training";
@@ -131,7 +132,7 @@ async function main() {
   db = await openStore(`rlhf-lab-${preset}`);
   // the tiny preset is for tests and quick looks: short answers, few rollouts per iteration
   const options = preset === "tiny" ? { seed: 1, rollouts: 4, maxNewTokens: 24 } : { seed: 1 };
-  const info = await call("init", { base, options });
+  const info = await call("init", { base, options, dbName: `rlhf-lab-${preset}` });
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
   $("adapter").textContent = `Engine: ${info.adapter}`;
@@ -151,6 +152,13 @@ async function main() {
   $("compare-prompt").value = info.prompts[1] || info.prompts[0];
   plots = new Plots($("plots"));
   window.__lab.plots = plots;
+  if (info.restored) {
+    for (const m of info.restored.history) {
+      window.__lab.metrics.push(m);
+      plots.add(m);
+    }
+    $("train-status").textContent = `resumed after iteration ${info.restored.iteration}`;
+  }
   $("lab").hidden = false;
 
   // replay stored rankings: nothing is lost on reload
@@ -226,7 +234,8 @@ async function main() {
   });
   $("forget").addEventListener("click", async () => {
     await clearRankings(db);
-    log("Stored rankings cleared; reload the page to start over.");
+    await clearState(db);
+    log("Stored rankings and model cleared; reload the page to start over from the base model.");
   });
   document.body.dataset.ready = "1";
 }

@@ -1,20 +1,26 @@
-// Rankings in IndexedDB, written before training uses them, and the JSONL format for export/import.
+// IndexedDB: rankings (written before training uses them) and the lab's saved state (written by
+// the Worker as training goes), and the JSONL format for export/import.
 
 const STORE = "rankings";
+const STATE = "state";
 
 export function openStore(name) {
   return new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { autoIncrement: true });
+    const req = indexedDB.open(name, 2);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { autoIncrement: true });
+      if (!db.objectStoreNames.contains(STATE)) db.createObjectStore(STATE);
+    };
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(new Error(`IndexedDB: ${req.error}`));
   });
 }
 
-function tx(db, mode, fn) {
+function tx(db, mode, fn, store = STORE) {
   return new Promise((resolve, reject) => {
-    const t = db.transaction(STORE, mode);
-    const out = fn(t.objectStore(STORE));
+    const t = db.transaction(store, mode);
+    const out = fn(t.objectStore(store));
     t.oncomplete = () => resolve(out && "result" in out ? out.result : undefined);
     t.onerror = () => reject(new Error(`IndexedDB: ${t.error}`));
   });
@@ -30,6 +36,18 @@ export function allRankings(db) {
 
 export function clearRankings(db) {
   return tx(db, "readwrite", (s) => s.clear());
+}
+
+export function putState(db, bytes) {
+  return tx(db, "readwrite", (s) => s.put(bytes, "latest"), STATE);
+}
+
+export function getState(db) {
+  return tx(db, "readonly", (s) => s.get("latest"), STATE);
+}
+
+export function clearState(db) {
+  return tx(db, "readwrite", (s) => s.clear(), STATE);
 }
 
 // One line per ordered pair: {prompt, chosen, rejected}. Ties make no line.

@@ -1,12 +1,25 @@
 // The engine's Worker: it owns the GPU device and the lab, runs the training loop, and answers the
 // page's messages. Calls into the lab are queued one at a time (the lab refuses overlapping calls).
 import init, { Lab } from "./pkg/rlhf_lab.js";
+import { openStore, putState, getState } from "./store.js";
 
 let lab = null;
 let queue = Promise.resolve();
 let running = false;
 let autopilot = null; // labeler name, or null for the visitor's rankings only
 let rankingsPerIteration = 2;
+let db = null;
+let lastSave = 0;
+const SAVE_EVERY_MS = 20_000;
+
+// The model, reward model and value model go to IndexedDB now and then, and whenever training pauses.
+async function saveState(force) {
+  if (!db || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return;
+  lastSave = Date.now();
+  const bytes = await enqueue(() => lab.save_state());
+  await putState(db, bytes);
+  post("saved", { bytes: bytes.length });
+}
 
 // one lab call at a time, in order
 function enqueue(fn) {
@@ -40,7 +53,7 @@ async function fetchBytes(url, label) {
 }
 
 const handlers = {
-  async init({ base, options }) {
+  async init({ base, options, dbName }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
     await init();
     const [config, tokenizer] = await Promise.all([
@@ -50,7 +63,20 @@ const handlers = {
     const weights = await fetchBytes(base + "model.safetensors", "weights");
     post("progress", { label: "building the lab", got: 1, total: 1 });
     lab = await Lab.create(config, weights, tokenizer, options || {});
-    return { adapter: lab.adapter, parameters: lab.parameters, prompts: lab.prompts() };
+    let restored = null;
+    if (dbName) {
+      db = await openStore(dbName);
+      const saved = await getState(db);
+      if (saved) {
+        try {
+          const iteration = await lab.load_state(saved);
+          restored = { iteration, history: lab.history() };
+        } catch (e) {
+          post("status", { text: `the saved model could not be restored (${e}); starting from the base model` });
+        }
+      }
+    }
+    return { adapter: lab.adapter, parameters: lab.parameters, prompts: lab.prompts(), restored };
   },
   generate({ prompt, k, seed, sft }) {
     return enqueue(() => lab.generate(prompt, k, seed, !!sft));
@@ -98,6 +124,7 @@ async function loop() {
       post("status", { text: "training: reward model, rollouts, PPO-ptx…" });
       const m = await enqueue(() => lab.train_iteration());
       post("metrics", { metrics: m });
+      await saveState(false);
     } catch (e) {
       const msg = String(e && e.message ? e.message : e);
       if (msg.includes("no usable rankings")) {
@@ -108,6 +135,11 @@ async function loop() {
         running = false;
       }
     }
+  }
+  try {
+    await saveState(true);
+  } catch (e) {
+    post("error", { text: `saving the model failed: ${e}` });
   }
   post("training", { running: false });
 }

@@ -139,12 +139,15 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       await shot(page, "04-compare");
     });
 
-    await t.test("a reload restores the rankings", async () => {
+    await t.test("a reload restores the rankings and the trained model", async () => {
       const before = (await stored(page)).length;
       await page.reload();
       await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
       await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), before);
       assert.match(await page.textContent("#data-log"), /Restored/);
+      // the trained model came back too, with its plots
+      assert.match(await page.textContent("#train-status"), /resumed after iteration [1-9]/);
+      assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
     });
 
     await t.test("rankings export as JSONL pairs and import back; bad lines are named", async () => {
