@@ -49,6 +49,8 @@ pub struct Options {
     pub temperature: Option<f32>,
     pub rollouts: Option<usize>,
     pub max_new_tokens: Option<usize>,
+    pub rm_lr: Option<f32>,
+    pub rm_epochs: Option<usize>,
     pub seed: Option<u64>,
     /// Use the WebGPU engine when there is an adapter (default true).
     pub prefer_gpu: Option<bool>,
@@ -103,6 +105,12 @@ impl Inner {
         }
         if let Some(n) = o.max_new_tokens {
             c.max_new_tokens = n.max(1);
+        }
+        if let Some(lr) = o.rm_lr {
+            c.rm_lr = lr;
+        }
+        if let Some(n) = o.rm_epochs {
+            c.rm_epochs = n.max(1);
         }
         Ok(())
     }

@@ -130,8 +130,15 @@ function download(name, data, type) {
 
 async function main() {
   db = await openStore(`rlhf-lab-${preset}`);
-  // the tiny preset is for tests and quick looks: short answers, few rollouts per iteration
+  // the tiny preset is for tests and quick looks: short answers, few rollouts per iteration;
+  // any option may also come from the URL (e.g. ?preset=tiny&rollouts=32&gamma=0.1)
   const options = preset === "tiny" ? { seed: 1, rollouts: 4, maxNewTokens: 24 } : { seed: 1 };
+  for (const key of ["rollouts", "maxNewTokens", "rmLr", "rmEpochs", "seed"]) {
+    if (params.has(key)) options[key] = Number(params.get(key));
+  }
+  for (const key of ["beta", "gamma", "lr", "temperature", "k"]) {
+    if (params.has(key)) $(key).value = params.get(key);
+  }
   const info = await call("init", { base, options, dbName: `rlhf-lab-${preset}` });
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
@@ -179,9 +186,24 @@ async function main() {
     if (e.key === "Enter" && !$("submit-ranking").disabled) submitRanking().catch((err) => showError(err.message));
   });
   for (const id of ["beta", "gamma", "lr", "temperature", "k"]) $(id).addEventListener("change", applyOptions);
+  const perIteration = Number(params.get("rankings")) || 2;
+  const stopAfter = Number(params.get("stopAfter")) || undefined;
   $("train-toggle").addEventListener("click", () => {
     const running = !!$("train-toggle").dataset.running;
-    call("setTraining", { on: !running, labeler: $("autopilot").checked ? $("labeler").value : null });
+    call("setTraining", { on: !running, labeler: $("autopilot").checked ? $("labeler").value : null, perIteration, stopAfter });
+  });
+  $("measure").addEventListener("click", async () => {
+    $("measure").disabled = true;
+    $("win-rate").textContent = "measuring…";
+    try {
+      const w = await call("winRate", { labeler: $("labeler").value, prompts: 24, samples: 2 });
+      $("win-rate").textContent = `${$("labeler").value} labeler prefers the current policy over SFT in ${(100 * w).toFixed(0)}% of held-out comparisons`;
+      $("win-rate").dataset.value = String(w);
+    } catch (e) {
+      $("win-rate").textContent = `could not measure: ${e.message}`;
+    } finally {
+      $("measure").disabled = false;
+    }
   });
   $("autopilot").addEventListener("change", () => {
     if ($("train-toggle").dataset.running) call("setTraining", { on: true, labeler: $("autopilot").checked ? $("labeler").value : null });

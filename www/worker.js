@@ -8,6 +8,7 @@ let queue = Promise.resolve();
 let running = false;
 let autopilot = null; // labeler name, or null for the visitor's rankings only
 let rankingsPerIteration = 2;
+let stopAfterIterations = Infinity; // a fixed-length run (the page's ?stopAfter=N)
 let db = null;
 let lastSave = 0;
 const SAVE_EVERY_MS = 20_000;
@@ -96,9 +97,10 @@ const handlers = {
   rankings() {
     return enqueue(() => lab.rankings());
   },
-  setTraining({ on, labeler, perIteration }) {
+  setTraining({ on, labeler, perIteration, stopAfter }) {
     autopilot = labeler || null;
     if (perIteration) rankingsPerIteration = perIteration;
+    stopAfterIterations = stopAfter || Infinity;
     if (on && !running) {
       running = true;
       loop();
@@ -125,6 +127,7 @@ async function loop() {
       const m = await enqueue(() => lab.train_iteration());
       post("metrics", { metrics: m });
       await saveState(false);
+      if (m.iteration + 1 >= stopAfterIterations) running = false;
     } catch (e) {
       const msg = String(e && e.message ? e.message : e);
       if (msg.includes("no usable rankings")) {

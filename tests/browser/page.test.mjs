@@ -193,3 +193,25 @@ test("without WebGPU the page says so and the CPU engine works", { timeout: 300_
     await ctx.close();
   }
 });
+
+test("the autopilot on tiny raises the scripted labeler's win-rate (CPU engine in wasm)", { timeout: 900_000 }, async () => {
+  // without WebGPU: the CPU reference in wasm is the faster engine for tiny on a software machine
+  const { ctx, page } = await launch(false);
+  try {
+    await page.goto(`${base}/?preset=tiny&rollouts=32&rankings=16&gamma=0.1&lr=0.0003&rmLr=0.002&rmEpochs=4&maxNewTokens=48&stopAfter=10`);
+    await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+    await page.check("#autopilot");
+    await page.selectOption("#labeler", "polite");
+    await page.click("#train-toggle");
+    // the run stops by itself after 10 iterations (?stopAfter=10), so it is the same run every time
+    await page.waitForFunction(() => window.__lab.metrics.length >= 10 && !document.getElementById("train-toggle").dataset.running, null, { timeout: 800_000 });
+    await page.click("#measure");
+    await page.waitForFunction(() => document.getElementById("win-rate").dataset.value, null, { timeout: 300_000 });
+    const win = Number(await page.getAttribute("#win-rate", "data-value"));
+    console.log(`# win-rate after ${await page.evaluate(() => window.__lab.metrics.length)} autopilot iterations: ${win}`);
+    await shot(page, "07-autopilot");
+    assert.ok(win > 0.6, `win-rate ${win}`);
+  } finally {
+    await ctx.close();
+  }
+});
