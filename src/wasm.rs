@@ -381,6 +381,13 @@ impl Lab {
         to_js(&self.inner.borrow().history)
     }
 
+    /// Destroys the GPU device (as a driver reset would), to exercise recovery. Nothing on the CPU engine.
+    pub fn debug_lose_device(&self) {
+        if let Some(g) = &self.inner.borrow().gpu {
+            g.lose_device();
+        }
+    }
+
     /// The base model's config.json, as loaded.
     pub fn base_config(&self) -> String {
         self.inner.borrow().config_json.clone()

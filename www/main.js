@@ -9,22 +9,25 @@ const params = new URLSearchParams(location.search);
 const preset = params.get("preset") === "tiny" ? "tiny" : "base";
 const base = `assets/${preset}/`;
 
-// ---- the Worker, as request/response plus events
-const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+// ---- the Worker, as request/response plus events; it is restarted when the GPU is lost
+let worker;
 let nextId = 1;
 const pending = new Map();
 const listeners = {};
-worker.onmessage = (ev) => {
-  const msg = ev.data;
-  if (msg.id && pending.has(msg.id)) {
-    const { resolve, reject } = pending.get(msg.id);
-    pending.delete(msg.id);
-    msg.ok ? resolve(msg.result) : reject(new Error(msg.error));
-  } else if (msg.type && listeners[msg.type]) {
-    listeners[msg.type](msg);
-  }
-};
-worker.onerror = (e) => showError(`The engine stopped: ${e.message || "worker error"}`);
+function startWorker() {
+  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  worker.onmessage = (ev) => {
+    const msg = ev.data;
+    if (msg.id && pending.has(msg.id)) {
+      const { resolve, reject } = pending.get(msg.id);
+      pending.delete(msg.id);
+      msg.ok ? resolve(msg.result) : reject(new Error(msg.error));
+    } else if (msg.type && listeners[msg.type]) {
+      listeners[msg.type](msg);
+    }
+  };
+  worker.onerror = (e) => recover(`the engine stopped (${e.message || "worker error"})`);
+}
 function call(type, args = {}) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
@@ -51,7 +54,8 @@ let rankingCount = 0;
 let plots;
 let seed = 1;
 const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses || ranking.allTied(); });
-window.__lab = { metrics: [], rankingsStored: () => allRankings(db), ranking }; // for tests and the curious
+// for tests and the curious
+window.__lab = { metrics: [], rankingsStored: () => allRankings(db), ranking, loseDevice: () => call("debugLoseDevice") };
 
 function setCount(n) {
   rankingCount = n;
@@ -74,7 +78,36 @@ on("ranking", async ({ ranking: r }) => {
 });
 on("status", ({ text }) => { $("train-status").textContent = text; });
 on("saved", ({ bytes }) => { $("saved").textContent = `model saved in this browser (${(bytes / 1e6).toFixed(1)} MB)`; });
-on("error", ({ text }) => showError(`Training stopped: ${text}`));
+// a lost device, a GPU error or a crashed module: start a fresh engine from the last saved state
+const FATAL = /lost|GPU|unreachable|out of memory|device/i;
+on("error", ({ text }) => {
+  if (FATAL.test(text)) recover(text);
+  else showError(`Training stopped: ${text}`);
+});
+let recovering = false;
+async function recover(reason) {
+  if (recovering) return;
+  recovering = true;
+  showError(`${reason}. Recovering from the last saved state…`);
+  for (const { reject } of pending.values()) reject(new Error("the engine restarted"));
+  pending.clear();
+  worker.terminate();
+  startWorker();
+  try {
+    await connect(false);
+    const b = $("banner");
+    b.className = "banner warn";
+    b.textContent = `Recovered from the last saved state after: ${reason}. Training is paused; start it again to continue.`;
+    $("train-toggle").textContent = "Start training";
+    $("train-toggle").dataset.running = "";
+    $("spinner").hidden = true;
+    $("train-status").textContent = "";
+  } catch (e) {
+    showError(`Could not recover (${e.message}). Reload the page: your rankings and the last saved model are kept.`);
+  } finally {
+    recovering = false;
+  }
+}
 on("training", ({ running }) => {
   $("train-toggle").textContent = running ? "Pause training" : "Start training";
   $("spinner").hidden = !running;
@@ -128,8 +161,10 @@ function download(name, data, type) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-async function main() {
-  db = await openStore(`rlhf-lab-${preset}`);
+let adapterName = "";
+
+// Loads the lab in the Worker, restores the saved model and replays the stored rankings.
+async function connect(first) {
   // the tiny preset is for tests and quick looks: short answers, few rollouts per iteration;
   // any option may also come from the URL (e.g. ?preset=tiny&rollouts=32&gamma=0.1)
   const options = preset === "tiny" ? { seed: 1, rollouts: 4, maxNewTokens: 24 } : { seed: 1 };
@@ -140,6 +175,7 @@ async function main() {
     if (params.has(key)) $(key).value = params.get(key);
   }
   const info = await call("init", { base, options, dbName: `rlhf-lab-${preset}` });
+  adapterName = info.adapter;
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
   $("adapter").textContent = `Engine: ${info.adapter}`;
@@ -154,12 +190,14 @@ async function main() {
       if (a && a.info) $("adapter").textContent += ` · adapter: ${[a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(" ")}`;
     }).catch(() => {});
   }
-  $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
-  $("prompt").value = info.prompts[0];
-  $("compare-prompt").value = info.prompts[1] || info.prompts[0];
-  plots = new Plots($("plots"));
-  window.__lab.plots = plots;
-  if (info.restored) {
+  if (first) {
+    $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
+    $("prompt").value = info.prompts[0];
+    $("compare-prompt").value = info.prompts[1] || info.prompts[0];
+    plots = new Plots($("plots"));
+    window.__lab.plots = plots;
+  }
+  if (first && info.restored) {
     for (const m of info.restored.history) {
       window.__lab.metrics.push(m);
       plots.add(m);
@@ -177,6 +215,14 @@ async function main() {
   setCount(replayed);
   if (replayed) log(`Restored ${replayed} ranking${replayed === 1 ? "" : "s"} from this browser.`);
   await applyOptions();
+
+  return adapterName;
+}
+
+async function main() {
+  db = await openStore(`rlhf-lab-${preset}`);
+  startWorker();
+  await connect(true);
 
   $("prompt-form").addEventListener("submit", (e) => { e.preventDefault(); generate(); });
   $("submit-ranking").addEventListener("click", () => submitRanking().catch((e) => showError(e.message)));

@@ -97,6 +97,9 @@ const handlers = {
   rankings() {
     return enqueue(() => lab.rankings());
   },
+  debugLoseDevice() {
+    return enqueue(() => lab.debug_lose_device());
+  },
   setTraining({ on, labeler, perIteration, stopAfter }) {
     autopilot = labeler || null;
     if (perIteration) rankingsPerIteration = perIteration;

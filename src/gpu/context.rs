@@ -1,5 +1,7 @@
 //! Device, buffers, dispatch and readback: the little that every kernel call needs.
 
+use std::sync::{Arc, Mutex};
+
 use crate::bail;
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
@@ -15,6 +17,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub kernels: Kernels,
+    /// The first error the device reported on its own (validation, out of memory, loss), if any.
+    fault: Arc<Mutex<Option<String>>>,
 }
 
 /// Milliseconds from a monotonic clock (std's Instant panics on wasm32-unknown-unknown).
@@ -58,8 +62,21 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error(format!("could not open the GPU device: {e}")))?;
+        // Errors the device raises on its own become values (the default handler panics, which in
+        // the page would take the whole module down); every readback reports them.
+        let fault: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let f = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("GPU error: {e}"));
+        }));
+        let f = fault.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("the GPU device was lost ({reason:?}: {msg})"));
+        });
         let kernels = Kernels::new(&device, MatmulKind::Blocked);
-        let mut gpu = Gpu { device, queue, info, kernels };
+        let mut gpu = Gpu { device, queue, info, kernels, fault };
         // Adapter info cannot decide: software adapters differ (SwiftShader favours the blocked
         // kernel by 10x, lavapipe slightly the tiled one) and the browser hides the adapter. Measure.
         gpu.kernels.matmul_kind = match matmul {
@@ -145,8 +162,22 @@ impl Gpu {
         self.queue.submit([enc.finish()]);
     }
 
+    /// The error the device reported on its own, if any: after one, results cannot be trusted.
+    pub fn check(&self) -> Result<()> {
+        match self.fault.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(msg) => Err(Error(msg.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would (for testing recovery).
+    pub fn lose_device(&self) {
+        self.device.destroy();
+    }
+
     /// Copies n values starting at `offset` (in 4-byte words) back to the CPU.
     pub async fn read<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer, offset: usize, n: usize) -> Result<Vec<T>> {
+        self.check()?;
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -178,6 +209,7 @@ impl Gpu {
         let out = bytemuck::cast_slice::<u8, T>(&view).to_vec();
         drop(view);
         staging.unmap();
+        self.check()?;
         Ok(out)
     }
 

@@ -173,6 +173,19 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       await shot(page, "05-import");
     });
     assert.deepEqual(page.errors.filter((e) => !/favicon/.test(e)), []);
+
+    await t.test("a lost GPU device is recovered from the last saved state", async () => {
+      const before = await page.evaluate(() => window.__lab.metrics.length);
+      await page.evaluate(() => window.__lab.loseDevice());
+      await page.click("#train-toggle");
+      await page.waitForFunction(() => /Recovered from the last saved state/.test(document.getElementById("banner").textContent), null, { timeout: 300_000 });
+      await shot(page, "08-recovered");
+      assert.match(await page.textContent("#adapter"), /WebGPU/);
+      // training goes on with the restored model
+      await page.click("#train-toggle");
+      await page.waitForFunction((n) => window.__lab.metrics.length > n, before, { timeout: 300_000 });
+      await page.click("#train-toggle");
+    });
   } finally {
     await ctx.close();
   }
