@@ -1,5 +1,6 @@
 //! An RLHF lab on a compact GPT: a CPU reference and WGSL kernels through wgpu, natively and in wasm.
 
+pub mod align;
 pub mod checkpoint;
 pub mod config;
 pub mod corpus;
@@ -7,7 +8,10 @@ pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod labelers;
 pub mod params;
+pub mod ppo;
+pub mod reward;
 pub mod rng;
 pub mod sample;
 pub mod tokenizer;
@@ -18,7 +22,3 @@ pub mod bench;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
-pub mod align;
-pub mod labelers;
-pub mod ppo;
-pub mod reward;

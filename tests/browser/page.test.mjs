@@ -117,6 +117,11 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
     });
 
     await t.test("training runs in the background and the plots receive points", async () => {
+      // watch the main thread for long tasks while the Worker trains
+      await page.evaluate(() => {
+        window.__longTasks = [];
+        new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
+      });
       await page.check("#autopilot");
       await page.click("#train-toggle");
       await page.waitForFunction(() => window.__lab.metrics.length >= 2, null, { timeout: 400_000 });
@@ -126,7 +131,10 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
         assert.ok(Number.isFinite(m[key]), `${key}: ${m[key]}`);
       }
       assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
-      // the page stayed responsive: a click still answers while the Worker trains
+      // the page stayed responsive: no main-thread task of 200 ms or more while the Worker trained
+      const longest = Math.max(0, ...(await page.evaluate(() => window.__longTasks)));
+      console.log(`# longest main-thread task during training: ${longest.toFixed(0)} ms`);
+      assert.ok(longest < 200, `a ${longest} ms task blocked the page`);
       await shot(page, "03-training");
       assert.ok((await stored(page)).length > 2, "autopilot rankings are stored too");
     });
