@@ -28,8 +28,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     cargo install --root "$CACHE_DIR/tools" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# the page's npm packages (uPlot) and the browser tests' driver (playwright-core, no browser download)
-if [ ! -d node_modules/uplot ] || [ ! -d node_modules/playwright-core ]; then
+# the page's npm packages (uPlot), wasm-opt (binaryen) and the browser tests' driver
+# (playwright-core, which downloads no browser)
+if [ ! -d node_modules/uplot ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/binaryen ]; then
     echo "setup: npm ci"
     npm ci --no-audit --no-fund
 fi
