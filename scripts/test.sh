@@ -20,5 +20,8 @@ echo "== CLI on the committed base model"
 RLHF="$CARGO_TARGET_DIR/release/rlhf"
 "$RLHF" generate --model www/assets/base --prompt "How do I make a good cup of tea?" --samples 3 --seed 1 --max-tokens 48
 
+echo "== HF transformers loads the model the page exported and agrees on the logits"
+"$CACHE_DIR/hfvenv/bin/python" tests/hf_check.py test-artifacts/exported-model "$RLHF" 2>&1 | grep -v "Loading weights"
+
 echo "== HF transformers loads the base model and agrees on the logits"
 "$CACHE_DIR/hfvenv/bin/python" tests/hf_check.py www/assets/base "$RLHF" 2>&1 | grep -v "Loading weights"

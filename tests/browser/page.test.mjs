@@ -180,6 +180,21 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       assert.match(log, /line 3: "chosen" must be a string/);
       await shot(page, "05-import");
     });
+
+    await t.test("the aligned model exports as config.json, model.safetensors and tokenizer.json", async () => {
+      const dir = path.join(artifacts, "exported-model");
+      fs.mkdirSync(dir, { recursive: true });
+      const downloads = [];
+      page.on("download", (d) => downloads.push(d));
+      await page.click("#export-model");
+      await page.waitForFunction(() => /Exported config.json/.test(document.getElementById("data-log").textContent), null, { timeout: 120_000 });
+      await page.waitForTimeout(500);
+      assert.deepEqual(downloads.map((d) => d.suggestedFilename()).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
+      for (const d of downloads) await d.saveAs(path.join(dir, d.suggestedFilename()));
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+      assert.equal(cfg.model_type, "gpt2");
+      // scripts/test.sh then loads this directory with HF transformers (tests/hf_check.py)
+    });
     assert.deepEqual(page.errors.filter((e) => !/favicon/.test(e)), []);
 
     await t.test("a lost GPU device is recovered from the last saved state", async () => {
