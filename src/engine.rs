@@ -57,6 +57,9 @@ pub trait Engine {
     async fn params(&mut self) -> Result<Vec<f32>>;
     async fn grads(&mut self) -> Result<Vec<f32>>;
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
+    /// AdamW's first and second moments (m, v), each laid out like the parameters.
+    async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)>;
+    fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()>;
     /// K continuations of a prompt, each stopping at `stop` (not included) or after
     /// `cfg.max_new_tokens`. The GPU engine samples on the GPU with a key-value cache.
     async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>>;
@@ -129,6 +132,12 @@ impl Engine for AnyEngine {
     }
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
         each!(self, e => e.set_params(params))
+    }
+    async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        each!(self, e => e.optimizer_state().await)
+    }
+    fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()> {
+        each!(self, e => e.set_optimizer_state(m, v))
     }
     async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
         each!(self, e => e.generate(prompt, k, stop, cfg, seed).await)

@@ -88,10 +88,11 @@ pub fn pair_accuracy(rewards: &[f32], ranks: &[usize]) -> (f32, usize) {
 pub struct ScalarHead {
     pub w: Vec<f32>,
     pub bias: f32,
-    m: Vec<f32>,
-    v: Vec<f32>,
+    /// AdamW moments and step count.
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
     pub grad: Vec<f32>,
-    t: u32,
+    pub t: u32,
 }
 
 impl ScalarHead {
@@ -135,7 +136,8 @@ pub fn pad_batch(seqs: &[Vec<u32>], pad: u32) -> (Vec<u32>, usize, Vec<usize>) {
 pub struct RewardModel<E: Engine> {
     pub engine: E,
     pub head: ScalarHead,
-    steps: u32,
+    /// AdamW steps taken by the trunk.
+    pub steps: u32,
 }
 
 /// Loss and accuracy of one pass over rankings.

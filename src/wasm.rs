@@ -117,23 +117,33 @@ impl Inner {
 
     async fn save_state(&mut self) -> Result<Vec<u8>> {
         let al = &mut self.aligner;
-        let mut tensors: Vec<(String, Vec<f32>)> = vec![
-            ("policy".into(), al.policy.params().await?),
-            ("reward".into(), al.reward.engine.params().await?),
-            ("reward_head".into(), al.reward.head.w.clone()),
-        ];
-        let mut value_bias = None;
+        let mut tensors: Vec<(String, Vec<f32>)> = Vec::new();
+        for (name, engine) in [("policy", &mut al.policy), ("reward", &mut al.reward.engine)] {
+            let (m, v) = engine.optimizer_state().await?;
+            tensors.push((name.into(), engine.params().await?));
+            tensors.push((format!("{name}.adam_m"), m));
+            tensors.push((format!("{name}.adam_v"), v));
+        }
+        let head_tensors = |name: &str, h: &crate::reward::ScalarHead| {
+            vec![(name.to_string(), h.w.clone()), (format!("{name}.adam_m"), h.m.clone()), (format!("{name}.adam_v"), h.v.clone())]
+        };
+        tensors.extend(head_tensors("reward_head", &al.reward.head));
+        let mut value_meta = serde_json::Value::Null;
         if let Some((v, head)) = al.value.as_mut() {
+            let (m, vv) = v.optimizer_state().await?;
             tensors.push(("value".into(), v.params().await?));
-            tensors.push(("value_head".into(), head.w.clone()));
-            value_bias = Some(head.bias);
+            tensors.push(("value.adam_m".into(), m));
+            tensors.push(("value.adam_v".into(), vv));
+            tensors.extend(head_tensors("value_head", head));
+            value_meta = serde_json::json!({ "bias": head.bias, "head_steps": head.t });
         }
         if tensors.iter().any(|(_, v)| v.iter().any(|x| !x.is_finite())) {
             return Err(Error("refusing to save a state with NaN or infinite weights".into()));
         }
         let meta = serde_json::json!({
             "model": self.cfg, "beta": al.beta, "iteration": al.iteration, "policy_steps": al.policy_steps,
-            "reward_bias": al.reward.head.bias, "value_bias": value_bias, "history": self.history,
+            "reward_bias": al.reward.head.bias, "reward_steps": al.reward.steps, "reward_head_steps": al.reward.head.t,
+            "value": value_meta, "history": self.history,
         });
         let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors.iter().map(|(n, v)| (n.clone(), vec![v.len()], bytemuck::cast_slice(v).to_vec())).collect();
         let views: Vec<(String, safetensors::tensor::TensorView)> = data
@@ -161,18 +171,36 @@ impl Inner {
             }
         };
         let need = |name: &str| get(name)?.ok_or_else(|| Error(format!("the saved state lacks {name}")));
+        let restore_engine = |engine: &mut AnyEngine, name: &str| -> Result<()> {
+            engine.set_params(&need(name)?)?;
+            engine.set_optimizer_state(&need(&format!("{name}.adam_m"))?, &need(&format!("{name}.adam_v"))?)
+        };
+        let restore_head = |head: &mut crate::reward::ScalarHead, name: &str| -> Result<()> {
+            let w = need(name)?;
+            if w.len() != self.cfg.n_embd {
+                return Err(Error(format!("the saved {name} has {} values, not {}", w.len(), self.cfg.n_embd)));
+            }
+            head.w = w;
+            head.m = need(&format!("{name}.adam_m"))?;
+            head.v = need(&format!("{name}.adam_v"))?;
+            Ok(())
+        };
+        let count = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as u32;
         let al = &mut self.aligner;
-        al.policy.set_params(&need("policy")?)?;
-        al.reward.engine.set_params(&need("reward")?)?;
-        al.reward.head.w = need("reward_head")?;
+        restore_engine(&mut al.policy, "policy")?;
+        restore_engine(&mut al.reward.engine, "reward")?;
+        restore_head(&mut al.reward.head, "reward_head")?;
         al.reward.head.bias = meta["reward_bias"].as_f64().unwrap_or(0.0) as f32;
-        if let (Some(v), Some(h)) = (get("value")?, get("value_head")?) {
+        al.reward.steps = count(&meta["reward_steps"]);
+        al.reward.head.t = count(&meta["reward_head_steps"]);
+        if let Some(v) = get("value")? {
             let b = al.policy.capacity().0;
             let mut engine = Inner::make(self.cfg, &self.gpu, v, b, self.cfg.n_ctx)?;
-            engine.reset_optimizer()?;
+            engine.set_optimizer_state(&need("value.adam_m")?, &need("value.adam_v")?)?;
             let mut head = crate::reward::ScalarHead::new(self.cfg.n_embd, 0);
-            head.w = h;
-            head.bias = meta["value_bias"].as_f64().unwrap_or(0.0) as f32;
+            restore_head(&mut head, "value_head")?;
+            head.bias = meta["value"]["bias"].as_f64().unwrap_or(0.0) as f32;
+            head.t = count(&meta["value"]["head_steps"]);
             al.value = Some((engine, head));
         }
         al.beta = meta["beta"].as_f64().map(|x| x as f32).unwrap_or(al.beta);
@@ -355,8 +383,7 @@ impl Lab {
     }
 
     /// Everything training changed, as one safetensors file: policy, reward model and value model
-    /// (trunks and heads), β and the step counters. The AdamW moments are not included: after a
-    /// restore they start again from zero.
+    /// (trunks and heads, each with its AdamW moments), β and the step counters.
     pub fn save_state(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {

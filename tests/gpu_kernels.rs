@@ -279,3 +279,23 @@ fn whole_model_on_gpu_equals_cpu_reference() {
         }
     }
 }
+
+#[test]
+fn optimizer_state_round_trips_on_both_engines() {
+    let cfg = preset("tiny").unwrap().model;
+    let n = ParamLayout::new(&cfg).total;
+    let mut rng = Rng::new(40);
+    let m = randn(&mut rng, n, 0.1);
+    let v: Vec<f32> = randn(&mut rng, n, 0.1).iter().map(|x| x * x).collect();
+    let params = ParamLayout::new(&cfg).init(41);
+    let mut c = CpuGpt::new(cfg, params.clone(), 2, 8).unwrap();
+    let mut g = GpuGpt::new(gpu(MatmulKind::Blocked), cfg, &params, 2, 8).unwrap();
+    c.set_optimizer_state(&m, &v).unwrap();
+    g.set_optimizer_state(&m, &v).unwrap();
+    assert_eq!(block_on(c.optimizer_state()).unwrap(), (m.clone(), v.clone()));
+    assert_eq!(block_on(g.optimizer_state()).unwrap(), (m.clone(), v.clone()));
+    assert!(c.set_optimizer_state(&m[1..], &v).is_err());
+    // after a reset the moments are zero again
+    g.reset_optimizer().unwrap();
+    assert!(block_on(g.optimizer_state()).unwrap().0.iter().all(|&x| x == 0.0));
+}

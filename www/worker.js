@@ -11,7 +11,7 @@ let rankingsPerIteration = 2;
 let stopAfterIterations = Infinity; // a fixed-length run (the page's ?stopAfter=N)
 let db = null;
 let lastSave = 0;
-const SAVE_EVERY_MS = 20_000;
+const SAVE_EVERY_MS = 60_000;
 
 // The model, reward model and value model go to IndexedDB now and then, and whenever training pauses.
 async function saveState(force) {

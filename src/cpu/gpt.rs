@@ -327,6 +327,19 @@ impl Engine for CpuGpt {
         crate::sample::generate_by_recompute(self, prompt, k, stop, cfg, seed).await
     }
 
+    async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.m.clone(), self.v.clone()))
+    }
+
+    fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()> {
+        if m.len() != self.m.len() || v.len() != self.v.len() {
+            bail!("expected optimizer moments of {} values, got {} and {}", self.m.len(), m.len(), v.len());
+        }
+        self.m.copy_from_slice(m);
+        self.v.copy_from_slice(v);
+        Ok(())
+    }
+
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
         if params.len() != self.params.len() {
             bail!("expected {} parameters, got {}", self.params.len(), params.len());

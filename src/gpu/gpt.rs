@@ -387,4 +387,19 @@ impl Engine for GpuGpt {
     async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
         self.generate_gpu(prompt, k, stop, cfg, seed).await
     }
+
+    async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let n = self.layout.total;
+        Ok((self.gpu.read(&self.m, 0, n).await?, self.gpu.read(&self.v, 0, n).await?))
+    }
+
+    fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()> {
+        let n = self.layout.total;
+        if m.len() != n || v.len() != n {
+            bail!("expected optimizer moments of {n} values, got {} and {}", m.len(), v.len());
+        }
+        self.gpu.write(&self.m, 0, m);
+        self.gpu.write(&self.v, 0, v);
+        Ok(())
+    }
 }
