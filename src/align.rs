@@ -200,18 +200,16 @@ impl<E: Engine> Aligner<E> {
             last = RmReport { loss: loss / n.max(1) as f32, accuracy: acc / n.max(1) as f32, skipped: false };
         }
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
-        let held = self.tokenized(&self.heldout)?;
-        let heldout = if held.is_empty() { RmReport { loss: f32::NAN, accuracy: f32::NAN, skipped: false } } else { self.reward.evaluate(&held, self.tok.end).await? };
-        Ok((last, heldout))
+        Ok((last, self.evaluate_heldout().await?))
     }
 
-    /// Pairwise accuracy of the reward model on the held-out rankings (NaN when there are none).
-    pub async fn heldout_accuracy(&mut self) -> Result<f32> {
+    /// The reward model's loss and pairwise accuracy on the held-out rankings (NaN when there are none).
+    pub async fn evaluate_heldout(&mut self) -> Result<RmReport> {
         let held = self.tokenized(&self.heldout)?;
         if held.is_empty() {
-            return Ok(f32::NAN);
+            return Ok(RmReport { loss: f32::NAN, accuracy: f32::NAN, skipped: false });
         }
-        Ok(self.reward.evaluate(&held, self.tok.end).await?.accuracy)
+        self.reward.evaluate(&held, self.tok.end).await
     }
 
     pub fn ptx_eval_batch(&self) -> (Vec<u32>, Vec<i32>) {

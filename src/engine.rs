@@ -84,6 +84,16 @@ pub enum AnyEngine {
     Gpu(Box<GpuGpt>),
 }
 
+impl AnyEngine {
+    /// The GPU engine on `gpu` when there is one, else the CPU reference.
+    pub fn new(cfg: ModelConfig, gpu: Option<&crate::gpu::Gpu>, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
+        Ok(match gpu {
+            Some(g) => AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), cfg, &params, b, t)?)),
+            None => AnyEngine::Cpu(CpuGpt::new(cfg, params, b, t)?),
+        })
+    }
+}
+
 macro_rules! each {
     ($self:ident, $e:ident => $body:expr) => {
         match $self {

@@ -13,10 +13,8 @@ use crate::align::{win_rate, AlignConfig, Aligner, IterationMetrics};
 use crate::checkpoint::{from_safetensors, hf_config, parse_config, to_safetensors};
 use crate::config::ModelConfig;
 use crate::corpus::format_prompt;
-use crate::cpu::gpt::CpuGpt;
 use crate::engine::{AnyEngine, Engine};
 use crate::error::{Error, Result};
-use crate::gpu::gpt::GpuGpt;
 use crate::gpu::Gpu;
 use crate::labelers::Labeler;
 use crate::ppo::PpoConfig;
@@ -69,10 +67,7 @@ struct Inner {
 
 impl Inner {
     fn make(cfg: ModelConfig, gpu: &Option<Gpu>, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
-        Ok(match gpu {
-            Some(g) => AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), cfg, &params, b, t)?)),
-            None => AnyEngine::Cpu(CpuGpt::new(cfg, params, b, t)?),
-        })
+        AnyEngine::new(cfg, gpu.as_ref(), params, b, t)
     }
 
     fn apply(&mut self, o: &Options) -> Result<()> {

@@ -14,11 +14,9 @@ use rlhf_lab::bench;
 use rlhf_lab::checkpoint::{hf_config, Checkpoint};
 use rlhf_lab::config::{preset, ModelConfig};
 use rlhf_lab::corpus::format_prompt;
-use rlhf_lab::cpu::gpt::CpuGpt;
 use pollster::block_on;
 use rlhf_lab::engine::{AnyEngine, Engine};
 use rlhf_lab::error::{Error, Result};
-use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::{Gpu, MatmulKind};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::sample::{generate, SampleConfig};
@@ -109,10 +107,7 @@ impl Engines {
     }
 
     fn make(&self, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
-        match &self.gpu {
-            None => Ok(AnyEngine::Cpu(CpuGpt::new(self.cfg, params, b, t)?)),
-            Some(g) => Ok(AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), self.cfg, &params, b, t)?))),
-        }
+        AnyEngine::new(self.cfg, self.gpu.as_ref(), params, b, t)
     }
 }
 
@@ -134,7 +129,7 @@ fn progress(len: usize, what: &str) -> ProgressBar {
 /// Moves the bar; where stderr is not a terminal (CI logs) the bar is hidden, so print a line every tenth.
 fn tick(pb: &ProgressBar, step: usize, total: usize, msg: String) {
     pb.set_position(step as u64 + 1);
-    if pb.is_hidden() && (step + 1) % (total / 10).max(1) == 0 {
+    if pb.is_hidden() && (step + 1).is_multiple_of((total / 10).max(1)) {
         eprintln!("{} {}/{total} {msg}", pb.prefix(), step + 1);
     }
     pb.set_message(msg);
@@ -292,7 +287,7 @@ fn align_cmd(a: &Args) -> Result<()> {
     let sc = SampleConfig { temperature: cfg.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: cfg.max_new_tokens };
     let prompts: Vec<String> = al.eval_prompts.iter().take(eval_n).cloned().collect();
     let win = block_on(win_rate(&mut al.policy, &mut al.reference, &al.tok, labeler, &prompts, eval_samples, &sc, cfg.seed ^ 0xE7))?;
-    let held = block_on(al.heldout_accuracy())?;
+    let held = block_on(al.evaluate_heldout())?.accuracy;
     let last_kl = al.last_kl;
     let ptx_batch = al.ptx_eval_batch();
     let ptx_sft = block_on(Aligner::ptx_loglik(&mut al.reference, &ptx_batch))?;
