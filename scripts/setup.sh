@@ -10,6 +10,10 @@ need_apt=()
 for pkg in mesa-vulkan-drivers chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# Debian's own python3 makes venvs only with python3-venv
+if [ "${1:-}" = "--with-hf" ] && ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    need_apt+=(python3-venv)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
