@@ -232,10 +232,13 @@ impl Kernels {
         g.dispatch(e, &self.layernorm_backward_params, &uni, &[(1, inp), (3, dout), (4, mean), (5, rstd), (7, grads)], groups_1d(c, 64));
     }
 
-    /// A strided product with the adapter's chosen kernel.
+    /// A strided product with the adapter's chosen kernel, except for products of a few rows (one
+    /// decode step): a 64-row tile would be mostly idle there, and its barriers are what software
+    /// adapters pay most for (on SwiftShader a demo decode step went from 1.7 s to about 30 ms).
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(&self, g: &Gpu, e: &mut CommandEncoder, mm: &Mm, a: &Buffer, b: &Buffer, bias: Option<&Buffer>, c: &Buffer) {
-        self.matmul_with(g, e, self.matmul_kind, mm, a, b, bias, c)
+        let kind = if mm.m < 32 { MatmulKind::Blocked } else { self.matmul_kind };
+        self.matmul_with(g, e, kind, mm, a, b, bias, c)
     }
 
     #[allow(clippy::too_many_arguments)]
