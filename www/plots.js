@@ -2,7 +2,7 @@
 import uPlot from "./vendor/uPlot.esm.js";
 
 export const PLOTS = [
-  { id: "reward", title: "Reward r(x, y)", y: "reward-model score", series: [["reward", "mean reward"]],
+  { id: "reward", title: "Reward r(x, y)", y: "score", series: [["reward", "mean reward"]],
     help: "What PPO maximizes: the reward model's score of the policy's answers (0 = an SFT demonstration)." },
   { id: "kl", title: "KL(π ‖ π_SFT)", y: "nats per answer", series: [["kl_k1", "k1"], ["kl_k3", "k3"]],
     help: "The per-token penalty β·log(π/π_SFT) keeps the policy near SFT. k1 is the plain estimator, k3 the never-negative one; a blow-up means the policy left what the reward model knows." },
