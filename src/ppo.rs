@@ -91,13 +91,19 @@ pub fn action_targets(rollouts: &[&Rollout], t: usize) -> Vec<i32> {
     tg
 }
 
+/// Rollouts right-padded into one (B,T) batch.
+fn rollout_batch<R: std::borrow::Borrow<Rollout>>(chunk: &[R], pad: u32) -> (Vec<u32>, usize) {
+    let seqs: Vec<&[u32]> = chunk.iter().map(|r| r.borrow().tokens.as_slice()).collect();
+    let (tokens, t, _) = pad_batch(&seqs, pad);
+    (tokens, t)
+}
+
 /// Log-probs of each rollout's actions under an engine at a temperature (and the entropy there).
 pub async fn action_logprobs<E: Engine>(engine: &mut E, rollouts: &[&Rollout], pad: u32, temperature: f32) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
     let (max_b, _) = engine.capacity();
     let (mut lps, mut ents) = (Vec::new(), Vec::new());
     for chunk in rollouts.chunks(max_b) {
-        let seqs: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
-        let (tokens, t, _) = pad_batch(&seqs, pad);
+        let (tokens, t) = rollout_batch(chunk, pad);
         engine.forward(&tokens, chunk.len(), t)?;
         let tl = engine.token_losses(&action_targets(chunk, t), temperature).await?;
         for (i, r) in chunk.iter().enumerate() {
@@ -115,8 +121,7 @@ pub async fn action_values<E: Engine>(engine: &mut E, head: &ScalarHead, rollout
     let c = engine.config().n_embd;
     let mut out = Vec::new();
     for chunk in rollouts.chunks(max_b) {
-        let seqs: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
-        let (tokens, t, _) = pad_batch(&seqs, pad);
+        let (tokens, t) = rollout_batch(chunk, pad);
         engine.forward(&tokens, chunk.len(), t)?;
         let h = engine.hidden().await?;
         for (i, r) in chunk.iter().enumerate() {
@@ -268,8 +273,7 @@ pub async fn ppo_update<P: Engine, V: Engine>(
         let (mut akl, mut akl_n) = (0.0, 0usize);
         for chunk in rollouts.chunks(max_b) {
             let refs: Vec<&Rollout> = chunk.iter().collect();
-            let seqs: Vec<Vec<u32>> = chunk.iter().map(|r| r.tokens.clone()).collect();
-            let (tokens, t, _) = pad_batch(&seqs, pad);
+            let (tokens, t) = rollout_batch(chunk, pad);
             let targets = action_targets(&refs, t);
             let n_act: usize = chunk.iter().map(|r| r.actions()).sum();
             if n_act == 0 {

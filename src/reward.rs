@@ -123,14 +123,15 @@ pub fn dialogue_ids(tok: &Tokenizer, prompt: &str, response: &str, n_ctx: usize)
 }
 
 /// Right-pads sequences into one (B,T) batch; returns tokens and each row's length.
-pub fn pad_batch(seqs: &[Vec<u32>], pad: u32) -> (Vec<u32>, usize, Vec<usize>) {
-    let t = seqs.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
+pub fn pad_batch<S: AsRef<[u32]>>(seqs: &[S], pad: u32) -> (Vec<u32>, usize, Vec<usize>) {
+    let t = seqs.iter().map(|s| s.as_ref().len()).max().unwrap_or(1).max(1);
     let mut tokens = Vec::with_capacity(seqs.len() * t);
     for s in seqs {
+        let s = s.as_ref();
         tokens.extend_from_slice(s);
         tokens.extend(std::iter::repeat_n(pad, t - s.len()));
     }
-    (tokens, t, seqs.iter().map(|s| s.len()).collect())
+    (tokens, t, seqs.iter().map(|s| s.as_ref().len()).collect())
 }
 
 pub struct RewardModel<E: Engine> {

@@ -66,10 +66,6 @@ struct Inner {
 }
 
 impl Inner {
-    fn make(cfg: ModelConfig, gpu: &Option<Gpu>, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
-        AnyEngine::new(cfg, gpu.as_ref(), params, b, t)
-    }
-
     fn apply(&mut self, o: &Options) -> Result<()> {
         let c = &mut self.aligner.cfg;
         if let Some(k) = o.k {
@@ -190,7 +186,7 @@ impl Inner {
         al.reward.head.t = count(&meta["reward_head_steps"]);
         if let Some(v) = get("value")? {
             let b = al.policy.capacity().0;
-            let mut engine = Inner::make(self.cfg, &self.gpu, v, b, self.cfg.n_ctx)?;
+            let mut engine = AnyEngine::new(self.cfg, self.gpu.as_ref(), v, b, self.cfg.n_ctx)?;
             engine.set_optimizer_state(&need("value.adam_m")?, &need("value.adam_v")?)?;
             let mut head = crate::reward::ScalarHead::new(self.cfg.n_embd, 0);
             restore_head(&mut head, "value_head")?;
@@ -265,7 +261,7 @@ impl Lab {
         // small batches: four engines live on the device at once
         let acfg = AlignConfig { batch: 4, rollouts: 8, rm_epochs: 2, rm_lr: 3e-4, seed, ppo: PpoConfig::default(), ..AlignConfig::default() };
         let g2 = gpu.clone();
-        let make = move |p: Vec<f32>, b: usize, t: usize| Inner::make(cfg, &g2, p, b, t);
+        let make = move |p: Vec<f32>, b: usize, t: usize| AnyEngine::new(cfg, g2.as_ref(), p, b, t);
         let aligner = Aligner::new(params, cfg, tok, Labeler::Polite, acfg, &make).map_err(js)?;
         let mut inner = Inner { cfg, gpu, aligner, config_json, tokenizer_json, history: Vec::new(), seed };
         inner.apply(&opts).map_err(js)?;
@@ -331,7 +327,7 @@ impl Lab {
             Box::pin(async move {
                 let cfg = i.cfg;
                 let gpu = i.gpu.clone();
-                let make = move |p: Vec<f32>, b: usize, t: usize| Inner::make(cfg, &gpu, p, b, t);
+                let make = move |p: Vec<f32>, b: usize, t: usize| AnyEngine::new(cfg, gpu.as_ref(), p, b, t);
                 let m: IterationMetrics = i.aligner.train_iteration(&make).await?;
                 i.history.push(serde_json::to_value(&m).map_err(|e| Error(e.to_string()))?);
                 Ok(m)
