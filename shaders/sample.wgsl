@@ -7,7 +7,6 @@ struct P {
     b: u32, v: u32, logits_off: u32, logits_rs: u32,
     top_k: u32, seed_lo: u32, seed_hi: u32, step: u32,
     inv_t: f32, top_p: f32, greedy: u32, out_stride: u32,
-    out_col: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -25,16 +24,15 @@ fn uniform01(row: u32) -> f32 {
     return f32(h >> 8u) / 16777216.0;
 }
 
-const ITERS: u32 = 40u;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_ROWS)
 fn sample_next(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.x;
     if (r >= p.b) { return; }
     let base = p.logits_off + r * p.logits_rs;
-    var m = -3.4e38;
+    var m = NEG_INF;
     var best = 0u;
-    var lowest = 3.4e38;
+    var lowest = -NEG_INF;
     for (var j = 0u; j < p.v; j++) {
         let x = logits[base + j];
         if (x > m) { m = x; best = j; }
@@ -48,7 +46,7 @@ fn sample_next(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (p.top_k > 0u && p.top_k < p.v) {
             var lo = floor_x;
             var hi = 0.0;
-            for (var it = 0u; it < ITERS; it++) {
+            for (var it = 0u; it < SAMPLE_BISECT_ITERS; it++) {
                 let mid = 0.5 * (lo + hi);
                 var cnt = 0u;
                 for (var j = 0u; j < p.v; j++) {
@@ -67,7 +65,7 @@ fn sample_next(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (p.top_p < 1.0) {
             var lo = tk;
             var hi = 0.0;
-            for (var it = 0u; it < ITERS; it++) {
+            for (var it = 0u; it < SAMPLE_BISECT_ITERS; it++) {
                 let mid = 0.5 * (lo + hi);
                 var mass = 0.0;
                 for (var j = 0u; j < p.v; j++) {
@@ -98,5 +96,5 @@ fn sample_next(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (!chosen) { tok = last; }
     }
     next[r] = tok;
-    out[r * p.out_stride + p.out_col] = tok;
+    out[r * p.out_stride + p.step] = tok;
 }

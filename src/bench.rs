@@ -1,16 +1,18 @@
-//! `rlhf bench`: forward+backward throughput and matrix-product speed of each engine.
+//! `rlhf bench`: forward+backward throughput and matrix-product speed of each engine, and for the
+//! GPU engine what a step asks of the device: dispatches, submissions, readbacks, encoding time,
+//! buffers and bind groups made after warm-up, and the bytes each model holds.
 //! Figures depend on the machine; compare rows of one run, not runs of different days.
 
-use crate::config::Preset;
+use crate::clock::now_ms;
+use crate::config::{AdamParams, Preset, SampleConfig};
 use crate::cpu::gpt::CpuGpt;
 use crate::cpu::matmul::gemm;
-use crate::engine::{lm_backward, lm_forward, Engine};
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::gpu::context::now_ms;
+use crate::gpu::context::Snapshot;
 use crate::gpu::gpt::GpuGpt;
 use crate::gpu::kernels::Mm;
 use crate::gpu::{Gpu, MatmulKind};
-
 use crate::params::ParamLayout;
 use crate::rng::Rng;
 
@@ -19,6 +21,10 @@ pub fn header() -> String {
         "| {:<6} | {:<28} | {:>9} | {:>16} | {:>26} |\n|--------|------------------------------|-----------|------------------|----------------------------|",
         "preset", "engine", "B×T", "fwd+bwd tok/s", "matmul GFLOP/s (M×K×N)"
     )
+}
+
+pub fn counts_header() -> String {
+    "| preset | kernel | per | dispatches | submissions | readbacks | encode ms | buffers made | bind groups made |\n|---|---|---|---|---|---|---|---|---|".to_string()
 }
 
 /// Repeats `f` after one warm-up call until at least `min_ms` have passed; returns ms per call.
@@ -33,35 +39,45 @@ fn time_ms(min_ms: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok((now_ms() - t0) / n as f64)
 }
 
+/// One training step, waited for (the step reads back its loss and gradient norm).
 fn step<E: Engine>(engine: &mut E, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<()> {
-    pollster::block_on(async {
-        lm_forward(engine, tokens, targets, b, t).await?;
-        engine.zero_grad()?;
-        lm_backward(engine, targets, 1.0)?;
-        // a gradient read waits for the backward pass, so the timing covers it
-        engine.grads().await.map(|_| ())
-    })
+    let opt = AdamParams { lr: 1e-6, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: 1 };
+    pollster::block_on(engine.lm_step(tokens, targets, b, t, &opt, 1.0)).map(|_| ())
+}
+
+struct Batch {
+    b: usize,
+    t: usize,
+    tokens: Vec<u32>,
+    targets: Vec<i32>,
+}
+
+fn batch(p: &Preset) -> Batch {
+    let cfg = p.model;
+    let (b, t) = (p.train.batch_size, p.train.seq_len.min(cfg.n_ctx));
+    let mut rng = Rng::new(2);
+    let tokens = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    let targets = (0..b * t).map(|_| rng.below(cfg.vocab_size) as i32).collect();
+    Batch { b, t, tokens, targets }
 }
 
 pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
     let cfg = p.model;
-    let (b, t) = (p.train.batch_size, p.train.seq_len.min(cfg.n_ctx));
+    let x = batch(p);
     let params = ParamLayout::new(&cfg).init(1);
-    let mut rng = Rng::new(2);
-    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
-    let targets: Vec<i32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as i32).collect();
     // the MLP's first product: (B·T, C) × (C, 4C)
-    let (m, k, n) = (b * t, cfg.n_embd, 4 * cfg.n_embd);
+    let (m, k, n) = (x.b * x.t, cfg.n_embd, 4 * cfg.n_embd);
     let flops = 2.0 * (m * k * n) as f64;
     let shape = format!("{m}×{k}×{n}");
-    let mut rows = Vec::new();
     let row = |eng: &str, tok_s: f64, gflops: f64| {
-        format!("| {:<6} | {:<28} | {:>9} | {:>16.0} | {:>10.2} ({:>13}) |", p.name, eng, format!("{b}×{t}"), tok_s, gflops, shape)
+        format!("| {:<6} | {:<28} | {:>9} | {:>16.0} | {:>10.2} ({:>13}) |", p.name, eng, format!("{}×{}", x.b, x.t), tok_s, gflops, shape)
     };
+    let mut rows = Vec::new();
     match engine {
         "cpu" => {
-            let mut e = CpuGpt::new(cfg, params, b, t)?;
-            let ms = time_ms(2000.0, || step(&mut e, &tokens, &targets, b, t))?;
+            let mut e = CpuGpt::new(cfg, params, x.b, x.t)?;
+            let ms = time_ms(2000.0, || step(&mut e, &x.tokens, &x.targets, x.b, x.t))?;
+            let mut rng = Rng::new(3);
             let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
             let bm: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
             let mut c = vec![0.0f32; m * n];
@@ -69,30 +85,68 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
                 gemm(m, k, n, &a, k, 1, &bm, n, 1, 0.0, &mut c);
                 Ok(())
             })?;
-            rows.push(row("cpu (matrixmultiply)", (b * t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
+            rows.push(row("cpu (matrixmultiply)", (x.b * x.t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
         }
         "gpu" => {
             for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
                 let gpu = Gpu::new_blocking(Some(kind))?;
                 let name = format!("gpu {} ({})", format!("{kind:?}").to_lowercase(), gpu.short_name());
-                let ga = gpu.buffer("a", m * k);
-                let gb = gpu.buffer("b", k * n);
-                let gc = gpu.buffer("c", m * n);
+                let (ga, gb, gc) = (gpu.buffer("a", m * k), gpu.buffer("b", k * n), gpu.buffer("c", m * n));
                 let reps = 4;
                 let mm_ms = time_ms(1000.0, || {
-                    let mut enc = gpu.encoder();
+                    let mut rec = gpu.recorder();
                     for _ in 0..reps {
-                        gpu.kernels.matmul(&gpu, &mut enc, &Mm::plain(m, k, n), &ga, &gb, None, &gc);
+                        gpu.kernels.matmul(&mut rec, &Mm::plain(m, k, n), &ga, &gb, &gc, None, None);
                     }
-                    gpu.submit(enc);
-                    gpu.read_blocking::<f32>(&gc, 0, 1).map(|_| ())
+                    pollster::block_on(rec.submit_and_read::<f32>(&gc, 0, 1)).map(|_| ())
                 })? / reps as f64;
-                let mut e = GpuGpt::new(gpu, cfg, &params, b, t)?;
-                let ms = time_ms(2000.0, || step(&mut e, &tokens, &targets, b, t))?;
-                rows.push(row(&name, (b * t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
+                let mut e = GpuGpt::new(gpu, cfg, &params, x.b, x.t)?;
+                let ms = time_ms(2000.0, || step(&mut e, &x.tokens, &x.targets, x.b, x.t))?;
+                rows.push(row(&name, (x.b * x.t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
             }
         }
         other => crate::bail!("unknown engine '{other}' (cpu or gpu)"),
     }
+    Ok(rows)
+}
+
+/// What one GPU training step and one generated token ask of the device, after warm-up, and the
+/// bytes a trainable model, a frozen one, and the shared activations hold.
+pub fn counts(p: &Preset) -> Result<Vec<String>> {
+    let cfg = p.model;
+    let x = batch(p);
+    let params = ParamLayout::new(&cfg).init(1);
+    let gpu = Gpu::new_blocking(None)?;
+    let mut e = GpuGpt::new(gpu.clone(), cfg, &params, x.b, x.t)?;
+    let frozen = GpuGpt::frozen(gpu.clone(), cfg, &params, x.b, x.t)?;
+    let per = |what: &str, s: Snapshot, n: usize| {
+        let f = |v: u64| format!("{:.1}", v as f64 / n as f64);
+        format!(
+            "| {} | {:?} | {what} | {} | {} | {} | {:.3} | {} | {} |",
+            p.name, gpu.kernels.matmul_kind, f(s.dispatches), f(s.submissions), f(s.readbacks), s.encode_ms / n as f64, f(s.buffers_created), f(s.bind_groups_created)
+        )
+    };
+    let mut rows = Vec::new();
+    step(&mut e, &x.tokens, &x.targets, x.b, x.t)?;
+    let steps = 5;
+    let s0 = gpu.snapshot();
+    for _ in 0..steps {
+        step(&mut e, &x.tokens, &x.targets, x.b, x.t)?;
+    }
+    rows.push(per("training step", gpu.snapshot().since(&s0), steps));
+    let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 48 };
+    let prompt: Vec<u32> = x.tokens[..12].to_vec();
+    let stop = cfg.vocab_size as u32; // never sampled: every row runs to the limit
+    pollster::block_on(e.generate(&prompt, 4, stop, &sc, 1))?;
+    let s0 = gpu.snapshot();
+    pollster::block_on(e.generate(&prompt, 4, stop, &sc, 2))?;
+    rows.push(per("generated token (4 rows)", gpu.snapshot().since(&s0), sc.max_new_tokens));
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    let (own, shared) = e.device_bytes();
+    let (frozen_own, _) = frozen.device_bytes();
+    rows.push(format!(
+        "\ndevice memory ({} {}×{}): a trainable model {} (parameters, gradients, AdamW moments), a frozen one {}, the activations every model of this shape shares {}",
+        p.name, x.b, x.t, mb(own), mb(frozen_own), mb(shared)
+    ));
     Ok(rows)
 }

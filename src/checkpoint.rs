@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::bail;
 use crate::config::ModelConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::params::*;
 
 /// A named tensor outside the GPT-2 set: (name, shape, values).
@@ -97,12 +97,12 @@ pub fn hf_config(cfg: &ModelConfig, end_token: u32, extra: Option<serde_json::Va
 
 /// Reads our model shape back from an HF GPT-2 config.
 pub fn parse_config(text: &str) -> Result<ModelConfig> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error(format!("config.json is not valid JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::new(ErrorKind::BadInput, format!("config.json is not valid JSON: {e}")))?;
     if v.get("model_type").and_then(|m| m.as_str()) != Some("gpt2") {
         bail!("config.json: model_type must be \"gpt2\"");
     }
     let field = |k: &str| {
-        v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or_else(|| Error(format!("config.json: missing or non-integer \"{k}\"")))
+        v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or_else(|| Error::new(ErrorKind::BadInput, format!("config.json: missing or non-integer \"{k}\"")))
     };
     let cfg = ModelConfig {
         vocab_size: field("vocab_size")?,
@@ -111,7 +111,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig> {
         n_head: field("n_head")?,
         n_embd: field("n_embd")?,
     };
-    cfg.validate().map_err(|e| Error(format!("config.json: {e}")))?;
+    cfg.validate().map_err(|e| Error::new(ErrorKind::BadInput, format!("config.json: {}", e.message)))?;
     Ok(cfg)
 }
 
@@ -137,20 +137,20 @@ pub fn to_safetensors(cfg: &ModelConfig, params: &[f32], extra: &[Tensor]) -> Re
         .iter()
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error(format!("building a tensor view: {e}")))?;
+        .map_err(|e| Error::new(ErrorKind::BadInput, format!("building a tensor view: {e}")))?;
     let meta: HashMap<String, String> = [("format".to_string(), "pt".to_string())].into();
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error(format!("serializing safetensors: {e}")))
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::new(ErrorKind::BadInput, format!("serializing safetensors: {e}")))
 }
 
 /// Reads GPT-2 safetensors into our flat layout, checking every name, shape and dtype.
 /// Returns the parameters and any F32 tensors outside the GPT-2 set (e.g. a reward head): name, shape, values.
 pub fn from_safetensors(cfg: &ModelConfig, bytes: &[u8]) -> Result<(Vec<f32>, Vec<Tensor>)> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| Error(format!("model.safetensors is truncated or corrupted: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| Error::new(ErrorKind::BadInput, format!("model.safetensors is truncated or corrupted: {e}")))?;
     let lay = ParamLayout::new(cfg);
     let mut params = vec![0.0f32; lay.total];
     let expected = entries(cfg);
     for e in &expected {
-        let t = st.tensor(&e.name).map_err(|_| Error(format!("model.safetensors lacks tensor {} (does it match config.json?)", e.name)))?;
+        let t = st.tensor(&e.name).map_err(|_| Error::new(ErrorKind::BadInput, format!("model.safetensors lacks tensor {} (does it match config.json?)", e.name)))?;
         if t.dtype() != Dtype::F32 {
             bail!("tensor {} has dtype {:?}; only F32 is supported", e.name, t.dtype());
         }
@@ -201,22 +201,222 @@ pub struct Checkpoint {
 #[cfg(not(target_arch = "wasm32"))]
 impl Checkpoint {
     pub fn load(dir: &std::path::Path) -> Result<Checkpoint> {
-        let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error(format!("cannot read {}: {e}", dir.join(f).display())));
-        let config_text = String::from_utf8(read("config.json")?).map_err(|_| Error("config.json is not UTF-8".into()))?;
+        let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", dir.join(f).display())));
+        let config_text = String::from_utf8(read("config.json")?).map_err(|_| Error::new(ErrorKind::BadInput, "config.json is not UTF-8"))?;
         let cfg = parse_config(&config_text)?;
         let (params, extra) = from_safetensors(&cfg, &read("model.safetensors")?)?;
-        let tokenizer_json = String::from_utf8(read("tokenizer.json")?).map_err(|_| Error("tokenizer.json is not UTF-8".into()))?;
-        let config_json = serde_json::from_str(&config_text).map_err(|e| Error(format!("config.json: {e}")))?;
+        let tokenizer_json = String::from_utf8(read("tokenizer.json")?).map_err(|_| Error::new(ErrorKind::BadInput, "tokenizer.json is not UTF-8"))?;
+        let config_json = serde_json::from_str(&config_text).map_err(|e| Error::new(ErrorKind::BadInput, format!("config.json: {e}")))?;
         Ok(Checkpoint { cfg, params, extra, tokenizer_json, config_json })
     }
 
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
         let bytes = to_safetensors(&self.cfg, &self.params, &self.extra)?;
-        std::fs::create_dir_all(dir).map_err(|e| Error(format!("cannot create {}: {e}", dir.display())))?;
-        let write = |f: &str, data: &[u8]| std::fs::write(dir.join(f), data).map_err(|e| Error(format!("cannot write {}: {e}", dir.join(f).display())));
+        std::fs::create_dir_all(dir).map_err(|e| Error::new(ErrorKind::Io, format!("cannot create {}: {e}", dir.display())))?;
+        let write = |f: &str, data: &[u8]| std::fs::write(dir.join(f), data).map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", dir.join(f).display())));
         write("model.safetensors", &bytes)?;
-        let cfg = serde_json::to_string_pretty(&self.config_json).map_err(|e| Error(e.to_string()))?;
+        let cfg = serde_json::to_string_pretty(&self.config_json).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         write("config.json", cfg.as_bytes())?;
         write("tokenizer.json", self.tokenizer_json.as_bytes())
+    }
+}
+
+/// An output folder, checked before a long run and written all at once: everything goes to a
+/// temporary folder beside it, which then takes its place, so a failure never leaves half a result
+/// and never loses the run to a path that could not be written.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct OutDir {
+    pub path: std::path::PathBuf,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl OutDir {
+    /// Checks that `path` can be made or replaced (it must not be a file), by making and removing
+    /// the temporary folder the final write will use.
+    pub fn prepare(path: std::path::PathBuf) -> Result<OutDir> {
+        if path.exists() && !path.is_dir() {
+            bail!(kind: ErrorKind::Io, "--out {} is a file, not a folder", path.display());
+        }
+        let out = OutDir { path };
+        let tmp = out.temp()?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| io_error("remove", &tmp, e))?;
+        Ok(out)
+    }
+
+    /// A fresh temporary folder beside the output.
+    fn temp(&self) -> Result<std::path::PathBuf> {
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| io_error("create", parent, e))?;
+        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io_error("remove", &tmp, e))?;
+        }
+        std::fs::create_dir(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+        Ok(tmp)
+    }
+
+    /// Writes each checkpoint into a subfolder of its name, then swaps the whole folder in.
+    pub fn write(&self, items: &[(&str, &Checkpoint)]) -> Result<()> {
+        let tmp = self.temp()?;
+        for (name, ck) in items {
+            ck.save(&tmp.join(name))?;
+        }
+        if self.path.exists() {
+            let old = tmp.with_extension("old");
+            std::fs::rename(&self.path, &old).map_err(|e| io_error("replace", &self.path, e))?;
+            std::fs::rename(&tmp, &self.path).map_err(|e| io_error("write", &self.path, e))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&tmp, &self.path).map_err(|e| io_error("write", &self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn io_error(what: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Io, format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// One model's trainable state: weights and AdamW moments, laid out like the parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelState {
+    pub params: Vec<f32>,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+/// A scalar head's state (reward or value): weights, bias, moments and step count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadState {
+    pub w: Vec<f32>,
+    pub bias: f32,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub t: u32,
+}
+
+/// Everything alignment changed, saved as one safetensors file with a JSON header: the policy, the
+/// reward and value models (trunks and heads, with moments), β, the counters and the page's history.
+/// Loaded all or nothing: a file of another version or model, with a missing or misshapen tensor,
+/// or with one non-finite weight is refused whole.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabState {
+    pub model: ModelConfig,
+    pub policy: ModelState,
+    pub policy_steps: u32,
+    pub reward: ModelState,
+    pub reward_head: HeadState,
+    pub reward_steps: u32,
+    /// How many rankings the reward model was fitted on.
+    pub fitted_on: usize,
+    pub value: Option<(ModelState, HeadState)>,
+    pub beta: f32,
+    pub iteration: usize,
+    /// The page's per-iteration records (metrics, watched answers), kept as given.
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Bumped whenever the layout of a saved state changes; older states are refused, not misread.
+pub const LAB_STATE_VERSION: u32 = 2;
+const LAB_STATE_KEY: &str = "rlhf_lab_state";
+
+fn bad_state(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::BadState, msg)
+}
+
+impl LabState {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        fn model<'a>(name: &str, s: &'a ModelState) -> [(String, &'a [f32]); 3] {
+            [(name.to_string(), &s.params), (format!("{name}.adam_m"), &s.m), (format!("{name}.adam_v"), &s.v)]
+        }
+        fn head<'a>(name: &str, h: &'a HeadState) -> [(String, &'a [f32]); 3] {
+            [(name.to_string(), &h.w), (format!("{name}.adam_m"), &h.m), (format!("{name}.adam_v"), &h.v)]
+        }
+        let mut tensors: Vec<(String, &[f32])> = Vec::new();
+        tensors.extend(model("policy", &self.policy));
+        tensors.extend(model("reward", &self.reward));
+        tensors.extend(head("reward_head", &self.reward_head));
+        if let Some((v, h)) = &self.value {
+            tensors.extend(model("value", v));
+            tensors.extend(head("value_head", h));
+        }
+        if let Some((name, _)) = tensors.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
+            return Err(bad_state(format!("refusing to save a state whose {name} holds NaN or infinity")));
+        }
+        let meta = json!({
+            "version": LAB_STATE_VERSION, "model": self.model, "policy_steps": self.policy_steps,
+            "reward_bias": self.reward_head.bias, "reward_head_steps": self.reward_head.t, "reward_steps": self.reward_steps,
+            "fitted_on": self.fitted_on,
+            "value": self.value.as_ref().map(|(_, h)| json!({ "bias": h.bias, "head_steps": h.t })),
+            "beta": self.beta, "iteration": self.iteration, "history": self.history,
+        });
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(n, v)| TensorView::new(Dtype::F32, vec![v.len()], bytemuck::cast_slice(v)).map(|t| (n.clone(), t)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| bad_state(format!("building the state: {e}")))?;
+        let meta: HashMap<String, String> = [(LAB_STATE_KEY.to_string(), meta.to_string())].into();
+        safetensors::serialize(views, Some(meta)).map_err(|e| bad_state(format!("serializing the state: {e}")))
+    }
+
+    /// Reads a state saved for `model`, checking everything before returning any of it.
+    pub fn from_bytes(bytes: &[u8], model: &ModelConfig) -> Result<LabState> {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad_state(format!("the saved state is corrupted: {e}")))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad_state(format!("the saved state is corrupted: {e}")))?;
+        let text = header.metadata().as_ref().and_then(|m| m.get(LAB_STATE_KEY)).ok_or_else(|| bad_state("this file is not a saved lab state"))?;
+        let meta: serde_json::Value = serde_json::from_str(text).map_err(|e| bad_state(format!("the saved state's header: {e}")))?;
+        let version = meta["version"].as_u64().unwrap_or(1);
+        if version != LAB_STATE_VERSION as u64 {
+            return Err(bad_state(format!("the saved state has version {version}; this lab reads version {LAB_STATE_VERSION}")));
+        }
+        let saved: ModelConfig = serde_json::from_value(meta["model"].clone()).map_err(|e| bad_state(format!("the saved state's model: {e}")))?;
+        if &saved != model {
+            return Err(bad_state(format!("the saved state is for {saved:?}, not this model {model:?}")));
+        }
+        let (n, c) = (ParamLayout::new(model).total, model.n_embd);
+        let get = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let t = st.tensor(name).map_err(|_| bad_state(format!("the saved state lacks {name}")))?;
+            if t.dtype() != Dtype::F32 || t.data().len() != len * 4 {
+                return Err(bad_state(format!("the saved {name} has the wrong size or type")));
+            }
+            let v = f32s(t.data());
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(bad_state(format!("the saved {name} holds NaN or infinity")));
+            }
+            Ok(v)
+        };
+        let model_state = |name: &str| -> Result<ModelState> {
+            Ok(ModelState { params: get(name, n)?, m: get(&format!("{name}.adam_m"), n)?, v: get(&format!("{name}.adam_v"), n)? })
+        };
+        let number = |v: &serde_json::Value, what: &str| v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| bad_state(format!("the saved state's {what} is missing or not a number")));
+        let count = |v: &serde_json::Value, what: &str| v.as_u64().ok_or_else(|| bad_state(format!("the saved state's {what} is missing or not a count")));
+        let head = |name: &str, bias: &serde_json::Value, t: &serde_json::Value| -> Result<HeadState> {
+            Ok(HeadState {
+                w: get(name, c)?,
+                bias: number(bias, &format!("{name} bias"))? as f32,
+                m: get(&format!("{name}.adam_m"), c)?,
+                v: get(&format!("{name}.adam_v"), c)?,
+                t: count(t, &format!("{name} step count"))? as u32,
+            })
+        };
+        let value = match &meta["value"] {
+            serde_json::Value::Null => None,
+            v => Some((model_state("value")?, head("value_head", &v["bias"], &v["head_steps"])?)),
+        };
+        Ok(LabState {
+            model: saved,
+            policy: model_state("policy")?,
+            policy_steps: count(&meta["policy_steps"], "policy step count")? as u32,
+            reward: model_state("reward")?,
+            reward_head: head("reward_head", &meta["reward_bias"], &meta["reward_head_steps"])?,
+            reward_steps: count(&meta["reward_steps"], "reward step count")? as u32,
+            fitted_on: count(&meta["fitted_on"], "ranking count")? as usize,
+            value,
+            beta: number(&meta["beta"], "β")? as f32,
+            iteration: count(&meta["iteration"], "iteration")? as usize,
+            history: serde_json::from_value(meta["history"].clone()).map_err(|e| bad_state(format!("the saved state's history: {e}")))?,
+        })
     }
 }

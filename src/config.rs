@@ -3,8 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, ErrorKind};
+
+/// The largest shapes a model may have here: far beyond a page's GPU, and within what 32-bit
+/// offsets address.
+const MAX_VOCAB: usize = 1 << 20;
+const MAX_CTX: usize = 1 << 14;
+const MAX_LAYERS: usize = 256;
+const MAX_EMBD: usize = 1 << 14;
+const MAX_PARAMS: u128 = 1 << 30;
+
 /// Shape of a GPT-2-style model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub vocab_size: usize,
     /// Maximum context length (rows of the positional embedding).
@@ -19,15 +29,72 @@ impl ModelConfig {
         self.n_embd / self.n_head
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the shape before anything is allocated for it: no zero dimension, heads that divide
+    /// the channels, and sizes this lab can hold (the GPU kernels index with 32 bits).
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: String| Err(Error::new(ErrorKind::BadInput, msg));
         let ok = self.vocab_size > 0 && self.n_ctx > 0 && self.n_layer > 0 && self.n_head > 0 && self.n_embd > 0;
         if !ok {
-            return Err(format!("model config has a zero dimension: {self:?}"));
+            return bad(format!("model config has a zero dimension: {self:?}"));
         }
         if self.n_embd % self.n_head != 0 {
-            return Err(format!("n_embd {} is not a multiple of n_head {}", self.n_embd, self.n_head));
+            return bad(format!("n_embd {} is not a multiple of n_head {}", self.n_embd, self.n_head));
+        }
+        for (name, v, max) in [("vocab_size", self.vocab_size, MAX_VOCAB), ("n_positions", self.n_ctx, MAX_CTX), ("n_layer", self.n_layer, MAX_LAYERS), ("n_embd", self.n_embd, MAX_EMBD)] {
+            if v > max {
+                return bad(format!("{name} {v} is larger than this lab handles ({max})"));
+            }
+        }
+        let (v, t, l, c) = (self.vocab_size as u128, self.n_ctx as u128, self.n_layer as u128, self.n_embd as u128);
+        let params = (v + t) * c + l * 12 * c * c + 2 * c;
+        if params > MAX_PARAMS {
+            return bad(format!("a model of {params} parameters is larger than this lab handles ({MAX_PARAMS})"));
         }
         Ok(())
+    }
+}
+
+/// AdamW's settings apart from the learning rate and the step count, which change every step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamSettings {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
+
+impl AdamSettings {
+    pub fn at(&self, lr: f32, t: u32) -> AdamParams {
+        AdamParams { lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay, t }
+    }
+}
+
+/// One AdamW step's hyperparameters.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamParams {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// 1-based step count, for bias correction.
+    pub t: u32,
+}
+
+/// How answers are drawn.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleConfig {
+    pub temperature: f32,
+    /// 0 keeps every token.
+    pub top_k: usize,
+    /// 1.0 keeps every token.
+    pub top_p: f32,
+    pub max_new_tokens: usize,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 64 }
     }
 }
 
@@ -100,9 +167,9 @@ pub const PRESETS: [Preset; 2] = [
     },
 ];
 
-pub fn preset(name: &str) -> Result<Preset, String> {
+pub fn preset(name: &str) -> Result<Preset, Error> {
     PRESETS.iter().find(|p| p.name == name).copied().ok_or_else(|| {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
-        format!("unknown preset '{name}'; choose one of: {}", names.join(", "))
+        Error::new(ErrorKind::BadInput, format!("unknown preset '{name}'; choose one of: {}", names.join(", ")))
     })
 }

@@ -8,13 +8,9 @@
 //! browser a GPU readback completes only after control returns to the event loop. Natively the
 //! command line blocks on these futures; the CPU reference's futures are ready at once.
 
-use crate::config::ModelConfig;
-use crate::cpu::adamw::AdamParams;
-use crate::cpu::crossentropy::{mean_loss, mean_weights};
-use crate::cpu::gpt::CpuGpt;
+use crate::bail;
+use crate::config::{AdamParams, ModelConfig, SampleConfig};
 use crate::error::Result;
-use crate::gpu::gpt::GpuGpt;
-use crate::sample::SampleConfig;
 
 /// Result of one optimizer step.
 #[derive(Clone, Copy, Debug)]
@@ -52,8 +48,22 @@ pub trait Engine {
     fn zero_grad(&mut self) -> Result<()>;
     /// Clips the global gradient norm to `grad_clip` and takes an AdamW step; skips non-finite gradients.
     async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport>;
+    /// One language-model training step: forward, the mean loss over positions with a target,
+    /// backward, clip, AdamW; returns the loss and the step's report. The GPU engine does it in one
+    /// submission with one readback.
+    async fn lm_step(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)>
+    where
+        Self: Sized,
+    {
+        let loss = lm_forward(self, tokens, targets, b, t).await?;
+        self.zero_grad()?;
+        lm_backward(self, targets, 1.0)?;
+        Ok((loss, self.update(opt, grad_clip).await?))
+    }
     /// Forgets the AdamW moments (a new training phase starts).
     fn reset_optimizer(&mut self) -> Result<()>;
+    /// Gives up what training needs (gradients, moments): the engine will only run forward.
+    fn freeze(&mut self) {}
     async fn params(&mut self) -> Result<Vec<f32>>;
     async fn grads(&mut self) -> Result<Vec<f32>>;
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
@@ -78,82 +88,6 @@ pub fn lm_backward<E: Engine>(e: &mut E, targets: &[i32], scale: f32) -> Result<
     e.backward(Some(&w), None)
 }
 
-/// Either engine, chosen at run time (the command line's --engine, the page's WebGPU check).
-pub enum AnyEngine {
-    Cpu(CpuGpt),
-    Gpu(Box<GpuGpt>),
-}
-
-impl AnyEngine {
-    /// The GPU engine on `gpu` when there is one, else the CPU reference.
-    pub fn new(cfg: ModelConfig, gpu: Option<&crate::gpu::Gpu>, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
-        Ok(match gpu {
-            Some(g) => AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), cfg, &params, b, t)?)),
-            None => AnyEngine::Cpu(CpuGpt::new(cfg, params, b, t)?),
-        })
-    }
-}
-
-macro_rules! each {
-    ($self:ident, $e:ident => $body:expr) => {
-        match $self {
-            AnyEngine::Cpu($e) => $body,
-            AnyEngine::Gpu($e) => $body,
-        }
-    };
-}
-
-impl Engine for AnyEngine {
-    fn config(&self) -> ModelConfig {
-        each!(self, e => e.config())
-    }
-    fn capacity(&self) -> (usize, usize) {
-        each!(self, e => e.capacity())
-    }
-    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
-        each!(self, e => e.forward(tokens, b, t))
-    }
-    async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
-        each!(self, e => e.token_losses(targets, temperature).await)
-    }
-    async fn logits(&mut self) -> Result<Vec<f32>> {
-        each!(self, e => e.logits().await)
-    }
-    async fn hidden(&mut self) -> Result<Vec<f32>> {
-        each!(self, e => e.hidden().await)
-    }
-    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
-        each!(self, e => e.backward(weights, dhidden))
-    }
-    fn zero_grad(&mut self) -> Result<()> {
-        each!(self, e => e.zero_grad())
-    }
-    async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
-        each!(self, e => e.update(opt, grad_clip).await)
-    }
-    fn reset_optimizer(&mut self) -> Result<()> {
-        each!(self, e => e.reset_optimizer())
-    }
-    async fn params(&mut self) -> Result<Vec<f32>> {
-        each!(self, e => e.params().await)
-    }
-    async fn grads(&mut self) -> Result<Vec<f32>> {
-        each!(self, e => e.grads().await)
-    }
-    fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        each!(self, e => e.set_params(params))
-    }
-    async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
-        each!(self, e => e.optimizer_state().await)
-    }
-    fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()> {
-        each!(self, e => e.set_optimizer_state(m, v))
-    }
-    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
-        each!(self, e => e.generate(prompt, k, stop, cfg, seed).await)
-    }
-}
-
 /// Runs a future that completes without waiting (the CPU reference's), without an executor.
 /// Fails instead of blocking when it would have to wait.
 pub fn run_ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -161,6 +95,66 @@ pub fn run_ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => Err(crate::error::Error("this work must wait for the GPU; call it asynchronously".into())),
+        std::task::Poll::Pending => Err(crate::error::Error::new(crate::error::ErrorKind::Internal, "this work must wait for the GPU; call it asynchronously")),
     }
+}
+
+/// Row weights of the mean loss: one over the number of positions that carry loss, zero elsewhere.
+pub fn mean_weights(targets: &[i32]) -> Vec<f32> {
+    let count = targets.iter().filter(|&&t| t >= 0).count();
+    let w = if count == 0 { 0.0 } else { 1.0 / count as f32 };
+    targets.iter().map(|&t| if t >= 0 { w } else { 0.0 }).collect()
+}
+
+/// The mean of the losses over positions that carry loss.
+pub fn mean_loss(losses: &[f32], targets: &[i32]) -> f32 {
+    let count = targets.iter().filter(|&&t| t >= 0).count();
+    if count == 0 { 0.0 } else { losses.iter().sum::<f32>() / count as f32 }
+}
+
+/// Checks targets for `token_losses`.
+pub fn check_targets(cfg: &ModelConfig, targets: &[i32], n: usize, temperature: f32) -> Result<()> {
+    if targets.len() != n {
+        bail!("expected {n} targets for the last forward pass, got {}", targets.len());
+    }
+    if let Some(&bad) = targets.iter().find(|&&x| x >= cfg.vocab_size as i32) {
+        bail!("target id {bad} is outside the vocabulary of {}", cfg.vocab_size);
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        bail!("temperature must be positive, got {temperature}");
+    }
+    Ok(())
+}
+
+/// Checks what a backward pass starts from.
+pub fn check_backward_inputs(weights: Option<&[f32]>, dhidden: Option<&[f32]>, have_losses: bool, n: usize, btc: usize) -> Result<()> {
+    match (weights, dhidden) {
+        (None, None) => bail!("backward() needs loss weights, a hidden-state gradient, or both"),
+        (Some(_), _) if !have_losses => bail!("backward() with loss weights needs token_losses() after forward()"),
+        (Some(w), _) if w.len() != n => bail!("expected {n} loss weights, got {}", w.len()),
+        (_, Some(d)) if d.len() != btc => bail!("expected a hidden-state gradient of {btc} values, got {}", d.len()),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a batch against an engine's model and capacity before any kernel sees it.
+pub fn check_batch(cfg: &ModelConfig, cap: (usize, usize), tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<()> {
+    if b == 0 || t == 0 || b > cap.0 || t > cap.1 {
+        bail!("batch ({b}, {t}) is outside this engine's capacity {cap:?}");
+    }
+    if tokens.len() != b * t {
+        bail!("expected {} tokens for a ({b}, {t}) batch, got {}", b * t, tokens.len());
+    }
+    if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= cfg.vocab_size) {
+        bail!("token id {bad} is outside the vocabulary of {}", cfg.vocab_size);
+    }
+    if let Some(tg) = targets {
+        if tg.len() != b * t {
+            bail!("expected {} targets, got {}", b * t, tg.len());
+        }
+        if let Some(&bad) = tg.iter().find(|&&x| x >= cfg.vocab_size as i32) {
+            bail!("target id {bad} is outside the vocabulary of {}", cfg.vocab_size);
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! person in tests, benchmarks and the page's autopilot. Scores are read off the text alone.
 
 use crate::corpus::{CHEERFUL_WORDS, GLOOMY_WORDS, POLITE_WORDS, RUDE_WORDS, TOPICS};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Labeler {
@@ -48,7 +48,7 @@ impl Labeler {
     pub fn parse(name: &str) -> Result<Labeler> {
         LABELERS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l).ok_or_else(|| {
             let names: Vec<&str> = LABELERS.iter().map(|(n, _)| *n).collect();
-            Error(format!("unknown labeler '{name}'; choose one of: {}", names.join(", ")))
+            Error::new(ErrorKind::BadInput, format!("unknown labeler '{name}'; choose one of: {}", names.join(", ")))
         })
     }
 

@@ -1,7 +1,9 @@
 //! An RLHF lab on a compact GPT: a CPU reference and WGSL kernels through wgpu, natively and in wasm.
 
 pub mod align;
+pub mod any_engine;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 pub mod corpus;
 pub mod cpu;
@@ -9,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod labelers;
+pub mod options;
 pub mod params;
 pub mod ppo;
 pub mod reward;

@@ -1,5 +1,7 @@
 //! Where every parameter tensor lives in one flat f32 buffer (llm.c's layout: each kind of
-//! tensor stacked over layers), shared by the CPU reference, the GPU engine and checkpoints.
+//! tensor stacked over layers), shared by the CPU reference, the GPU engine and checkpoints; and
+//! the table of activations both engines keep.
+//! Keys: B batch, T time, C channels, L layers, NH heads, V vocabulary.
 
 use crate::config::ModelConfig;
 use crate::rng::Rng;
@@ -105,7 +107,14 @@ impl ParamLayout {
     }
 }
 
-/// Sizes of the activations kept for the backward pass, for a batch of (B, T).
+/// Which engine a buffer size is for: the two keep slightly different activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeper {
+    Cpu,
+    Gpu,
+}
+
+/// Sizes of the activations kept for the backward pass, for a (B, T) batch.
 #[derive(Clone, Copy, Debug)]
 pub struct ActShapes {
     pub b: usize,
@@ -114,11 +123,12 @@ pub struct ActShapes {
     pub l: usize,
     pub nh: usize,
     pub v: usize,
+    pub keeper: Keeper,
 }
 
 impl ActShapes {
-    pub fn new(cfg: &ModelConfig, b: usize, t: usize) -> Self {
-        ActShapes { b, t, c: cfg.n_embd, l: cfg.n_layer, nh: cfg.n_head, v: cfg.vocab_size }
+    pub fn new(cfg: &ModelConfig, b: usize, t: usize, keeper: Keeper) -> Self {
+        ActShapes { b, t, c: cfg.n_embd, l: cfg.n_layer, nh: cfg.n_head, v: cfg.vocab_size, keeper }
     }
     pub fn btc(&self) -> usize {
         self.b * self.t * self.c
@@ -129,4 +139,50 @@ impl ActShapes {
     pub fn att(&self) -> usize {
         self.b * self.nh * self.t * self.t
     }
+    /// n for the CPU reference, nothing for the GPU.
+    pub fn cpu(&self, n: usize) -> usize {
+        if self.keeper == Keeper::Cpu { n } else { 0 }
+    }
+    /// n for the GPU, nothing for the CPU reference.
+    pub fn gpu(&self, n: usize) -> usize {
+        if self.keeper == Keeper::Gpu { n } else { 0 }
+    }
+}
+
+/// The one table of activations both engines carve their buffers from: each name with its size for
+/// a batch `s` (an `ActShapes`), in the order of the forward pass. Per-layer ones are stacked (L, ...).
+/// The CPU reference stores the attention matrices (T,T) as the paper writes them; the GPU keeps one
+/// logsumexp per row instead and recomputes the weights in the backward pass.
+/// `$emit` receives `s; name = size; ...` and builds a struct from it.
+#[macro_export]
+macro_rules! activation_table {
+    ($emit:ident, $s:ident) => {
+        $emit! { $s;
+            encoded = $s.btc();               // (B,T,C)
+            ln1 = $s.l * $s.btc();            // (L,B,T,C)
+            ln1_mean = $s.l * $s.bt();        // (L,B,T)
+            ln1_rstd = $s.l * $s.bt();        // (L,B,T)
+            qkv = $s.l * 3 * $s.btc();        // (L,B,T,3C)
+            atty = $s.l * $s.btc();           // (L,B,T,C)
+            preatt = $s.cpu($s.l * $s.att()); // (L,B,NH,T,T)
+            att = $s.cpu($s.l * $s.att());    // (L,B,NH,T,T)
+            att_lse = $s.gpu($s.l * $s.nh * $s.bt()); // (L,B,NH,T)
+            attproj = $s.l * $s.btc();        // (L,B,T,C)
+            residual2 = $s.l * $s.btc();      // (L,B,T,C)
+            ln2 = $s.l * $s.btc();            // (L,B,T,C)
+            ln2_mean = $s.l * $s.bt();        // (L,B,T)
+            ln2_rstd = $s.l * $s.bt();        // (L,B,T)
+            fch = $s.l * 4 * $s.btc();        // (L,B,T,4C)
+            fch_gelu = $s.l * 4 * $s.btc();   // (L,B,T,4C)
+            fcproj = $s.l * $s.btc();         // (L,B,T,C)
+            residual3 = $s.l * $s.btc();      // (L,B,T,C)
+            lnf = $s.btc();                   // (B,T,C)
+            lnf_mean = $s.bt();               // (B,T)
+            lnf_rstd = $s.bt();               // (B,T)
+            logits = $s.bt() * $s.v;          // (B,T,V)
+            losses = $s.bt();                 // (B,T)
+            lse = $s.bt();                    // (B,T)
+            entropy = $s.bt();                // (B,T)
+        }
+    };
 }

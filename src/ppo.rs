@@ -5,10 +5,11 @@
 
 use serde::Serialize;
 
-use crate::cpu::adamw::AdamParams;
+use crate::config::AdamSettings;
 use crate::engine::{lm_backward, lm_forward, Engine};
 use crate::error::Result;
 use crate::reward::{pad_batch, ScalarHead};
+use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct PpoConfig {
@@ -20,6 +21,8 @@ pub struct PpoConfig {
     pub clip: f32,
     /// Value clip around the rollout's values.
     pub value_clip: f32,
+    /// What advantages are measured against.
+    pub baseline: Baseline,
     /// GAE λ (the discount is 1).
     pub lam: f32,
     /// Sampling temperature; log-probs use logits / temperature.
@@ -28,8 +31,8 @@ pub struct PpoConfig {
     pub value_lr: f32,
     pub epochs: usize,
     pub grad_clip: f32,
-    /// AdamW's epsilon for the policy and value updates.
-    pub adam_eps: f32,
+    /// Policy and value steps over which the learning rate rises linearly to `lr`.
+    pub warmup_steps: u32,
     /// Adaptive KL controller: the target KL per sequence (None: β stays fixed).
     pub target_kl: Option<f32>,
     pub kl_horizon: f32,
@@ -42,13 +45,14 @@ impl Default for PpoConfig {
             gamma: 27.8,
             clip: 0.2,
             value_clip: 0.2,
+            baseline: Baseline::Group,
             lam: 0.95,
-            temperature: 1.0,
+            temperature: 0.7,
             lr: 1e-4,
             value_lr: 1e-4,
             epochs: 4,
             grad_clip: 1.0,
-            adam_eps: 1e-8,
+            warmup_steps: 8,
             target_kl: None,
             // responses over which β may move by ±20%; short, because runs here are short
             kl_horizon: 100.0,
@@ -66,8 +70,12 @@ pub struct Rollout {
     pub logp_old: Vec<f32>,
     pub logp_ref: Vec<f32>,
     pub values: Vec<f32>,
-    /// The reward model's score of the whole response.
+    /// The reward model's score of the whole response (a fixed penalty when it did not finish).
     pub score: f32,
+    /// Whether the response ended with the end token (false: cut off at the length limit).
+    pub finished: bool,
+    /// Which prompt's group of K answers it belongs to (for the group baseline).
+    pub group: usize,
     pub rewards: Vec<f32>,
     pub advantages: Vec<f32>,
     pub returns: Vec<f32>,
@@ -211,12 +219,15 @@ pub struct PpoMetrics {
     pub value_loss: f32,
     pub entropy: f32,
     pub clip_frac: f32,
-    /// Mean (ρ − 1 − log ρ) between the rollout policy and the updated one, over the last epoch.
+    /// KL(π_old ‖ π_new) per token between the rollout policy and the updated one, over the last
+    /// epoch: the mean of ρ − 1 − log ρ with ρ = π_new/π_old.
     pub approx_kl: f32,
     /// E[r − β·KL] + γ·ptx log-likelihood.
     pub objective: f32,
     pub beta: f32,
     pub response_len: f32,
+    /// Fraction of rollouts cut off at the length limit (scored with the fixed penalty).
+    pub truncated: f32,
     pub distinct_responses: f32,
     pub skipped_steps: usize,
 }
@@ -239,6 +250,41 @@ pub fn adapt_beta(beta: f32, kl: f32, target: f32, n_steps: f32, horizon: f32) -
     beta * (1.0 + err * n_steps / horizon)
 }
 
+/// What an answer's return is measured against to make its advantage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// A value model (initialized from the reward model) and GAE: InstructGPT's PPO.
+    Value,
+    /// The mean return of the other answers to the same prompt (leave-one-out, as in RLOO; GRPO's
+    /// group baseline): no value model to train.
+    Group,
+}
+
+/// Group advantages: each answer's return (its score minus β·Σ log π/π_ref) minus the mean return
+/// of the other answers in its group, the same at every one of its tokens; whitened over the batch.
+/// An answer alone in its group gets advantage 0.
+pub fn group_advantages(rollouts: &mut [Rollout], beta: f32) {
+    let returns: Vec<f32> = rollouts.iter_mut().map(|r| {
+        r.rewards = token_rewards(r, beta);
+        r.rewards.iter().sum()
+    }).collect();
+    let groups = rollouts.iter().map(|r| r.group).max().map_or(0, |g| g + 1);
+    let (mut sum, mut n) = (vec![0.0f32; groups], vec![0usize; groups]);
+    for (r, ret) in rollouts.iter().zip(&returns) {
+        sum[r.group] += ret;
+        n[r.group] += 1;
+    }
+    for (r, ret) in rollouts.iter_mut().zip(&returns) {
+        let others = n[r.group] - 1;
+        let adv = if others == 0 { 0.0 } else { ret - (sum[r.group] - ret) / others as f32 };
+        r.advantages = vec![adv; r.actions()];
+        r.returns = vec![*ret; r.actions()];
+    }
+    let mut advs: Vec<&mut Vec<f32>> = rollouts.iter_mut().map(|r| &mut r.advantages).collect();
+    whiten(&mut advs);
+}
+
 /// Fills rewards, advantages (whitened) and returns of a batch of rollouts.
 pub fn compute_advantages(rollouts: &mut [Rollout], beta: f32, lam: f32) {
     for r in rollouts.iter_mut() {
@@ -251,112 +297,184 @@ pub fn compute_advantages(rollouts: &mut [Rollout], beta: f32, lam: f32) {
     whiten(&mut advs);
 }
 
-/// The PPO-ptx update: `epochs` passes over the rollouts in minibatches of the policy's capacity.
-/// Each policy step adds γ·(mean log-likelihood of a pretraining batch) to the objective.
+/// Running sums over the last epoch of an update, for the metrics.
+#[derive(Default)]
+struct Tally {
+    policy_loss: f32,
+    value_loss: f32,
+    clipped: usize,
+    tokens: usize,
+    responses: usize,
+    approx_kl: f32,
+}
+
+/// The learning rate of policy step `step` (1-based): a linear warm-up, so the first steps, whose
+/// Adam moments know least, are the smallest.
+pub fn warmup_lr(lr: f32, step: u32, warmup: u32) -> f32 {
+    if warmup == 0 { lr } else { lr * (step as f32 / warmup as f32).min(1.0) }
+}
+
+/// The PPO-ptx update: `epochs` passes over the rollouts, reshuffled each pass, in minibatches of
+/// the policy's capacity; the value model (trunk and head) learns the returns alongside when there is
+/// one. Returns the policy's step count after the update.
+///
+/// Normalization, which decides what γ means: the PPO term is summed over each response's tokens
+/// and averaged over responses (the objective E[r − β·KL] is per response), the pretraining term is
+/// γ times the mean per-token log-likelihood of a pretraining batch. With responses of about 30
+/// tokens, γ = 27.8 then weighs one pretraining token about as much as one response token.
 #[allow(clippy::too_many_arguments)]
 pub async fn ppo_update<P: Engine, V: Engine>(
     policy: &mut P,
-    value: &mut V,
-    value_head: &mut ScalarHead,
+    mut value: Option<(&mut V, &mut ScalarHead)>,
     rollouts: &[Rollout],
-    cfg: &PpoConfig,
-    pad: u32,
+    opt: &Optimizers<'_>,
     step0: u32,
     mut ptx_batch: impl FnMut() -> Result<(Vec<u32>, Vec<i32>, usize, usize)>,
+    rng: &mut Rng,
     m: &mut PpoMetrics,
 ) -> Result<u32> {
     let (max_b, _) = policy.capacity();
-    let c = value.config().n_embd;
     let mut step = step0;
-    let (mut pl_sum, mut vl_sum, mut clip_n, mut tok_n) = (0.0, 0.0, 0usize, 0usize);
-    for epoch in 0..cfg.epochs {
-        let (mut akl, mut akl_n) = (0.0, 0usize);
-        for chunk in rollouts.chunks(max_b) {
-            let refs: Vec<&Rollout> = chunk.iter().collect();
-            let (tokens, t) = rollout_batch(chunk, pad);
-            let targets = action_targets(&refs, t);
-            let n_act: usize = chunk.iter().map(|r| r.actions()).sum();
-            if n_act == 0 {
+    let mut tally = Tally::default();
+    let mut order: Vec<usize> = (0..rollouts.len()).collect();
+    for epoch in 0..opt.ppo.epochs {
+        let last = epoch + 1 == opt.ppo.epochs;
+        rng.shuffle(&mut order);
+        for idx in order.chunks(max_b) {
+            let chunk: Vec<&Rollout> = idx.iter().map(|&i| &rollouts[i]).collect();
+            if chunk.iter().all(|r| r.actions() == 0) {
                 continue;
             }
-            // policy: clipped surrogate on this minibatch
-            policy.forward(&tokens, chunk.len(), t)?;
-            let tl = policy.token_losses(&targets, cfg.temperature).await?;
-            let mut weights = vec![0.0f32; chunk.len() * t];
-            for (i, r) in chunk.iter().enumerate() {
-                for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
-                    let logp = -tl.losses[i * t + s];
-                    let (loss, dlogp, clipped) = surrogate(logp, r.logp_old[j], r.advantages[j], cfg.clip);
-                    // backward works on −log p: d/d(−logp) = −d/dlogp, averaged over actions
-                    weights[i * t + s] = -dlogp / n_act as f32;
-                    if epoch + 1 == cfg.epochs {
-                        pl_sum += loss;
-                        clip_n += clipped as usize;
-                        tok_n += 1;
-                        let lr = r.logp_old[j] - logp;
-                        akl += lr.exp() - 1.0 - lr;
-                        akl_n += 1;
-                    }
-                }
-            }
-            if weights.iter().all(|w| w.is_finite()) {
-                policy.zero_grad()?;
-                policy.backward(Some(&weights), None)?;
-                if cfg.gamma > 0.0 {
-                    let (pt, ptg, pb, ptt) = ptx_batch()?;
-                    lm_forward(policy, &pt, &ptg, pb, ptt).await?;
-                    lm_backward(policy, &ptg, cfg.gamma)?;
-                }
-                step += 1;
-                let opt = AdamParams { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step };
-                if !policy.update(&opt, cfg.grad_clip).await?.applied {
-                    m.skipped_steps += 1;
-                }
-            } else {
-                // a non-finite advantage or log-prob: skip this step rather than poison the weights
+            step += 1;
+            if !policy_step(policy, &chunk, opt, step, &mut ptx_batch, last.then_some(&mut tally)).await? {
                 m.skipped_steps += 1;
             }
-
-            // value: clipped regression to the returns, through the value model's trunk and head
-            value.forward(&tokens, chunk.len(), t)?;
-            let h = value.hidden().await?;
-            let mut dh = vec![0.0f32; chunk.len() * t * c];
-            for (i, r) in chunk.iter().enumerate() {
-                for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
-                    let hs = &h[(i * t + s) * c..][..c];
-                    let v = value_head.apply(hs);
-                    let (loss, dv) = value_loss(v, r.values[j], r.returns[j], cfg.value_clip);
-                    let dv = dv / n_act as f32;
-                    if epoch + 1 == cfg.epochs {
-                        vl_sum += loss;
-                    }
-                    for k in 0..c {
-                        dh[(i * t + s) * c + k] = dv * value_head.w[k];
-                        value_head.grad[k] += dv * hs[k];
-                    }
-                }
-            }
-            if dh.iter().all(|x| x.is_finite()) {
-                value.zero_grad()?;
-                value.backward(None, Some(&dh))?;
-                let vopt = AdamParams { lr: cfg.value_lr, beta1: 0.9, beta2: 0.95, eps: cfg.adam_eps, weight_decay: 0.0, t: step.max(1) };
-                if value.update(&vopt, cfg.grad_clip).await?.applied {
-                    value_head.step(cfg.value_lr);
-                } else {
-                    value_head.grad.fill(0.0);
+            if let Some((v, head)) = &mut value {
+                if !value_step(&mut **v, &mut **head, &chunk, opt, step, last.then_some(&mut tally)).await? {
                     m.skipped_steps += 1;
                 }
-            } else {
-                value_head.grad.fill(0.0);
-                m.skipped_steps += 1;
             }
-        }
-        if epoch + 1 == cfg.epochs {
-            m.approx_kl = akl / akl_n.max(1) as f32;
         }
     }
-    m.policy_loss = pl_sum / tok_n.max(1) as f32;
-    m.value_loss = vl_sum / tok_n.max(1) as f32;
-    m.clip_frac = clip_n as f32 / tok_n.max(1) as f32;
+    m.policy_loss = tally.policy_loss / tally.responses.max(1) as f32;
+    m.value_loss = tally.value_loss / tally.tokens.max(1) as f32;
+    m.clip_frac = tally.clipped as f32 / tally.tokens.max(1) as f32;
+    m.approx_kl = tally.approx_kl / tally.tokens.max(1) as f32;
     Ok(step)
+}
+
+/// What an update's steps share: the PPO settings, AdamW's, and the pad token.
+pub struct Optimizers<'a> {
+    pub ppo: &'a PpoConfig,
+    pub adam: &'a AdamSettings,
+    pub pad: u32,
+}
+
+/// One policy step on a minibatch: the clipped surrogate, summed over each response and averaged
+/// over responses, plus γ·(mean pretraining NLL). False when the step was skipped.
+async fn policy_step<P: Engine>(
+    policy: &mut P,
+    chunk: &[&Rollout],
+    opt: &Optimizers<'_>,
+    step: u32,
+    ptx_batch: &mut impl FnMut() -> Result<(Vec<u32>, Vec<i32>, usize, usize)>,
+    tally: Option<&mut Tally>,
+) -> Result<bool> {
+    let cfg = opt.ppo;
+    let (tokens, t) = rollout_batch(chunk, opt.pad);
+    policy.forward(&tokens, chunk.len(), t)?;
+    let tl = policy.token_losses(&action_targets(chunk, t), cfg.temperature).await?;
+    let (weights, sums) = surrogate_weights(chunk, &tl.losses, t, cfg.clip);
+    if let Some(t) = tally {
+        t.policy_loss += sums.policy_loss;
+        t.clipped += sums.clipped;
+        t.tokens += sums.tokens;
+        t.responses += sums.responses;
+        t.approx_kl += sums.approx_kl;
+    }
+    if !weights.iter().all(|w| w.is_finite()) {
+        // a non-finite advantage or log-prob: skip this step rather than poison the weights
+        return Ok(false);
+    }
+    policy.zero_grad()?;
+    policy.backward(Some(&weights), None)?;
+    if cfg.gamma > 0.0 {
+        let (pt, ptg, pb, ptt) = ptx_batch()?;
+        lm_forward(policy, &pt, &ptg, pb, ptt).await?;
+        lm_backward(policy, &ptg, cfg.gamma)?;
+    }
+    let lr = warmup_lr(cfg.lr, step, cfg.warmup_steps);
+    Ok(policy.update(&opt.adam.at(lr, step), cfg.grad_clip).await?.applied)
+}
+
+/// The loss weights of one policy minibatch, (B,T): at each action the derivative of the clipped
+/// surrogate with respect to −log π, summed over the response's tokens and averaged over the
+/// minibatch's responses; zero elsewhere. `losses` are −log π(action) at each position. Also
+/// returns the sums the metrics need.
+fn surrogate_weights(chunk: &[&Rollout], losses: &[f32], t: usize, clip: f32) -> (Vec<f32>, Tally) {
+    let n_resp = chunk.len() as f32;
+    let mut weights = vec![0.0f32; chunk.len() * t];
+    let mut sums = Tally { responses: chunk.len(), ..Default::default() };
+    for (i, r) in chunk.iter().enumerate() {
+        for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
+            let logp = -losses[i * t + s];
+            let (loss, dlogp, clipped) = surrogate(logp, r.logp_old[j], r.advantages[j], clip);
+            // backward works on −log p: d/d(−logp) = −d/dlogp
+            weights[i * t + s] = -dlogp / n_resp;
+            sums.policy_loss += loss;
+            sums.clipped += clipped as usize;
+            sums.tokens += 1;
+            // KL(π_old ‖ π_new), k3 estimator on samples from π_old: ρ = π_new/π_old
+            let log_rho = logp - r.logp_old[j];
+            sums.approx_kl += log_rho.exp() - 1.0 - log_rho;
+        }
+    }
+    (weights, sums)
+}
+
+/// `surrogate_weights` for tests: the weights alone.
+pub fn policy_loss_weights(chunk: &[&Rollout], losses: &[f32], t: usize, clip: f32) -> Vec<f32> {
+    surrogate_weights(chunk, losses, t, clip).0
+}
+
+/// One value step on a minibatch: clipped regression to the returns, through the value model's
+/// trunk and head, averaged over tokens. False when the step was skipped.
+async fn value_step<V: Engine>(value: &mut V, head: &mut ScalarHead, chunk: &[&Rollout], opt: &Optimizers<'_>, step: u32, tally: Option<&mut Tally>) -> Result<bool> {
+    let cfg = opt.ppo;
+    let c = value.config().n_embd;
+    let (tokens, t) = rollout_batch(chunk, opt.pad);
+    let n_act: usize = chunk.iter().map(|r| r.actions()).sum();
+    value.forward(&tokens, chunk.len(), t)?;
+    let h = value.hidden().await?;
+    let mut dh = vec![0.0f32; chunk.len() * t * c];
+    let mut loss_sum = 0.0;
+    for (i, r) in chunk.iter().enumerate() {
+        for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
+            let hs = &h[(i * t + s) * c..][..c];
+            let (loss, dv) = value_loss(head.apply(hs), r.values[j], r.returns[j], cfg.value_clip);
+            let dv = dv / n_act as f32;
+            loss_sum += loss;
+            for k in 0..c {
+                dh[(i * t + s) * c + k] = dv * head.w[k];
+                head.grad[k] += dv * hs[k];
+            }
+        }
+    }
+    if let Some(t) = tally {
+        t.value_loss += loss_sum;
+    }
+    if !dh.iter().all(|x| x.is_finite()) {
+        head.grad.fill(0.0);
+        return Ok(false);
+    }
+    value.zero_grad()?;
+    value.backward(None, Some(&dh))?;
+    let lr = warmup_lr(cfg.value_lr, step, cfg.warmup_steps);
+    if value.update(&opt.adam.at(lr, step), cfg.grad_clip).await?.applied {
+        head.step(opt.adam, lr);
+        Ok(true)
+    } else {
+        head.grad.fill(0.0);
+        Ok(false)
+    }
 }

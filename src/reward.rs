@@ -1,14 +1,21 @@
 //! The reward model: the GPT trunk with a scalar head read at the last token, trained on K-way
-//! rankings with InstructGPT's loss −1/P·Σ log σ(r(x,y_w) − r(x,y_l)) over the P untied pairs of one
-//! ranking, all pairs of a prompt in one batch element (K forward passes, not P).
+//! rankings with InstructGPT's loss −1/C(K,2)·Σ log σ(r(x,y_w) − r(x,y_l)) over all pairs of one
+//! ranking, all pairs of a prompt in one batch element (K forward passes, not C(K,2)). A tied pair
+//! counts as half a win each way, so every ranking teaches something, an all-tied one included
+//! ("these differences do not matter"), as ties count half in the win-rate.
 
 use crate::bail;
 use crate::corpus::format_dialogue;
-use crate::cpu::adamw::{adamw_update, AdamParams};
+use crate::config::AdamSettings;
+use crate::cpu::adamw::adamw_update;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::tokenizer::Tokenizer;
+
+/// Responses per ranking: InstructGPT's labelers ranked K = 4 to 9; 2 is a plain comparison.
+pub const K_MIN: usize = 2;
+pub const K_MAX: usize = 9;
 
 /// One labeler's ranking of K responses to a prompt: ranks[i] = 0 for the best; equal ranks are ties.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,14 +28,11 @@ pub struct Ranking {
 impl Ranking {
     pub fn validate(&self) -> Result<()> {
         let k = self.responses.len();
-        if !(2..=9).contains(&k) {
-            bail!("a ranking needs 2 to 9 responses, got {k}");
+        if !(K_MIN..=K_MAX).contains(&k) {
+            bail!("a ranking needs {K_MIN} to {K_MAX} responses, got {k}");
         }
         if self.ranks.len() != k {
             bail!("a ranking of {k} responses needs {k} ranks, got {}", self.ranks.len());
-        }
-        if ranking_pairs(&self.ranks).is_empty() {
-            bail!("every response is tied: the ranking says nothing");
         }
         Ok(())
     }
@@ -56,22 +60,35 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The ranking loss of one prompt's rewards (K) and its gradient d loss / d reward (K).
+/// The ranking loss of one prompt's rewards (K) and its gradient d loss / d reward (K):
+/// −1/C(K,2)·Σ_pairs [log σ(r_w − r_l)], where a tied pair contributes ½[log σ(d) + log σ(−d)].
 pub fn ranking_loss(rewards: &[f32], ranks: &[usize]) -> (f32, Vec<f32>) {
-    let pairs = ranking_pairs(ranks);
-    let mut grad = vec![0.0; rewards.len()];
-    if pairs.is_empty() {
+    let k = rewards.len();
+    let mut grad = vec![0.0; k];
+    if k < 2 {
         return (0.0, grad);
     }
-    let scale = 1.0 / pairs.len() as f32;
+    let scale = 2.0 / (k * (k - 1)) as f32;
     let mut loss = 0.0;
-    for &(w, l) in &pairs {
-        let d = rewards[w] - rewards[l];
-        loss -= log_sigmoid(d) * scale;
-        // d/dd [−log σ(d)] = −σ(−d)
-        let g = -sigmoid(-d) * scale;
-        grad[w] += g;
-        grad[l] -= g;
+    // −log σ(d) and its derivative −σ(−d), weighted, for the pair (i over j)
+    let mut win = |i: usize, j: usize, w: f32, loss: &mut f32| {
+        let d = rewards[i] - rewards[j];
+        *loss -= w * log_sigmoid(d) * scale;
+        let g = -w * sigmoid(-d) * scale;
+        grad[i] += g;
+        grad[j] -= g;
+    };
+    for i in 0..k {
+        for j in i + 1..k {
+            match ranks[i].cmp(&ranks[j]) {
+                std::cmp::Ordering::Less => win(i, j, 1.0, &mut loss),
+                std::cmp::Ordering::Greater => win(j, i, 1.0, &mut loss),
+                std::cmp::Ordering::Equal => {
+                    win(i, j, 0.5, &mut loss);
+                    win(j, i, 0.5, &mut loss);
+                }
+            }
+        }
     }
     (loss, grad)
 }
@@ -107,10 +124,9 @@ impl ScalarHead {
         h.iter().zip(&self.w).map(|(a, b)| a * b).sum::<f32>() + self.bias
     }
 
-    pub fn step(&mut self, lr: f32) {
+    pub fn step(&mut self, opt: &AdamSettings, lr: f32) {
         self.t += 1;
-        let p = AdamParams { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: self.t };
-        adamw_update(&mut self.w, &self.grad, &mut self.m, &mut self.v, &p, 1.0, false);
+        adamw_update(&mut self.w, &self.grad, &mut self.m, &mut self.v, &opt.at(lr, self.t), 1.0, false);
         self.grad.fill(0.0);
     }
 }
@@ -145,7 +161,11 @@ pub struct RewardModel<E: Engine> {
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct RmReport {
     pub loss: f32,
+    /// Pairwise accuracy over the untied pairs (NaN when every pair was tied).
     pub accuracy: f32,
+    /// Untied pairs the accuracy counts.
+    #[serde(skip)]
+    pub pairs: usize,
     /// The step was skipped (non-finite loss or gradient).
     #[serde(skip)]
     pub skipped: bool,
@@ -174,7 +194,7 @@ impl<E: Engine> RewardModel<E> {
     }
 
     /// One AdamW step on a minibatch of rankings (already tokenized: one K-row batch per ranking).
-    pub async fn train_step(&mut self, batch: &[(Vec<Vec<u32>>, Vec<usize>)], pad: u32, lr: f32, grad_clip: f32) -> Result<RmReport> {
+    pub async fn train_step(&mut self, batch: &[TokenizedRanking], pad: u32, opt: &AdamSettings, lr: f32, grad_clip: f32) -> Result<RmReport> {
         let c = self.engine.config().n_embd;
         self.engine.zero_grad()?;
         let mut report = RmReport::default();
@@ -208,20 +228,20 @@ impl<E: Engine> RewardModel<E> {
             return Ok(report);
         }
         self.steps += 1;
-        let opt = AdamParams { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: self.steps };
-        let rep = self.engine.update(&opt, grad_clip).await?;
+        let rep = self.engine.update(&opt.at(lr, self.steps), grad_clip).await?;
         if rep.applied {
-            self.head.step(lr);
+            self.head.step(opt, lr);
         } else {
             self.head.grad.fill(0.0);
             report.skipped = true;
         }
-        report.accuracy = if total == 0 { 0.0 } else { right / total as f32 };
+        report.accuracy = accuracy(right, total);
+        report.pairs = total;
         Ok(report)
     }
 
     /// Loss and pairwise accuracy on rankings without training.
-    pub async fn evaluate(&mut self, data: &[(Vec<Vec<u32>>, Vec<usize>)], pad: u32) -> Result<RmReport> {
+    pub async fn evaluate(&mut self, data: &[TokenizedRanking], pad: u32) -> Result<RmReport> {
         let (mut loss, mut right, mut total) = (0.0, 0.0, 0);
         for (seqs, ranks) in data {
             let r = self.score(seqs, pad).await?;
@@ -230,14 +250,80 @@ impl<E: Engine> RewardModel<E> {
             right += a;
             total += n;
         }
-        Ok(RmReport { loss: loss / data.len().max(1) as f32, accuracy: if total == 0 { 0.0 } else { right / total as f32 }, skipped: false })
+        Ok(RmReport { loss: loss / data.len().max(1) as f32, accuracy: accuracy(right, total), pairs: total, skipped: false })
     }
 
-    /// Shifts the bias so the given sequences (the SFT demonstrations) score mean 0.
-    pub async fn normalize(&mut self, demos: &[Vec<u32>], pad: u32) -> Result<f32> {
-        let r = self.score(demos, pad).await?;
-        let mean = r.iter().sum::<f32>() / r.len().max(1) as f32;
-        self.head.bias -= mean;
-        Ok(mean)
+    /// Starts again from the SFT trunk and a fresh head, with a fresh optimizer.
+    pub fn reset(&mut self, sft: &[f32], seed: u64) -> Result<()> {
+        self.engine.set_params(sft)?;
+        self.engine.reset_optimizer()?;
+        self.head = ScalarHead::new(self.engine.config().n_embd, seed);
+        self.steps = 0;
+        Ok(())
     }
+
+    /// `epochs` passes over the rankings in shuffled minibatches of `batch` rankings; reports the
+    /// last pass's mean loss and pairwise accuracy, and how many steps were skipped.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fit(&mut self, data: &mut [TokenizedRanking], pad: u32, fit: &RmFit, opt: &AdamSettings, grad_clip: f32, rng: &mut Rng) -> Result<(RmReport, usize)> {
+        let mut skipped = 0;
+        let mut last = RmReport::default();
+        for _ in 0..fit.epochs {
+            rng.shuffle(data);
+            let (mut loss, mut right, mut pairs, mut n) = (0.0, 0.0, 0, 0);
+            for chunk in data.chunks(fit.batch.max(1)) {
+                let r = self.train_step(chunk, pad, opt, fit.lr, grad_clip).await?;
+                if r.skipped {
+                    skipped += 1;
+                    continue;
+                }
+                loss += r.loss;
+                if r.pairs > 0 {
+                    right += r.accuracy * r.pairs as f32;
+                    pairs += r.pairs;
+                }
+                n += 1;
+            }
+            last = RmReport { loss: loss / n.max(1) as f32, accuracy: accuracy(right, pairs), pairs, skipped: false };
+        }
+        Ok((last, skipped))
+    }
+
+    /// Scales and shifts the head so the given sequences (the SFT demonstrations) score mean 0 and
+    /// standard deviation 1, as lm-human-preferences does under its reference policy: however a fit
+    /// turns out, one unit of reward means one spread of SFT's answers, so β keeps one meaning.
+    /// Returns the mean and spread before.
+    pub async fn normalize(&mut self, demos: &[Vec<u32>], pad: u32) -> Result<(f32, f32)> {
+        let r = self.score(demos, pad).await?;
+        let (mean, std) = mean_std(&r);
+        // a head that scores everything alike has no spread to divide by: only shift it
+        let gain = if std > 1e-6 { 1.0 / std } else { 1.0 };
+        self.head.w.iter_mut().for_each(|w| *w *= gain);
+        self.head.bias = (self.head.bias - mean) * gain;
+        Ok((mean, std))
+    }
+}
+
+/// How the reward model is fitted to the rankings.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RmFit {
+    pub epochs: usize,
+    pub lr: f32,
+    /// Rankings per step.
+    pub batch: usize,
+}
+
+/// One ranking ready for the trunk: K token sequences and their ranks.
+pub type TokenizedRanking = (Vec<Vec<u32>>, Vec<usize>);
+
+fn accuracy(right: f32, pairs: usize) -> f32 {
+    if pairs == 0 { f32::NAN } else { right / pairs as f32 }
+}
+
+/// Mean and (population) standard deviation.
+pub fn mean_std(xs: &[f32]) -> (f32, f32) {
+    let n = xs.len().max(1) as f32;
+    let mean = xs.iter().sum::<f32>() / n;
+    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    (mean, var.sqrt())
 }

@@ -1,24 +1,9 @@
 //! Drawing responses from the model: temperature, top-k and top-p over the last position's logits.
 
+use crate::config::SampleConfig;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::rng::Rng;
-
-#[derive(Clone, Copy, Debug)]
-pub struct SampleConfig {
-    pub temperature: f32,
-    /// 0 keeps every token.
-    pub top_k: usize,
-    /// 1.0 keeps every token.
-    pub top_p: f32,
-    pub max_new_tokens: usize,
-}
-
-impl Default for SampleConfig {
-    fn default() -> Self {
-        SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 64 }
-    }
-}
 
 /// Picks one token from logits (V). Temperature 0 is greedy.
 pub fn sample_token(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
@@ -72,7 +57,8 @@ pub fn counter_uniform(seed: u64, row: u32, step: u32) -> f32 {
     (h >> 8) as f32 / 16_777_216.0
 }
 
-const BISECT_ITERS: usize = 40;
+/// Bisection steps for the top-k and top-p thresholds (the GPU sampler uses the same).
+pub const BISECT_ITERS: usize = 40;
 
 /// The GPU sampler's rule on the CPU (see shaders/sample.wgsl): top-k and top-p as thresholds found
 /// by bisection on the scaled logits, then an inverse-CDF walk in index order with the uniform `u`.

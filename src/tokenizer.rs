@@ -8,7 +8,7 @@ use tokenizers::{AddedToken, NormalizerWrapper, TokenizerBuilder};
 
 use crate::bail;
 use crate::corpus::{ASSISTANT, END, SPECIAL_TOKENS, USER};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
@@ -18,7 +18,7 @@ pub struct Tokenizer {
 }
 
 fn tk_err(what: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
-    move |e| Error(format!("{what}: {e}"))
+    move |e| Error::new(ErrorKind::BadInput, format!("{what}: {e}"))
 }
 
 impl Tokenizer {
@@ -49,7 +49,7 @@ impl Tokenizer {
     /// Loads a `tokenizer.json`; it must define the chat special tokens.
     pub fn from_json(json: &str) -> Result<Tokenizer> {
         let inner = tokenizers::Tokenizer::from_str(json).map_err(tk_err("tokenizer.json is not a valid HF tokenizer"))?;
-        let id = |t: &str| inner.token_to_id(t).ok_or_else(|| Error(format!("tokenizer.json lacks the special token {t}")));
+        let id = |t: &str| inner.token_to_id(t).ok_or_else(|| Error::new(ErrorKind::BadInput, format!("tokenizer.json lacks the special token {t}")));
         Ok(Tokenizer { user: id(USER)?, assistant: id(ASSISTANT)?, end: id(END)?, inner })
     }
 

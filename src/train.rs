@@ -2,8 +2,8 @@
 
 use crate::config::TrainConfig;
 use crate::corpus::{format_dialogue, format_prompt, Corpus, Dialogue};
-use crate::cpu::adamw::AdamParams;
-use crate::engine::{lm_backward, lm_forward, Engine};
+use crate::config::AdamParams;
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::tokenizer::Tokenizer;
@@ -137,12 +137,9 @@ pub async fn train_loop<E: Engine>(
     let mut losses = Vec::with_capacity(steps);
     for step in 0..steps {
         let batch = next_batch(&mut rng)?;
-        let loss = lm_forward(engine, &batch.tokens, &batch.targets, batch.b, batch.t).await?;
-        engine.zero_grad()?;
-        lm_backward(engine, &batch.targets, 1.0)?;
         let lr = lr_at(step, steps, tc.warmup_steps.min(steps / 2), peak_lr);
         let opt = AdamParams { lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weight_decay: tc.weight_decay, t: step as u32 + 1 };
-        let rep = engine.update(&opt, tc.grad_clip).await?;
+        let (loss, rep) = engine.lm_step(&batch.tokens, &batch.targets, batch.b, batch.t, &opt, tc.grad_clip).await?;
         losses.push(loss);
         log(&StepLog { step, loss, lr, grad_norm: rep.grad_norm, skipped: !rep.applied });
     }

@@ -1,29 +1,41 @@
 //! The browser's entry points (wasm-bindgen): the whole lab behind one object the page's Worker
-//! drives. Every call that touches the GPU returns a Promise; nothing blocks.
+//! drives. Every call that touches the GPU returns a Promise; nothing blocks. Errors reach JS as
+//! `{kind, message}` objects (see `ErrorKind`), so the page branches on the kind, not the wording.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Promise;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::align::{win_rate, AlignConfig, Aligner, IterationMetrics};
-use crate::checkpoint::{from_safetensors, hf_config, parse_config, to_safetensors};
+use crate::any_engine::AnyEngine;
+use crate::checkpoint::{from_safetensors, hf_config, parse_config, to_safetensors, LabState};
 use crate::config::ModelConfig;
 use crate::corpus::format_prompt;
-use crate::engine::{AnyEngine, Engine};
-use crate::error::{Error, Result};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
 use crate::gpu::Gpu;
 use crate::labelers::Labeler;
-use crate::ppo::PpoConfig;
+use crate::options::Options;
 use crate::reward::Ranking;
-use crate::sample::{generate, SampleConfig};
+use crate::sample::generate;
 use crate::tokenizer::Tokenizer;
 
+/// An error as JS sees it.
 fn js(e: Error) -> JsValue {
-    JsValue::from_str(&e.0)
+    #[derive(Serialize)]
+    struct JsError<'a> {
+        kind: ErrorKind,
+        message: &'a str,
+    }
+    to_js(&JsError { kind: e.kind, message: &e.message }).unwrap_or_else(|_| JsValue::from_str(&e.message))
+}
+
+fn busy() -> JsValue {
+    js(Error::new(ErrorKind::Busy, "the lab is busy with another call; try again when it is done"))
 }
 
 /// Plain JS objects and arrays (not Maps), so results survive postMessage and read as `m.reward`.
@@ -31,192 +43,44 @@ fn to_js<T: Serialize>(v: &T) -> std::result::Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&format!("serializing a result: {e}")))
 }
 
+fn from_js<T: serde::de::DeserializeOwned>(v: JsValue, what: &str) -> std::result::Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| js(Error::new(ErrorKind::BadInput, format!("{what}: {e}"))))
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
-}
-
-/// What the page may set; missing fields keep their values (the paper's at the start).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Options {
-    pub k: Option<usize>,
-    pub beta: Option<f32>,
-    pub gamma: Option<f32>,
-    pub lr: Option<f32>,
-    pub temperature: Option<f32>,
-    pub rollouts: Option<usize>,
-    pub max_new_tokens: Option<usize>,
-    pub rm_lr: Option<f32>,
-    pub rm_epochs: Option<usize>,
-    pub seed: Option<u64>,
-    /// Use the WebGPU engine when there is an adapter (default true).
-    pub prefer_gpu: Option<bool>,
 }
 
 struct Inner {
     cfg: ModelConfig,
     gpu: Option<Gpu>,
     aligner: Aligner<AnyEngine>,
-    config_json: String,
     tokenizer_json: String,
     /// Metrics of every iteration so far, as JSON (restored with the state).
     history: Vec<serde_json::Value>,
-    seed: u64,
 }
 
 impl Inner {
-    fn apply(&mut self, o: &Options) -> Result<()> {
-        let c = &mut self.aligner.cfg;
-        if let Some(k) = o.k {
-            if !(2..=9).contains(&k) {
-                return Err(Error(format!("K must be 2 to 9, got {k}")));
-            }
-            c.k = k;
-        }
-        if let Some(b) = o.beta {
-            c.ppo.beta = b;
-            self.aligner.beta = b;
-        }
-        if let Some(g) = o.gamma {
-            c.ppo.gamma = g;
-        }
-        if let Some(lr) = o.lr {
-            c.ppo.lr = lr;
-            c.ppo.value_lr = lr;
-        }
-        if let Some(t) = o.temperature {
-            if !(t > 0.0) {
-                return Err(Error("the temperature must be positive".into()));
-            }
-            c.ppo.temperature = t;
-        }
-        if let Some(r) = o.rollouts {
-            c.rollouts = r.max(1);
-        }
-        if let Some(n) = o.max_new_tokens {
-            c.max_new_tokens = n.max(1);
-        }
-        if let Some(lr) = o.rm_lr {
-            c.rm_lr = lr;
-        }
-        if let Some(n) = o.rm_epochs {
-            c.rm_epochs = n.max(1);
-        }
-        Ok(())
-    }
-
-    async fn save_state(&mut self) -> Result<Vec<u8>> {
-        let al = &mut self.aligner;
-        let mut tensors: Vec<(String, Vec<f32>)> = Vec::new();
-        for (name, engine) in [("policy", &mut al.policy), ("reward", &mut al.reward.engine)] {
-            let (m, v) = engine.optimizer_state().await?;
-            tensors.push((name.into(), engine.params().await?));
-            tensors.push((format!("{name}.adam_m"), m));
-            tensors.push((format!("{name}.adam_v"), v));
-        }
-        let head_tensors = |name: &str, h: &crate::reward::ScalarHead| {
-            vec![(name.to_string(), h.w.clone()), (format!("{name}.adam_m"), h.m.clone()), (format!("{name}.adam_v"), h.v.clone())]
-        };
-        tensors.extend(head_tensors("reward_head", &al.reward.head));
-        let mut value_meta = serde_json::Value::Null;
-        if let Some((v, head)) = al.value.as_mut() {
-            let (m, vv) = v.optimizer_state().await?;
-            tensors.push(("value".into(), v.params().await?));
-            tensors.push(("value.adam_m".into(), m));
-            tensors.push(("value.adam_v".into(), vv));
-            tensors.extend(head_tensors("value_head", head));
-            value_meta = serde_json::json!({ "bias": head.bias, "head_steps": head.t });
-        }
-        if tensors.iter().any(|(_, v)| v.iter().any(|x| !x.is_finite())) {
-            return Err(Error("refusing to save a state with NaN or infinite weights".into()));
-        }
-        let meta = serde_json::json!({
-            "model": self.cfg, "beta": al.beta, "iteration": al.iteration, "policy_steps": al.policy_steps,
-            "reward_bias": al.reward.head.bias, "reward_steps": al.reward.steps, "reward_head_steps": al.reward.head.t,
-            "value": value_meta, "history": self.history,
-        });
-        let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors.iter().map(|(n, v)| (n.clone(), vec![v.len()], bytemuck::cast_slice(v).to_vec())).collect();
-        let views: Vec<(String, safetensors::tensor::TensorView)> = data
-            .iter()
-            .map(|(n, s, b)| safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error(format!("building the state: {e}")))?;
-        let meta: std::collections::HashMap<String, String> = [("rlhf_lab_state".to_string(), meta.to_string())].into();
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error(format!("serializing the state: {e}")))
-    }
-
-    fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error(format!("the saved state is corrupted: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error(format!("the saved state is corrupted: {e}")))?;
-        let meta_text = header.metadata().as_ref().and_then(|m| m.get("rlhf_lab_state")).ok_or_else(|| Error("not a saved lab state".into()))?;
-        let meta: serde_json::Value = serde_json::from_str(meta_text).map_err(|e| Error(format!("the saved state's metadata: {e}")))?;
-        let model: ModelConfig = serde_json::from_value(meta["model"].clone()).map_err(|e| Error(format!("the saved state's model: {e}")))?;
-        if model != self.cfg {
-            return Err(Error(format!("the saved state is for {model:?}, not this model {:?}", self.cfg)));
-        }
-        let get = |name: &str| -> Result<Option<Vec<f32>>> {
-            match st.tensor(name) {
-                Ok(t) => Ok(Some(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())),
-                Err(_) => Ok(None),
-            }
-        };
-        let need = |name: &str| get(name)?.ok_or_else(|| Error(format!("the saved state lacks {name}")));
-        let restore_engine = |engine: &mut AnyEngine, name: &str| -> Result<()> {
-            engine.set_params(&need(name)?)?;
-            engine.set_optimizer_state(&need(&format!("{name}.adam_m"))?, &need(&format!("{name}.adam_v"))?)
-        };
-        let restore_head = |head: &mut crate::reward::ScalarHead, name: &str| -> Result<()> {
-            let w = need(name)?;
-            if w.len() != self.cfg.n_embd {
-                return Err(Error(format!("the saved {name} has {} values, not {}", w.len(), self.cfg.n_embd)));
-            }
-            head.w = w;
-            head.m = need(&format!("{name}.adam_m"))?;
-            head.v = need(&format!("{name}.adam_v"))?;
-            Ok(())
-        };
-        let count = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as u32;
-        let al = &mut self.aligner;
-        restore_engine(&mut al.policy, "policy")?;
-        restore_engine(&mut al.reward.engine, "reward")?;
-        restore_head(&mut al.reward.head, "reward_head")?;
-        al.reward.head.bias = meta["reward_bias"].as_f64().unwrap_or(0.0) as f32;
-        al.reward.steps = count(&meta["reward_steps"]);
-        al.reward.head.t = count(&meta["reward_head_steps"]);
-        if let Some(v) = get("value")? {
-            let b = al.policy.capacity().0;
-            let mut engine = AnyEngine::new(self.cfg, self.gpu.as_ref(), v, b, self.cfg.n_ctx)?;
-            engine.set_optimizer_state(&need("value.adam_m")?, &need("value.adam_v")?)?;
-            let mut head = crate::reward::ScalarHead::new(self.cfg.n_embd, 0);
-            restore_head(&mut head, "value_head")?;
-            head.bias = meta["value"]["bias"].as_f64().unwrap_or(0.0) as f32;
-            head.t = count(&meta["value"]["head_steps"]);
-            al.value = Some((engine, head));
-        }
-        al.beta = meta["beta"].as_f64().map(|x| x as f32).unwrap_or(al.beta);
-        al.iteration = meta["iteration"].as_u64().unwrap_or(0) as usize;
-        al.policy_steps = meta["policy_steps"].as_u64().unwrap_or(0) as u32;
-        self.history = serde_json::from_value(meta["history"].clone()).unwrap_or_default();
-        Ok(())
-    }
-
-    fn sample_cfg(&self) -> SampleConfig {
-        let c = &self.aligner.cfg;
-        SampleConfig { temperature: c.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: c.max_new_tokens }
-    }
-
     async fn generate(&mut self, prompt: &str, k: usize, seed: u64, sft: bool) -> Result<Vec<String>> {
         let tok = &self.aligner.tok;
         let ids = tok.encode(&format_prompt(prompt))?;
         if ids.len() + 1 >= self.cfg.n_ctx {
-            return Err(Error(format!("the prompt is {} tokens; this model's context is {}", ids.len(), self.cfg.n_ctx)));
+            crate::bail!("the prompt is {} tokens; this model's context is {}", ids.len(), self.cfg.n_ctx);
         }
-        let sc = self.sample_cfg();
+        let sc = self.aligner.sample_cfg();
         let engine = if sft { &mut self.aligner.reference } else { &mut self.aligner.policy };
-        let outs = generate(engine, &ids, k.clamp(1, 9), self.aligner.tok.end, &sc, seed).await?;
+        let outs = generate(engine, &ids, k.clamp(crate::reward::K_MIN, crate::reward::K_MAX), self.aligner.tok.end, &sc, seed).await?;
         outs.iter().map(|o| self.aligner.tok.decode(o)).collect()
     }
+}
+
+/// What one training iteration returns to the page.
+#[derive(Serialize)]
+struct IterationResult {
+    metrics: IterationMetrics,
+    /// Rankings the autopilot's labeler added this iteration (to store with the person's).
+    rankings: Vec<Ranking>,
 }
 
 /// The lab: base model, reward model, policy and value function, on WebGPU or the CPU reference.
@@ -234,37 +98,65 @@ where
 {
     let inner = inner.clone();
     future_to_promise(async move {
-        let mut guard = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
+        let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
         let out = f(&mut guard).await.map_err(js)?;
         to_js(&out)
     })
 }
 
+/// Milliseconds of one training step (forward, backward, AdamW) of a (4, 64) batch on an engine,
+/// after one warm-up step (which compiles the GPU pipelines).
+async fn time_step(cfg: ModelConfig, gpu: Option<&Gpu>, params: Vec<f32>) -> Result<f64> {
+    let (b, t) = (4, cfg.n_ctx.min(64));
+    let mut e = AnyEngine::new(cfg, gpu, params, b, t)?;
+    let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % cfg.vocab_size) as u32).collect();
+    let targets: Vec<i32> = tokens.iter().map(|&x| x as i32).collect();
+    let opt = AlignConfig::default().adam.at(1e-6, 1);
+    let mut step = async || -> Result<()> {
+        crate::engine::lm_forward(&mut e, &tokens, &targets, b, t).await?;
+        e.zero_grad()?;
+        crate::engine::lm_backward(&mut e, &targets, 1.0)?;
+        e.update(&opt, 1.0).await.map(|_| ())
+    };
+    step().await?;
+    let t0 = crate::clock::now_ms();
+    step().await?;
+    Ok(crate::clock::now_ms() - t0)
+}
+
 #[wasm_bindgen]
 impl Lab {
-    /// Loads a checkpoint (config.json, model.safetensors, tokenizer.json) and builds the lab.
-    pub async fn create(config_json: String, weights: Vec<u8>, tokenizer_json: String, options: JsValue) -> std::result::Result<Lab, JsValue> {
-        let opts: Options = if options.is_undefined() || options.is_null() {
-            Options::default()
-        } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("options: {e}")))?
-        };
+    /// Times one small training step on WebGPU (when `use_gpu`) or on the CPU engine in wasm, so the
+    /// page can pick the faster: resolves to milliseconds, or rejects when WebGPU is unavailable.
+    pub async fn time_engine(config_json: String, weights: Vec<u8>, use_gpu: bool) -> std::result::Result<f64, JsValue> {
+        let cfg = parse_config(&config_json).map_err(js)?;
+        let (params, _) = from_safetensors(&cfg, &weights).map_err(js)?;
+        let gpu = if use_gpu { Some(Gpu::new(None).await.map_err(js)?) } else { None };
+        let ms = time_step(cfg, gpu.as_ref(), params).await.map_err(js)?;
+        if let Some(g) = gpu {
+            g.device.destroy();
+        }
+        Ok(ms)
+    }
+
+    /// Loads a checkpoint (config.json, model.safetensors, tokenizer.json) and builds the lab on
+    /// WebGPU when `use_gpu` and an adapter is there, else on the CPU reference.
+    pub async fn create(config_json: String, weights: Vec<u8>, tokenizer_json: String, options: JsValue, use_gpu: bool) -> std::result::Result<Lab, JsValue> {
+        let opts: Options = if options.is_undefined() || options.is_null() { Options::default() } else { from_js(options, "options")? };
         let cfg = parse_config(&config_json).map_err(js)?;
         let (params, _) = from_safetensors(&cfg, &weights).map_err(js)?;
         let tok = Tokenizer::from_json(&tokenizer_json).map_err(js)?;
-        let gpu = if opts.prefer_gpu.unwrap_or(true) { Gpu::new(None).await.ok() } else { None };
+        let gpu = if use_gpu { Gpu::new(None).await.ok() } else { None };
         let adapter = match &gpu {
             Some(g) => format!("WebGPU ({:?} matrix kernel)", g.kernels.matmul_kind),
-            None => "CPU reference in wasm (no WebGPU)".to_string(),
+            None => "CPU reference in wasm".to_string(),
         };
-        let seed = opts.seed.unwrap_or(1);
-        // small batches: four engines live on the device at once
-        let acfg = AlignConfig { batch: 4, rollouts: 8, rm_epochs: 2, rm_lr: 3e-4, seed, ppo: PpoConfig::default(), ..AlignConfig::default() };
+        let mut acfg = AlignConfig::default();
+        opts.apply(&mut acfg, &cfg).map_err(js)?;
         let g2 = gpu.clone();
         let make = move |p: Vec<f32>, b: usize, t: usize| AnyEngine::new(cfg, g2.as_ref(), p, b, t);
-        let aligner = Aligner::new(params, cfg, tok, Labeler::Polite, acfg, &make).map_err(js)?;
-        let mut inner = Inner { cfg, gpu, aligner, config_json, tokenizer_json, history: Vec::new(), seed };
-        inner.apply(&opts).map_err(js)?;
+        let aligner = Aligner::new(params, cfg, tok, acfg, &make).map_err(js)?;
+        let inner = Inner { cfg, gpu, aligner, tokenizer_json, history: Vec::new() };
         Ok(Lab { inner: Rc::new(RefCell::new(inner)), adapter })
     }
 
@@ -283,9 +175,23 @@ impl Lab {
         to_js(&self.inner.borrow().aligner.train_prompts)
     }
 
+    /// The settings in force, as the page's controls show them.
+    pub fn config(&self) -> std::result::Result<JsValue, JsValue> {
+        to_js(&self.inner.borrow().aligner.cfg)
+    }
+
+    /// Checks and applies options ({k, beta, gamma, lr, temperature, ...}); all or none.
     pub fn set_options(&self, options: JsValue) -> std::result::Result<(), JsValue> {
-        let o: Options = serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("options: {e}")))?;
-        self.inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy"))?.apply(&o).map_err(js)
+        let o: Options = from_js(options, "options")?;
+        let mut i = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let model = i.cfg;
+        let al = &mut i.aligner;
+        let old_beta = al.cfg.ppo.beta;
+        o.apply(&mut al.cfg, &model).map_err(js)?;
+        if al.cfg.ppo.beta != old_beta {
+            al.beta = al.cfg.ppo.beta;
+        }
+        Ok(())
     }
 
     /// K answers from the current policy (or, with `sft`, from the frozen SFT model): string[].
@@ -295,42 +201,24 @@ impl Lab {
 
     /// Adds a ranking {prompt, responses, ranks}; ranks[i] = 0 is best, equal ranks are ties.
     pub fn add_ranking(&self, ranking: JsValue) -> std::result::Result<usize, JsValue> {
-        let r: Ranking = serde_wasm_bindgen::from_value(ranking).map_err(|e| JsValue::from_str(&format!("ranking: {e}")))?;
-        let mut i = self.inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy"))?;
+        let r: Ranking = from_js(ranking, "ranking")?;
+        let mut i = self.inner.try_borrow_mut().map_err(|_| busy())?;
         i.aligner.add_ranking(r).map_err(js)?;
-        Ok(i.aligner.rankings.len() + i.aligner.heldout.len())
+        Ok(i.aligner.rankings.len())
     }
 
-    /// The autopilot: a scripted labeler ranks K fresh answers to a training prompt. Resolves to
-    /// the ranking it added, or null when the labeler tied every answer.
-    pub fn autopilot_ranking(&self, labeler: String) -> Promise {
+    /// One training iteration: rollouts, the autopilot's rankings when `labeler` names one, the
+    /// reward model refitted to new rankings, PPO-ptx. Resolves to {metrics, rankings}.
+    pub fn train_iteration(&self, labeler: Option<String>) -> Promise {
         with_inner(&self.inner, move |i| {
             Box::pin(async move {
-                i.aligner.labeler = Labeler::parse(&labeler)?;
-                let (r0, h0) = (i.aligner.rankings.len(), i.aligner.heldout.len());
-                i.aligner.collect_ranking().await?;
-                let al = &i.aligner;
-                Ok(if al.heldout.len() > h0 {
-                    al.heldout.last().cloned()
-                } else if al.rankings.len() > r0 {
-                    al.rankings.last().cloned()
-                } else {
-                    None
-                })
-            })
-        })
-    }
-
-    /// One training iteration on the rankings so far: reward model, rollouts, PPO-ptx. Resolves to its metrics.
-    pub fn train_iteration(&self) -> Promise {
-        with_inner(&self.inner, move |i| {
-            Box::pin(async move {
+                let labeler = labeler.map(|l| Labeler::parse(&l)).transpose()?;
                 let cfg = i.cfg;
                 let gpu = i.gpu.clone();
                 let make = move |p: Vec<f32>, b: usize, t: usize| AnyEngine::new(cfg, gpu.as_ref(), p, b, t);
-                let m: IterationMetrics = i.aligner.train_iteration(&make).await?;
-                i.history.push(serde_json::to_value(&m).map_err(|e| Error(e.to_string()))?);
-                Ok(m)
+                let (metrics, rankings) = i.aligner.iterate(labeler, &make).await?;
+                i.history.push(serde_json::to_value(&metrics).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?);
+                Ok(IterationResult { metrics, rankings })
             })
         })
     }
@@ -341,8 +229,8 @@ impl Lab {
             Box::pin(async move {
                 let l = Labeler::parse(&labeler)?;
                 let ps: Vec<String> = i.aligner.eval_prompts.iter().take(prompts.max(1)).cloned().collect();
-                let sc = i.sample_cfg();
-                let seed = i.seed ^ 0xE7;
+                let sc = i.aligner.sample_cfg();
+                let seed = i.aligner.cfg.seed ^ 0xE7;
                 let al = &mut i.aligner;
                 win_rate(&mut al.policy, &mut al.reference, &al.tok, l, &ps, samples.max(1), &sc, seed).await
             })
@@ -351,19 +239,17 @@ impl Lab {
 
     /// The rankings so far, as {prompt, responses, ranks}[].
     pub fn rankings(&self) -> std::result::Result<JsValue, JsValue> {
-        let i = self.inner.borrow();
-        let all: Vec<&Ranking> = i.aligner.rankings.iter().chain(&i.aligner.heldout).collect();
-        to_js(&all)
+        to_js(&self.inner.borrow().aligner.rankings)
     }
 
     /// The current policy as HF files: {config: string, weights: Uint8Array, tokenizer: string}.
     pub fn export_policy(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let mut i = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
             let params = i.aligner.policy.params().await.map_err(js)?;
             let bytes = to_safetensors(&i.cfg, &params, &[]).map_err(js)?;
-            let meta = serde_json::json!({ "rlhf_lab": { "aligned_in_browser": true, "rankings": i.aligner.rankings.len() + i.aligner.heldout.len() } });
+            let meta = serde_json::json!({ "rlhf_lab": { "aligned_in_browser": true, "rankings": i.aligner.rankings.len() } });
             let config = serde_json::to_string_pretty(&hf_config(&i.cfg, i.aligner.tok.end, Some(meta))).map_err(|e| JsValue::from_str(&e.to_string()))?;
             let out = js_sys::Object::new();
             js_sys::Reflect::set(&out, &"config".into(), &config.into())?;
@@ -373,23 +259,31 @@ impl Lab {
         })
     }
 
-    /// Everything training changed, as one safetensors file: policy, reward model and value model
-    /// (trunks and heads, each with its AdamW moments), β and the step counters.
+    /// Everything training changed, as one file (see `LabState`).
     pub fn save_state(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let mut i = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
-            let bytes = i.save_state().await.map_err(js)?;
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+            let history = i.history.clone();
+            let bytes = i.aligner.snapshot(history).await.and_then(|s| s.to_bytes()).map_err(js)?;
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
         })
     }
 
-    /// Restores what `save_state` wrote; refuses a state from a different model.
+    /// Restores what `save_state` wrote, all of it or nothing: a state of another model or version,
+    /// or with a missing or non-finite weight, is refused with a `bad_state` error and the lab stays
+    /// as it was.
     pub fn load_state(&self, bytes: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let mut i = inner.try_borrow_mut().map_err(|_| JsValue::from_str("the lab is busy with another call"))?;
-            i.load_state(&bytes).map_err(js)?;
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+            let state = LabState::from_bytes(&bytes, &i.cfg).map_err(js)?;
+            let history = state.history.clone();
+            let i = &mut *i;
+            let (cfg, gpu) = (i.cfg, i.gpu.clone());
+            let make = move |p: Vec<f32>, b: usize, t: usize| AnyEngine::new(cfg, gpu.as_ref(), p, b, t);
+            i.aligner.restore(state, &make).map_err(js)?;
+            i.history = history;
             Ok(JsValue::from(i.aligner.iteration as u32))
         })
     }
@@ -404,10 +298,5 @@ impl Lab {
         if let Some(g) = &self.inner.borrow().gpu {
             g.lose_device();
         }
-    }
-
-    /// The base model's config.json, as loaded.
-    pub fn base_config(&self) -> String {
-        self.inner.borrow().config_json.clone()
     }
 }

@@ -43,22 +43,22 @@ fn bad_files_fail_with_clear_messages() {
     let (cfg, params) = model();
     let bytes = to_safetensors(&cfg, &params, &[]).unwrap();
     let err = from_safetensors(&cfg, &bytes[..bytes.len() - 100]).unwrap_err();
-    assert!(err.0.contains("truncated or corrupted"), "{err}");
+    assert!(err.message.contains("truncated or corrupted"), "{err}");
     let mut bad = bytes.clone();
     bad[10] = b'#';
     let err = from_safetensors(&cfg, &bad).unwrap_err();
-    assert!(err.0.contains("truncated or corrupted"), "{err}");
+    assert!(err.message.contains("truncated or corrupted"), "{err}");
     let err = from_safetensors(&cfg, b"not a file").unwrap_err();
-    assert!(err.0.contains("truncated or corrupted"), "{err}");
+    assert!(err.message.contains("truncated or corrupted"), "{err}");
     // a config that disagrees with the weights
     let mut wider = cfg;
     wider.n_embd = cfg.n_embd * 2;
     let err = from_safetensors(&wider, &bytes).err().expect("a wider config must not load");
-    assert!(err.0.contains("shape"), "{err}");
+    assert!(err.message.contains("shape"), "{err}");
     let mut deeper = cfg;
     deeper.n_layer = 3;
     let err = from_safetensors(&deeper, &bytes).unwrap_err();
-    assert!(err.0.contains("lacks tensor transformer.h.2"), "{err}");
+    assert!(err.message.contains("lacks tensor transformer.h.2"), "{err}");
     // a tensor of the wrong dtype
     let half = vec![0u8; cfg.n_embd * 2];
     let mut views = vec![];
@@ -72,11 +72,11 @@ fn bad_files_fail_with_clear_messages() {
     }
     let f16 = safetensors::serialize(views, None).unwrap();
     let err = from_safetensors(&cfg, &f16).unwrap_err();
-    assert!(err.0.contains("dtype"), "{err}");
+    assert!(err.message.contains("dtype"), "{err}");
     // never write NaN
     let mut nan = params.clone();
     nan[7] = f32::NAN;
-    assert!(to_safetensors(&cfg, &nan, &[]).unwrap_err().0.contains("NaN"));
+    assert!(to_safetensors(&cfg, &nan, &[]).unwrap_err().message.contains("NaN"));
 }
 
 #[test]
@@ -86,11 +86,11 @@ fn config_json_is_gpt2_and_round_trips() {
     assert_eq!(v["model_type"], "gpt2");
     assert_eq!(v["activation_function"], "gelu_new");
     assert_eq!(parse_config(&v.to_string()).unwrap(), cfg);
-    assert!(parse_config("{").unwrap_err().0.contains("not valid JSON"));
-    assert!(parse_config(r#"{"model_type":"llama"}"#).unwrap_err().0.contains("gpt2"));
-    assert!(parse_config(r#"{"model_type":"gpt2","vocab_size":10}"#).unwrap_err().0.contains("n_positions"));
+    assert!(parse_config("{").unwrap_err().message.contains("not valid JSON"));
+    assert!(parse_config(r#"{"model_type":"llama"}"#).unwrap_err().message.contains("gpt2"));
+    assert!(parse_config(r#"{"model_type":"gpt2","vocab_size":10}"#).unwrap_err().message.contains("n_positions"));
     let odd = r#"{"model_type":"gpt2","vocab_size":10,"n_positions":8,"n_layer":1,"n_head":3,"n_embd":16}"#;
-    assert!(parse_config(odd).unwrap_err().0.contains("multiple"));
+    assert!(parse_config(odd).unwrap_err().message.contains("multiple"));
 }
 
 #[test]
@@ -108,8 +108,8 @@ fn a_saved_checkpoint_loads_back_with_its_tokenizer() {
     let text = "<|user|>Tell me about tea.<|assistant|>Sure! Tea is lovely.<|end|>";
     assert_eq!(tok2.encode(text).unwrap(), tok.encode(text).unwrap());
     std::fs::write(dir.join("model.safetensors"), b"garbage").unwrap();
-    assert!(Checkpoint::load(&dir).err().unwrap().0.contains("truncated or corrupted"));
+    assert!(Checkpoint::load(&dir).err().unwrap().message.contains("truncated or corrupted"));
     std::fs::remove_file(dir.join("config.json")).unwrap();
-    assert!(Checkpoint::load(&dir).err().unwrap().0.contains("cannot read"));
+    assert!(Checkpoint::load(&dir).err().unwrap().message.contains("cannot read"));
     std::fs::remove_dir_all(&dir).ok();
 }

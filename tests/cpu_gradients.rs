@@ -7,6 +7,7 @@ use common::{assert_close, randn};
 use rlhf_lab::config::{preset, ModelConfig};
 use rlhf_lab::cpu::attention::*;
 use rlhf_lab::cpu::crossentropy::*;
+use rlhf_lab::engine::mean_weights;
 use rlhf_lab::cpu::encoder::*;
 use rlhf_lab::cpu::gelu::*;
 use rlhf_lab::cpu::gpt::CpuGpt;

@@ -1,188 +1,223 @@
-//! Every WGSL kernel against the CPU reference on random shapes (natively on lavapipe in CI),
-//! then the whole model: forward, backward and an AdamW step on both engines.
+//! Every WGSL kernel, fused ones included, against the CPU reference on random shapes (natively on
+//! lavapipe in CI), the Rust–WGSL contract (uniform blocks of equal size), then the whole model:
+//! forward, backward and an AdamW step on both engines, and what a step asks of the device.
 
 mod common;
-use pollster::block_on;
 use common::{assert_close, gpu, randn};
+use pollster::block_on;
 
-use rlhf_lab::config::preset;
+use rlhf_lab::config::{preset, AdamParams};
 use rlhf_lab::cpu;
-use rlhf_lab::cpu::adamw::{adamw_update, clip_scale, global_norm, AdamParams};
+use rlhf_lab::cpu::adamw::{adamw_update, clip_scale, global_norm};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::{lm_backward, lm_forward, Engine};
 use rlhf_lab::gpu::gpt::GpuGpt;
-use rlhf_lab::gpu::kernels::{AdamUniforms, AttnOffsets, LnOffsets, Mm};
-use rlhf_lab::gpu::{Gpu, MatmulKind};
+use rlhf_lab::gpu::kernels::{AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands};
+use rlhf_lab::gpu::{GBuf, Gpu, MatmulKind};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
 
 const ATOL: f32 = 1e-4;
 const RTOL: f32 = 1e-4;
 
-fn read(g: &Gpu, b: &wgpu::Buffer, n: usize) -> Vec<f32> {
+fn read(g: &Gpu, b: &GBuf, n: usize) -> Vec<f32> {
     g.read_blocking(b, 0, n).unwrap()
 }
 
+fn submit(g: &Gpu, f: impl FnOnce(&mut rlhf_lab::gpu::recorder::Recorder)) {
+    let mut rec = g.recorder();
+    f(&mut rec);
+    rec.submit();
+}
+
+/// C = [C0 +] A·B with strides, then the epilogue, written out in f64 loops.
+fn product(mm: &Mm, a: &[f32], b: &[f32], c0: &[f32]) -> Vec<f32> {
+    let mut prod = vec![0.0; mm.m * mm.n];
+    cpu::matmul::gemm_naive(mm.m, mm.k, mm.n, &a[mm.a.0..], mm.a.1, mm.a.2, &b[mm.b.0..], mm.b.1, mm.b.2, 0.0, &mut prod);
+    let mut c = c0.to_vec();
+    for i in 0..mm.m {
+        for j in 0..mm.n {
+            let o = mm.c_off + i * mm.c_rs + j;
+            c[o] = prod[i * mm.n + j] + if mm.epi.accumulate { c0[o] } else { 0.0 };
+        }
+    }
+    c
+}
+
 #[test]
-fn matmul_kernels_equal_cpu_on_random_shapes_and_strides() {
+fn matmul_kernels_equal_cpu_on_random_shapes_strides_and_epilogues() {
     let mut rng = Rng::new(10);
     for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
         let g = gpu(kind);
-        for _ in 0..6 {
+        for _ in 0..5 {
             let (m, k, n) = (1 + rng.below(70), 1 + rng.below(40), 1 + rng.below(70));
             let a = randn(&mut rng, m * k + 3, 1.0);
             let b = randn(&mut rng, k * n + 5, 1.0);
-            let bias = randn(&mut rng, n + 2, 1.0);
-            let c0 = randn(&mut rng, m * n + 4, 1.0);
-            // row-major with offsets, A transposed, B transposed; with and without bias/accumulate
-            for (case, (ars, acs, brs, bcs)) in [(k, 1, n, 1), (1, m, n, 1), (k, 1, 1, k)].into_iter().enumerate() {
-                let (ao, bo, co) = (3, 5, 4);
-                let accumulate = case != 1;
-                let bias_off = if case != 2 { Some(2) } else { None };
-                let mut want = c0.clone();
-                let mut prod = vec![0.0; m * n];
-                cpu::matmul::gemm_naive(m, k, n, &a[ao..], ars, acs, &b[bo..], brs, bcs, 0.0, &mut prod);
+            let src2 = randn(&mut rng, m * n + n + 2, 1.0);
+            let c0 = randn(&mut rng, m * n + m + 4, 1.0);
+            // row-major with offsets, A transposed, B transposed; bias, accumulate, gelu, gelu', bias gradient
+            for (case, (ars, acs, brs, bcs)) in [(k, 1, n, 1), (1, m, n, 1), (k, 1, 1, k), (k, 1, n, 1), (1, m, n, 1)].into_iter().enumerate() {
+                let epi = match case {
+                    0 => Epilogue { accumulate: true, bias: Some(2), ..Default::default() },
+                    1 => Epilogue::default(),
+                    2 => Epilogue { bias: Some(1), gelu: Some(0), ..Default::default() },
+                    3 => Epilogue { gelu_grad: Some(n), ..Default::default() },
+                    _ => Epilogue { accumulate: true, bias_grad: Some(m * n + 4), ..Default::default() },
+                };
+                let mm = Mm { m, n, k, a: (3, ars, acs), b: (5, brs, bcs), c_off: 4, c_rs: n, epi };
+                let mut want = product(&mm, &a, &b, &c0);
+                let mut want_act = vec![0.0; m * n];
                 for i in 0..m {
                     for j in 0..n {
-                        let mut v = prod[i * n + j] + bias_off.map_or(0.0, |o| bias[o + j]);
-                        if accumulate {
-                            v += c0[co + i * n + j];
+                        let o = 4 + i * n + j;
+                        if let Some(bo) = epi.bias {
+                            want[o] += src2[bo + j];
                         }
-                        want[co + i * n + j] = v;
+                        if let Some(go) = epi.gelu_grad {
+                            let mut d = [0.0];
+                            cpu::gelu::gelu_backward(&mut d, &[src2[go + i * n + j]], &[want[o]]);
+                            want[o] = d[0];
+                        }
+                        if epi.gelu.is_some() {
+                            cpu::gelu::gelu_forward(&mut want_act[i * n + j..i * n + j + 1], &[want[o]]);
+                        }
+                    }
+                    if let Some(bg) = epi.bias_grad {
+                        // the row sums of A
+                        want[bg + i] += (0..k).map(|p| a[3 + i * ars + p * acs] as f64).sum::<f64>() as f32;
                     }
                 }
-                let (ga, gb, gbias, gc) = (g.buffer_from("a", &a), g.buffer_from("b", &b), g.buffer_from("bias", &bias), g.buffer_from("c", &c0));
-                let mm = Mm { m, n, k, a: (ao, ars, acs), b: (bo, brs, bcs), c_off: co, c_rs: n, bias_off, accumulate };
-                let mut e = g.encoder();
-                g.kernels.matmul(&g, &mut e, &mm, &ga, &gb, Some(&gbias), &gc);
-                g.submit(e);
+                let (ga, gb, gs, gc, gact) = (g.buffer_from("a", &a), g.buffer_from("b", &b), g.buffer_from("s", &src2), g.buffer_from("c", &c0), g.buffer("act", m * n));
+                submit(&g, |rec| g.kernels.matmul(rec, &mm, &ga, &gb, &gc, Some(&gs), epi.gelu.map(|_| &gact)));
                 assert_close(&format!("{kind:?} {m}x{k}x{n} case {case}"), &read(&g, &gc, c0.len()), &want, ATOL, RTOL);
+                if epi.gelu.is_some() {
+                    assert_close(&format!("{kind:?} gelu {m}x{k}x{n}"), &read(&g, &gact, m * n), &want_act, ATOL, RTOL);
+                }
             }
         }
     }
 }
 
 #[test]
-fn layernorm_kernels_equal_cpu() {
+fn two_products_in_one_dispatch_equal_two_separate_ones() {
+    // a linear layer's backward pass: dinp = dout·W and dW (+ dbias) += doutᵀ·inp, both from dout
+    let mut rng = Rng::new(16);
+    for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
+        let g = gpu(kind);
+        let (n, ic, oc) = (1 + rng.below(60), 1 + rng.below(30), 1 + rng.below(50));
+        let dout = randn(&mut rng, n * oc, 1.0);
+        let w = randn(&mut rng, oc * ic, 1.0);
+        let inp = randn(&mut rng, n * ic, 1.0);
+        let grads0 = randn(&mut rng, oc * ic + oc, 1.0);
+        let (mut dinp, mut grads) = (vec![0.0; n * ic], grads0.clone());
+        {
+            let (dw, db) = grads.split_at_mut(oc * ic);
+            cpu::matmul::matmul_backward(&mut dinp, dw, Some(db), &dout, &inp, &w, n, ic, oc);
+        }
+        let dx = Mm { m: n, n: ic, k: oc, a: (0, oc, 1), b: (0, ic, 1), c_off: 0, c_rs: ic, epi: Epilogue::default() };
+        let dw = Mm { m: oc, n: ic, k: n, a: (0, 1, oc), b: (0, ic, 1), c_off: 0, c_rs: ic, epi: Epilogue { accumulate: true, bias_grad: Some(oc * ic), ..Default::default() } };
+        let (gd, gw, gi, gdi, gg) = (g.buffer_from("dout", &dout), g.buffer_from("w", &w), g.buffer_from("inp", &inp), g.buffer("dinp", n * ic), g.buffer_from("grads", &grads0));
+        submit(&g, |rec| g.kernels.matmul2(rec, &gd, (&dx, Operands { b: &gw, c: &gdi }), (&dw, Operands { b: &gi, c: &gg }), None));
+        assert_close(&format!("{kind:?} dinp"), &read(&g, &gdi, n * ic), &dinp, ATOL, RTOL);
+        assert_close(&format!("{kind:?} dweight and dbias"), &read(&g, &gg, grads.len()), &grads, 1e-3, 1e-3);
+    }
+}
+
+#[test]
+fn fused_layernorm_kernels_equal_cpu() {
     let g = gpu(MatmulKind::Blocked);
     let mut rng = Rng::new(11);
-    let (n, c) = (1 + rng.below(50), 1 + rng.below(40));
-    let inp = randn(&mut rng, n * c, 2.0);
-    let params = randn(&mut rng, 2 * c, 1.0);
-    let (w, b) = (&params[..c], &params[c..]);
-    let dout = randn(&mut rng, n * c, 1.0);
-    let (mut out, mut mean, mut rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
-    cpu::layernorm::layernorm_forward(&mut out, &mut mean, &mut rstd, &inp, w, b, n, c);
-    let mut dinp = randn(&mut rng, n * c, 1.0);
-    let dinp0 = dinp.clone();
-    let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
-    cpu::layernorm::layernorm_backward(&mut dinp, &mut dw, &mut db, &dout, &inp, w, &mean, &rstd, n, c);
-
-    let (gi, gp) = (g.buffer_from("inp", &inp), g.buffer_from("params", &params));
-    let (go, gm, gr) = (g.buffer("out", n * c), g.buffer("mean", n), g.buffer("rstd", n));
-    let (gd, gdi, gg) = (g.buffer_from("dout", &dout), g.buffer_from("dinp", &dinp0), g.buffer("grads", 2 * c));
-    let o = LnOffsets { inp: 0, out: 0, stat: 0, w: 0, b: c };
-    let mut e = g.encoder();
-    g.kernels.layernorm_forward(&g, &mut e, &go, &gm, &gr, &gi, &gp, o, n, c);
-    g.kernels.layernorm_backward(&g, &mut e, &gdi, 0, &gg, &gd, &gi, &gp, &gm, &gr, o, n, c);
-    g.submit(e);
-    assert_close("ln out", &read(&g, &go, n * c), &out, ATOL, RTOL);
+    let (b, t, c, v) = (2, 1 + rng.below(20), 1 + rng.below(40), 13);
+    let n = b * t;
+    let tokens: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
+    // params: wte (V,C), wpe (T+3,C), ln weight and bias (C each)
+    let params = randn(&mut rng, v * c + (t + 3) * c + 2 * c, 1.0);
+    let (wte, wpe, lnw, lnb) = (&params[..v * c], &params[v * c..v * c + (t + 3) * c], v * c + (t + 3) * c, v * c + (t + 3) * c + c);
+    let at = LnOffsets { res: 0, out: 0, stat: 0, w: lnw, b: lnb };
+    let ln = |x: &[f32]| {
+        let (mut out, mut mean, mut rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+        cpu::layernorm::layernorm_forward(&mut out, &mut mean, &mut rstd, x, &params[lnw..lnw + c], &params[lnb..lnb + c], n, c);
+        (out, mean, rstd)
+    };
+    let (gp, gt) = (g.buffer_from("params", &params), g.buffer_from("tokens", &tokens));
+    let (gres, gout, gm, gr) = (g.buffer("res", n * c), g.buffer("out", n * c), g.buffer("mean", n), g.buffer("rstd", n));
+    let o = LnOut { res: &gres, out: &gout, mean: &gm, rstd: &gr };
+    // the embedding (at positions 2.., as a decode step would start) then LayerNorm
+    let mut enc = vec![0.0; n * c];
+    cpu::encoder::encoder_forward(&mut enc, &tokens, wte, &wpe[2 * c..], b, t, c);
+    let (out, _, rstd) = ln(&enc);
+    submit(&g, |rec| g.kernels.embed_layernorm(rec, &gt, &gp, &o, at, 0, v * c, n, t, 2, c));
+    assert_close("embedding", &read(&g, &gres, n * c), &enc, ATOL, RTOL);
+    assert_close("embedding + ln", &read(&g, &gout, n * c), &out, ATOL, RTOL);
     assert_close("ln rstd", &read(&g, &gr, n), &rstd, ATOL, RTOL);
-    assert_close("ln dinp", &read(&g, &gdi, n * c), &dinp, 1e-3, 1e-3);
-    let grads = read(&g, &gg, 2 * c);
-    assert_close("ln dweight", &grads[..c], &dw, 1e-3, 1e-3);
-    assert_close("ln dbias", &grads[c..], &db, 1e-3, 1e-3);
+    // a residual add then LayerNorm
+    let (x, y) = (randn(&mut rng, n * c + 3, 2.0), randn(&mut rng, n * c, 1.0));
+    let mut sum = vec![0.0; n * c];
+    cpu::residual::residual_forward(&mut sum, &x[3..], &y);
+    let (out, mean, rstd) = ln(&sum);
+    let (gx, gy) = (g.buffer_from("x", &x), g.buffer_from("y", &y));
+    submit(&g, |rec| g.kernels.residual_layernorm(rec, (&gx, 3), (&gy, 0), &gp, &o, at, n, c));
+    assert_close("residual", &read(&g, &gres, n * c), &sum, ATOL, RTOL);
+    assert_close("residual + ln", &read(&g, &gout, n * c), &out, ATOL, RTOL);
+    // the backward pass, accumulating into dinp and writing it
+    let dout = randn(&mut rng, n * c, 1.0);
+    let dinp0 = randn(&mut rng, n * c, 1.0);
+    for accumulate in [true, false] {
+        let mut dinp = if accumulate { dinp0.clone() } else { vec![0.0; n * c] };
+        let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
+        cpu::layernorm::layernorm_backward(&mut dinp, &mut dw, &mut db, &dout, &sum, &params[lnw..lnw + c], &mean, &rstd, n, c);
+        let (gd, gdi, gg) = (g.buffer_from("dout", &dout), g.buffer_from("dinp", &dinp0), g.buffer("grads", params.len()));
+        submit(&g, |rec| g.kernels.layernorm_backward(rec, (&gdi, 0, accumulate), &gg, &gd, &gres, &gp, (&gm, &gr), at, n, c));
+        assert_close("ln dinp", &read(&g, &gdi, n * c), &dinp, 1e-3, 1e-3);
+        let grads = read(&g, &gg, params.len());
+        assert_close("ln dweight", &grads[lnw..lnw + c], &dw, 1e-3, 1e-3);
+        assert_close("ln dbias", &grads[lnb..lnb + c], &db, 1e-3, 1e-3);
+    }
+    // the embedding's backward pass
+    let mut grads = vec![0.0; params.len()];
+    {
+        let (dwte, rest) = grads.split_at_mut(v * c);
+        cpu::encoder::encoder_backward(dwte, &mut rest[..(t + 3) * c], &dout, &tokens, b, t, c);
+    }
+    let (gd, gg) = (g.buffer_from("dout", &dout), g.buffer("grads", params.len()));
+    submit(&g, |rec| g.kernels.encoder_backward(rec, &gg, (&gd, 0), &gt, 0, v * c, b, t, c));
+    assert_close("encoder backward", &read(&g, &gg, params.len()), &grads, ATOL, RTOL);
 }
 
 #[test]
 fn attention_kernels_equal_cpu() {
     let g = gpu(MatmulKind::Blocked);
     let mut rng = Rng::new(12);
-    let (b, t, nh) = (1 + rng.below(3), 1 + rng.below(12), 1 + rng.below(3));
-    let c = nh * (1 + rng.below(6));
-    let inp = randn(&mut rng, b * t * 3 * c, 1.0);
-    let dout = randn(&mut rng, b * t * c, 1.0);
-    let an = b * nh * t * t;
-    let (mut out, mut pre, mut att) = (vec![0.0; b * t * c], vec![0.0; an], vec![0.0; an]);
-    cpu::attention::attention_forward(&mut out, &mut pre, &mut att, &inp, b, t, c, nh);
-    let (mut dinp, mut dpre, mut datt) = (vec![0.0; inp.len()], vec![0.0; an], vec![0.0; an]);
-    cpu::attention::attention_backward(&mut dinp, &mut dpre, &mut datt, &dout, &inp, &att, b, t, c, nh);
+    for _ in 0..3 {
+        let (b, t, nh) = (1 + rng.below(3), 1 + rng.below(12), 1 + rng.below(3));
+        let c = nh * (1 + rng.below(6));
+        let inp = randn(&mut rng, b * t * 3 * c, 1.0);
+        let dout = randn(&mut rng, b * t * c, 1.0);
+        let an = b * nh * t * t;
+        let (mut out, mut pre, mut att) = (vec![0.0; b * t * c], vec![0.0; an], vec![0.0; an]);
+        cpu::attention::attention_forward(&mut out, &mut pre, &mut att, &inp, b, t, c, nh);
+        let (mut dinp, mut dpre, mut datt) = (vec![0.0; inp.len()], vec![0.0; an], vec![0.0; an]);
+        cpu::attention::attention_backward(&mut dinp, &mut dpre, &mut datt, &dout, &inp, &att, b, t, c, nh);
 
-    let gi = g.buffer_from("qkv", &inp);
-    let (go, gpre, gatt) = (g.buffer("out", b * t * c), g.buffer("preatt", an), g.buffer("att", an));
-    let (gd, gdi, gdpre) = (g.buffer_from("dout", &dout), g.buffer("dqkv", inp.len()), g.buffer("dpreatt", an));
-    let o = AttnOffsets { qkv: 0, out: 0, att: 0 };
-    let mut e = g.encoder();
-    g.kernels.attention_forward(&g, &mut e, &go, &gpre, &gatt, &gi, o, b, t, c, nh);
-    g.kernels.attention_backward(&g, &mut e, &gdi, &gdpre, &gd, &gi, &gatt, o, b, t, c, nh);
-    g.submit(e);
-    assert_close("att out", &read(&g, &go, b * t * c), &out, ATOL, RTOL);
-    assert_close("att weights", &read(&g, &gatt, an), &att, ATOL, RTOL);
-    assert_close("att preatt", &read(&g, &gpre, an), &pre, ATOL, RTOL);
-    assert_close("att dpreatt", &read(&g, &gdpre, an), &dpre, 1e-3, 1e-3);
-    assert_close("att dqkv", &read(&g, &gdi, inp.len()), &dinp, 1e-3, 1e-3);
+        let gi = g.buffer_from("qkv", &inp);
+        let (go, glse) = (g.buffer("out", b * t * c), g.buffer("lse", b * nh * t));
+        // dqkv starts from garbage: the kernels write every element whole
+        let (gd, gdi, gsum) = (g.buffer_from("dout", &dout), g.buffer_from("dqkv", &randn(&mut rng, inp.len(), 9.0)), g.buffer("dsum", b * nh * t));
+        let o = AttnOffsets { qkv: 0, out: 0, lse: 0 };
+        submit(&g, |rec| {
+            g.kernels.attention_forward(rec, &go, &glse, &gi, o, b, t, c, nh);
+            g.kernels.attention_backward(rec, &gdi, &gsum, &gd, &gi, &go, &glse, o, b, t, c, nh);
+        });
+        assert_close("att out", &read(&g, &go, b * t * c), &out, ATOL, RTOL);
+        assert_close("att dqkv", &read(&g, &gdi, inp.len()), &dinp, 1e-3, 1e-3);
+    }
 }
 
 #[test]
-fn elementwise_kernels_equal_cpu() {
-    let g = gpu(MatmulKind::Blocked);
-    let mut rng = Rng::new(13);
-    let n = 1 + rng.below(3000);
-    let x = randn(&mut rng, n, 3.0);
-    let y = randn(&mut rng, n, 1.0);
-    let d = randn(&mut rng, n, 1.0);
-    // gelu
-    let mut out = vec![0.0; n];
-    cpu::gelu::gelu_forward(&mut out, &x);
-    let mut dx = y.clone();
-    cpu::gelu::gelu_backward(&mut dx, &x, &d);
-    let (gx, gout, gd, gdx) = (g.buffer_from("x", &x), g.buffer("out", n), g.buffer_from("d", &d), g.buffer_from("dx", &y));
-    let mut e = g.encoder();
-    g.kernels.gelu_forward(&g, &mut e, &gout, &gx, 0, n);
-    g.kernels.gelu_backward(&g, &mut e, &gdx, &gx, &gd, 0, n);
-    g.submit(e);
-    assert_close("gelu", &read(&g, &gout, n), &out, ATOL, RTOL);
-    assert_close("gelu backward", &read(&g, &gdx, n), &dx, ATOL, RTOL);
-    // residual
-    let mut sum = vec![0.0; n];
-    cpu::residual::residual_forward(&mut sum, &x, &y);
-    let (mut da, mut db) = (x.clone(), y.clone());
-    cpu::residual::residual_backward(&mut da, &mut db, &d);
-    let (gy, gs, gda, gdb) = (g.buffer_from("y", &y), g.buffer("sum", n), g.buffer_from("da", &x), g.buffer_from("db", &y));
-    let mut e = g.encoder();
-    g.kernels.residual_forward(&g, &mut e, &gs, 0, &gx, 0, &gy, 0, n);
-    g.kernels.residual_backward(&g, &mut e, &gda, 0, &gdb, 0, &gd, 0, n);
-    g.submit(e);
-    assert_close("residual", &read(&g, &gs, n), &sum, ATOL, RTOL);
-    assert_close("residual da", &read(&g, &gda, n), &da, ATOL, RTOL);
-    assert_close("residual db", &read(&g, &gdb, n), &db, ATOL, RTOL);
-}
-
-#[test]
-fn encoder_and_crossentropy_kernels_equal_cpu() {
+fn crossentropy_kernels_equal_cpu() {
     let g = gpu(MatmulKind::Blocked);
     let mut rng = Rng::new(14);
-    let (b, t, c, v) = (3, 7, 5, 11);
-    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
-    let params = randn(&mut rng, v * c + t * c, 1.0);
-    let (wte, wpe) = (&params[..v * c], &params[v * c..]);
-    let mut out = vec![0.0; b * t * c];
-    cpu::encoder::encoder_forward(&mut out, &tokens, wte, wpe, b, t, c);
-    let dout = randn(&mut rng, b * t * c, 1.0);
-    let mut grads = vec![0.0; params.len()];
-    {
-        let (dwte, dwpe) = grads.split_at_mut(v * c);
-        cpu::encoder::encoder_backward(dwte, dwpe, &dout, &tokens, b, t, c);
-    }
-    let (gt, gp, go, gd, gg) = (g.buffer_from("tok", &tokens), g.buffer_from("p", &params), g.buffer("out", out.len()), g.buffer_from("dout", &dout), g.buffer("g", params.len()));
-    let mut e = g.encoder();
-    g.kernels.encoder_forward(&g, &mut e, &go, &gt, &gp, 0, v * c, b, t, c);
-    g.kernels.encoder_backward(&g, &mut e, &gg, &gd, &gt, 0, v * c, b, t, c);
-    g.submit(e);
-    assert_close("encoder", &read(&g, &go, out.len()), &out, ATOL, RTOL);
-    assert_close("encoder backward", &read(&g, &gg, params.len()), &grads, ATOL, RTOL);
-
-    let n = b * t;
+    let (n, v) = (21, 11);
     let logits = randn(&mut rng, n * v, 3.0);
     let targets: Vec<i32> = (0..n).map(|i| if i % 5 == 2 { -1 } else { rng.below(v) as i32 }).collect();
     let temp = 0.8;
@@ -191,22 +226,28 @@ fn encoder_and_crossentropy_kernels_equal_cpu() {
     let weights = randn(&mut rng, n, 1.0);
     let mut dl = vec![0.0; n * v];
     cpu::crossentropy::crossentropy_backward(&mut dl, &logits, &lse, &targets, &weights, temp, n, v);
-    let (gl, gtg, gls, glse, gdl) = (g.buffer_from("l", &logits), g.buffer_from("tg", &targets), g.buffer("losses", n), g.buffer("lse", n), g.buffer("dl", n * v));
-    let (gent, gw) = (g.buffer("entropy", n), g.buffer_from("w", &weights));
-    let mut e = g.encoder();
-    g.kernels.crossentropy_forward(&g, &mut e, &gls, &glse, &gent, &gl, &gtg, temp, n, v);
-    g.kernels.crossentropy_backward(&g, &mut e, &gdl, &gl, &glse, &gtg, &gw, temp, n, v);
-    g.submit(e);
+    let (gl, gtg, gls, glse, gent) = (g.buffer_from("l", &logits), g.buffer_from("tg", &targets), g.buffer("losses", n), g.buffer("lse", n), g.buffer("entropy", n));
+    let (gw, gdl, gmean) = (g.buffer_from("w", &weights), g.buffer_from("dl", &randn(&mut rng, n * v, 5.0)), g.buffer("mean", 3));
+    let x = CeBufs { logits: &gl, targets: &gtg, losses: &gls, lse: &glse, entropy: &gent };
+    submit(&g, |rec| {
+        g.kernels.crossentropy_forward(rec, &x, temp, n, v);
+        g.kernels.crossentropy_backward(rec, &gdl, &x, &gw, temp, n, v);
+        g.kernels.mean_loss(rec, &gls, &gtg, n, (&gmean, 2));
+    });
     assert_close("losses", &read(&g, &gls, n), &losses, ATOL, RTOL);
     assert_close("entropy", &read(&g, &gent, n), &ent, ATOL, RTOL);
     assert_close("dlogits", &read(&g, &gdl, n * v), &dl, ATOL, RTOL);
+    let mean = rlhf_lab::engine::mean_loss(&losses, &targets);
+    assert_close("mean loss", &read(&g, &gmean, 3)[2..], &[mean], ATOL, RTOL);
 }
 
 #[test]
-fn adamw_kernel_equals_cpu_and_skips_nonfinite_gradients() {
+fn adamw_kernel_equals_cpu_per_tensor_and_skips_nonfinite_gradients() {
     let g = gpu(MatmulKind::Blocked);
     let mut rng = Rng::new(15);
     let n = 5000;
+    // three kinds of tensor: decayed, not decayed, decayed
+    let (starts, decays) = ([0usize, 1200, 3100], [true, false, true]);
     let params = randn(&mut rng, n, 1.0);
     let grads = randn(&mut rng, n, 0.5);
     let m0 = randn(&mut rng, n, 0.1);
@@ -217,16 +258,15 @@ fn adamw_kernel_equals_cpu_and_skips_nonfinite_gradients() {
     let scale = clip_scale(norm, max_norm);
     assert!(scale < 1.0, "the test means to exercise clipping");
     let (mut p, mut m, mut v) = (params.clone(), m0.clone(), v0.clone());
-    adamw_update(&mut p, &grads, &mut m, &mut v, &opt, scale, true);
-
+    for (i, &s) in starts.iter().enumerate() {
+        let e = starts.get(i + 1).copied().unwrap_or(n);
+        adamw_update(&mut p[s..e], &grads[s..e], &mut m[s..e], &mut v[s..e], &opt, scale, decays[i]);
+    }
     let run = |grads: &[f32]| {
         let (gp, gg, gm, gv) = (g.buffer_from("p", &params), g.buffer_from("g", grads), g.buffer_from("m", &m0), g.buffer_from("v", &v0));
         let (gpart, gnorm) = (g.buffer("partial", 64), g.buffer("norm", 2));
-        let au = AdamUniforms { lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, b1_corr: 1.0 - 0.9f32.powi(3), b2_corr: 1.0 - 0.95f32.powi(3) };
-        let mut e = g.encoder();
-        g.kernels.grad_norm(&g, &mut e, &gg, &gpart, &gnorm, n, max_norm);
-        g.kernels.adamw(&g, &mut e, &gp, &gg, &gm, &gv, &gnorm, 0, n, &au, opt.weight_decay);
-        g.submit(e);
+        let x = AdamW { params: &gp, grads: &gg, m: &gm, v: &gv, partial: &gpart, norm: &gnorm };
+        submit(&g, |rec| g.kernels.adamw_step(rec, &x, n, &AdamUniforms::from(&opt), max_norm, &starts, &decays));
         (read(&g, &gnorm, 2), read(&g, &gp, n), read(&g, &gm, n))
     };
     let (gn, gp, gm) = run(&grads);
@@ -239,6 +279,30 @@ fn adamw_kernel_equals_cpu_and_skips_nonfinite_gradients() {
     let (gn, gp, _) = run(&bad);
     assert!(!gn[0].is_finite());
     assert_eq!(gp, params, "a non-finite gradient must leave the weights untouched");
+}
+
+#[test]
+fn every_uniform_block_has_the_size_of_its_wgsl_struct() {
+    // the Rust structs mirror the WGSL ones field by field: equal sizes catch a field added on one side
+    let wgsl_words = |src: &str, name: &str| -> usize {
+        let body = src.split(&format!("struct {name} {{")).nth(1).unwrap_or_else(|| panic!("struct {name}")).split('}').next().unwrap();
+        body.split(',').filter(|f| f.contains(':')).map(|f| if f.contains("array<vec4<u32>") { 4 * 4 } else { 1 }).sum()
+    };
+    let shaders = [
+        ("matmul_common.wgsl", "Mm", 16),
+        ("layernorm.wgsl", "P", 16),
+        ("encoder.wgsl", "P", 8),
+        ("attention.wgsl", "P", 8),
+        ("crossentropy.wgsl", "P", 4),
+        ("decode.wgsl", "P", 8),
+        ("sample.wgsl", "P", 12),
+        ("adamw.wgsl", "P", 12 + 16),
+    ];
+    for (file, name, words) in shaders {
+        let src = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(file)).unwrap();
+        assert_eq!(wgsl_words(&src, name), words, "{file}: struct {name}");
+    }
+    assert_eq!(rlhf_lab::gpu::kernels::uniform_sizes(), [64 * 2, 64, 32, 32, 16, 32, 48, 48 + 64]);
 }
 
 #[test]
@@ -277,7 +341,36 @@ fn whole_model_on_gpu_equals_cpu_reference() {
             assert!((rc.grad_norm - rg.grad_norm).abs() < 1e-4 * rc.grad_norm.max(1.0));
             assert_close(&format!("{kind:?} params"), &block_on(g.params()).unwrap(), &block_on(c.params()).unwrap(), 1e-5, 1e-3);
         }
+        // the one-submission training step takes the same step as the pieces above
+        let o3 = AdamParams { t: 3, ..opt };
+        let (lc, rc) = block_on(c.lm_step(&tokens, &targets, b, t, &o3, 1.0)).unwrap();
+        let (lg, rg) = block_on(g.lm_step(&tokens, &targets, b, t, &o3, 1.0)).unwrap();
+        assert!((lc - lg).abs() < 1e-4 && (rc.grad_norm - rg.grad_norm).abs() < 1e-4 * rc.grad_norm.max(1.0), "{lc} {lg} {rc:?} {rg:?}");
+        assert_close(&format!("{kind:?} params after lm_step"), &block_on(g.params()).unwrap(), &block_on(c.params()).unwrap(), 1e-5, 1e-3);
     }
+}
+
+#[test]
+fn a_training_step_is_one_submission_and_makes_nothing_after_warm_up() {
+    let p = preset("tiny").unwrap();
+    let cfg = p.model;
+    let params = ParamLayout::new(&cfg).init(23);
+    let (b, t) = (4, 32);
+    let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % cfg.vocab_size) as u32).collect();
+    let targets: Vec<i32> = tokens.iter().map(|&x| x as i32).collect();
+    let g = gpu(MatmulKind::Blocked);
+    let mut e = GpuGpt::new(g.clone(), cfg, &params, b, t).unwrap();
+    let opt = AdamParams { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: 1 };
+    block_on(e.lm_step(&tokens, &targets, b, t, &opt, 1.0)).unwrap();
+    let s0 = g.snapshot();
+    for step in 2..5 {
+        block_on(e.lm_step(&tokens, &targets, b, t, &AdamParams { t: step, ..opt }, 1.0)).unwrap();
+    }
+    let s = g.snapshot().since(&s0);
+    assert_eq!((s.submissions, s.readbacks), (3, 3), "one submission and one readback per step: {s:?}");
+    assert_eq!((s.buffers_created, s.bind_groups_created), (0, 0), "nothing made after warm-up: {s:?}");
+    // two layers: 1 + 7·2 + 1 forward, 2 for the loss, 3 + 8·2 + 1 backward, 3 for AdamW
+    assert_eq!(s.dispatches, 3 * (16 + 2 + 20 + 3), "{s:?}");
 }
 
 #[test]
@@ -298,4 +391,7 @@ fn optimizer_state_round_trips_on_both_engines() {
     // after a reset the moments are zero again
     g.reset_optimizer().unwrap();
     assert!(block_on(g.optimizer_state()).unwrap().0.iter().all(|&x| x == 0.0));
+    // a frozen engine keeps none, and says so
+    g.freeze();
+    assert!(block_on(g.optimizer_state()).is_err());
 }

@@ -12,7 +12,8 @@ use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::MatmulKind;
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
-use rlhf_lab::sample::{counter_uniform, generate_by_recompute, sample_threshold, SampleConfig};
+use rlhf_lab::config::SampleConfig;
+use rlhf_lab::sample::{counter_uniform, generate_by_recompute, sample_threshold};
 
 #[test]
 fn greedy_decoding_with_the_kv_cache_equals_full_recomputation() {
@@ -68,9 +69,9 @@ fn the_sampling_kernel_equals_its_cpu_mirror() {
     let mut mismatches = 0;
     for (ci, sc) in configs.iter().enumerate() {
         let seed = 0x1234_5678_9ABC + ci as u64;
-        let mut e = g.encoder();
-        g.kernels.sample_next(&g, &mut e, &next, &out, &gl, 0, v, b, v, sc, seed, 3, 4);
-        g.submit(e);
+        let mut rec = g.recorder();
+        g.kernels.sample_next(&mut rec, &next, &out, (&gl, 0, v), b, v, sc, seed, 3, 4);
+        rec.submit();
         let got: Vec<u32> = g.read_blocking(&out, 0, b * 4).unwrap();
         let nxt: Vec<u32> = g.read_blocking(&next, 0, b).unwrap();
         for r in 0..b {
@@ -113,4 +114,33 @@ fn the_mirror_draws_from_the_truncated_softmax() {
     // top-p 0.8 at T=1: p = [.54, .20, .12, .07, ...]: the first three reach 0.86 ≥ 0.8
     check(SampleConfig { temperature: 1.0, top_k: 0, top_p: 0.8, max_new_tokens: 1 }, &[0, 1, 2]);
     check(SampleConfig { temperature: 1.0, top_k: 2, top_p: 0.5, max_new_tokens: 1 }, &[0]);
+}
+
+#[test]
+fn the_cpu_key_value_cache_equals_full_recomputation() {
+    let cfg = preset("tiny").unwrap().model;
+    let mut params = ParamLayout::new(&cfg).init(41);
+    let mut rng = Rng::new(42);
+    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    let mut c = CpuGpt::new(cfg, params, 4, cfg.n_ctx).unwrap();
+    let stop = cfg.vocab_size as u32;
+    for sc in [
+        SampleConfig { temperature: 0.0, top_k: 0, top_p: 1.0, max_new_tokens: 40 },
+        SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 40 },
+    ] {
+        for plen in [1, 6, 19] {
+            let prompt: Vec<u32> = (0..plen).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+            let want = block_on(generate_by_recompute(&mut c, &prompt, 4, stop, &sc, 5)).unwrap();
+            let got = c.generate_cached(&prompt, 4, stop, &sc, 5).unwrap();
+            assert_eq!(got, want, "T={}, prompt of {plen}", sc.temperature);
+        }
+    }
+    // a row stops at its stop token; the context bounds the length
+    let greedy = SampleConfig { temperature: 0.0, top_k: 0, top_p: 1.0, max_new_tokens: 40 };
+    let first = c.generate_cached(&[1, 2, 3], 1, stop, &greedy, 0).unwrap()[0].clone();
+    let cut = c.generate_cached(&[1, 2, 3], 1, first[5], &greedy, 0).unwrap();
+    assert_eq!(cut[0], first.iter().copied().take_while(|&x| x != first[5]).collect::<Vec<_>>());
+    let long: Vec<u32> = (0..cfg.n_ctx as u32 - 4).map(|i| i % 50).collect();
+    assert_eq!(c.generate_cached(&long, 1, stop, &greedy, 0).unwrap()[0].len(), 4);
+    assert!(c.generate_cached(&vec![1; cfg.n_ctx], 1, stop, &greedy, 0).is_err());
 }

@@ -5,7 +5,7 @@ mod common;
 use pollster::block_on;
 use common::{assert_close, gpu};
 
-use rlhf_lab::config::preset;
+use rlhf_lab::config::{preset, AdamSettings};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::gpu::gpt::GpuGpt;
@@ -99,13 +99,15 @@ fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
     let ptx_targets: Vec<i32> = (0..4 * 16).map(|_| rng.below(cfg.vocab_size) as i32).collect();
     // a larger AdamW epsilon keeps near-zero gradients (where the engines' rounding differs in sign)
     // from turning into full-size steps, so the two engines stay comparable
-    let ppo = PpoConfig { epochs: 2, lr: 1e-3, value_lr: 1e-3, gamma: 2.0, adam_eps: 1e-4, ..Default::default() };
+    let ppo = PpoConfig { epochs: 2, lr: 1e-3, value_lr: 1e-3, gamma: 2.0, baseline: Baseline::Value, ..Default::default() };
     let head = ScalarHead::new(cfg.n_embd, 8);
     async fn run<E: Engine>(policy: &mut E, value: &mut E, head: &ScalarHead, rollouts: &[Rollout], ppo: &PpoConfig, ptx: &(Vec<u32>, Vec<i32>)) -> (Vec<f32>, Vec<f32>, Vec<f32>, PpoMetrics) {
         let mut h = head.clone();
         let mut m = PpoMetrics::default();
         let batch = || Ok((ptx.0.clone(), ptx.1.clone(), 4, 16));
-        ppo_update(policy, value, &mut h, rollouts, ppo, 0, 0, batch, &mut m).await.unwrap();
+        let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-4, weight_decay: 0.0 };
+        let opt = Optimizers { ppo, adam: &adam, pad: 0 };
+        ppo_update(policy, Some((value, &mut h)), rollouts, &opt, 0, batch, &mut Rng::new(3), &mut m).await.unwrap();
         (policy.params().await.unwrap(), value.params().await.unwrap(), h.w, m)
     }
     let ptx = (ptx_tokens, ptx_targets);
@@ -142,9 +144,108 @@ fn a_non_finite_advantage_skips_the_step_and_leaves_the_weights() {
     let head_before = head.w.clone();
     let mut m = PpoMetrics::default();
     let ppo = PpoConfig { epochs: 1, gamma: 0.0, ..Default::default() };
-    block_on(ppo_update(&mut policy, &mut value, &mut head, &rollouts, &ppo, 0, 0, || unreachable!("gamma is 0"), &mut m)).unwrap();
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let opt = Optimizers { ppo: &ppo, adam: &adam, pad: 0 };
+    block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m)).unwrap();
     assert_eq!(m.skipped_steps, 2, "one policy and one value step, both skipped");
     assert_eq!(block_on(policy.params()).unwrap(), params);
     assert_eq!(block_on(value.params()).unwrap(), params);
     assert_eq!(head.w, head_before);
+}
+
+#[test]
+fn the_ppo_loss_is_summed_over_each_answer_and_averaged_over_answers() {
+    // two answers of 2 and 3 actions, π_new = π_old (ratio 1, nothing clipped): the derivative of the
+    // surrogate −A·ρ with respect to −log π is A at each action; summed over an answer's tokens and
+    // averaged over the 2 answers, each action's weight is A/2 whatever the answer's length
+    // (a per-token mean over the 5 actions would give A/5)
+    let mk = |p: usize, adv: Vec<f32>| Rollout {
+        tokens: vec![1; p + adv.len()],
+        prompt_len: p,
+        logp_old: vec![-1.0; adv.len()],
+        advantages: adv,
+        ..Default::default()
+    };
+    let (a, b) = (mk(2, vec![0.4, -1.0]), mk(3, vec![2.0, 0.5, -0.2]));
+    let t = 6;
+    // −log π at every position: 1.0, so ρ = 1
+    let losses = vec![1.0f32; 2 * t];
+    let w = policy_loss_weights(&[&a, &b], &losses, t, 0.2);
+    let mut want = vec![0.0f32; 2 * t];
+    // answer a's actions are predicted at positions 1, 2; answer b's at 2, 3, 4 of its row
+    want[1] = 0.4 / 2.0;
+    want[2] = -1.0 / 2.0;
+    want[t + 2] = 2.0 / 2.0;
+    want[t + 3] = 0.5 / 2.0;
+    want[t + 4] = -0.2 / 2.0;
+    assert_close("surrogate weights", &w, &want, 1e-7, 1e-6);
+}
+
+#[test]
+fn the_first_policy_steps_warm_up() {
+    assert_eq!(warmup_lr(1e-4, 1, 8), 1e-4 / 8.0);
+    assert_eq!(warmup_lr(1e-4, 8, 8), 1e-4);
+    assert_eq!(warmup_lr(1e-4, 100, 8), 1e-4);
+    assert_eq!(warmup_lr(1e-4, 1, 0), 1e-4);
+}
+
+#[test]
+fn approx_kl_is_the_kl_from_the_rollout_policy_to_the_updated_one() {
+    // with log π_old = log π + 1 at every action (π is the model before the step, which is what the
+    // one epoch measures), ρ = π/π_old = e^−1 and KL(π_old ‖ π) per token is e^−1 − 1 + 1 = 0.368;
+    // the other direction would give e − 2 = 0.718
+    let cfg = preset("tiny").unwrap().model;
+    let mut rng = Rng::new(11);
+    let params = ParamLayout::new(&cfg).init(12);
+    let mut policy = CpuGpt::new(cfg, params.clone(), 8, 16).unwrap();
+    let mut value = CpuGpt::new(cfg, params, 8, 16).unwrap();
+    let mut rollouts = fixed_rollouts(cfg.vocab_size, &mut rng);
+    let ppo = PpoConfig { epochs: 1, gamma: 0.0, ..Default::default() };
+    let refs: Vec<&Rollout> = rollouts.iter().collect();
+    let (lp, _) = block_on(action_logprobs(&mut policy, &refs, 0, ppo.temperature)).unwrap();
+    for (r, lp) in rollouts.iter_mut().zip(lp) {
+        r.logp_old = lp.iter().map(|x| x + 1.0).collect();
+    }
+    compute_advantages(&mut rollouts, 0.02, 0.95);
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let opt = Optimizers { ppo: &ppo, adam: &adam, pad: 0 };
+    let mut m = PpoMetrics::default();
+    let mut head = ScalarHead::new(cfg.n_embd, 1);
+    block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m)).unwrap();
+    let want = (-1.0f32).exp();
+    assert!((m.approx_kl - want).abs() < 1e-4, "approx_kl {} want {want}", m.approx_kl);
+}
+
+#[test]
+fn group_advantages_by_hand() {
+    // three answers to one prompt with scores 1, 2, 6 (β = 0, one action each): leave-one-out
+    // baselines 4, 3.5, 1.5 give advantages −3, −1.5, 4.5, then whitening over the batch: mean 0,
+    // spread √10.5. A fourth answer alone in its group gets 0 before whitening.
+    let mk = |score: f32, group: usize| Rollout {
+        tokens: vec![1, 2],
+        prompt_len: 1,
+        logp_old: vec![-1.0],
+        logp_ref: vec![-1.0],
+        score,
+        group,
+        ..Default::default()
+    };
+    let mut rs = vec![mk(1.0, 0), mk(2.0, 0), mk(6.0, 0)];
+    group_advantages(&mut rs, 0.0);
+    let s = 10.5f32.sqrt();
+    let got: Vec<f32> = rs.iter().map(|r| r.advantages[0]).collect();
+    assert_close("group advantages", &got, &[-3.0 / s, -1.5 / s, 4.5 / s], 1e-5, 1e-5);
+    let mut rs = vec![mk(1.0, 0), mk(3.0, 0), mk(5.0, 1)];
+    group_advantages(&mut rs, 0.0);
+    // before whitening: −2, 2, 0
+    let s = (8.0f32 / 3.0).sqrt();
+    let got: Vec<f32> = rs.iter().map(|r| r.advantages[0]).collect();
+    assert_close("a lone answer", &got, &[-2.0 / s, 2.0 / s, 0.0], 1e-5, 1e-5);
+    // the KL penalty enters each answer's return: β·(log π − log π_ref) summed over its tokens
+    let mut a = mk(0.0, 0);
+    a.logp_old = vec![-1.0];
+    a.logp_ref = vec![-3.0];
+    let mut rs = vec![a, mk(0.0, 0)];
+    group_advantages(&mut rs, 0.5);
+    assert!(rs[0].advantages[0] < 0.0 && rs[1].advantages[0] > 0.0, "the answer that moved away from SFT pays for it");
 }

@@ -9,24 +9,28 @@ use rlhf_lab::corpus::{prompt_for, respond, STYLES, TOPICS};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::reward::{dialogue_ids, ranking_loss, ranking_pairs, Ranking, RewardModel};
+use rlhf_lab::config::AdamSettings;
+use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, Ranking, RewardModel};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
 
-/// −1/P Σ_{i ranked above j} log σ(r_i − r_j), written out in f64.
+/// −1/C(K,2)·Σ over all pairs: log σ(r_i − r_j) for i ranked above j, ½[log σ(d) + log σ(−d)] for a
+/// tie; written out in f64.
 fn direct(r: &[f32], ranks: &[usize]) -> f64 {
+    let log_sig = |d: f64| (1.0 / (1.0 + (-d).exp())).ln();
+    let k = r.len();
     let mut sum = 0.0;
-    let mut pairs = 0;
-    for i in 0..r.len() {
-        for j in 0..r.len() {
-            if ranks[i] < ranks[j] {
-                let d = (r[i] - r[j]) as f64;
-                sum += (1.0 / (1.0 + (-d).exp())).ln();
-                pairs += 1;
-            }
+    for i in 0..k {
+        for j in i + 1..k {
+            let d = (r[i] - r[j]) as f64;
+            sum += match ranks[i].cmp(&ranks[j]) {
+                std::cmp::Ordering::Less => log_sig(d),
+                std::cmp::Ordering::Greater => log_sig(-d),
+                std::cmp::Ordering::Equal => 0.5 * (log_sig(d) + log_sig(-d)),
+            };
         }
     }
-    -sum / pairs as f64
+    -sum / (k * (k - 1) / 2) as f64
 }
 
 #[test]
@@ -36,11 +40,7 @@ fn ranking_loss_and_gradient_match_the_direct_formula_for_k_2_to_9_with_ties() {
         for _ in 0..5 {
             let r: Vec<f32> = (0..k).map(|_| rng.normal() * 2.0).collect();
             // ranks with ties: k/2 distinct levels at most
-            let mut ranks: Vec<usize> = (0..k).map(|_| rng.below(k.div_ceil(2) + 1)).collect();
-            if ranking_pairs(&ranks).is_empty() {
-                ranks[0] = 0;
-                ranks[1] = 1;
-            }
+            let ranks: Vec<usize> = (0..k).map(|_| rng.below(k.div_ceil(2) + 1)).collect();
             let untied = ranking_pairs(&ranks).len();
             let ties = (0..k).flat_map(|i| (i + 1..k).map(move |j| (i, j))).filter(|&(i, j)| ranks[i] == ranks[j]).count();
             assert_eq!(untied + ties, k * (k - 1) / 2, "every pair is either ordered or tied");
@@ -59,10 +59,28 @@ fn ranking_loss_and_gradient_match_the_direct_formula_for_k_2_to_9_with_ties() {
             assert!(grad.iter().sum::<f32>().abs() < 1e-5, "the loss only sees differences");
         }
     }
-    let bad = Ranking { prompt: "p".into(), responses: vec!["a".into(), "b".into()], ranks: vec![0, 0] };
-    assert!(bad.validate().is_err());
+    // a ranking that ties everything still counts: it says the differences do not matter
+    let tied = Ranking { prompt: "p".into(), responses: vec!["a".into(), "b".into()], ranks: vec![0, 0] };
+    assert!(tied.validate().is_ok());
     let bad = Ranking { prompt: "p".into(), responses: vec!["a".into(); 10], ranks: (0..10).collect() };
     assert!(bad.validate().is_err());
+}
+
+#[test]
+fn ranking_loss_by_hand_with_ties() {
+    // K = 2, r = (1, 0), ranked: −log σ(1) = 0.31326; tied: ½[−log σ(1) − log σ(−1)] = ½(0.31326 + 1.31326)
+    let (l, g) = ranking_loss(&[1.0, 0.0], &[0, 1]);
+    assert!((l - 0.313_262).abs() < 1e-5 && (g[0] + 0.268_941).abs() < 1e-5 && (g[1] - 0.268_941).abs() < 1e-5, "{l} {g:?}");
+    let (l, g) = ranking_loss(&[1.0, 0.0], &[0, 0]);
+    // d/dr0 = ½[−σ(−1) + σ(1)] = ½(0.73106 − 0.26894): a tie pulls the two rewards together
+    assert!((l - 0.813_262).abs() < 1e-5 && (g[0] - 0.231_059).abs() < 1e-5 && (g[1] + 0.231_059).abs() < 1e-5, "{l} {g:?}");
+    // K = 3, equal rewards: every pair, tied or not, costs log 2, and C(3,2) = 3 pairs average to log 2
+    let (l, _) = ranking_loss(&[0.5, 0.5, 0.5], &[0, 0, 1]);
+    assert!((l - std::f32::consts::LN_2).abs() < 1e-6);
+    // the loss is normalized by C(K,2): K = 4 fully ordered with a margin of 2 between neighbours
+    let r = [6.0f32, 4.0, 2.0, 0.0];
+    let by_hand: f32 = [2.0f32, 4.0, 6.0, 2.0, 4.0, 2.0].iter().map(|d| (1.0 + (-d).exp()).ln()).sum::<f32>() / 6.0;
+    assert!((ranking_loss(&r, &[0, 1, 2, 3]).0 - by_hand).abs() < 1e-6);
 }
 
 #[test]
@@ -90,16 +108,25 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 9, p.model.n_ctx).unwrap();
     let mut rm = RewardModel::new(engine, 4);
     let before = block_on(rm.evaluate(&held, tok.end)).unwrap();
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
     for _ in 0..10 {
         for chunk in train.chunks(4) {
-            block_on(rm.train_step(chunk, tok.end, 2e-3, 1.0)).unwrap();
+            block_on(rm.train_step(chunk, tok.end, &adam, 2e-3, 1.0)).unwrap();
         }
     }
     let after = block_on(rm.evaluate(&held, tok.end)).unwrap();
     assert!(after.accuracy > 0.8 && after.loss < before.loss, "held-out accuracy {} -> {}, loss {} -> {}", before.accuracy, after.accuracy, before.loss, after.loss);
-    // normalization: the given sequences then score mean 0
+    // normalization: the given sequences then score mean 0 and standard deviation 1, and the order of
+    // any two answers is kept
     let demos: Vec<Vec<u32>> = train.iter().take(10).map(|(s, _)| s[0].clone()).collect();
-    block_on(rm.normalize(&demos, tok.end)).unwrap();
-    let mean = block_on(rm.score(&demos, tok.end)).unwrap().iter().sum::<f32>() / 10.0;
-    assert!(mean.abs() < 1e-4, "mean after normalization {mean}");
+    let others: Vec<Vec<u32>> = held.iter().map(|(s, _)| s[1].clone()).collect();
+    let raw = block_on(rm.score(&others, tok.end)).unwrap();
+    let raw_demos = block_on(rm.score(&demos, tok.end)).unwrap();
+    let (mu, sd) = mean_std(&raw_demos);
+    assert_eq!(block_on(rm.normalize(&demos, tok.end)).unwrap(), (mu, sd));
+    let (mean, std) = mean_std(&block_on(rm.score(&demos, tok.end)).unwrap());
+    assert!(mean.abs() < 1e-4 && (std - 1.0).abs() < 1e-4, "mean {mean} and std {std} after normalization");
+    let after = block_on(rm.score(&others, tok.end)).unwrap();
+    let by_hand: Vec<f32> = raw.iter().map(|r| (r - mu) / sd).collect();
+    assert_close("normalized scores", &after, &by_hand, 1e-4, 1e-4);
 }

@@ -28,10 +28,11 @@ function startWorker() {
   };
   worker.onerror = (e) => recover(`the engine stopped (${e.message || "worker error"})`);
 }
+// Rejects with an Error carrying the lab's error kind (bad_input, busy, device, bad_state, ...).
 function call(type, args = {}) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
+    pending.set(id, { resolve, reject: (err) => reject(Object.assign(new Error(err.message), { kind: err.kind })) });
     worker.postMessage({ id, type, ...args });
   });
 }
@@ -41,6 +42,13 @@ function showError(text) {
   const b = $("banner");
   b.hidden = false;
   b.className = "banner error";
+  b.textContent = text;
+}
+
+function warn(text) {
+  const b = $("banner");
+  b.hidden = false;
+  b.className = "banner warn";
   b.textContent = text;
 }
 
@@ -78,10 +86,9 @@ on("ranking", async ({ ranking: r }) => {
 });
 on("status", ({ text }) => { $("train-status").textContent = text; });
 on("saved", ({ bytes }) => { $("saved").textContent = `model saved in this browser (${(bytes / 1e6).toFixed(1)} MB)`; });
-// a lost device, a GPU error or a crashed module: start a fresh engine from the last saved state
-const FATAL = /lost|GPU|unreachable|out of memory|device/i;
-on("error", ({ text }) => {
-  if (FATAL.test(text)) recover(text);
+// a lost device or a GPU error: start a fresh engine from the last saved state
+on("error", ({ kind, text }) => {
+  if (kind === "device") recover(text);
   else showError(`Training stopped: ${text}`);
 });
 let recovering = false;
@@ -165,26 +172,24 @@ let adapterName = "";
 
 // Loads the lab in the Worker, restores the saved model and replays the stored rankings.
 async function connect(first) {
-  // the tiny preset is for tests and quick looks: short answers, few rollouts per iteration;
-  // any option may also come from the URL (e.g. ?preset=tiny&rollouts=32&gamma=0.1)
-  const options = preset === "tiny" ? { seed: 1, rollouts: 4, maxNewTokens: 24 } : { seed: 1 };
-  for (const key of ["rollouts", "maxNewTokens", "rmLr", "rmEpochs", "seed"]) {
-    if (params.has(key)) options[key] = Number(params.get(key));
-  }
-  for (const key of ["beta", "gamma", "lr", "temperature", "k"]) {
-    if (params.has(key)) $(key).value = params.get(key);
-  }
+  // every setting starts at the lab's defaults (the ones the README's benchmarks used)
+  const options = {};
   const info = await call("init", { base, options, dbName: `rlhf-lab-${preset}` });
   adapterName = info.adapter;
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
-  $("adapter").textContent = `Engine: ${info.adapter}`;
-  if (info.adapter.startsWith("CPU")) {
-    const b = $("banner");
-    b.hidden = false;
-    b.className = "banner warn";
-    b.textContent = "WebGPU is not available here, so the lab runs on its CPU reference engine compiled to wasm: everything works, only slower. For the GPU, use a recent Chrome, Edge, Firefox or Safari with WebGPU enabled.";
+  const c = info.choice;
+  const timing = c.gpuMs === null ? `one training step: ${c.cpuMs.toFixed(0)} ms on the CPU; no WebGPU adapter`
+    : `one training step: ${c.gpuMs.toFixed(0)} ms on WebGPU, ${c.cpuMs.toFixed(0)} ms on the CPU`;
+  $("adapter").textContent = `Engine: ${info.adapter} (${timing}; the faster was chosen)`;
+  $("adapter").dataset.engine = c.gpu ? "webgpu" : "cpu";
+  if (c.gpuMs === null) {
+    warn("WebGPU is not available here, so the lab runs on its CPU engine compiled to wasm: everything works, only slower. For the GPU, use a recent Chrome, Edge, Firefox or Safari with WebGPU enabled.");
   }
+  if (info.notice) warn(info.notice);
+  if (!info.owner) warn("Another tab of this page is training this lab. This tab can rank and look, but training and saving stay with the other tab until it closes.");
+  const cfg = info.config;
+  for (const [id, v] of [["beta", cfg.ppo.beta], ["gamma", cfg.ppo.gamma], ["lr", cfg.ppo.lr], ["temperature", cfg.ppo.temperature], ["k", cfg.k]]) $(id).value = String(v);
   if (navigator.gpu) {
     navigator.gpu.requestAdapter().then((a) => {
       if (a && a.info) $("adapter").textContent += ` · adapter: ${[a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(" ")}`;
@@ -232,11 +237,9 @@ async function main() {
     if (e.key === "Enter" && !$("submit-ranking").disabled) submitRanking().catch((err) => showError(err.message));
   });
   for (const id of ["beta", "gamma", "lr", "temperature", "k"]) $(id).addEventListener("change", applyOptions);
-  const perIteration = Number(params.get("rankings")) || 2;
-  const stopAfter = Number(params.get("stopAfter")) || undefined;
   $("train-toggle").addEventListener("click", () => {
     const running = !!$("train-toggle").dataset.running;
-    call("setTraining", { on: !running, labeler: $("autopilot").checked ? $("labeler").value : null, perIteration, stopAfter });
+    call("setTraining", { on: !running, labeler: $("autopilot").checked ? $("labeler").value : null }).catch((e) => showError(e.message));
   });
   $("measure").addEventListener("click", async () => {
     $("measure").disabled = true;

@@ -3,7 +3,7 @@ import uPlot from "./vendor/uPlot.esm.js";
 
 export const PLOTS = [
   { id: "reward", title: "Reward r(x, y)", y: "score", series: [["reward", "mean reward"]],
-    help: "What PPO maximizes: the reward model's score of the policy's answers (0 = an SFT demonstration)." },
+    help: "What PPO maximizes: the reward model's score of the policy's answers, in spreads of SFT's answers (0 = an average SFT demonstration)." },
   { id: "kl", title: "KL(π ‖ π_SFT)", y: "nats per answer", series: [["kl_k1", "k1"], ["kl_k3", "k3"]],
     help: "The per-token penalty β·log(π/π_SFT) keeps the policy near SFT. k1 is the plain estimator, k3 the never-negative one; a blow-up means the policy left what the reward model knows." },
   { id: "ptx", title: "Pretraining log-likelihood", y: "nats per token", series: [["ptx_loglik", "log π(x)"]],
@@ -14,8 +14,8 @@ export const PLOTS = [
     help: "How spread the policy's choices are. A fall toward 0 warns of collapse to one answer." },
   { id: "objective", title: "Objective", y: "value", series: [["objective", "r − β·KL + γ·ptx"]],
     help: "The whole PPO-ptx objective: reward minus the KL penalty plus γ times the pretraining log-likelihood." },
-  { id: "rm", title: "Reward model", y: "loss / accuracy", series: [["rm_loss", "ranking loss"], ["rm_accuracy", "pair accuracy"], ["rm_heldout_accuracy", "held-out accuracy"]],
-    help: "−log σ(r_w − r_l) over all pairs of each ranking, and how often the reward model orders a pair as the labeler did." },
+  { id: "rm", title: "Reward model", y: "loss / accuracy", series: [["rm_loss", "ranking loss"], ["rm_accuracy", "pair accuracy"], ["rm_new_accuracy", "accuracy on new rankings"]],
+    help: "−log σ(r_w − r_l) over all pairs of each ranking (a tie counts half each way), how often the reward model orders a pair as the labeler did, and how often it did so on each new ranking before training on it." },
 ];
 
 const COLORS = ["#2f5bd3", "#d3542f", "#2f9d5b", "#8a3fd3"];

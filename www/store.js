@@ -46,6 +46,11 @@ export function getState(db) {
   return tx(db, "readonly", (s) => s.get("latest"), STATE);
 }
 
+// A state the lab could not read is kept under its own key, out of the way of new saves.
+export function setAsideState(db, bytes) {
+  return tx(db, "readwrite", (s) => { s.put(bytes, `unreadable-${Date.now()}`); s.delete("latest"); }, STATE);
+}
+
 export function clearState(db) {
   return tx(db, "readwrite", (s) => s.clear(), STATE);
 }

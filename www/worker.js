@@ -1,21 +1,42 @@
 // The engine's Worker: it owns the GPU device and the lab, runs the training loop, and answers the
 // page's messages. Calls into the lab are queued one at a time (the lab refuses overlapping calls).
 import init, { Lab } from "./pkg/rlhf_lab.js";
-import { openStore, putState, getState } from "./store.js";
+import { openStore, putState, getState, setAsideState } from "./store.js";
 
 let lab = null;
 let queue = Promise.resolve();
 let running = false;
 let autopilot = null; // labeler name, or null for the visitor's rankings only
-let rankingsPerIteration = 2;
-let stopAfterIterations = Infinity; // a fixed-length run (the page's ?stopAfter=N)
 let db = null;
 let lastSave = 0;
 const SAVE_EVERY_MS = 60_000;
 
+let owner = false; // whether this tab holds the lock that lets it train and save
+
+// WebGPU or the CPU engine in wasm, whichever runs one small training step faster here.
+async function chooseEngine(config, weights) {
+  const cpuMs = await Lab.time_engine(config, weights, false);
+  let gpuMs = null;
+  if (self.navigator.gpu) {
+    try { gpuMs = await Lab.time_engine(config, weights, true); } catch (e) { gpuMs = null; }
+  }
+  return { gpu: gpuMs !== null && gpuMs < cpuMs, gpuMs, cpuMs };
+}
+
+// One tab trains and saves a lab at a time: the Web Lock is held for this Worker's life.
+function claimTraining(dbName) {
+  if (!dbName || !self.navigator.locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    self.navigator.locks.request(`${dbName}-training`, { ifAvailable: true }, (lock) => {
+      resolve(!!lock);
+      return lock ? new Promise(() => {}) : null; // held until the Worker ends
+    });
+  });
+}
+
 // The model, reward model and value model go to IndexedDB now and then, and whenever training pauses.
 async function saveState(force) {
-  if (!db || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return;
+  if (!db || !owner || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return;
   lastSave = Date.now();
   const bytes = await enqueue(() => lab.save_state());
   await putState(db, bytes);
@@ -31,6 +52,12 @@ function enqueue(fn) {
 
 function post(type, data) {
   postMessage({ type, ...data });
+}
+
+// The lab rejects with {kind, message}; anything else (a JS error) is an internal fault.
+function asError(e) {
+  if (e && typeof e === "object" && typeof e.kind === "string") return { kind: e.kind, message: String(e.message) };
+  return { kind: "internal", message: String(e && e.message ? e.message : e) };
 }
 
 async function fetchBytes(url, label) {
@@ -62,9 +89,13 @@ const handlers = {
       fetch(base + "tokenizer.json").then((r) => { if (!r.ok) throw new Error(`could not load ${base}tokenizer.json`); return r.text(); }),
     ]);
     const weights = await fetchBytes(base + "model.safetensors", "weights");
+    post("progress", { label: "timing the engines", got: 1, total: 1 });
+    const choice = await chooseEngine(config, weights);
     post("progress", { label: "building the lab", got: 1, total: 1 });
-    lab = await Lab.create(config, weights, tokenizer, options || {});
+    lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu);
+    owner = await claimTraining(dbName);
     let restored = null;
+    let notice = null;
     if (dbName) {
       db = await openStore(dbName);
       const saved = await getState(db);
@@ -73,11 +104,13 @@ const handlers = {
           const iteration = await lab.load_state(saved);
           restored = { iteration, history: lab.history() };
         } catch (e) {
-          post("status", { text: `the saved model could not be restored (${e}); starting from the base model` });
+          // keep the unreadable state aside, never save over it, and start from the base model
+          if (owner) await setAsideState(db, saved);
+          notice = `The saved model could not be restored (${asError(e).message}). It was kept aside; this session starts from the base model.`;
         }
       }
     }
-    return { adapter: lab.adapter, parameters: lab.parameters, prompts: lab.prompts(), restored };
+    return { adapter: lab.adapter, choice, owner, parameters: lab.parameters, prompts: lab.prompts(), config: lab.config(), restored, notice };
   },
   generate({ prompt, k, seed, sft }) {
     return enqueue(() => lab.generate(prompt, k, seed, !!sft));
@@ -100,10 +133,9 @@ const handlers = {
   debugLoseDevice() {
     return enqueue(() => lab.debug_lose_device());
   },
-  setTraining({ on, labeler, perIteration, stopAfter }) {
+  setTraining({ on, labeler }) {
     autopilot = labeler || null;
-    if (perIteration) rankingsPerIteration = perIteration;
-    stopAfterIterations = stopAfter || Infinity;
+    if (on && !owner) throw Object.assign(new Error("another tab of this page is training this lab; close it (or train there) to train here"), { kind: "busy" });
     if (on && !running) {
       running = true;
       loop();
@@ -114,38 +146,28 @@ const handlers = {
   },
 };
 
-// The training loop: (autopilot rankings) then one iteration, repeated until paused.
+// The training loop: one iteration after another (the autopilot's rankings come from each
+// iteration's own rollouts) until paused.
 async function loop() {
   post("training", { running: true });
   while (running) {
     try {
-      if (autopilot) {
-        for (let i = 0; i < rankingsPerIteration && running; i++) {
-          const r = await enqueue(() => lab.autopilot_ranking(autopilot));
-          if (r) post("ranking", { ranking: r, source: autopilot });
-        }
-      }
-      if (!running) break;
-      post("status", { text: "training: reward model, rollouts, PPO-ptx…" });
-      const m = await enqueue(() => lab.train_iteration());
-      post("metrics", { metrics: m });
+      post("status", { text: autopilot ? `training: the ${autopilot} labeler ranks, then reward model, rollouts, PPO-ptx…` : "training: reward model, rollouts, PPO-ptx…" });
+      const r = await enqueue(() => lab.train_iteration(autopilot));
+      for (const ranking of r.rankings) post("ranking", { ranking, source: autopilot });
+      post("metrics", { metrics: r.metrics });
       await saveState(false);
-      if (m.iteration + 1 >= stopAfterIterations) running = false;
     } catch (e) {
-      const msg = String(e && e.message ? e.message : e);
-      if (msg.includes("no usable rankings")) {
-        post("status", { text: "waiting for rankings: rank some answers (or turn on the autopilot)" });
-        running = false;
-      } else {
-        post("error", { text: msg });
-        running = false;
-      }
+      const err = asError(e);
+      if (err.kind === "not_ready") post("status", { text: "waiting for rankings: rank some answers (or turn on the autopilot)" });
+      else post("error", { kind: err.kind, text: err.message });
+      running = false;
     }
   }
   try {
     await saveState(true);
   } catch (e) {
-    post("error", { text: `saving the model failed: ${e}` });
+    post("error", { kind: asError(e).kind, text: `saving the model failed: ${asError(e).message}` });
   }
   post("training", { running: false });
 }
@@ -158,6 +180,6 @@ onmessage = async (ev) => {
     const result = await handlers[type](args);
     postMessage({ id, ok: true, result });
   } catch (e) {
-    postMessage({ id, ok: false, error: String(e && e.message ? e.message : e) });
+    postMessage({ id, ok: false, error: asError(e) });
   }
 };

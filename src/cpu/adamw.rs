@@ -1,15 +1,6 @@
 //! AdamW with decoupled weight decay, after a global gradient-norm clip.
 
-#[derive(Clone, Copy, Debug)]
-pub struct AdamParams {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-    /// 1-based step count, for bias correction.
-    pub t: u32,
-}
+use crate::config::AdamParams;
 
 /// L2 norm of all gradients, accumulated in f64.
 pub fn global_norm(grads: &[f32]) -> f32 {

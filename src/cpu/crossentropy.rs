@@ -44,16 +44,3 @@ pub fn crossentropy_backward(
         }
     }
 }
-
-/// Row weights of the mean loss: one over the number of positions that carry loss, zero elsewhere.
-pub fn mean_weights(targets: &[i32]) -> Vec<f32> {
-    let count = targets.iter().filter(|&&t| t >= 0).count();
-    let w = if count == 0 { 0.0 } else { 1.0 / count as f32 };
-    targets.iter().map(|&t| if t >= 0 { w } else { 0.0 }).collect()
-}
-
-/// The mean of the losses over positions that carry loss.
-pub fn mean_loss(losses: &[f32], targets: &[i32]) -> f32 {
-    let count = targets.iter().filter(|&&t| t >= 0).count();
-    if count == 0 { 0.0 } else { losses.iter().sum::<f32>() / count as f32 }
-}

@@ -1,6 +1,7 @@
 //! GELU, tanh form (as in GPT-2).
 
-const GELU_SCALE: f32 = 0.797_884_6; // sqrt(2/pi)
+/// sqrt(2/π), shared with the WGSL kernels.
+pub const GELU_SCALE: f32 = 0.797_884_6;
 
 pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
     for (o, &x) in out.iter_mut().zip(inp) {

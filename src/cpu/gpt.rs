@@ -1,6 +1,6 @@
 //! GPT-2 on the CPU reference kernels: forward, backward and AdamW, as in llm.c's gpt2_forward/backward.
 
-use super::adamw::{adamw_update, clip_scale, global_norm, AdamParams};
+use super::adamw::{adamw_update, clip_scale, global_norm};
 use super::attention::{attention_backward, attention_forward};
 use super::crossentropy::{crossentropy_backward, crossentropy_forward};
 use super::encoder::{encoder_backward, encoder_forward};
@@ -10,80 +10,31 @@ use super::matmul::{matmul_backward, matmul_forward};
 use super::residual::{residual_backward, residual_forward};
 use crate::bail;
 use crate::config::ModelConfig;
-use crate::engine::{Engine, StepReport, TokenLosses};
+use crate::config::AdamParams;
+use crate::engine::{check_backward_inputs, check_batch, check_targets, Engine, StepReport, TokenLosses};
 use crate::error::Result;
 use crate::params::*;
 
-/// Activations of one forward pass (and, reused, their gradients). Per-layer ones are stacked (L, ...).
-#[derive(Clone, Default)]
-pub struct Acts {
-    pub encoded: Vec<f32>,   // (B,T,C)
-    pub ln1: Vec<f32>,       // (L,B,T,C)
-    pub ln1_mean: Vec<f32>,  // (L,B,T)
-    pub ln1_rstd: Vec<f32>,  // (L,B,T)
-    pub qkv: Vec<f32>,       // (L,B,T,3C)
-    pub atty: Vec<f32>,      // (L,B,T,C)
-    pub preatt: Vec<f32>,    // (L,B,NH,T,T)
-    pub att: Vec<f32>,       // (L,B,NH,T,T)
-    pub attproj: Vec<f32>,   // (L,B,T,C)
-    pub residual2: Vec<f32>, // (L,B,T,C)
-    pub ln2: Vec<f32>,       // (L,B,T,C)
-    pub ln2_mean: Vec<f32>,  // (L,B,T)
-    pub ln2_rstd: Vec<f32>,  // (L,B,T)
-    pub fch: Vec<f32>,       // (L,B,T,4C)
-    pub fch_gelu: Vec<f32>,  // (L,B,T,4C)
-    pub fcproj: Vec<f32>,    // (L,B,T,C)
-    pub residual3: Vec<f32>, // (L,B,T,C)
-    pub lnf: Vec<f32>,       // (B,T,C)
-    pub lnf_mean: Vec<f32>,  // (B,T)
-    pub lnf_rstd: Vec<f32>,  // (B,T)
-    pub logits: Vec<f32>,    // (B,T,V)
-    pub losses: Vec<f32>,    // (B,T)
-    pub lse: Vec<f32>,       // (B,T)
-    pub entropy: Vec<f32>,   // (B,T)
-}
-
-impl Acts {
-    pub fn new(s: &ActShapes) -> Self {
-        let (btc, bt, l) = (s.btc(), s.bt(), s.l);
-        Acts {
-            encoded: vec![0.0; btc],
-            ln1: vec![0.0; l * btc],
-            ln1_mean: vec![0.0; l * bt],
-            ln1_rstd: vec![0.0; l * bt],
-            qkv: vec![0.0; l * 3 * btc],
-            atty: vec![0.0; l * btc],
-            preatt: vec![0.0; l * s.att()],
-            att: vec![0.0; l * s.att()],
-            attproj: vec![0.0; l * btc],
-            residual2: vec![0.0; l * btc],
-            ln2: vec![0.0; l * btc],
-            ln2_mean: vec![0.0; l * bt],
-            ln2_rstd: vec![0.0; l * bt],
-            fch: vec![0.0; l * 4 * btc],
-            fch_gelu: vec![0.0; l * 4 * btc],
-            fcproj: vec![0.0; l * btc],
-            residual3: vec![0.0; l * btc],
-            lnf: vec![0.0; btc],
-            lnf_mean: vec![0.0; bt],
-            lnf_rstd: vec![0.0; bt],
-            logits: vec![0.0; bt * s.v],
-            losses: vec![0.0; bt],
-            lse: vec![0.0; bt],
-            entropy: vec![0.0; bt],
+macro_rules! cpu_acts {
+    ($s:ident; $($name:ident = $size:expr;)*) => {
+        /// Activations of one forward pass (and, reused, their gradients), as `activation_table!` lists them.
+        #[derive(Clone, Default)]
+        pub struct Acts {
+            $(pub $name: Vec<f32>,)*
         }
-    }
 
-    fn zero(&mut self) {
-        for v in [
-            &mut self.encoded, &mut self.ln1, &mut self.qkv, &mut self.atty, &mut self.preatt, &mut self.att,
-            &mut self.attproj, &mut self.residual2, &mut self.ln2, &mut self.fch, &mut self.fch_gelu,
-            &mut self.fcproj, &mut self.residual3, &mut self.lnf, &mut self.logits,
-        ] {
-            v.fill(0.0);
+        impl Acts {
+            pub fn new($s: &ActShapes) -> Self {
+                Acts { $($name: vec![0.0; $size],)* }
+            }
+
+            fn zero(&mut self) {
+                $(self.$name.fill(0.0);)*
+            }
         }
-    }
+    };
 }
+crate::activation_table!(cpu_acts, s);
 
 pub struct CpuGpt {
     pub cfg: ModelConfig,
@@ -112,7 +63,7 @@ impl CpuGpt {
         if max_t > cfg.n_ctx {
             bail!("sequence length {max_t} exceeds the model's context {}", cfg.n_ctx);
         }
-        let shapes = ActShapes::new(&cfg, max_b, max_t);
+        let shapes = ActShapes::new(&cfg, max_b, max_t, Keeper::Cpu);
         let n = layout.total;
         Ok(CpuGpt {
             cfg,
@@ -323,8 +274,8 @@ impl Engine for CpuGpt {
         Ok(self.grads.clone())
     }
 
-    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
-        crate::sample::generate_by_recompute(self, prompt, k, stop, cfg, seed).await
+    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::config::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+        self.generate_cached(prompt, k, stop, cfg, seed)
     }
 
     async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
@@ -347,51 +298,4 @@ impl Engine for CpuGpt {
         self.params.copy_from_slice(params);
         Ok(())
     }
-}
-
-/// Checks targets for `token_losses`.
-pub fn check_targets(cfg: &ModelConfig, targets: &[i32], n: usize, temperature: f32) -> Result<()> {
-    if targets.len() != n {
-        bail!("expected {n} targets for the last forward pass, got {}", targets.len());
-    }
-    if let Some(&bad) = targets.iter().find(|&&x| x >= cfg.vocab_size as i32) {
-        bail!("target id {bad} is outside the vocabulary of {}", cfg.vocab_size);
-    }
-    if !(temperature > 0.0 && temperature.is_finite()) {
-        bail!("temperature must be positive, got {temperature}");
-    }
-    Ok(())
-}
-
-/// Checks what a backward pass starts from.
-pub fn check_backward_inputs(weights: Option<&[f32]>, dhidden: Option<&[f32]>, have_losses: bool, n: usize, btc: usize) -> Result<()> {
-    match (weights, dhidden) {
-        (None, None) => bail!("backward() needs loss weights, a hidden-state gradient, or both"),
-        (Some(_), _) if !have_losses => bail!("backward() with loss weights needs token_losses() after forward()"),
-        (Some(w), _) if w.len() != n => bail!("expected {n} loss weights, got {}", w.len()),
-        (_, Some(d)) if d.len() != btc => bail!("expected a hidden-state gradient of {btc} values, got {}", d.len()),
-        _ => Ok(()),
-    }
-}
-
-/// Checks a batch against an engine's model and capacity before any kernel sees it.
-pub fn check_batch(cfg: &ModelConfig, cap: (usize, usize), tokens: &[u32], targets: Option<&[i32]>, b: usize, t: usize) -> Result<()> {
-    if b == 0 || t == 0 || b > cap.0 || t > cap.1 {
-        bail!("batch ({b}, {t}) is outside this engine's capacity {cap:?}");
-    }
-    if tokens.len() != b * t {
-        bail!("expected {} tokens for a ({b}, {t}) batch, got {}", b * t, tokens.len());
-    }
-    if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= cfg.vocab_size) {
-        bail!("token id {bad} is outside the vocabulary of {}", cfg.vocab_size);
-    }
-    if let Some(tg) = targets {
-        if tg.len() != b * t {
-            bail!("expected {} targets, got {}", b * t, tg.len());
-        }
-        if let Some(&bad) = tg.iter().find(|&&x| x >= cfg.vocab_size as i32) {
-            bail!("target id {bad} is outside the vocabulary of {}", cfg.vocab_size);
-        }
-    }
-    Ok(())
 }

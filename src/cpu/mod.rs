@@ -4,6 +4,7 @@
 pub mod adamw;
 pub mod attention;
 pub mod crossentropy;
+pub mod decode;
 pub mod encoder;
 pub mod gelu;
 pub mod gpt;

@@ -1,110 +1,115 @@
-//! GPT-2 on the WGSL kernels: the same sequence of layers as `cpu::gpt`, recorded into command buffers.
+//! GPT-2 on the WGSL kernels: the same model as `cpu::gpt`, recorded into few submissions. Work is
+//! recorded into a pending list and submitted when a result must come back, so a training step is
+//! one submission with one readback. Engines of one device and batch shape share their activation
+//! buffers (they never run at once); a frozen engine (the SFT reference) keeps no gradients or moments.
 
-use wgpu::Buffer;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
-use super::context::Gpu;
-use super::kernels::{AdamUniforms, AttnOffsets, LnOffsets, NUM_PARTIALS};
+use super::context::{GBuf, Gpu};
+use super::kernels::{AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands, MAX_HEAD_SIZE, NUM_PARTIALS};
+use super::recorder::Recorder;
 use crate::bail;
-use crate::config::ModelConfig;
-use crate::cpu::adamw::AdamParams;
-use crate::cpu::gpt::{check_backward_inputs, check_batch, check_targets};
-use crate::engine::{Engine, StepReport, TokenLosses};
-use crate::error::Result;
+use crate::config::{AdamParams, ModelConfig, SampleConfig};
+use crate::engine::{check_backward_inputs, check_batch, check_targets, mean_weights, Engine, StepReport, TokenLosses};
+use crate::error::{ErrorKind, Result};
 use crate::params::*;
 
-/// Activation buffers, laid out as `cpu::gpt::Acts`.
-pub struct GpuActs {
-    pub(super) encoded: Buffer,
-    ln1: Buffer,
-    ln1_mean: Buffer,
-    ln1_rstd: Buffer,
-    pub(super) qkv: Buffer,
-    atty: Buffer,
-    preatt: Buffer,
-    att: Buffer,
-    attproj: Buffer,
-    residual2: Buffer,
-    ln2: Buffer,
-    ln2_mean: Buffer,
-    ln2_rstd: Buffer,
-    fch: Buffer,
-    fch_gelu: Buffer,
-    fcproj: Buffer,
-    residual3: Buffer,
-    lnf: Buffer,
-    lnf_mean: Buffer,
-    lnf_rstd: Buffer,
-    pub(super) logits: Buffer,
-    losses: Buffer,
-    lse: Buffer,
-    entropy: Buffer,
+macro_rules! gpu_acts {
+    ($s:ident; $($name:ident = $size:expr;)*) => {
+        /// Activation buffers, as `activation_table!` lists them (and, as a second set, their gradients).
+        pub struct GpuActs {
+            $(pub $name: GBuf,)*
+        }
+
+        impl GpuActs {
+            fn new(gpu: &Gpu, $s: &ActShapes) -> Self {
+                GpuActs { $($name: gpu.buffer(stringify!($name), $size),)* }
+            }
+
+            pub fn bytes(&self) -> u64 {
+                0 $(+ self.$name.bytes())*
+            }
+        }
+    };
+}
+crate::activation_table!(gpu_acts, s);
+
+/// The activations (and, once a trainable engine asks, their gradients) of every engine of one
+/// device and batch shape, with the id of the engine whose forward pass they hold.
+pub struct SharedActs {
+    acts: GpuActs,
+    grads: OnceLock<GpuActs>,
+    shapes: ActShapes,
+    owner: AtomicU64,
 }
 
-impl GpuActs {
-    fn new(gpu: &Gpu, s: &ActShapes) -> Self {
-        let (btc, bt, l) = (s.btc(), s.bt(), s.l);
-        GpuActs {
-            encoded: gpu.buffer("encoded", btc),
-            ln1: gpu.buffer("ln1", l * btc),
-            ln1_mean: gpu.buffer("ln1_mean", l * bt),
-            ln1_rstd: gpu.buffer("ln1_rstd", l * bt),
-            qkv: gpu.buffer("qkv", l * 3 * btc),
-            atty: gpu.buffer("atty", l * btc),
-            preatt: gpu.buffer("preatt", l * s.att()),
-            att: gpu.buffer("att", l * s.att()),
-            attproj: gpu.buffer("attproj", l * btc),
-            residual2: gpu.buffer("residual2", l * btc),
-            ln2: gpu.buffer("ln2", l * btc),
-            ln2_mean: gpu.buffer("ln2_mean", l * bt),
-            ln2_rstd: gpu.buffer("ln2_rstd", l * bt),
-            fch: gpu.buffer("fch", l * 4 * btc),
-            fch_gelu: gpu.buffer("fch_gelu", l * 4 * btc),
-            fcproj: gpu.buffer("fcproj", l * btc),
-            residual3: gpu.buffer("residual3", l * btc),
-            lnf: gpu.buffer("lnf", btc),
-            lnf_mean: gpu.buffer("lnf_mean", bt),
-            lnf_rstd: gpu.buffer("lnf_rstd", bt),
-            logits: gpu.buffer("logits", bt * s.v),
-            losses: gpu.buffer("losses", bt),
-            lse: gpu.buffer("lse", bt),
-            entropy: gpu.buffer("entropy", bt),
-        }
+impl SharedActs {
+    pub fn bytes(&self) -> u64 {
+        self.acts.bytes() + self.grads.get().map_or(0, |g| g.bytes())
     }
+}
 
-    /// The buffers that gradients accumulate into (lnf aside: a backward pass may start there).
-    fn grad_buffers(&self) -> [&Buffer; 13] {
-        [
-            &self.encoded, &self.ln1, &self.qkv, &self.atty, &self.preatt, &self.attproj, &self.residual2,
-            &self.ln2, &self.fch, &self.fch_gelu, &self.fcproj, &self.residual3, &self.logits,
-        ]
-    }
+/// What a trainable engine keeps beside its parameters.
+struct Trainable {
+    grads: GBuf,
+    m: GBuf,
+    v: GBuf,
+    /// Loss weights of the backward pass (B,T).
+    weights: GBuf,
+    partial: GBuf,
+    /// [gradient norm, clip scale, mean loss, unused]
+    norm: GBuf,
 }
 
 pub struct GpuGpt {
     pub gpu: Gpu,
     pub cfg: ModelConfig,
     pub layout: ParamLayout,
-    pub(super) params: Buffer,
-    grads: Buffer,
-    m: Buffer,
-    v: Buffer,
-    pub(super) tokens: Buffer,
-    targets: Buffer,
-    weights: Buffer,
-    partial: Buffer,
-    norm: Buffer,
-    pub(super) acts: GpuActs,
-    grad_acts: GpuActs,
+    id: u64,
+    pub(super) params: GBuf,
+    train: Option<Trainable>,
+    pub(super) tokens: GBuf,
+    targets: GBuf,
+    pub(super) shared: Arc<SharedActs>,
+    /// The key-value cache for generation (L, B, T, 3C), made on the first call.
+    pub(super) kv: Option<GBuf>,
     pub(super) max_b: usize,
     pub(super) max_t: usize,
     /// (B, T) of the last forward pass.
     pub(super) last: Option<(usize, usize)>,
     /// Temperature of the last `token_losses` call (its targets stay in `targets`).
     last_ce: Option<f32>,
+    /// Work recorded and not yet submitted.
+    pub(super) pending: Option<Recorder>,
+}
+
+/// The shared activations for this device and shape, made on first use.
+fn shared_acts(gpu: &Gpu, cfg: &ModelConfig, b: usize, t: usize) -> Arc<SharedActs> {
+    let key = (*cfg, b, t);
+    let found = gpu.caches.lock().unwrap_or_else(|p| p.into_inner()).acts.get(&key).cloned();
+    if let Some(acts) = found.as_ref().and_then(|a| a.downcast_ref::<Arc<SharedActs>>()) {
+        return acts.clone();
+    }
+    let shapes = ActShapes::new(cfg, b, t, Keeper::Gpu);
+    let acts = Arc::new(SharedActs { acts: GpuActs::new(gpu, &shapes), grads: OnceLock::new(), shapes, owner: AtomicU64::new(0) });
+    gpu.caches.lock().unwrap_or_else(|p| p.into_inner()).acts.insert(key, Rc::new(acts.clone()));
+    acts
 }
 
 impl GpuGpt {
+    /// A trainable engine: parameters, gradients and AdamW moments.
     pub fn new(gpu: Gpu, cfg: ModelConfig, params: &[f32], max_b: usize, max_t: usize) -> Result<Self> {
+        Self::build(gpu, cfg, params, max_b, max_t, true)
+    }
+
+    /// An engine that only runs forward (a frozen reference): no gradients, no moments.
+    pub fn frozen(gpu: Gpu, cfg: ModelConfig, params: &[f32], max_b: usize, max_t: usize) -> Result<Self> {
+        Self::build(gpu, cfg, params, max_b, max_t, false)
+    }
+
+    fn build(gpu: Gpu, cfg: ModelConfig, params: &[f32], max_b: usize, max_t: usize, trainable: bool) -> Result<Self> {
         cfg.validate()?;
         let layout = ParamLayout::new(&cfg);
         if params.len() != layout.total {
@@ -113,26 +118,36 @@ impl GpuGpt {
         if max_t > cfg.n_ctx {
             bail!("sequence length {max_t} exceeds the model's context {}", cfg.n_ctx);
         }
-        let shapes = ActShapes::new(&cfg, max_b, max_t);
+        if cfg.head_size() > MAX_HEAD_SIZE as usize {
+            bail!("head size {} exceeds the attention kernels' {MAX_HEAD_SIZE}", cfg.head_size());
+        }
+        let shapes = ActShapes::new(&cfg, max_b, max_t, Keeper::Gpu);
         let limit = gpu.device.limits().max_storage_buffer_binding_size as usize;
-        let largest = [shapes.bt() * shapes.v, shapes.l * shapes.att(), shapes.l * 4 * shapes.btc()].into_iter().max().unwrap_or(0) * 4;
+        let largest = [shapes.bt() * shapes.v, shapes.l * 4 * shapes.btc(), layout.total].into_iter().max().unwrap_or(0) * 4;
         if largest > limit {
-            bail!("a batch of ({max_b}, {max_t}) needs a {largest}-byte buffer; this GPU allows {limit}. Use a smaller batch.");
+            bail!(kind: ErrorKind::OutOfMemory, "a batch of ({max_b}, {max_t}) needs a {largest}-byte buffer; this GPU allows {limit}. Use a smaller batch.");
         }
         let n = layout.total;
-        let p = gpu.buffer_from("params", params);
-        let eng = GpuGpt {
+        let train = trainable.then(|| Trainable {
             grads: gpu.buffer("grads", n),
             m: gpu.buffer("adam m", n),
             v: gpu.buffer("adam v", n),
+            weights: gpu.buffer("loss weights", max_b * max_t),
+            partial: gpu.buffer("norm partials", NUM_PARTIALS as usize),
+            norm: gpu.buffer("norm", 4),
+        });
+        let shared = shared_acts(&gpu, &cfg, max_b, max_t);
+        if trainable {
+            shared.grads.get_or_init(|| GpuActs::new(&gpu, &shared.shapes));
+        }
+        Ok(GpuGpt {
+            id: gpu.fresh_id(),
+            params: gpu.buffer_from("params", params),
+            train,
             tokens: gpu.buffer("tokens", max_b * max_t),
             targets: gpu.buffer("targets", max_b * max_t),
-            weights: gpu.buffer("loss weights", max_b * max_t),
-            partial: gpu.buffer("norm partials", NUM_PARTIALS),
-            norm: gpu.buffer("norm", 2),
-            acts: GpuActs::new(&gpu, &shapes),
-            grad_acts: GpuActs::new(&gpu, &shapes),
-            params: p,
+            shared,
+            kv: None,
             gpu,
             cfg,
             layout,
@@ -140,191 +155,200 @@ impl GpuGpt {
             max_t,
             last: None,
             last_ce: None,
-        };
-        Ok(eng)
+            pending: None,
+        })
+    }
+
+    /// Bytes this engine holds on the device: its own buffers, and the shared activations apart.
+    pub fn device_bytes(&self) -> (u64, u64) {
+        let t = self.train.as_ref().map_or(0, |t| t.grads.bytes() + t.m.bytes() + t.v.bytes() + t.weights.bytes() + t.partial.bytes() + t.norm.bytes());
+        let own = self.params.bytes() + t + self.tokens.bytes() + self.targets.bytes() + self.kv.as_ref().map_or(0, |k| k.bytes());
+        (own, self.shared.bytes())
+    }
+
+    pub(super) fn shared_qkv(&self) -> GBuf {
+        self.shared.acts.qkv.clone()
+    }
+
+    pub(super) fn shared_logits(&self) -> GBuf {
+        self.shared.acts.logits.clone()
     }
 
     pub(super) fn lo(&self, i: usize, l: usize) -> usize {
         self.layout.layer_offset(i, l)
     }
 
-    /// Records the forward pass for a (B,T) batch already uploaded.
-    pub(super) fn record_forward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize) {
-        let g = &self.gpu;
-        let k = &g.kernels;
-        let a = &self.acts;
+    /// The pending command list (a new one when there is none).
+    pub(super) fn rec(&mut self) -> &mut Recorder {
+        self.pending.get_or_insert_with(|| self.gpu.recorder())
+    }
+
+    /// The pending work, submitted with a readback of the given ranges at its end.
+    pub(super) async fn read_parts(&mut self, parts: &[(&GBuf, usize, usize)]) -> Result<Vec<Vec<f32>>> {
+        let rec = self.pending.take().unwrap_or_else(|| self.gpu.recorder());
+        rec.submit_and_read_parts(parts).await
+    }
+
+    fn trainable(&self) -> Result<&Trainable> {
+        self.train.as_ref().ok_or_else(|| crate::error::Error::new(ErrorKind::Internal, "this engine is frozen: it keeps no gradients"))
+    }
+
+    /// Fails when another engine's forward pass has overwritten the shared activations since ours.
+    fn check_owner(&self) -> Result<()> {
+        if self.shared.owner.load(Ordering::Relaxed) != self.id {
+            bail!(kind: ErrorKind::Internal, "another model's forward pass overwrote this model's activations; run forward again");
+        }
+        Ok(())
+    }
+
+    /// Records the forward pass for a (B,T) batch already uploaded to `tokens`.
+    pub(super) fn record_forward(&mut self, b: usize, t: usize) {
+        self.shared.owner.store(self.id, Ordering::Relaxed);
+        let (shared, params, tokens, k) = (self.shared.clone(), self.params.clone(), self.tokens.clone(), self.gpu.kernels.clone());
+        let a = &shared.acts;
         let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
-        let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
-        let lay = &self.layout;
-        let p = &self.params;
-        k.encoder_forward(g, e, &a.encoded, &self.tokens, p, lay.offsets[WTE], lay.offsets[WPE], b, t, c);
+        let (n, btc) = (b * t, b * t * c);
+        let lay = self.layout.clone();
+        let lo = |i: usize, l: usize| lay.layer_offset(i, l);
+        let rec = self.rec();
+        let ln1 = |l: usize| LnOut { res: if l == 0 { &a.encoded } else { &a.residual3 }, out: &a.ln1, mean: &a.ln1_mean, rstd: &a.ln1_rstd };
+        let ln1_at = |l: usize| LnOffsets { res: l.saturating_sub(1) * btc, out: l * btc, stat: l * n, w: lo(LN1W, l), b: lo(LN1B, l) };
+        k.embed_layernorm(rec, &tokens, &params, &ln1(0), ln1_at(0), lay.offsets[WTE], lay.offsets[WPE], n, t, 0, c);
         for l in 0..l_n {
-            let (res_buf, res_off) = if l == 0 { (&a.encoded, 0) } else { (&a.residual3, (l - 1) * btc) };
-            let ln1 = LnOffsets { inp: res_off, out: l * btc, stat: l * n, w: self.lo(LN1W, l), b: self.lo(LN1B, l) };
-            k.layernorm_forward(g, e, &a.ln1, &a.ln1_mean, &a.ln1_rstd, res_buf, p, ln1, n, c);
-            k.linear_forward(g, e, &a.qkv, l * 3 * btc, &a.ln1, l * btc, p, self.lo(QKVW, l), Some(self.lo(QKVB, l)), n, c, 3 * c);
-            let ao = AttnOffsets { qkv: l * 3 * btc, out: l * btc, att: l * att_n };
-            k.attention_forward(g, e, &a.atty, &a.preatt, &a.att, &a.qkv, ao, b, t, c, nh);
-            k.linear_forward(g, e, &a.attproj, l * btc, &a.atty, l * btc, p, self.lo(ATTPROJW, l), Some(self.lo(ATTPROJB, l)), n, c, c);
-            k.residual_forward(g, e, &a.residual2, l * btc, res_buf, res_off, &a.attproj, l * btc, btc);
-            let ln2 = LnOffsets { inp: l * btc, out: l * btc, stat: l * n, w: self.lo(LN2W, l), b: self.lo(LN2B, l) };
-            k.layernorm_forward(g, e, &a.ln2, &a.ln2_mean, &a.ln2_rstd, &a.residual2, p, ln2, n, c);
-            k.linear_forward(g, e, &a.fch, l * 4 * btc, &a.ln2, l * btc, p, self.lo(FCW, l), Some(self.lo(FCB, l)), n, c, 4 * c);
-            k.gelu_forward(g, e, &a.fch_gelu, &a.fch, l * 4 * btc, 4 * btc);
-            k.linear_forward(g, e, &a.fcproj, l * btc, &a.fch_gelu, l * 4 * btc, p, self.lo(FCPROJW, l), Some(self.lo(FCPROJB, l)), n, 4 * c, c);
-            k.residual_forward(g, e, &a.residual3, l * btc, &a.residual2, l * btc, &a.fcproj, l * btc, btc);
+            let linear = |i_w: usize, i_b: usize, ic: usize, oc: usize, inp: usize, out: usize| Mm {
+                m: n, n: oc, k: ic, a: (inp, ic, 1), b: (lo(i_w, l), 1, ic), c_off: out, c_rs: oc,
+                epi: Epilogue { bias: Some(lo(i_b, l)), ..Default::default() },
+            };
+            k.matmul(rec, &linear(QKVW, QKVB, c, 3 * c, l * btc, l * 3 * btc), &a.ln1, &params, &a.qkv, Some(&params), None);
+            let ao = AttnOffsets { qkv: l * 3 * btc, out: l * btc, lse: l * nh * n };
+            k.attention_forward(rec, &a.atty, &a.att_lse, &a.qkv, ao, b, t, c, nh);
+            k.matmul(rec, &linear(ATTPROJW, ATTPROJB, c, c, l * btc, l * btc), &a.atty, &params, &a.attproj, Some(&params), None);
+            let res_in = if l == 0 { (&a.encoded, 0) } else { (&a.residual3, (l - 1) * btc) };
+            let ln2 = LnOut { res: &a.residual2, out: &a.ln2, mean: &a.ln2_mean, rstd: &a.ln2_rstd };
+            let ln2_at = LnOffsets { res: l * btc, out: l * btc, stat: l * n, w: lo(LN2W, l), b: lo(LN2B, l) };
+            k.residual_layernorm(rec, res_in, (&a.attproj, l * btc), &params, &ln2, ln2_at, n, c);
+            let mut fc = linear(FCW, FCB, c, 4 * c, l * btc, l * 4 * btc);
+            fc.epi.gelu = Some(l * 4 * btc);
+            k.matmul(rec, &fc, &a.ln2, &params, &a.fch, Some(&params), Some(&a.fch_gelu));
+            k.matmul(rec, &linear(FCPROJW, FCPROJB, 4 * c, c, l * 4 * btc, l * btc), &a.fch_gelu, &params, &a.fcproj, Some(&params), None);
+            // the block's output, normalized for the next block (or by the final LayerNorm)
+            let (next, next_at) = if l + 1 < l_n {
+                (ln1(l + 1), LnOffsets { res: l * btc, ..ln1_at(l + 1) })
+            } else {
+                let lnf = LnOut { res: &a.residual3, out: &a.lnf, mean: &a.lnf_mean, rstd: &a.lnf_rstd };
+                (lnf, LnOffsets { res: l * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] })
+            };
+            k.residual_layernorm(rec, (&a.residual2, l * btc), (&a.fcproj, l * btc), &params, &next, next_at, n, c);
         }
-        let lnf = LnOffsets { inp: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
-        k.layernorm_forward(g, e, &a.lnf, &a.lnf_mean, &a.lnf_rstd, &a.residual3, p, lnf, n, c);
-        k.linear_forward(g, e, &a.logits, 0, &a.lnf, 0, p, lay.offsets[WTE], None, n, c, v);
+        let logits = Mm { m: n, n: v, k: c, a: (0, c, 1), b: (lay.offsets[WTE], 1, c), c_off: 0, c_rs: v, epi: Epilogue::default() };
+        k.matmul(rec, &logits, &a.lnf, &params, &a.logits, None, None);
     }
+}
 
-    /// Records the backward pass. `ce`: the temperature when the loss weights are used;
-    /// `dhidden`: whether grad_acts.lnf already holds a gradient (else it is cleared here).
-    fn record_backward(&self, e: &mut wgpu::CommandEncoder, b: usize, t: usize, ce: Option<f32>, dhidden: bool) {
-        let g = &self.gpu;
-        let k = &g.kernels;
-        let (a, d) = (&self.acts, &self.grad_acts);
+impl GpuGpt {
+    /// Records the backward pass from loss weights (`ce`: the temperature of the last token_losses)
+    /// and/or a gradient already written to the hidden state's gradient (`dhidden`). The gradient of
+    /// the residual stream accumulates in one (B,T,C) buffer, layer by layer, so no buffer needs
+    /// clearing and no residual kernel runs.
+    fn record_backward(&mut self, b: usize, t: usize, ce: Option<f32>, dhidden: bool) -> Result<()> {
+        let tr = self.trainable()?;
+        let (gr, weights) = (tr.grads.clone(), tr.weights.clone());
+        let (shared, params, tokens, targets, k) = (self.shared.clone(), self.params.clone(), self.tokens.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        let (a, d) = (&shared.acts, shared.grads.get().expect("made with the trainable engine"));
         let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
-        let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
-        let lay = &self.layout;
-        let (p, gr) = (&self.params, &self.grads);
-        for buf in d.grad_buffers() {
-            e.clear_buffer(buf, 0, None);
-        }
-        if !dhidden {
-            e.clear_buffer(&d.lnf, 0, None);
-        }
+        let (n, btc) = (b * t, b * t * c);
+        let lay = self.layout.clone();
+        let lo = |i: usize, l: usize| lay.layer_offset(i, l);
+        let rec = self.rec();
+        let dres = &d.encoded;
         if let Some(temp) = ce {
-            k.crossentropy_backward(g, e, &d.logits, &a.logits, &a.lse, &self.targets, &self.weights, temp, n, v);
-            k.linear_backward(g, e, &d.lnf, gr, &d.logits, 0, &a.lnf, 0, p, lay.offsets[WTE], None, n, c, v);
+            let x = CeBufs { logits: &a.logits, targets: &targets, losses: &a.losses, lse: &a.lse, entropy: &a.entropy };
+            k.crossentropy_backward(rec, &d.logits, &x, &weights, temp, n, v);
+            // dlnf (+)= dlogits·wte and dwte += dlogitsᵀ·lnf, in one dispatch
+            let dx = Mm { m: n, n: c, k: v, a: (0, v, 1), b: (lay.offsets[WTE], c, 1), c_off: 0, c_rs: c, epi: Epilogue { accumulate: dhidden, ..Default::default() } };
+            let dw = Mm { m: v, n: c, k: n, a: (0, 1, v), b: (0, c, 1), c_off: lay.offsets[WTE], c_rs: c, epi: Epilogue { accumulate: true, ..Default::default() } };
+            k.matmul2(rec, &d.logits, (&dx, Operands { b: &params, c: &d.lnf }), (&dw, Operands { b: &a.lnf, c: &gr }), None);
         }
-        let lnf = LnOffsets { inp: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
-        k.layernorm_backward(g, e, &d.residual3, (l_n - 1) * btc, gr, &d.lnf, &a.residual3, p, &a.lnf_mean, &a.lnf_rstd, lnf, n, c);
+        let lnf = LnOffsets { res: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
+        k.layernorm_backward(rec, (dres, 0, false), &gr, &d.lnf, &a.residual3, &params, (&a.lnf_mean, &a.lnf_rstd), lnf, n, c);
         for l in (0..l_n).rev() {
-            let (res_buf, dres_buf, res_off) =
-                if l == 0 { (&a.encoded, &d.encoded, 0) } else { (&a.residual3, &d.residual3, (l - 1) * btc) };
-            k.residual_backward(g, e, &d.residual2, l * btc, &d.fcproj, l * btc, &d.residual3, l * btc, btc);
-            k.linear_backward(g, e, &d.fch_gelu, gr, &d.fcproj, l * btc, &a.fch_gelu, l * 4 * btc, p, self.lo(FCPROJW, l), Some(self.lo(FCPROJB, l)), n, 4 * c, c);
-            k.gelu_backward(g, e, &d.fch, &a.fch, &d.fch_gelu, l * 4 * btc, 4 * btc);
-            k.linear_backward(g, e, &d.ln2, gr, &d.fch, l * 4 * btc, &a.ln2, l * btc, p, self.lo(FCW, l), Some(self.lo(FCB, l)), n, c, 4 * c);
-            let ln2 = LnOffsets { inp: l * btc, out: l * btc, stat: l * n, w: self.lo(LN2W, l), b: self.lo(LN2B, l) };
-            k.layernorm_backward(g, e, &d.residual2, l * btc, gr, &d.ln2, &a.residual2, p, &a.ln2_mean, &a.ln2_rstd, ln2, n, c);
-            k.residual_backward(g, e, dres_buf, res_off, &d.attproj, l * btc, &d.residual2, l * btc, btc);
-            k.linear_backward(g, e, &d.atty, gr, &d.attproj, l * btc, &a.atty, l * btc, p, self.lo(ATTPROJW, l), Some(self.lo(ATTPROJB, l)), n, c, c);
-            let ao = AttnOffsets { qkv: l * 3 * btc, out: l * btc, att: l * att_n };
-            k.attention_backward(g, e, &d.qkv, &d.preatt, &d.atty, &a.qkv, &a.att, ao, b, t, c, nh);
-            k.linear_backward(g, e, &d.ln1, gr, &d.qkv, l * 3 * btc, &a.ln1, l * btc, p, self.lo(QKVW, l), Some(self.lo(QKVB, l)), n, c, 3 * c);
-            let ln1 = LnOffsets { inp: res_off, out: l * btc, stat: l * n, w: self.lo(LN1W, l), b: self.lo(LN1B, l) };
-            k.layernorm_backward(g, e, dres_buf, res_off, gr, &d.ln1, res_buf, p, &a.ln1_mean, &a.ln1_rstd, ln1, n, c);
+            // a linear layer's dinp = dout·W and dW (+ dbias) += doutᵀ·inp, in one dispatch
+            let linear_back = |rec: &mut Recorder, i_w: usize, i_b: usize, ic: usize, oc: usize, dout: (&GBuf, usize), inp: (&GBuf, usize), dinp: (&GBuf, usize), gelu_of: Option<usize>| {
+                let dx = Mm { m: n, n: ic, k: oc, a: (dout.1, oc, 1), b: (lo(i_w, l), ic, 1), c_off: dinp.1, c_rs: ic, epi: Epilogue { gelu_grad: gelu_of, ..Default::default() } };
+                let dw = Mm { m: oc, n: ic, k: n, a: (dout.1, 1, oc), b: (inp.1, ic, 1), c_off: lo(i_w, l), c_rs: ic, epi: Epilogue { accumulate: true, bias_grad: Some(lo(i_b, l)), ..Default::default() } };
+                k.matmul2(rec, dout.0, (&dx, Operands { b: &params, c: dinp.0 }), (&dw, Operands { b: inp.0, c: &gr }), gelu_of.map(|_| &a.fch));
+            };
+            // dres = ∂L/∂residual3[l]: through the MLP (GELU's derivative fused into dfch)
+            linear_back(rec, FCPROJW, FCPROJB, 4 * c, c, (dres, 0), (&a.fch_gelu, l * 4 * btc), (&d.fch, l * 4 * btc), Some(l * 4 * btc));
+            linear_back(rec, FCW, FCB, c, 4 * c, (&d.fch, l * 4 * btc), (&a.ln2, l * btc), (&d.ln2, l * btc), None);
+            let ln2 = LnOffsets { res: l * btc, out: l * btc, stat: l * n, w: lo(LN2W, l), b: lo(LN2B, l) };
+            k.layernorm_backward(rec, (dres, 0, true), &gr, &d.ln2, &a.residual2, &params, (&a.ln2_mean, &a.ln2_rstd), ln2, n, c);
+            // dres = ∂L/∂residual2[l]: through attention
+            linear_back(rec, ATTPROJW, ATTPROJB, c, c, (dres, 0), (&a.atty, l * btc), (&d.atty, l * btc), None);
+            let ao = AttnOffsets { qkv: l * 3 * btc, out: l * btc, lse: l * nh * n };
+            k.attention_backward(rec, &d.qkv, &d.att_lse, &d.atty, &a.qkv, &a.atty, &a.att_lse, ao, b, t, c, nh);
+            linear_back(rec, QKVW, QKVB, c, 3 * c, (&d.qkv, l * 3 * btc), (&a.ln1, l * btc), (&d.ln1, l * btc), None);
+            let (res_in, res_off) = if l == 0 { (&a.encoded, 0) } else { (&a.residual3, (l - 1) * btc) };
+            let ln1 = LnOffsets { res: res_off, out: l * btc, stat: l * n, w: lo(LN1W, l), b: lo(LN1B, l) };
+            k.layernorm_backward(rec, (dres, 0, true), &gr, &d.ln1, res_in, &params, (&a.ln1_mean, &a.ln1_rstd), ln1, n, c);
         }
-        k.encoder_backward(g, e, gr, &d.encoded, &self.tokens, lay.offsets[WTE], lay.offsets[WPE], b, t, c);
+        k.encoder_backward(rec, &gr, (dres, 0), &tokens, lay.offsets[WTE], lay.offsets[WPE], b, t, c);
+        Ok(())
     }
 
-    pub fn submit_forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+    /// Records the gradient norm, its clip and the AdamW step over all parameters.
+    fn record_update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<()> {
+        let tr = self.trainable()?;
+        let (params, grads, m, v, partial, norm) = (self.params.clone(), tr.grads.clone(), tr.m.clone(), tr.v.clone(), tr.partial.clone(), tr.norm.clone());
+        let starts = self.layout.offsets.clone();
+        let decays: Vec<bool> = (0..NUM_TENSORS).map(|i| self.layout.decays(i)).collect();
+        let total = self.layout.total;
+        let k = self.gpu.kernels.clone();
+        let x = AdamW { params: &params, grads: &grads, m: &m, v: &v, partial: &partial, norm: &norm };
+        k.adamw_step(self.rec(), &x, total, &AdamUniforms::from(opt), grad_clip, &starts, &decays);
+        Ok(())
+    }
+
+    fn upload_batch(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
         check_batch(&self.cfg, (self.max_b, self.max_t), tokens, None, b, t)?;
-        self.gpu.write(&self.tokens, 0, tokens);
-        let mut e = self.gpu.encoder();
-        self.record_forward(&mut e, b, t);
-        self.gpu.submit(e);
+        let buf = self.tokens.clone();
+        self.rec().write(&buf, 0, tokens);
         self.last = Some((b, t));
         self.last_ce = None;
         Ok(())
     }
 
-    pub fn submit_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
-        let Some((b, t)) = self.last else { bail!("token_losses() called before forward()") };
+    fn record_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<usize> {
+        let Some((b, t)) = self.last else { bail!(kind: ErrorKind::Internal, "token_losses() called before forward()") };
+        self.check_owner()?;
         check_targets(&self.cfg, targets, b * t, temperature)?;
-        self.gpu.write(&self.targets, 0, targets);
-        let a = &self.acts;
-        let mut e = self.gpu.encoder();
-        self.gpu.kernels.crossentropy_forward(&self.gpu, &mut e, &a.losses, &a.lse, &a.entropy, &a.logits, &self.targets, temperature, b * t, self.cfg.vocab_size);
-        self.gpu.submit(e);
+        let buf = self.targets.clone();
+        self.rec().write(&buf, 0, targets);
+        let (shared, tg, k) = (self.shared.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        let a = &shared.acts;
+        let x = CeBufs { logits: &a.logits, targets: &tg, losses: &a.losses, lse: &a.lse, entropy: &a.entropy };
+        let v = self.cfg.vocab_size;
+        k.crossentropy_forward(self.rec(), &x, temperature, b * t, v);
         self.last_ce = Some(temperature);
-        Ok(())
+        Ok(b * t)
     }
 
-    /// Per-position losses and entropies of the last `submit_token_losses`.
-    pub async fn read_token_losses(&self) -> Result<TokenLosses> {
-        let (Some((b, t)), Some(_)) = (self.last, self.last_ce) else { bail!("no token losses to read") };
-        Ok(TokenLosses { losses: self.gpu.read(&self.acts.losses, 0, b * t).await?, entropy: self.gpu.read(&self.acts.entropy, 0, b * t).await? })
-    }
-
-    pub async fn read_logits(&self) -> Result<Vec<f32>> {
-        let Some((b, t)) = self.last else { bail!("logits() called before forward()") };
-        self.gpu.read(&self.acts.logits, 0, b * t * self.cfg.vocab_size).await
-    }
-
-    pub async fn read_hidden(&self) -> Result<Vec<f32>> {
-        let Some((b, t)) = self.last else { bail!("hidden() called before forward()") };
-        self.gpu.read(&self.acts.lnf, 0, b * t * self.cfg.n_embd).await
-    }
-
-    pub fn submit_backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
-        let Some((b, t)) = self.last else { bail!("backward() called before forward()") };
-        check_backward_inputs(weights, dhidden, self.last_ce.is_some(), b * t, b * t * self.cfg.n_embd)?;
-        if let Some(w) = weights {
-            self.gpu.write(&self.weights, 0, w);
-        }
-        if let Some(dh) = dhidden {
-            // queue writes land before the next submitted commands, so the backward pass starts from it
-            self.gpu.write(&self.grad_acts.lnf, 0, dh);
-        }
-        let mut e = self.gpu.encoder();
-        self.record_backward(&mut e, b, t, weights.and(self.last_ce), dhidden.is_some());
-        self.gpu.submit(e);
-        Ok(())
-    }
-
-    /// Clip + AdamW, all on the GPU; reads back only the gradient norm.
-    pub async fn step(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
-        let g = &self.gpu;
-        let mut e = g.encoder();
-        g.kernels.grad_norm(g, &mut e, &self.grads, &self.partial, &self.norm, self.layout.total, grad_clip);
-        let au = AdamUniforms {
-            lr: opt.lr,
-            beta1: opt.beta1,
-            beta2: opt.beta2,
-            eps: opt.eps,
-            b1_corr: 1.0 - opt.beta1.powi(opt.t as i32),
-            b2_corr: 1.0 - opt.beta2.powi(opt.t as i32),
-        };
-        for i in 0..NUM_TENSORS {
-            let wd = if self.layout.decays(i) { opt.weight_decay } else { 0.0 };
-            g.kernels.adamw(g, &mut e, &self.params, &self.grads, &self.m, &self.v, &self.norm, self.layout.offsets[i], self.layout.numel(i), &au, wd);
-        }
-        g.submit(e);
-        let norm: Vec<f32> = g.read(&self.norm, 0, 1).await?;
-        Ok(StepReport { grad_norm: norm[0], applied: norm[0].is_finite() })
-    }
-
-    pub async fn read_params(&self) -> Result<Vec<f32>> {
-        self.gpu.read(&self.params, 0, self.layout.total).await
-    }
-
-    pub async fn read_grads(&self) -> Result<Vec<f32>> {
-        self.gpu.read(&self.grads, 0, self.layout.total).await
-    }
-
-    pub fn clear_grads(&mut self) {
-        let mut e = self.gpu.encoder();
-        e.clear_buffer(&self.grads, 0, None);
-        self.gpu.submit(e);
-    }
-
-    pub fn clear_optimizer(&mut self) {
-        let mut e = self.gpu.encoder();
-        e.clear_buffer(&self.m, 0, None);
-        e.clear_buffer(&self.v, 0, None);
-        self.gpu.submit(e);
-    }
-
-    pub fn write_params(&mut self, params: &[f32]) -> Result<()> {
-        if params.len() != self.layout.total {
-            bail!("expected {} parameters, got {}", self.layout.total, params.len());
-        }
-        self.gpu.write(&self.params, 0, params);
-        Ok(())
+    /// One language-model step in one submission: forward, the mean loss, backward, clip, AdamW.
+    /// Reads back [gradient norm, clip scale, mean loss] at once.
+    async fn lm_step_one_submission(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)> {
+        self.upload_batch(tokens, b, t)?;
+        self.record_forward(b, t);
+        let n = self.record_token_losses(targets, 1.0)?;
+        let tr = self.trainable()?;
+        let (norm, grads, weights) = (tr.norm.clone(), tr.grads.clone(), tr.weights.clone());
+        self.rec().write(&weights, 0, &mean_weights(targets));
+        let (shared, tg, k) = (self.shared.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        k.mean_loss(self.rec(), &shared.acts.losses, &tg, n, (&norm, 2));
+        self.rec().clear(&grads);
+        self.record_backward(b, t, Some(1.0), false)?;
+        self.record_update(opt, grad_clip)?;
+        let out = self.read_parts(&[(&norm, 0, 3)]).await?.remove(0);
+        Ok((out[2], StepReport { grad_norm: out[0], applied: out[0].is_finite() }))
     }
 }
 
@@ -338,59 +362,107 @@ impl Engine for GpuGpt {
     }
 
     fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
-        self.submit_forward(tokens, b, t)
+        self.upload_batch(tokens, b, t)?;
+        self.record_forward(b, t);
+        Ok(())
     }
 
     async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
-        self.submit_token_losses(targets, temperature)?;
-        self.read_token_losses().await
+        let n = self.record_token_losses(targets, temperature)?;
+        let shared = self.shared.clone();
+        let mut parts = self.read_parts(&[(&shared.acts.losses, 0, n), (&shared.acts.entropy, 0, n)]).await?;
+        let entropy = parts.pop().unwrap_or_default();
+        Ok(TokenLosses { losses: parts.pop().unwrap_or_default(), entropy })
     }
 
     async fn logits(&mut self) -> Result<Vec<f32>> {
-        self.read_logits().await
+        let Some((b, t)) = self.last else { bail!(kind: ErrorKind::Internal, "logits() called before forward()") };
+        self.check_owner()?;
+        let shared = self.shared.clone();
+        Ok(self.read_parts(&[(&shared.acts.logits, 0, b * t * self.cfg.vocab_size)]).await?.remove(0))
     }
 
     async fn hidden(&mut self) -> Result<Vec<f32>> {
-        self.read_hidden().await
+        let Some((b, t)) = self.last else { bail!(kind: ErrorKind::Internal, "hidden() called before forward()") };
+        self.check_owner()?;
+        let shared = self.shared.clone();
+        Ok(self.read_parts(&[(&shared.acts.lnf, 0, b * t * self.cfg.n_embd)]).await?.remove(0))
     }
 
     fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
-        self.submit_backward(weights, dhidden)
+        let Some((b, t)) = self.last else { bail!(kind: ErrorKind::Internal, "backward() called before forward()") };
+        self.check_owner()?;
+        check_backward_inputs(weights, dhidden, self.last_ce.is_some(), b * t, b * t * self.cfg.n_embd)?;
+        let w_buf = self.trainable()?.weights.clone();
+        if let Some(w) = weights {
+            self.rec().write(&w_buf, 0, w);
+        }
+        if let Some(dh) = dhidden {
+            let shared = self.shared.clone();
+            self.rec().write(&shared.grads.get().expect("made with the trainable engine").lnf, 0, dh);
+        }
+        self.record_backward(b, t, weights.and(self.last_ce), dhidden.is_some())
     }
 
     fn zero_grad(&mut self) -> Result<()> {
-        self.clear_grads();
+        let g = self.trainable()?.grads.clone();
+        self.rec().clear(&g);
         Ok(())
     }
 
     async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
-        self.step(opt, grad_clip).await
+        self.record_update(opt, grad_clip)?;
+        let norm = self.trainable()?.norm.clone();
+        let out = self.read_parts(&[(&norm, 0, 1)]).await?.remove(0);
+        Ok(StepReport { grad_norm: out[0], applied: out[0].is_finite() })
+    }
+
+    async fn lm_step(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)> {
+        self.lm_step_one_submission(tokens, targets, b, t, opt, grad_clip).await
+    }
+
+    fn freeze(&mut self) {
+        self.train = None;
     }
 
     fn reset_optimizer(&mut self) -> Result<()> {
-        self.clear_optimizer();
+        let (m, v) = (self.trainable()?.m.clone(), self.trainable()?.v.clone());
+        let rec = self.rec();
+        rec.clear(&m);
+        rec.clear(&v);
         Ok(())
     }
 
     async fn params(&mut self) -> Result<Vec<f32>> {
-        self.read_params().await
+        let p = self.params.clone();
+        Ok(self.read_parts(&[(&p, 0, self.layout.total)]).await?.remove(0))
     }
 
     async fn grads(&mut self) -> Result<Vec<f32>> {
-        self.read_grads().await
+        let g = self.trainable()?.grads.clone();
+        Ok(self.read_parts(&[(&g, 0, self.layout.total)]).await?.remove(0))
     }
 
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        self.write_params(params)
+        if params.len() != self.layout.total {
+            bail!("expected {} parameters, got {}", self.layout.total, params.len());
+        }
+        let p = self.params.clone();
+        self.rec().write(&p, 0, params);
+        Ok(())
     }
 
-    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &crate::sample::SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
         self.generate_gpu(prompt, k, stop, cfg, seed).await
     }
 
     async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
         let n = self.layout.total;
-        Ok((self.gpu.read(&self.m, 0, n).await?, self.gpu.read(&self.v, 0, n).await?))
+        let tr = self.trainable()?;
+        let (m, v) = (tr.m.clone(), tr.v.clone());
+        let mut parts = self.read_parts(&[(&m, 0, n), (&v, 0, n)]).await?;
+        let v = parts.pop().unwrap_or_default();
+        Ok((parts.pop().unwrap_or_default(), v))
     }
 
     fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()> {
@@ -398,8 +470,10 @@ impl Engine for GpuGpt {
         if m.len() != n || v.len() != n {
             bail!("expected optimizer moments of {n} values, got {} and {}", m.len(), v.len());
         }
-        self.gpu.write(&self.m, 0, m);
-        self.gpu.write(&self.v, 0, v);
+        let (mb, vb) = (self.trainable()?.m.clone(), self.trainable()?.v.clone());
+        let rec = self.rec();
+        rec.write(&mb, 0, m);
+        rec.write(&vb, 0, v);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ pub mod context;
 pub mod generate;
 pub mod gpt;
 pub mod kernels;
+pub mod recorder;
 
-pub use context::Gpu;
+pub use context::{GBuf, Gpu};
 pub use kernels::MatmulKind;

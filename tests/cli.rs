@@ -1,0 +1,103 @@
+//! The command line against bad input, as a new user would try it: every probe ends with a clear
+//! message and a failing exit code, never a panic, and long runs check their output folder first.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+fn rlhf(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rlhf")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run rlhf");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Fails with `want` in the message (and no panic).
+fn refused(args: &[&str], want: &str) {
+    let (code, _, err) = rlhf(args);
+    assert_eq!(code, 1, "{args:?} should fail: {err}");
+    assert!(err.contains(want), "{args:?}: expected '{want}' in: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+}
+
+const TINY: [&str; 4] = ["--model", "www/assets/tiny", "--labeler", "polite"];
+
+fn align(extra: &[&str]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = ["align"].iter().chain(TINY.iter()).copied().collect();
+    v.extend(extra.iter().map(|s| -> &'static str { Box::leak(s.to_string().into_boxed_str()) }));
+    v
+}
+
+#[test]
+fn every_alignment_option_is_checked_before_any_work() {
+    refused(&align(&["--beta", "-1"]), "β (the KL coefficient) must be a number in [0, 10], got -1");
+    refused(&align(&["--beta", "nan"]), "β (the KL coefficient) must be a number in [0, 10], got NaN");
+    refused(&align(&["--gamma", "nan"]), "γ (the pretraining coefficient) must be a number in [0, 1000], got NaN");
+    refused(&align(&["--lr", "-1"]), "the learning rate must be a number in (0, 0.01], got -1");
+    refused(&align(&["--lr", "1e30"]), "the learning rate must be a number in (0, 0.01], got 1000000000000000000000000000000");
+    refused(&align(&["--rollouts", "0"]), "rollouts per iteration must be 1 to 1024, got 0");
+    refused(&align(&["--rankings-per-iteration", "0"]), "rankings per iteration must be 1 to 64, got 0");
+    refused(&align(&["--max-tokens", "0"]), "the answer length in tokens must be 1 to 62, got 0");
+    refused(&align(&["--temperature", "0"]), "the temperature must be a number in (0, 10], got 0");
+    refused(&align(&["--k", "10"]), "K (answers per ranking) must be 2 to 9, got 10");
+    refused(&align(&["--eval-samples", "0"]), "--eval-samples must be at least 1, got 0");
+    refused(&align(&["--beta", "x"]), "--beta: 'x' is not a valid number");
+    refused(&align(&["--baseline", "critic"]), "--baseline must be value or group, not 'critic'");
+}
+
+#[test]
+fn unknown_options_are_errors_and_help_works_for_every_command() {
+    refused(&["generate", "--model", "www/assets/tiny", "--prompt", "hi", "--sample", "3"], "rlhf generate has no option --sample");
+    refused(&["generate", "--model", "www/assets/tiny", "--prompt", "hi", "--temperature", "nan"], "--temperature must be a number of at least 0");
+    refused(&["eval", "--model", "www/assets/tiny", "--reference", "www/assets/tiny", "--labeler", "polite", "--samples", "0"], "--samples must be at least 1, got 0");
+    refused(&["frobnicate"], "unknown command 'frobnicate'");
+    for cmd in ["pretrain", "generate", "logits", "align", "eval", "bench"] {
+        let (code, out, err) = rlhf(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd} --help: {err}");
+        assert!(out.starts_with(&format!("usage: rlhf {cmd}")), "{cmd} --help printed: {out}");
+    }
+    let (code, out, _) = rlhf(&["--help"]);
+    assert!(code == 0 && out.contains("commands:"));
+}
+
+#[test]
+fn a_bad_model_folder_is_refused_before_anything_is_allocated() {
+    let dir = std::env::temp_dir().join(format!("rlhf-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = std::fs::read_to_string("www/assets/tiny/config.json").unwrap().replace("\"n_embd\": 32", "\"n_embd\": 4000000");
+    std::fs::write(dir.join("config.json"), cfg).unwrap();
+    for f in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(std::path::Path::new("www/assets/tiny").join(f), dir.join(f)).unwrap();
+    }
+    refused(&["generate", "--model", dir.to_str().unwrap(), "--prompt", "hi"], "n_embd 4000000 is larger than this lab handles");
+    refused(&["generate", "--model", "/nonexistent", "--prompt", "hi"], "cannot read /nonexistent/config.json");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_fails_before_the_run() {
+    let file = std::env::temp_dir().join(format!("rlhf-out-file-{}", std::process::id()));
+    std::fs::write(&file, "not a folder").unwrap();
+    let t0 = std::time::Instant::now();
+    refused(&align(&["--out", file.to_str().unwrap()]), "is a file, not a folder");
+    refused(&align(&["--out", "/proc/rlhf-lab-out"]), "cannot create /proc/.rlhf-lab-out.partial");
+    assert!(t0.elapsed().as_secs() < 20, "refused before training");
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlhf"))
+        // enough logits (tokens × vocabulary) to overflow the pipe's buffer, so the write meets the closed end
+        .args(["logits", "--model", "www/assets/tiny", "--text", &"Tea is made from the leaves of a plant. ".repeat(2)])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.as_mut().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.success(), "{status:?}: {err}");
+}
