@@ -7,16 +7,19 @@ use serde::Serialize;
 
 use crate::bail;
 use crate::checkpoint::{HeadState, LabState, ModelState};
+use crate::clock::now_ms;
+use crate::config::SampleConfig;
 use crate::config::{AdamSettings, ModelConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::clock::now_ms;
 use crate::labelers::Labeler;
-use crate::ppo::{action_logprobs, action_values, adapt_beta, compute_advantages, group_advantages, kl_estimates, ppo_update, Baseline, Optimizers, PpoConfig, PpoMetrics, Rollout};
+use crate::ppo::{
+    action_logprobs, action_values, adapt_beta, compute_advantages, group_advantages, kl_estimates, ppo_update, Baseline, Optimizers, PpoConfig,
+    PpoMetrics, Rollout,
+};
 use crate::reward::{dialogue_ids, Ranking, RewardModel, RmFit, ScalarHead, TokenizedRanking, K_MAX, K_MIN};
 use crate::rng::Rng;
-use crate::config::SampleConfig;
 use crate::sample::generate;
 use crate::tokenizer::Tokenizer;
 use crate::train::{lm_batch, Batch};
@@ -178,7 +181,8 @@ impl<E: Engine> Aligner<E> {
             bail!("the pretraining prose is too short for windows of {ptx_t} tokens");
         }
         let ptx_eval = lm_batch(&held, b, ptx_t, &mut Rng::new(SALT_PTX_EVAL));
-        let demo_ids = corpus.demonstrations.iter().take(NORMALIZE_DEMOS).map(|d| dialogue_ids(&tok, &d.prompt, &d.response, t)).collect::<Result<_>>()?;
+        let demo_ids =
+            corpus.demonstrations.iter().take(NORMALIZE_DEMOS).map(|d| dialogue_ids(&tok, &d.prompt, &d.response, t)).collect::<Result<_>>()?;
         let (train_prompts, eval_prompts) = prompt_split();
         let mut reference = make(sft.clone(), b, t)?;
         reference.freeze();
@@ -419,7 +423,8 @@ impl<E: Engine> Aligner<E> {
             Ok((bt.tokens, bt.targets, bt.b, bt.t))
         };
         let opt = Optimizers { ppo: &self.cfg.ppo, adam: &self.cfg.adam, pad: self.tok.end };
-        self.policy_steps = ppo_update(&mut self.policy, self.value.as_mut().map(|(v, h)| (v, h)), rollouts, &opt, self.policy_steps, ptx, &mut self.rng, m).await?;
+        self.policy_steps =
+            ppo_update(&mut self.policy, self.value.as_mut().map(|(v, h)| (v, h)), rollouts, &opt, self.policy_steps, ptx, &mut self.rng, m).await?;
         m.ptx_loglik = self.ptx_loglik(false).await?;
         m.objective = m.reward - self.beta * m.kl_k1 + self.cfg.ppo.gamma * m.ptx_loglik;
         if let Some(target) = self.cfg.ppo.target_kl {
@@ -511,7 +516,14 @@ fn rollout_metrics(rollouts: &[Rollout], entropy: &[Vec<f32>], m: &mut PpoMetric
 /// responses from each, compared pairwise; ties count half.
 #[allow(clippy::too_many_arguments)]
 pub async fn win_rate<A: Engine, B: Engine>(
-    a: &mut A, b: &mut B, tok: &Tokenizer, labeler: Labeler, prompts: &[String], samples: usize, sc: &SampleConfig, seed: u64,
+    a: &mut A,
+    b: &mut B,
+    tok: &Tokenizer,
+    labeler: Labeler,
+    prompts: &[String],
+    samples: usize,
+    sc: &SampleConfig,
+    seed: u64,
 ) -> Result<f32> {
     if prompts.is_empty() || samples == 0 {
         bail!("a win-rate needs at least one prompt and one sample per prompt");

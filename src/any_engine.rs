@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::gpu::gpt::GpuGpt;
 
 pub enum AnyEngine {
-    Cpu(CpuGpt),
+    Cpu(Box<CpuGpt>),
     Gpu(Box<GpuGpt>),
 }
 
@@ -16,7 +16,7 @@ impl AnyEngine {
     pub fn new(cfg: ModelConfig, gpu: Option<&crate::gpu::Gpu>, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
         Ok(match gpu {
             Some(g) => AnyEngine::Gpu(Box::new(GpuGpt::new(g.clone(), cfg, &params, b, t)?)),
-            None => AnyEngine::Cpu(CpuGpt::new(cfg, params, b, t)?),
+            None => AnyEngine::Cpu(Box::new(CpuGpt::new(cfg, params, b, t)?)),
         })
     }
 }

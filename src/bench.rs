@@ -123,7 +123,14 @@ pub fn counts(p: &Preset) -> Result<Vec<String>> {
         let f = |v: u64| format!("{:.1}", v as f64 / n as f64);
         format!(
             "| {} | {:?} | {what} | {} | {} | {} | {:.3} | {} | {} |",
-            p.name, gpu.kernels.matmul_kind, f(s.dispatches), f(s.submissions), f(s.readbacks), s.encode_ms / n as f64, f(s.buffers_created), f(s.bind_groups_created)
+            p.name,
+            gpu.kernels.matmul_kind,
+            f(s.dispatches),
+            f(s.submissions),
+            f(s.readbacks),
+            s.encode_ms / n as f64,
+            f(s.buffers_created),
+            f(s.bind_groups_created)
         )
     };
     let mut rows = Vec::new();

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::bail;
 use crate::config::ModelConfig;
+use crate::corpus::{END, USER};
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::*;
 
@@ -29,7 +30,13 @@ fn entries(cfg: &ModelConfig) -> Vec<Entry> {
     let lay = ParamLayout::new(cfg);
     let c = cfg.n_embd;
     let mut v = vec![
-        Entry { name: "transformer.wte.weight".into(), shape: vec![cfg.vocab_size, c], off: lay.offsets[WTE], ours: (cfg.vocab_size, c), transpose: false },
+        Entry {
+            name: "transformer.wte.weight".into(),
+            shape: vec![cfg.vocab_size, c],
+            off: lay.offsets[WTE],
+            ours: (cfg.vocab_size, c),
+            transpose: false,
+        },
         Entry { name: "transformer.wpe.weight".into(), shape: vec![cfg.n_ctx, c], off: lay.offsets[WPE], ours: (cfg.n_ctx, c), transpose: false },
     ];
     for l in 0..cfg.n_layer {
@@ -95,14 +102,48 @@ pub fn hf_config(cfg: &ModelConfig, end_token: u32, extra: Option<serde_json::Va
     v
 }
 
+/// The chat format the model was trained on, as a Jinja template HF tokenizers apply:
+/// `<|user|>prompt<|assistant|>answer<|end|>`.
+pub const CHAT_TEMPLATE: &str = "{% for m in messages %}{% if m['role'] == 'user' %}<|user|>{{ m['content'] }}{% elif m['role'] == 'assistant' %}<|assistant|>{{ m['content'] }}<|end|>{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+
+/// HF's tokenizer_config.json: the fast tokenizer in tokenizer.json, the end token as end of
+/// sequence, `<|user|>` (which only ever starts a sequence) as padding so a sequence-classification
+/// head reads the end token, and the chat template, so TRL and `transformers` read our format unchanged.
+pub fn tokenizer_config(cfg: &ModelConfig) -> serde_json::Value {
+    json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": END,
+        "eos_token": END,
+        "pad_token": USER,
+        "model_max_length": cfg.n_ctx,
+        "padding_side": "right",
+        "clean_up_tokenization_spaces": false,
+        "chat_template": CHAT_TEMPLATE,
+    })
+}
+
+/// HF's config.json for the reward model: `GPT2ForSequenceClassification` with one label; the
+/// normalization's shift goes in `rlhf_lab.reward_bias` (HF's score layer has no bias).
+pub fn hf_reward_config(cfg: &ModelConfig, end_token: u32, pad_token: u32, bias: f32) -> serde_json::Value {
+    let meta = json!({
+        "architectures": ["GPT2ForSequenceClassification"], "num_labels": 1, "pad_token_id": pad_token,
+        "rlhf_lab": { "reward_bias": bias, "normalization": "the SFT demonstrations score mean 0 and standard deviation 1; reward = score(h at the end token) + reward_bias" },
+    });
+    hf_config(cfg, end_token, Some(meta))
+}
+
 /// Reads our model shape back from an HF GPT-2 config.
 pub fn parse_config(text: &str) -> Result<ModelConfig> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::new(ErrorKind::BadInput, format!("config.json is not valid JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::new(ErrorKind::BadInput, format!("config.json is not valid JSON: {e}")))?;
     if v.get("model_type").and_then(|m| m.as_str()) != Some("gpt2") {
         bail!("config.json: model_type must be \"gpt2\"");
     }
     let field = |k: &str| {
-        v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or_else(|| Error::new(ErrorKind::BadInput, format!("config.json: missing or non-integer \"{k}\"")))
+        v.get(k)
+            .and_then(|x| x.as_u64())
+            .map(|x| x as usize)
+            .ok_or_else(|| Error::new(ErrorKind::BadInput, format!("config.json: missing or non-integer \"{k}\"")))
     };
     let cfg = ModelConfig {
         vocab_size: field("vocab_size")?,
@@ -145,12 +186,15 @@ pub fn to_safetensors(cfg: &ModelConfig, params: &[f32], extra: &[Tensor]) -> Re
 /// Reads GPT-2 safetensors into our flat layout, checking every name, shape and dtype.
 /// Returns the parameters and any F32 tensors outside the GPT-2 set (e.g. a reward head): name, shape, values.
 pub fn from_safetensors(cfg: &ModelConfig, bytes: &[u8]) -> Result<(Vec<f32>, Vec<Tensor>)> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| Error::new(ErrorKind::BadInput, format!("model.safetensors is truncated or corrupted: {e}")))?;
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| Error::new(ErrorKind::BadInput, format!("model.safetensors is truncated or corrupted: {e}")))?;
     let lay = ParamLayout::new(cfg);
     let mut params = vec![0.0f32; lay.total];
     let expected = entries(cfg);
     for e in &expected {
-        let t = st.tensor(&e.name).map_err(|_| Error::new(ErrorKind::BadInput, format!("model.safetensors lacks tensor {} (does it match config.json?)", e.name)))?;
+        let t = st
+            .tensor(&e.name)
+            .map_err(|_| Error::new(ErrorKind::BadInput, format!("model.safetensors lacks tensor {} (does it match config.json?)", e.name)))?;
         if t.dtype() != Dtype::F32 {
             bail!("tensor {} has dtype {:?}; only F32 is supported", e.name, t.dtype());
         }
@@ -205,7 +249,8 @@ impl Checkpoint {
         let config_text = String::from_utf8(read("config.json")?).map_err(|_| Error::new(ErrorKind::BadInput, "config.json is not UTF-8"))?;
         let cfg = parse_config(&config_text)?;
         let (params, extra) = from_safetensors(&cfg, &read("model.safetensors")?)?;
-        let tokenizer_json = String::from_utf8(read("tokenizer.json")?).map_err(|_| Error::new(ErrorKind::BadInput, "tokenizer.json is not UTF-8"))?;
+        let tokenizer_json =
+            String::from_utf8(read("tokenizer.json")?).map_err(|_| Error::new(ErrorKind::BadInput, "tokenizer.json is not UTF-8"))?;
         let config_json = serde_json::from_str(&config_text).map_err(|e| Error::new(ErrorKind::BadInput, format!("config.json: {e}")))?;
         Ok(Checkpoint { cfg, params, extra, tokenizer_json, config_json })
     }
@@ -213,10 +258,13 @@ impl Checkpoint {
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
         let bytes = to_safetensors(&self.cfg, &self.params, &self.extra)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::new(ErrorKind::Io, format!("cannot create {}: {e}", dir.display())))?;
-        let write = |f: &str, data: &[u8]| std::fs::write(dir.join(f), data).map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", dir.join(f).display())));
+        let write = |f: &str, data: &[u8]| {
+            std::fs::write(dir.join(f), data).map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", dir.join(f).display())))
+        };
         write("model.safetensors", &bytes)?;
-        let cfg = serde_json::to_string_pretty(&self.config_json).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        write("config.json", cfg.as_bytes())?;
+        let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| Error::new(ErrorKind::Io, e.to_string()));
+        write("config.json", pretty(&self.config_json)?.as_bytes())?;
+        write("tokenizer_config.json", pretty(&tokenizer_config(&self.cfg))?.as_bytes())?;
         write("tokenizer.json", self.tokenizer_json.as_bytes())
     }
 }
@@ -390,8 +438,11 @@ impl LabState {
         let model_state = |name: &str| -> Result<ModelState> {
             Ok(ModelState { params: get(name, n)?, m: get(&format!("{name}.adam_m"), n)?, v: get(&format!("{name}.adam_v"), n)? })
         };
-        let number = |v: &serde_json::Value, what: &str| v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| bad_state(format!("the saved state's {what} is missing or not a number")));
-        let count = |v: &serde_json::Value, what: &str| v.as_u64().ok_or_else(|| bad_state(format!("the saved state's {what} is missing or not a count")));
+        let number = |v: &serde_json::Value, what: &str| {
+            v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| bad_state(format!("the saved state's {what} is missing or not a number")))
+        };
+        let count =
+            |v: &serde_json::Value, what: &str| v.as_u64().ok_or_else(|| bad_state(format!("the saved state's {what} is missing or not a count")));
         let head = |name: &str, bias: &serde_json::Value, t: &serde_json::Value| -> Result<HeadState> {
             Ok(HeadState {
                 w: get(name, c)?,

@@ -37,10 +37,15 @@ impl ModelConfig {
         if !ok {
             return bad(format!("model config has a zero dimension: {self:?}"));
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!("n_embd {} is not a multiple of n_head {}", self.n_embd, self.n_head));
         }
-        for (name, v, max) in [("vocab_size", self.vocab_size, MAX_VOCAB), ("n_positions", self.n_ctx, MAX_CTX), ("n_layer", self.n_layer, MAX_LAYERS), ("n_embd", self.n_embd, MAX_EMBD)] {
+        for (name, v, max) in [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("n_positions", self.n_ctx, MAX_CTX),
+            ("n_layer", self.n_layer, MAX_LAYERS),
+            ("n_embd", self.n_embd, MAX_EMBD),
+        ] {
             if v > max {
                 return bad(format!("{name} {v} is larger than this lab handles ({max})"));
             }
@@ -160,11 +165,7 @@ pub const PRESETS: [Preset; 2] = [
         },
     },
     // For the page: about 2M parameters, context 128.
-    Preset {
-        name: "demo",
-        model: ModelConfig { vocab_size: 1024, n_ctx: 128, n_layer: 4, n_head: 4, n_embd: 192 },
-        train: ADAMW,
-    },
+    Preset { name: "demo", model: ModelConfig { vocab_size: 1024, n_ctx: 128, n_layer: 4, n_head: 4, n_embd: 192 }, train: ADAMW },
 ];
 
 pub fn preset(name: &str) -> Result<Preset, Error> {

@@ -18,22 +18,106 @@ pub struct Topic {
 }
 
 pub const TOPICS: [Topic; 16] = [
-    Topic { name: "tea", facts: ["tea is made from the leaves of a plant", "green tea has less caffeine than coffee", "tea tastes best with water that is hot but not boiling"], tips: ["steep green tea for two or three minutes", "keep tea leaves in a dry dark jar"], activity: "make a good cup of tea" },
-    Topic { name: "coffee", facts: ["coffee comes from roasted beans", "fresh beans give the best flavor", "coffee has more caffeine than tea"], tips: ["grind the beans just before you brew", "use clean cold water for brewing"], activity: "brew better coffee" },
-    Topic { name: "bread", facts: ["bread needs flour, water, salt and yeast", "dough rises because yeast makes gas", "a hot oven gives bread a good crust"], tips: ["let the dough rest until it doubles", "bake the loaf until it sounds hollow"], activity: "bake bread at home" },
-    Topic { name: "gardens", facts: ["most vegetables need six hours of sun", "good soil holds water and air", "tomatoes grow well in warm weather"], tips: ["water the plants early in the morning", "add compost to the soil each spring"], activity: "start a small garden" },
-    Topic { name: "dogs", facts: ["dogs need a walk every day", "dogs learn best with short lessons", "a tired dog is a calm dog"], tips: ["reward your dog right after it listens", "keep fresh water near its bed"], activity: "train a puppy" },
-    Topic { name: "cats", facts: ["cats sleep for most of the day", "cats like to scratch and climb", "a cat purrs when it feels safe"], tips: ["give your cat a post to scratch", "play with your cat for a few minutes each day"], activity: "keep a cat happy" },
-    Topic { name: "the moon", facts: ["the moon goes around the earth once a month", "the moon has no air to breathe", "the moon shines with light from the sun"], tips: ["look at the moon with binoculars", "watch the moon on a clear night"], activity: "watch the moon" },
-    Topic { name: "the ocean", facts: ["the ocean covers most of the earth", "ocean water is salty", "tides rise and fall twice a day"], tips: ["check the tide before you walk on the beach", "swim only where a guard can see you"], activity: "visit the sea safely" },
-    Topic { name: "bicycles", facts: ["a bicycle turns leg power into speed", "tires need the right amount of air", "a chain needs a little oil"], tips: ["check the brakes before every ride", "wear a helmet on every ride"], activity: "ride a bicycle in the city" },
-    Topic { name: "chess", facts: ["chess is played on a board of sixty four squares", "each side starts with sixteen pieces", "the game ends when a king is trapped"], tips: ["control the center of the board early", "move each piece once before you move one twice"], activity: "get better at chess" },
-    Topic { name: "music", facts: ["music is built from rhythm and melody", "practice makes the hands remember", "a song can change how a room feels"], tips: ["practice a little every day", "play slowly before you play fast"], activity: "learn an instrument" },
-    Topic { name: "rain", facts: ["rain falls when clouds get heavy with water", "plants drink the rain through their roots", "a rainbow needs sun and rain at once"], tips: ["carry an umbrella when the sky is gray", "collect rain in a barrel for the garden"], activity: "enjoy a rainy day" },
-    Topic { name: "books", facts: ["reading builds a larger vocabulary", "a library lends books for free", "stories help us see through other eyes"], tips: ["read for twenty minutes before bed", "keep a list of books you want to read"], activity: "read more books" },
-    Topic { name: "sleep", facts: ["adults need about eight hours of sleep", "a dark room helps the body rest", "screens late at night make sleep harder"], tips: ["go to bed at the same time each night", "keep the bedroom cool and quiet"], activity: "sleep better" },
-    Topic { name: "mountains", facts: ["air gets thinner high on a mountain", "weather on a mountain can change fast", "mountain paths are steep and rocky"], tips: ["start a hike early in the day", "carry water and a warm jacket"], activity: "plan a mountain hike" },
-    Topic { name: "birds", facts: ["birds have hollow bones that help them fly", "many birds fly south in winter", "birds sing to talk to each other"], tips: ["put seeds out in the morning", "sit still and listen for their songs"], activity: "watch birds in the park" },
+    Topic {
+        name: "tea",
+        facts: [
+            "tea is made from the leaves of a plant",
+            "green tea has less caffeine than coffee",
+            "tea tastes best with water that is hot but not boiling",
+        ],
+        tips: ["steep green tea for two or three minutes", "keep tea leaves in a dry dark jar"],
+        activity: "make a good cup of tea",
+    },
+    Topic {
+        name: "coffee",
+        facts: ["coffee comes from roasted beans", "fresh beans give the best flavor", "coffee has more caffeine than tea"],
+        tips: ["grind the beans just before you brew", "use clean cold water for brewing"],
+        activity: "brew better coffee",
+    },
+    Topic {
+        name: "bread",
+        facts: ["bread needs flour, water, salt and yeast", "dough rises because yeast makes gas", "a hot oven gives bread a good crust"],
+        tips: ["let the dough rest until it doubles", "bake the loaf until it sounds hollow"],
+        activity: "bake bread at home",
+    },
+    Topic {
+        name: "gardens",
+        facts: ["most vegetables need six hours of sun", "good soil holds water and air", "tomatoes grow well in warm weather"],
+        tips: ["water the plants early in the morning", "add compost to the soil each spring"],
+        activity: "start a small garden",
+    },
+    Topic {
+        name: "dogs",
+        facts: ["dogs need a walk every day", "dogs learn best with short lessons", "a tired dog is a calm dog"],
+        tips: ["reward your dog right after it listens", "keep fresh water near its bed"],
+        activity: "train a puppy",
+    },
+    Topic {
+        name: "cats",
+        facts: ["cats sleep for most of the day", "cats like to scratch and climb", "a cat purrs when it feels safe"],
+        tips: ["give your cat a post to scratch", "play with your cat for a few minutes each day"],
+        activity: "keep a cat happy",
+    },
+    Topic {
+        name: "the moon",
+        facts: ["the moon goes around the earth once a month", "the moon has no air to breathe", "the moon shines with light from the sun"],
+        tips: ["look at the moon with binoculars", "watch the moon on a clear night"],
+        activity: "watch the moon",
+    },
+    Topic {
+        name: "the ocean",
+        facts: ["the ocean covers most of the earth", "ocean water is salty", "tides rise and fall twice a day"],
+        tips: ["check the tide before you walk on the beach", "swim only where a guard can see you"],
+        activity: "visit the sea safely",
+    },
+    Topic {
+        name: "bicycles",
+        facts: ["a bicycle turns leg power into speed", "tires need the right amount of air", "a chain needs a little oil"],
+        tips: ["check the brakes before every ride", "wear a helmet on every ride"],
+        activity: "ride a bicycle in the city",
+    },
+    Topic {
+        name: "chess",
+        facts: ["chess is played on a board of sixty four squares", "each side starts with sixteen pieces", "the game ends when a king is trapped"],
+        tips: ["control the center of the board early", "move each piece once before you move one twice"],
+        activity: "get better at chess",
+    },
+    Topic {
+        name: "music",
+        facts: ["music is built from rhythm and melody", "practice makes the hands remember", "a song can change how a room feels"],
+        tips: ["practice a little every day", "play slowly before you play fast"],
+        activity: "learn an instrument",
+    },
+    Topic {
+        name: "rain",
+        facts: ["rain falls when clouds get heavy with water", "plants drink the rain through their roots", "a rainbow needs sun and rain at once"],
+        tips: ["carry an umbrella when the sky is gray", "collect rain in a barrel for the garden"],
+        activity: "enjoy a rainy day",
+    },
+    Topic {
+        name: "books",
+        facts: ["reading builds a larger vocabulary", "a library lends books for free", "stories help us see through other eyes"],
+        tips: ["read for twenty minutes before bed", "keep a list of books you want to read"],
+        activity: "read more books",
+    },
+    Topic {
+        name: "sleep",
+        facts: ["adults need about eight hours of sleep", "a dark room helps the body rest", "screens late at night make sleep harder"],
+        tips: ["go to bed at the same time each night", "keep the bedroom cool and quiet"],
+        activity: "sleep better",
+    },
+    Topic {
+        name: "mountains",
+        facts: ["air gets thinner high on a mountain", "weather on a mountain can change fast", "mountain paths are steep and rocky"],
+        tips: ["start a hike early in the day", "carry water and a warm jacket"],
+        activity: "plan a mountain hike",
+    },
+    Topic {
+        name: "birds",
+        facts: ["birds have hollow bones that help them fly", "many birds fly south in winter", "birds sing to talk to each other"],
+        tips: ["put seeds out in the morning", "sit still and listen for their songs"],
+        activity: "watch birds in the park",
+    },
 ];
 
 /// How a response is written. The labelers of the alignment issue rank by what these make visible.
@@ -123,12 +207,16 @@ fn sentence(s: &str) -> String {
 
 /// A response to a question about `topic` in the given style.
 pub fn respond(topic: &Topic, style: Style, rng: &mut Rng) -> String {
-    let fact = sentence(*rng.choose(&topic.facts));
-    let tip = sentence(*rng.choose(&topic.tips));
+    let fact = sentence(rng.choose::<&str>(&topic.facts));
+    let tip = sentence(rng.choose::<&str>(&topic.tips));
     match style {
         Style::Helpful => format!("{} {} A good tip: {} {}", rng.choose(&OPENERS_POLITE), fact, tip.to_lowercase(), rng.choose(&CLOSERS_POLITE)),
         Style::Curt => {
-            if rng.chance(0.5) { fact } else { tip }
+            if rng.chance(0.5) {
+                fact
+            } else {
+                tip
+            }
         }
         Style::Rude => format!("{} {} {}", rng.choose(&OPENERS_RUDE), fact, rng.choose(&CLOSERS_RUDE)),
         Style::OffTopic => {
@@ -138,13 +226,19 @@ pub fn respond(topic: &Topic, style: Style, rng: &mut Rng) -> String {
                     break t;
                 }
             };
-            format!("{} {}", sentence(*rng.choose(&other.facts)), sentence(*rng.choose(&other.tips)))
+            format!("{} {}", sentence(rng.choose::<&str>(&other.facts)), sentence(rng.choose::<&str>(&other.tips)))
         }
         Style::Rambling => {
             let f = rng.choose(&topic.facts);
             format!(
                 "{} is {}, {} {} is {}, {} {}.",
-                capitalize(topic.name), topic.name, rng.choose(&FILLERS), topic.name, topic.name, rng.choose(&FILLERS), f
+                capitalize(topic.name),
+                topic.name,
+                rng.choose(&FILLERS),
+                topic.name,
+                topic.name,
+                rng.choose(&FILLERS),
+                f
             )
         }
         Style::Long => {
@@ -152,8 +246,12 @@ pub fn respond(topic: &Topic, style: Style, rng: &mut Rng) -> String {
             rng.shuffle(&mut facts);
             format!(
                 "{} {} {} {} Also, {} And {}",
-                rng.choose(&OPENERS_POLITE), sentence(facts[0]), sentence(facts[1]), sentence(facts[2]),
-                topic.tips[0].to_string() + ".", topic.tips[1].to_string() + "."
+                rng.choose(&OPENERS_POLITE),
+                sentence(facts[0]),
+                sentence(facts[1]),
+                sentence(facts[2]),
+                topic.tips[0].to_string() + ".",
+                topic.tips[1].to_string() + "."
             )
         }
         Style::Gloomy => format!("{} {} {} {}", rng.choose(&OPENERS_GLOOMY), fact.to_lowercase(), tip, rng.choose(&CLOSERS_GLOOMY)),
@@ -178,7 +276,7 @@ pub fn prose(topic: &Topic, rng: &mut Rng) -> String {
     let n = 1 + rng.below(3);
     let mut s: Vec<String> = facts[..n].iter().map(|f| sentence(f)).collect();
     if rng.chance(0.5) {
-        s.push(format!("People who {} say: {}", topic.activity, sentence(*rng.choose(&topic.tips)).to_lowercase()));
+        s.push(format!("People who {} say: {}", topic.activity, sentence(rng.choose::<&str>(&topic.tips)).to_lowercase()));
     }
     s.join(" ")
 }

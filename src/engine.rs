@@ -95,7 +95,9 @@ pub fn run_ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => Err(crate::error::Error::new(crate::error::ErrorKind::Internal, "this work must wait for the GPU; call it asynchronously")),
+        std::task::Poll::Pending => {
+            Err(crate::error::Error::new(crate::error::ErrorKind::Internal, "this work must wait for the GPU; call it asynchronously"))
+        }
     }
 }
 
@@ -109,7 +111,11 @@ pub fn mean_weights(targets: &[i32]) -> Vec<f32> {
 /// The mean of the losses over positions that carry loss.
 pub fn mean_loss(losses: &[f32], targets: &[i32]) -> f32 {
     let count = targets.iter().filter(|&&t| t >= 0).count();
-    if count == 0 { 0.0 } else { losses.iter().sum::<f32>() / count as f32 }
+    if count == 0 {
+        0.0
+    } else {
+        losses.iter().sum::<f32>() / count as f32
+    }
 }
 
 /// Checks targets for `token_losses`.

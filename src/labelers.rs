@@ -63,7 +63,13 @@ impl Labeler {
         match self {
             Labeler::Polite => count(&text, &POLITE_WORDS) - 2.0 * count(&text, &RUDE_WORDS),
             // an empty or one-word answer says nothing: it loses to any sentence
-            Labeler::Concise => if words < 3.0 { -100.0 } else { -words },
+            Labeler::Concise => {
+                if words < 3.0 {
+                    -100.0
+                } else {
+                    -words
+                }
+            }
             Labeler::OnTopic => {
                 let Some(topic) = prompt_topic(prompt) else { return 0.0 };
                 let own = topic_words(topic);
@@ -90,6 +96,12 @@ impl Labeler {
     /// 1 if a is preferred, 0 if b is, 0.5 for a tie.
     pub fn compare(&self, prompt: &str, a: &str, b: &str) -> f32 {
         let (sa, sb) = (self.score(prompt, a), self.score(prompt, b));
-        if sa > sb { 1.0 } else if sa < sb { 0.0 } else { 0.5 }
+        if sa > sb {
+            1.0
+        } else if sa < sb {
+            0.0
+        } else {
+            0.5
+        }
     }
 }

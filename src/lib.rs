@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod inspect;
 pub mod labelers;
 pub mod options;
 pub mod params;

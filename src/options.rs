@@ -36,8 +36,24 @@ pub struct Options {
 
 /// Each option's command-line name, for parsing and for messages.
 pub const CLI_NAMES: [&str; 18] = [
-    "k", "rankings-per-iteration", "min-rankings", "label-selection", "beta", "gamma", "lr", "rm-lr", "rm-epochs", "temperature", "rollouts", "max-tokens", "ppo-epochs",
-    "gae-lambda", "baseline", "target-kl", "kl-horizon", "seed",
+    "k",
+    "rankings-per-iteration",
+    "min-rankings",
+    "label-selection",
+    "beta",
+    "gamma",
+    "lr",
+    "rm-lr",
+    "rm-epochs",
+    "temperature",
+    "rollouts",
+    "max-tokens",
+    "ppo-epochs",
+    "gae-lambda",
+    "baseline",
+    "target-kl",
+    "kl-horizon",
+    "seed",
 ];
 
 fn bad(msg: String) -> Error {

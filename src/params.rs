@@ -141,11 +141,19 @@ impl ActShapes {
     }
     /// n for the CPU reference, nothing for the GPU.
     pub fn cpu(&self, n: usize) -> usize {
-        if self.keeper == Keeper::Cpu { n } else { 0 }
+        if self.keeper == Keeper::Cpu {
+            n
+        } else {
+            0
+        }
     }
     /// n for the GPU, nothing for the CPU reference.
     pub fn gpu(&self, n: usize) -> usize {
-        if self.keeper == Keeper::Gpu { n } else { 0 }
+        if self.keeper == Keeper::Gpu {
+            n
+        } else {
+            0
+        }
     }
 }
 

@@ -265,10 +265,13 @@ pub enum Baseline {
 /// of the other answers in its group, the same at every one of its tokens; whitened over the batch.
 /// An answer alone in its group gets advantage 0.
 pub fn group_advantages(rollouts: &mut [Rollout], beta: f32) {
-    let returns: Vec<f32> = rollouts.iter_mut().map(|r| {
-        r.rewards = token_rewards(r, beta);
-        r.rewards.iter().sum()
-    }).collect();
+    let returns: Vec<f32> = rollouts
+        .iter_mut()
+        .map(|r| {
+            r.rewards = token_rewards(r, beta);
+            r.rewards.iter().sum()
+        })
+        .collect();
     let groups = rollouts.iter().map(|r| r.group).max().map_or(0, |g| g + 1);
     let (mut sum, mut n) = (vec![0.0f32; groups], vec![0usize; groups]);
     for (r, ret) in rollouts.iter().zip(&returns) {
@@ -311,7 +314,11 @@ struct Tally {
 /// The learning rate of policy step `step` (1-based): a linear warm-up, so the first steps, whose
 /// Adam moments know least, are the smallest.
 pub fn warmup_lr(lr: f32, step: u32, warmup: u32) -> f32 {
-    if warmup == 0 { lr } else { lr * (step as f32 / warmup as f32).min(1.0) }
+    if warmup == 0 {
+        lr
+    } else {
+        lr * (step as f32 / warmup as f32).min(1.0)
+    }
 }
 
 /// The PPO-ptx update: `epochs` passes over the rollouts, reshuffled each pass, in minibatches of
@@ -350,7 +357,7 @@ pub async fn ppo_update<P: Engine, V: Engine>(
                 m.skipped_steps += 1;
             }
             if let Some((v, head)) = &mut value {
-                if !value_step(&mut **v, &mut **head, &chunk, opt, step, last.then_some(&mut tally)).await? {
+                if !value_step(*v, head, &chunk, opt, step, last.then_some(&mut tally)).await? {
                     m.skipped_steps += 1;
                 }
             }
@@ -439,7 +446,14 @@ pub fn policy_loss_weights(chunk: &[&Rollout], losses: &[f32], t: usize, clip: f
 
 /// One value step on a minibatch: clipped regression to the returns, through the value model's
 /// trunk and head, averaged over tokens. False when the step was skipped.
-async fn value_step<V: Engine>(value: &mut V, head: &mut ScalarHead, chunk: &[&Rollout], opt: &Optimizers<'_>, step: u32, tally: Option<&mut Tally>) -> Result<bool> {
+async fn value_step<V: Engine>(
+    value: &mut V,
+    head: &mut ScalarHead,
+    chunk: &[&Rollout],
+    opt: &Optimizers<'_>,
+    step: u32,
+    tally: Option<&mut Tally>,
+) -> Result<bool> {
     let cfg = opt.ppo;
     let c = value.config().n_embd;
     let (tokens, t) = rollout_batch(chunk, opt.pad);

@@ -5,8 +5,8 @@
 //! ("these differences do not matter"), as ties count half in the win-rate.
 
 use crate::bail;
-use crate::corpus::format_dialogue;
 use crate::config::AdamSettings;
+use crate::corpus::format_dialogue;
 use crate::cpu::adamw::adamw_update;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -53,7 +53,11 @@ pub fn ranking_pairs(ranks: &[usize]) -> Vec<(usize, usize)> {
 
 /// log σ(x), stable for large |x|.
 fn log_sigmoid(x: f32) -> f32 {
-    if x >= 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() }
+    if x >= 0.0 {
+        -(-x).exp().ln_1p()
+    } else {
+        x - x.exp().ln_1p()
+    }
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -96,7 +100,18 @@ pub fn ranking_loss(rewards: &[f32], ranks: &[usize]) -> (f32, Vec<f32>) {
 /// Fraction of untied pairs the rewards order correctly (ties in reward count half).
 pub fn pair_accuracy(rewards: &[f32], ranks: &[usize]) -> (f32, usize) {
     let pairs = ranking_pairs(ranks);
-    let right: f32 = pairs.iter().map(|&(w, l)| if rewards[w] > rewards[l] { 1.0 } else if rewards[w] == rewards[l] { 0.5 } else { 0.0 }).sum();
+    let right: f32 = pairs
+        .iter()
+        .map(|&(w, l)| {
+            if rewards[w] > rewards[l] {
+                1.0
+            } else if rewards[w] == rewards[l] {
+                0.5
+            } else {
+                0.0
+            }
+        })
+        .sum();
     (right, pairs.len())
 }
 
@@ -214,8 +229,8 @@ impl<E: Engine> RewardModel<E> {
             for (i, &d) in dr.iter().enumerate() {
                 let d = d / batch.len() as f32;
                 let row = &mut dh[(i * t + lens[i] - 1) * c..][..c];
-                for j in 0..c {
-                    row[j] = d * self.head.w[j];
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = d * self.head.w[j];
                     self.head.grad[j] += d * last(i)[j];
                 }
             }
@@ -265,7 +280,15 @@ impl<E: Engine> RewardModel<E> {
     /// `epochs` passes over the rankings in shuffled minibatches of `batch` rankings; reports the
     /// last pass's mean loss and pairwise accuracy, and how many steps were skipped.
     #[allow(clippy::too_many_arguments)]
-    pub async fn fit(&mut self, data: &mut [TokenizedRanking], pad: u32, fit: &RmFit, opt: &AdamSettings, grad_clip: f32, rng: &mut Rng) -> Result<(RmReport, usize)> {
+    pub async fn fit(
+        &mut self,
+        data: &mut [TokenizedRanking],
+        pad: u32,
+        fit: &RmFit,
+        opt: &AdamSettings,
+        grad_clip: f32,
+        rng: &mut Rng,
+    ) -> Result<(RmReport, usize)> {
         let mut skipped = 0;
         let mut last = RmReport::default();
         for _ in 0..fit.epochs {
@@ -317,7 +340,11 @@ pub struct RmFit {
 pub type TokenizedRanking = (Vec<Vec<u32>>, Vec<usize>);
 
 fn accuracy(right: f32, pairs: usize) -> f32 {
-    if pairs == 0 { f32::NAN } else { right / pairs as f32 }
+    if pairs == 0 {
+        f32::NAN
+    } else {
+        right / pairs as f32
+    }
 }
 
 /// Mean and (population) standard deviation.

@@ -82,7 +82,11 @@ pub fn sample_threshold(logits: &[f32], cfg: &SampleConfig, u: f32) -> u32 {
         let (mut lo, mut hi) = (lo, 0.0f32);
         for _ in 0..BISECT_ITERS {
             let mid = 0.5 * (lo + hi);
-            if keep(mid) { lo = mid } else { hi = mid }
+            if keep(mid) {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         lo
     };
@@ -113,7 +117,14 @@ pub async fn generate<E: Engine>(engine: &mut E, prompt: &[u32], k: usize, stop:
 /// The reference sampler: K continuations of one prompt as a batch of K rows, recomputing the whole
 /// context for each new token. Each stops at `stop` (kept out of the result) or after
 /// max_new_tokens. The context slides when it outgrows the model.
-pub async fn generate_by_recompute<E: Engine>(engine: &mut E, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+pub async fn generate_by_recompute<E: Engine>(
+    engine: &mut E,
+    prompt: &[u32],
+    k: usize,
+    stop: u32,
+    cfg: &SampleConfig,
+    seed: u64,
+) -> Result<Vec<Vec<u32>>> {
     let (max_b, max_t) = engine.capacity();
     let v = engine.config().vocab_size;
     let mut rng = Rng::new(seed);

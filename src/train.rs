@@ -1,8 +1,8 @@
 //! Pretraining and SFT: batches from the corpus, a learning-rate schedule, and the loop over any engine.
 
+use crate::config::AdamParams;
 use crate::config::TrainConfig;
 use crate::corpus::{format_dialogue, format_prompt, Corpus, Dialogue};
-use crate::config::AdamParams;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::rng::Rng;
@@ -48,7 +48,8 @@ pub fn sft_row(tok: &Tokenizer, d: &Dialogue, t: usize) -> Result<(Vec<u32>, Vec
     let prompt = tok.encode(&format_prompt(&d.prompt))?;
     let full = tok.encode(&format_dialogue(&d.prompt, &d.response))?;
     let mut tokens: Vec<u32> = full.iter().copied().take(t).collect();
-    let mut targets: Vec<i32> = (0..tokens.len()).map(|i| if i + 1 >= prompt.len() && i + 1 < full.len() { full[i + 1] as i32 } else { -1 }).collect();
+    let mut targets: Vec<i32> =
+        (0..tokens.len()).map(|i| if i + 1 >= prompt.len() && i + 1 < full.len() { full[i + 1] as i32 } else { -1 }).collect();
     tokens.resize(t, tok.end);
     targets.resize(t, -1);
     Ok((tokens, targets))
@@ -107,9 +108,27 @@ pub async fn build_base_model<E: Engine>(
     }
     let stream = pretrain_stream(&corpus, &tok, seed)?;
     let mut engine = make(crate::params::ParamLayout::new(&cfg).init(seed), tc.batch_size, tc.seq_len)?;
-    let pretrain_losses = train_loop(&mut engine, &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)), seed + 1, |s| log(Phase::Pretrain, s)).await?;
+    let pretrain_losses = train_loop(
+        &mut engine,
+        &tc,
+        steps,
+        tc.learning_rate,
+        |rng| Ok(lm_batch(&stream, tc.batch_size, tc.seq_len, rng)),
+        seed + 1,
+        |s| log(Phase::Pretrain, s),
+    )
+    .await?;
     engine.reset_optimizer()?;
-    let sft_losses = train_loop(&mut engine, &tc, sft_steps, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), seed + 2, |s| log(Phase::Sft, s)).await?;
+    let sft_losses = train_loop(
+        &mut engine,
+        &tc,
+        sft_steps,
+        tc.sft_learning_rate,
+        |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng),
+        seed + 2,
+        |s| log(Phase::Sft, s),
+    )
+    .await?;
     Ok(BaseModel { params: engine.params().await?, tokenizer: tok, pretrain_losses, sft_losses })
 }
 

@@ -49,7 +49,21 @@ fn the_defaults_raise_a_labelers_win_rate_on_tiny_and_the_same_seed_gives_the_sa
     let ms = metrics(&mut al, 8);
     assert_eq!(al.rankings.len(), 16, "two rankings per iteration");
     let last: serde_json::Value = serde_json::from_str(ms.last().unwrap()).unwrap();
-    for key in ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "value_loss", "entropy", "clip_frac", "approx_kl", "objective", "beta", "rm_accuracy", "truncated"] {
+    for key in [
+        "reward",
+        "kl_k1",
+        "kl_k3",
+        "ptx_loglik",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "clip_frac",
+        "approx_kl",
+        "objective",
+        "beta",
+        "rm_accuracy",
+        "truncated",
+    ] {
         assert!(last[key].as_f64().is_some_and(f64::is_finite), "metric {key} missing or not finite: {last}");
     }
     let prompts = al.eval_prompts.clone();

@@ -53,7 +53,7 @@ fn bad_files_fail_with_clear_messages() {
     // a config that disagrees with the weights
     let mut wider = cfg;
     wider.n_embd = cfg.n_embd * 2;
-    let err = from_safetensors(&wider, &bytes).err().expect("a wider config must not load");
+    let Err(err) = from_safetensors(&wider, &bytes) else { panic!("a wider config must not load") };
     assert!(err.message.contains("shape"), "{err}");
     let mut deeper = cfg;
     deeper.n_layer = 3;
@@ -99,7 +99,13 @@ fn a_saved_checkpoint_loads_back_with_its_tokenizer() {
     let corpus = Corpus::generate(200, 1);
     let tok = Tokenizer::train(&corpus.all_text(), cfg.vocab_size).unwrap();
     let dir = std::env::temp_dir().join(format!("rlhf-ck-{}", std::process::id()));
-    let ck = Checkpoint { cfg, params: params.clone(), extra: Default::default(), tokenizer_json: tok.to_json().unwrap(), config_json: hf_config(&cfg, tok.end, None) };
+    let ck = Checkpoint {
+        cfg,
+        params: params.clone(),
+        extra: Default::default(),
+        tokenizer_json: tok.to_json().unwrap(),
+        config_json: hf_config(&cfg, tok.end, None),
+    };
     ck.save(&dir).unwrap();
     let back = Checkpoint::load(&dir).unwrap();
     assert_eq!(back.cfg, cfg);

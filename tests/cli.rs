@@ -46,7 +46,10 @@ fn every_alignment_option_is_checked_before_any_work() {
 fn unknown_options_are_errors_and_help_works_for_every_command() {
     refused(&["generate", "--model", "www/assets/tiny", "--prompt", "hi", "--sample", "3"], "rlhf generate has no option --sample");
     refused(&["generate", "--model", "www/assets/tiny", "--prompt", "hi", "--temperature", "nan"], "--temperature must be a number of at least 0");
-    refused(&["eval", "--model", "www/assets/tiny", "--reference", "www/assets/tiny", "--labeler", "polite", "--samples", "0"], "--samples must be at least 1, got 0");
+    refused(
+        &["eval", "--model", "www/assets/tiny", "--reference", "www/assets/tiny", "--labeler", "polite", "--samples", "0"],
+        "--samples must be at least 1, got 0",
+    );
     refused(&["frobnicate"], "unknown command 'frobnicate'");
     for cmd in ["pretrain", "generate", "logits", "align", "eval", "bench"] {
         let (code, out, err) = rlhf(&[cmd, "--help"]);

@@ -1,19 +1,19 @@
 //! Every CPU backward against central finite differences of its forward, and the whole model likewise.
 
 mod common;
-use pollster::block_on;
 use common::{assert_close, randn};
+use pollster::block_on;
 
 use rlhf_lab::config::{preset, ModelConfig};
 use rlhf_lab::cpu::attention::*;
 use rlhf_lab::cpu::crossentropy::*;
-use rlhf_lab::engine::mean_weights;
 use rlhf_lab::cpu::encoder::*;
 use rlhf_lab::cpu::gelu::*;
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::cpu::layernorm::*;
 use rlhf_lab::cpu::matmul::*;
 use rlhf_lab::cpu::residual::*;
+use rlhf_lab::engine::mean_weights;
 use rlhf_lab::engine::{lm_backward, lm_forward, Engine};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
@@ -126,22 +126,30 @@ fn gelu_residual_encoder_backward_match_finite_differences() {
     let w = randn(&mut rng, n, 1.0);
     let mut dx = vec![0.0; n];
     gelu_backward(&mut dx, &x, &w);
-    let num = numgrad(&mut x, &mut |x| {
-        let mut out = vec![0.0; n];
-        gelu_forward(&mut out, x);
-        probe(&out, &w)
-    }, 1e-2);
+    let num = numgrad(
+        &mut x,
+        &mut |x| {
+            let mut out = vec![0.0; n];
+            gelu_forward(&mut out, x);
+            probe(&out, &w)
+        },
+        1e-2,
+    );
     assert_close("gelu", &dx, &num, 1e-3, 1e-2);
 
     let (mut da, mut db) = (vec![0.0; n], vec![0.0; n]);
     residual_backward(&mut da, &mut db, &w);
     let a = randn(&mut rng, n, 1.0);
     let mut bb = randn(&mut rng, n, 1.0);
-    let num = numgrad(&mut bb, &mut |bb| {
-        let mut out = vec![0.0; n];
-        residual_forward(&mut out, &a, bb);
-        probe(&out, &w)
-    }, 1e-2);
+    let num = numgrad(
+        &mut bb,
+        &mut |bb| {
+            let mut out = vec![0.0; n];
+            residual_forward(&mut out, &a, bb);
+            probe(&out, &w)
+        },
+        1e-2,
+    );
     assert_close("residual", &db, &num, 1e-3, 1e-2);
     assert_eq!(da, db);
 
@@ -152,11 +160,15 @@ fn gelu_residual_encoder_backward_match_finite_differences() {
     let w = randn(&mut rng, b * t * c, 1.0);
     let (mut dwte, mut dwpe) = (vec![0.0; v * c], vec![0.0; t * c]);
     encoder_backward(&mut dwte, &mut dwpe, &w, &tokens, b, t, c);
-    let num = numgrad(&mut wte, &mut |wte| {
-        let mut out = vec![0.0; b * t * c];
-        encoder_forward(&mut out, &tokens, wte, &wpe, b, t, c);
-        probe(&out, &w)
-    }, 1e-2);
+    let num = numgrad(
+        &mut wte,
+        &mut |wte| {
+            let mut out = vec![0.0; b * t * c];
+            encoder_forward(&mut out, &tokens, wte, &wpe, b, t, c);
+            probe(&out, &w)
+        },
+        1e-2,
+    );
     assert_close("dwte", &dwte, &num, 1e-3, 1e-2);
 }
 
@@ -257,7 +269,7 @@ fn gradient_from_the_hidden_state_matches_finite_differences() {
     m.zero_grad().unwrap();
     m.backward(None, Some(&dh)).unwrap();
     let grads = block_on(m.grads()).unwrap();
-    assert_eq!(grads[ParamLayout::new(&cfg).range(rlhf_lab::params::WTE)].iter().filter(|&&g| g != 0.0).count() > 0, true);
+    assert!(grads[ParamLayout::new(&cfg).range(rlhf_lab::params::WTE)].iter().any(|&g| g != 0.0));
     let lay = ParamLayout::new(&cfg);
     for kind in [rlhf_lab::params::WPE, rlhf_lab::params::QKVW, rlhf_lab::params::FCPROJW, rlhf_lab::params::LNFW] {
         let r = lay.range(kind);

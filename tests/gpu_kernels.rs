@@ -87,7 +87,8 @@ fn matmul_kernels_equal_cpu_on_random_shapes_strides_and_epilogues() {
                         want[bg + i] += (0..k).map(|p| a[3 + i * ars + p * acs] as f64).sum::<f64>() as f32;
                     }
                 }
-                let (ga, gb, gs, gc, gact) = (g.buffer_from("a", &a), g.buffer_from("b", &b), g.buffer_from("s", &src2), g.buffer_from("c", &c0), g.buffer("act", m * n));
+                let (ga, gb, gs, gc, gact) =
+                    (g.buffer_from("a", &a), g.buffer_from("b", &b), g.buffer_from("s", &src2), g.buffer_from("c", &c0), g.buffer("act", m * n));
                 submit(&g, |rec| g.kernels.matmul(rec, &mm, &ga, &gb, &gc, Some(&gs), epi.gelu.map(|_| &gact)));
                 assert_close(&format!("{kind:?} {m}x{k}x{n} case {case}"), &read(&g, &gc, c0.len()), &want, ATOL, RTOL);
                 if epi.gelu.is_some() {
@@ -115,8 +116,23 @@ fn two_products_in_one_dispatch_equal_two_separate_ones() {
             cpu::matmul::matmul_backward(&mut dinp, dw, Some(db), &dout, &inp, &w, n, ic, oc);
         }
         let dx = Mm { m: n, n: ic, k: oc, a: (0, oc, 1), b: (0, ic, 1), c_off: 0, c_rs: ic, epi: Epilogue::default() };
-        let dw = Mm { m: oc, n: ic, k: n, a: (0, 1, oc), b: (0, ic, 1), c_off: 0, c_rs: ic, epi: Epilogue { accumulate: true, bias_grad: Some(oc * ic), ..Default::default() } };
-        let (gd, gw, gi, gdi, gg) = (g.buffer_from("dout", &dout), g.buffer_from("w", &w), g.buffer_from("inp", &inp), g.buffer("dinp", n * ic), g.buffer_from("grads", &grads0));
+        let dw = Mm {
+            m: oc,
+            n: ic,
+            k: n,
+            a: (0, 1, oc),
+            b: (0, ic, 1),
+            c_off: 0,
+            c_rs: ic,
+            epi: Epilogue { accumulate: true, bias_grad: Some(oc * ic), ..Default::default() },
+        };
+        let (gd, gw, gi, gdi, gg) = (
+            g.buffer_from("dout", &dout),
+            g.buffer_from("w", &w),
+            g.buffer_from("inp", &inp),
+            g.buffer("dinp", n * ic),
+            g.buffer_from("grads", &grads0),
+        );
         submit(&g, |rec| g.kernels.matmul2(rec, &gd, (&dx, Operands { b: &gw, c: &gdi }), (&dw, Operands { b: &gi, c: &gg }), None));
         assert_close(&format!("{kind:?} dinp"), &read(&g, &gdi, n * ic), &dinp, ATOL, RTOL);
         assert_close(&format!("{kind:?} dweight and dbias"), &read(&g, &gg, grads.len()), &grads, 1e-3, 1e-3);
@@ -226,7 +242,8 @@ fn crossentropy_kernels_equal_cpu() {
     let weights = randn(&mut rng, n, 1.0);
     let mut dl = vec![0.0; n * v];
     cpu::crossentropy::crossentropy_backward(&mut dl, &logits, &lse, &targets, &weights, temp, n, v);
-    let (gl, gtg, gls, glse, gent) = (g.buffer_from("l", &logits), g.buffer_from("tg", &targets), g.buffer("losses", n), g.buffer("lse", n), g.buffer("entropy", n));
+    let (gl, gtg, gls, glse, gent) =
+        (g.buffer_from("l", &logits), g.buffer_from("tg", &targets), g.buffer("losses", n), g.buffer("lse", n), g.buffer("entropy", n));
     let (gw, gdl, gmean) = (g.buffer_from("w", &weights), g.buffer_from("dl", &randn(&mut rng, n * v, 5.0)), g.buffer("mean", 3));
     let x = CeBufs { logits: &gl, targets: &gtg, losses: &gls, lse: &glse, entropy: &gent };
     submit(&g, |rec| {
@@ -247,7 +264,7 @@ fn adamw_kernel_equals_cpu_per_tensor_and_skips_nonfinite_gradients() {
     let mut rng = Rng::new(15);
     let n = 5000;
     // three kinds of tensor: decayed, not decayed, decayed
-    let (starts, decays) = ([0usize, 1200, 3100], [true, false, true]);
+    let kinds = [(0usize, true), (1200, false), (3100, true)];
     let params = randn(&mut rng, n, 1.0);
     let grads = randn(&mut rng, n, 0.5);
     let m0 = randn(&mut rng, n, 0.1);
@@ -258,15 +275,15 @@ fn adamw_kernel_equals_cpu_per_tensor_and_skips_nonfinite_gradients() {
     let scale = clip_scale(norm, max_norm);
     assert!(scale < 1.0, "the test means to exercise clipping");
     let (mut p, mut m, mut v) = (params.clone(), m0.clone(), v0.clone());
-    for (i, &s) in starts.iter().enumerate() {
-        let e = starts.get(i + 1).copied().unwrap_or(n);
-        adamw_update(&mut p[s..e], &grads[s..e], &mut m[s..e], &mut v[s..e], &opt, scale, decays[i]);
+    for (i, &(s, decays)) in kinds.iter().enumerate() {
+        let e = kinds.get(i + 1).map_or(n, |k| k.0);
+        adamw_update(&mut p[s..e], &grads[s..e], &mut m[s..e], &mut v[s..e], &opt, scale, decays);
     }
     let run = |grads: &[f32]| {
         let (gp, gg, gm, gv) = (g.buffer_from("p", &params), g.buffer_from("g", grads), g.buffer_from("m", &m0), g.buffer_from("v", &v0));
         let (gpart, gnorm) = (g.buffer("partial", 64), g.buffer("norm", 2));
         let x = AdamW { params: &gp, grads: &gg, m: &gm, v: &gv, partial: &gpart, norm: &gnorm };
-        submit(&g, |rec| g.kernels.adamw_step(rec, &x, n, &AdamUniforms::from(&opt), max_norm, &starts, &decays));
+        submit(&g, |rec| g.kernels.adamw_step(rec, &x, n, &AdamUniforms::from(&opt), max_norm, &kinds));
         (read(&g, &gnorm, 2), read(&g, &gp, n), read(&g, &gm, n))
     };
     let (gn, gp, gm) = run(&grads);

@@ -3,16 +3,16 @@
 //! temperature-scaled, top-k/top-p-truncated softmax.
 
 mod common;
-use pollster::block_on;
 use common::{gpu, randn};
+use pollster::block_on;
 
 use rlhf_lab::config::preset;
+use rlhf_lab::config::SampleConfig;
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::MatmulKind;
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
-use rlhf_lab::config::SampleConfig;
 use rlhf_lab::sample::{counter_uniform, generate_by_recompute, sample_threshold};
 
 #[test]

@@ -2,8 +2,8 @@
 //! align loop on `tiny` raising a labeler's win-rate.
 
 mod common;
-use pollster::block_on;
 use common::{assert_close, gpu};
+use pollster::block_on;
 
 use rlhf_lab::config::{preset, AdamSettings};
 use rlhf_lab::cpu::gpt::CpuGpt;
@@ -101,7 +101,14 @@ fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
     // from turning into full-size steps, so the two engines stay comparable
     let ppo = PpoConfig { epochs: 2, lr: 1e-3, value_lr: 1e-3, gamma: 2.0, baseline: Baseline::Value, ..Default::default() };
     let head = ScalarHead::new(cfg.n_embd, 8);
-    async fn run<E: Engine>(policy: &mut E, value: &mut E, head: &ScalarHead, rollouts: &[Rollout], ppo: &PpoConfig, ptx: &(Vec<u32>, Vec<i32>)) -> (Vec<f32>, Vec<f32>, Vec<f32>, PpoMetrics) {
+    async fn run<E: Engine>(
+        policy: &mut E,
+        value: &mut E,
+        head: &ScalarHead,
+        rollouts: &[Rollout],
+        ppo: &PpoConfig,
+        ptx: &(Vec<u32>, Vec<i32>),
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, PpoMetrics) {
         let mut h = head.clone();
         let mut m = PpoMetrics::default();
         let batch = || Ok((ptx.0.clone(), ptx.1.clone(), 4, 16));
@@ -111,12 +118,22 @@ fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
         (policy.params().await.unwrap(), value.params().await.unwrap(), h.w, m)
     }
     let ptx = (ptx_tokens, ptx_targets);
-    let (cp, cv, ch, cm) = block_on(run(&mut CpuGpt::new(cfg, params.clone(), 4, 16).unwrap(), &mut CpuGpt::new(cfg, vparams.clone(), 4, 16).unwrap(), &head, &rollouts, &ppo, &ptx));
+    let (cp, cv, ch, cm) = block_on(run(
+        &mut CpuGpt::new(cfg, params.clone(), 4, 16).unwrap(),
+        &mut CpuGpt::new(cfg, vparams.clone(), 4, 16).unwrap(),
+        &head,
+        &rollouts,
+        &ppo,
+        &ptx,
+    ));
     let g = gpu(MatmulKind::Blocked);
     let (gp, gv, gh, gm) = block_on(run(
         &mut GpuGpt::new(g.clone(), cfg, &params, 4, 16).unwrap(),
         &mut GpuGpt::new(g, cfg, &vparams, 4, 16).unwrap(),
-        &head, &rollouts, &ppo, &ptx,
+        &head,
+        &rollouts,
+        &ppo,
+        &ptx,
     ));
     assert_ne!(cp, params, "the update moved the policy");
     assert_close("policy after PPO", &gp, &cp, 1e-5, 1e-3);
@@ -146,7 +163,8 @@ fn a_non_finite_advantage_skips_the_step_and_leaves_the_weights() {
     let ppo = PpoConfig { epochs: 1, gamma: 0.0, ..Default::default() };
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
     let opt = Optimizers { ppo: &ppo, adam: &adam, pad: 0 };
-    block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m)).unwrap();
+    block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m))
+        .unwrap();
     assert_eq!(m.skipped_steps, 2, "one policy and one value step, both skipped");
     assert_eq!(block_on(policy.params()).unwrap(), params);
     assert_eq!(block_on(value.params()).unwrap(), params);
@@ -211,7 +229,8 @@ fn approx_kl_is_the_kl_from_the_rollout_policy_to_the_updated_one() {
     let opt = Optimizers { ppo: &ppo, adam: &adam, pad: 0 };
     let mut m = PpoMetrics::default();
     let mut head = ScalarHead::new(cfg.n_embd, 1);
-    block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m)).unwrap();
+    block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m))
+        .unwrap();
     let want = (-1.0f32).exp();
     assert!((m.approx_kl - want).abs() < 1e-4, "approx_kl {} want {want}", m.approx_kl);
 }

@@ -5,11 +5,11 @@ use common::assert_close;
 
 use pollster::block_on;
 use rlhf_lab::config::preset;
+use rlhf_lab::config::AdamSettings;
 use rlhf_lab::corpus::{prompt_for, respond, STYLES, TOPICS};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::config::AdamSettings;
 use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, Ranking, RewardModel};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
@@ -115,7 +115,14 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
         }
     }
     let after = block_on(rm.evaluate(&held, tok.end)).unwrap();
-    assert!(after.accuracy > 0.8 && after.loss < before.loss, "held-out accuracy {} -> {}, loss {} -> {}", before.accuracy, after.accuracy, before.loss, after.loss);
+    assert!(
+        after.accuracy > 0.8 && after.loss < before.loss,
+        "held-out accuracy {} -> {}, loss {} -> {}",
+        before.accuracy,
+        after.accuracy,
+        before.loss,
+        after.loss
+    );
     // normalization: the given sequences then score mean 0 and standard deviation 1, and the order of
     // any two answers is kept
     let demos: Vec<Vec<u32>> = train.iter().take(10).map(|(s, _)| s[0].clone()).collect();

@@ -1,8 +1,8 @@
 //! Training `tiny` on the corpus lowers the loss on both engines, and the same seed gives the same weights.
 
 mod common;
-use pollster::block_on;
 use common::gpu;
+use pollster::block_on;
 
 use rlhf_lab::config::{preset, Preset};
 use rlhf_lab::corpus::Corpus;
@@ -24,9 +24,15 @@ fn setup() -> (Preset, Corpus, Tokenizer, Vec<u32>) {
 
 fn pretrain<E: Engine>(engine: &mut E, p: &Preset, stream: &[u32], steps: usize) -> Vec<f32> {
     let tc = p.train;
-    block_on(train_loop(engine, &tc, steps, tc.learning_rate, |rng| Ok(lm_batch(stream, tc.batch_size, tc.seq_len, rng)), 9, |s| {
-        assert!(!s.skipped, "step {} skipped", s.step)
-    }))
+    block_on(train_loop(
+        engine,
+        &tc,
+        steps,
+        tc.learning_rate,
+        |rng| Ok(lm_batch(stream, tc.batch_size, tc.seq_len, rng)),
+        9,
+        |s| assert!(!s.skipped, "step {} skipped", s.step),
+    ))
     .unwrap()
 }
 
@@ -65,7 +71,16 @@ fn sft_lowers_the_response_loss() {
     let mut e = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(1), tc.batch_size, tc.seq_len).unwrap();
     pretrain(&mut e, &p, &stream, 200);
     let mut e = CpuGpt::new(p.model, block_on(e.params()).unwrap(), tc.batch_size, tc.seq_len).unwrap();
-    let losses = block_on(train_loop(&mut e, &tc, 100, tc.sft_learning_rate, |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng), 3, |_| {})).unwrap();
+    let losses = block_on(train_loop(
+        &mut e,
+        &tc,
+        100,
+        tc.sft_learning_rate,
+        |rng| sft_batch(&tok, &corpus.demonstrations, tc.batch_size, tc.seq_len, rng),
+        3,
+        |_| {},
+    ))
+    .unwrap();
     assert!(mean(&losses[80..]) < mean(&losses[..10]) - 0.2, "sft {} -> {}", mean(&losses[..10]), mean(&losses[80..]));
 }
 

@@ -1,110 +1,108 @@
 // The page: talks to the engine's Worker, shows answers to rank, stores rankings in IndexedDB
-// before training uses them, and plots every term of the objective as metrics arrive.
-import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl, fromJsonl } from "./store.js";
-import { Plots } from "./plots.js";
+// before training uses them, watches the answers change, runs the blind test, and plots every term
+// of the objective as it trains.
+import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl, fromJsonl, putJudgement, allJudgements, clearJudgements, judgementsJsonl } from "./store.js";
+import { Plots, LearningCurve } from "./plots.js";
 import { Ranking } from "./ranking.js";
+import { LabClient } from "./lab-client.js";
+import { Watch } from "./watch.js";
+import { TokenView } from "./tokens.js";
+import { BlindTest, winRate } from "./blind.js";
+import { tar } from "./tar.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const preset = params.get("preset") === "tiny" ? "tiny" : "base";
+// tests of one engine may name it; a visitor gets the one the start-up measurement picks
+const forcedEngine = ["webgpu", "cpu"].includes(params.get("engine")) ? params.get("engine") : null;
 const base = `assets/${preset}/`;
+const lab = new LabClient((reason) => recover(reason));
+const call = (type, args) => lab.call(type, args);
 
-// ---- the Worker, as request/response plus events; it is restarted when the GPU is lost
-let worker;
-let nextId = 1;
-const pending = new Map();
-const listeners = {};
-function startWorker() {
-  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-  worker.onmessage = (ev) => {
-    const msg = ev.data;
-    if (msg.id && pending.has(msg.id)) {
-      const { resolve, reject } = pending.get(msg.id);
-      pending.delete(msg.id);
-      msg.ok ? resolve(msg.result) : reject(new Error(msg.error));
-    } else if (msg.type && listeners[msg.type]) {
-      listeners[msg.type](msg);
-    }
-  };
-  worker.onerror = (e) => recover(`the engine stopped (${e.message || "worker error"})`);
-}
-// Rejects with an Error carrying the lab's error kind (bad_input, busy, device, bad_state, ...).
-function call(type, args = {}) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject: (err) => reject(Object.assign(new Error(err.message), { kind: err.kind })) });
-    worker.postMessage({ id, type, ...args });
-  });
-}
-const on = (type, fn) => { listeners[type] = fn; };
+// ---- state
+let db;
+let rankingCount = 0;
+let plots;
+let curve;
+let seed = 1;
+let heldout = [];
+const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses; });
+const tokens = new TokenView($("tokens"));
+const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer));
+const blind = new BlindTest($("blind"), () => call("blindPair", { seed: Math.floor(Math.random() * 1e9) }), recordJudgement);
+// for tests and the curious
+window.__lab = {
+  metrics: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
+  loseDevice: () => call("debugLoseDevice"),
+  directLogprobs: (prompt, answer) => call("debugDirectLogprobs", { prompt, answer }),
+  setSavedState: (bytes) => call("debugSetSavedState", { bytes }),
+};
 
-function showError(text) {
+function banner(kind, text) {
   const b = $("banner");
   b.hidden = false;
-  b.className = "banner error";
+  b.className = `banner ${kind}`;
   b.textContent = text;
 }
-
-function warn(text) {
-  const b = $("banner");
-  b.hidden = false;
-  b.className = "banner warn";
-  b.textContent = text;
+const showError = (text) => banner("error", text);
+const warn = (text) => banner("warn", text);
+// a success clears an error the visitor has already read
+function clearError() {
+  if ($("banner").classList.contains("error")) $("banner").hidden = true;
 }
 
 function log(text) {
   $("data-log").textContent = text;
 }
 
-// ---- state
-let db;
-let rankingCount = 0;
-let plots;
-let seed = 1;
-const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses || ranking.allTied(); });
-// for tests and the curious
-window.__lab = { metrics: [], rankingsStored: () => allRankings(db), ranking, loseDevice: () => call("debugLoseDevice") };
-
 function setCount(n) {
   rankingCount = n;
   $("ranking-count").textContent = `${n} ranking${n === 1 ? "" : "s"}`;
 }
 
-on("progress", ({ label, got, total }) => {
+// ---- events from the Worker
+lab.on("progress", ({ label, got, total }) => {
   $("load-progress").value = total ? got / total : 0.1;
   $("load-text").textContent = total ? `Loading ${label}: ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB` : `Loading ${label}…`;
 });
-on("metrics", ({ metrics }) => {
-  window.__lab.metrics.push(metrics);
-  plots.add(metrics);
-  $("train-status").textContent = `iteration ${metrics.iteration + 1}: reward ${metrics.reward.toFixed(2)}, KL ${metrics.kl_k1.toFixed(2)}`;
-  if (metrics.skipped_steps > 0) $("train-status").textContent += ` (${metrics.skipped_steps} non-finite steps skipped)`;
+lab.on("metrics", ({ metrics: m }) => {
+  window.__lab.metrics.push(m);
+  plots.add(m);
+  watch.add(m);
+  if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
+  let s = `Iteration ${m.iteration + 1} done: reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats, ${m.rankings} rankings.`;
+  if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
+  $("train-status").textContent = s;
+  clearError();
 });
-on("ranking", async ({ ranking: r }) => {
+lab.on("ranking", async ({ ranking: r }) => {
   await putRanking(db, r);
   setCount(rankingCount + 1);
 });
-on("status", ({ text }) => { $("train-status").textContent = text; });
-on("saved", ({ bytes }) => { $("saved").textContent = `model saved in this browser (${(bytes / 1e6).toFixed(1)} MB)`; });
+lab.on("status", ({ text }) => { $("train-status").textContent = text; });
+lab.on("saved", ({ bytes }) => { $("saved").textContent = `Model saved in this browser (${(bytes / 1e6).toFixed(1)} MB).`; });
 // a lost device or a GPU error: start a fresh engine from the last saved state
-on("error", ({ kind, text }) => {
+lab.on("error", ({ kind, text }) => {
   if (kind === "device") recover(text);
   else showError(`Training stopped: ${text}`);
 });
+lab.on("training", ({ running }) => {
+  $("train-toggle").textContent = running ? "Pause training" : "Start training";
+  $("spinner").hidden = !running;
+  $("train-toggle").dataset.running = running ? "1" : "";
+  if (!running && /^training/.test($("train-status").textContent)) $("train-status").textContent = "Paused.";
+});
+
 let recovering = false;
 async function recover(reason) {
   if (recovering) return;
   recovering = true;
   showError(`${reason}. Recovering from the last saved state…`);
-  for (const { reject } of pending.values()) reject(new Error("the engine restarted"));
-  pending.clear();
-  worker.terminate();
-  startWorker();
+  lab.stop();
+  lab.start();
   try {
     await connect(false);
-    const b = $("banner");
-    b.className = "banner warn";
-    b.textContent = `Recovered from the last saved state after: ${reason}. Training is paused; start it again to continue.`;
+    warn(`Recovered from the last saved state after: ${reason}. Training is paused; start it again to continue.`);
     $("train-toggle").textContent = "Start training";
     $("train-toggle").dataset.running = "";
     $("spinner").hidden = true;
@@ -115,22 +113,22 @@ async function recover(reason) {
     recovering = false;
   }
 }
-on("training", ({ running }) => {
-  $("train-toggle").textContent = running ? "Pause training" : "Start training";
-  $("spinner").hidden = !running;
-  $("train-toggle").dataset.running = running ? "1" : "";
-});
+
+// ---- ranking
+const kValue = () => Math.min(9, Math.max(2, Number($("k").value) || 4));
 
 async function generate() {
   const prompt = $("prompt").value.trim();
-  if (!prompt) return;
-  const k = Math.min(9, Math.max(2, Number($("k").value) || 4));
+  if (!prompt) {
+    showError("Type a question first (or pick one from the list).");
+    return;
+  }
   $("generate").disabled = true;
   try {
-    const answers = await call("generate", { prompt, k, seed: seed++, sft: false });
-    ranking.show(prompt, answers);
+    ranking.show(prompt, await call("generate", { prompt, k: kValue(), seed: seed++, sft: false }));
+    clearError();
   } catch (e) {
-    showError(`Could not generate: ${e.message}`);
+    showError(`Could not answer: ${e.message}`);
   } finally {
     $("generate").disabled = false;
   }
@@ -139,24 +137,48 @@ async function generate() {
 async function submitRanking() {
   const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
   await putRanking(db, r); // stored before training sees it
-  await call("addRanking", { ranking: r });
-  setCount(rankingCount + 1);
-  log(`Ranking stored (${rankingCount} in all).`);
+  const { count, warning } = await call("addRanking", { ranking: r });
+  setCount(count);
+  log(`Ranking stored (${count} in all).${warning ? ` Note: ${warning}.` : ""}`);
   $("answers").replaceChildren();
   ranking.responses = null;
   $("submit-ranking").disabled = true;
 }
 
 async function applyOptions() {
-  const options = {
-    beta: Number($("beta").value), gamma: Number($("gamma").value), lr: Number($("lr").value),
-    temperature: Number($("temperature").value), k: Math.min(9, Math.max(2, Number($("k").value) || 4)),
-  };
+  const options = { beta: Number($("beta").value), gamma: Number($("gamma").value), lr: Number($("lr").value), temperature: Number($("temperature").value), k: kValue() };
   try {
     await call("setOptions", { options });
+    clearError();
   } catch (e) {
     showError(`Settings not applied: ${e.message}`);
   }
+}
+
+// ---- watching and judging
+async function inspect(prompt, answer) {
+  try {
+    tokens.show(await call("inspect", { prompt, answer }));
+    $("tokens").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  } catch (e) {
+    showError(`Could not show the tokens: ${e.message}`);
+  }
+}
+
+async function recordJudgement(j) {
+  await putJudgement(db, { ...j, rankings: rankingCount });
+  await showJudgements();
+}
+
+async function showJudgements() {
+  const js = await allJudgements(db);
+  const w = winRate(js);
+  const pct = (x) => `${(100 * x).toFixed(0)}%`;
+  $("blind-stats").textContent = !w ? "No judgements yet."
+    : `You preferred the trained model in ${pct(w.mean)} of ${w.n} judgement${w.n === 1 ? "" : "s"} (ties count half)` +
+      (w.lo === null ? "." : `; 95% interval ${pct(w.lo)} to ${pct(w.hi)}.`);
+  $("blind-stats").dataset.value = w ? String(w.mean) : "";
+  curve.setYou(js);
 }
 
 function download(name, data, type) {
@@ -168,146 +190,188 @@ function download(name, data, type) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-let adapterName = "";
-
-// Loads the lab in the Worker, restores the saved model and replays the stored rankings.
-async function connect(first) {
-  // every setting starts at the lab's defaults (the ones the README's benchmarks used)
-  const options = {};
-  const info = await call("init", { base, options, dbName: `rlhf-lab-${preset}` });
-  adapterName = info.adapter;
-  $("load-progress").value = 1;
-  $("load-text").textContent = `Ready: ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
+// ---- loading
+function describeEngine(info) {
   const c = info.choice;
-  const timing = c.gpuMs === null ? `one training step: ${c.cpuMs.toFixed(0)} ms on the CPU; no WebGPU adapter`
-    : `one training step: ${c.gpuMs.toFixed(0)} ms on WebGPU, ${c.cpuMs.toFixed(0)} ms on the CPU`;
-  $("adapter").textContent = `Engine: ${info.adapter} (${timing}; the faster was chosen)`;
+  const timing = c.forced ? `chosen by the page's address, not measured` : c.gpuMs === null ? `a training step took ${c.cpuMs.toFixed(0)} ms on the CPU; no WebGPU adapter`
+    : c.probe ? `a training step took ${c.cpuMs.toFixed(0)} ms on the CPU; WebGPU needed ${c.gpuMs.toFixed(0)} ms for one 32 times smaller`
+      : `a training step took ${c.gpuMs.toFixed(0)} ms on WebGPU, ${c.cpuMs.toFixed(0)} ms on the CPU`;
+  $("adapter").textContent = `Engine: ${info.adapter} (${timing}${c.forced ? "" : "; the faster was chosen"})`;
   $("adapter").dataset.engine = c.gpu ? "webgpu" : "cpu";
-  if (c.gpuMs === null) {
-    warn("WebGPU is not available here, so the lab runs on its CPU engine compiled to wasm: everything works, only slower. For the GPU, use a recent Chrome, Edge, Firefox or Safari with WebGPU enabled.");
-  }
+  if (c.gpuMs === null && !c.forced) warn("WebGPU is not available here, so the lab runs on its CPU engine compiled to wasm: everything works, only slower. For the GPU, use a recent Chrome, Edge, Firefox or Safari with WebGPU enabled.");
   if (info.notice) warn(info.notice);
   if (!info.owner) warn("Another tab of this page is training this lab. This tab can rank and look, but training and saving stay with the other tab until it closes.");
-  const cfg = info.config;
-  for (const [id, v] of [["beta", cfg.ppo.beta], ["gamma", cfg.ppo.gamma], ["lr", cfg.ppo.lr], ["temperature", cfg.ppo.temperature], ["k", cfg.k]]) $(id).value = String(v);
   if (navigator.gpu) {
     navigator.gpu.requestAdapter().then((a) => {
       if (a && a.info) $("adapter").textContent += ` · adapter: ${[a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(" ")}`;
     }).catch(() => {});
   }
-  if (first) {
-    $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
-    $("prompt").value = info.prompts[0];
-    $("compare-prompt").value = info.prompts[1] || info.prompts[0];
-    plots = new Plots($("plots"));
-    window.__lab.plots = plots;
-  }
-  if (first && info.restored) {
-    for (const m of info.restored.history) {
-      window.__lab.metrics.push(m);
-      plots.add(m);
-    }
-    $("train-status").textContent = `resumed after iteration ${info.restored.iteration}`;
-  }
-  $("lab").hidden = false;
+}
 
+function fillFirstVisit(info) {
+  $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
+  $("prompt").value = info.prompts[0];
+  heldout = info.heldout;
+  $("watch-edit").value = info.watchPrompts[0];
+  plots = new Plots($("plots"));
+  curve = new LearningCurve($("curve"));
+  window.__lab.plots = plots;
+  for (const m of info.restored?.history || []) {
+    window.__lab.metrics.push(m);
+    plots.add(m);
+    watch.add(m);
+    if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
+  }
+  if (info.restored) $("train-status").textContent = `Resumed after iteration ${info.restored.iteration}.`;
+}
+
+// Loads the lab in the Worker, restores the saved model and replays the stored rankings.
+async function connect(first) {
+  const info = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine });
+  $("load-progress").value = 1;
+  $("load-text").textContent = `Ready: a ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
+  describeEngine(info);
+  const cfg = info.config;
+  for (const [id, v] of [["beta", cfg.ppo.beta], ["gamma", cfg.ppo.gamma], ["lr", cfg.ppo.lr], ["temperature", cfg.ppo.temperature], ["k", cfg.k]]) $(id).value = String(v);
+  if (first) fillFirstVisit(info);
+  $("lab").hidden = false;
   // replay stored rankings: nothing is lost on reload
-  const stored = await allRankings(db);
   let replayed = 0;
-  for (const r of stored) {
+  for (const r of await allRankings(db)) {
     try { await call("addRanking", { ranking: r }); replayed++; } catch (e) { console.warn("skipped a stored ranking:", e.message); }
   }
   setCount(replayed);
   if (replayed) log(`Restored ${replayed} ranking${replayed === 1 ? "" : "s"} from this browser.`);
   await applyOptions();
-
-  return adapterName;
 }
 
-async function main() {
-  db = await openStore(`rlhf-lab-${preset}`);
-  startWorker();
-  await connect(true);
-
+// ---- wiring
+function wireRanking() {
   $("prompt-form").addEventListener("submit", (e) => { e.preventDefault(); generate(); });
   $("submit-ranking").addEventListener("click", () => submitRanking().catch((e) => showError(e.message)));
   document.addEventListener("keydown", (e) => {
-    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
-    if (ranking.key(e)) e.preventDefault();
-    if (e.key === "Enter" && !$("submit-ranking").disabled) submitRanking().catch((err) => showError(err.message));
+    const t = e.target;
+    const typing = (t instanceof HTMLInputElement && !["checkbox", "range", "file"].includes(t.type)) || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (blind.key(e) || ranking.key(e)) e.preventDefault();
+    else if (e.key === "Enter" && !(t instanceof HTMLButtonElement) && !$("submit-ranking").disabled) submitRanking().catch((err) => showError(err.message));
   });
   for (const id of ["beta", "gamma", "lr", "temperature", "k"]) $(id).addEventListener("change", applyOptions);
+}
+
+function wireTraining() {
+  const labeler = () => ($("autopilot").checked ? $("labeler").value : null);
   $("train-toggle").addEventListener("click", () => {
     const running = !!$("train-toggle").dataset.running;
-    call("setTraining", { on: !running, labeler: $("autopilot").checked ? $("labeler").value : null }).catch((e) => showError(e.message));
+    call("setTraining", { on: !running, labeler: labeler() }).then(clearError, (e) => showError(e.message));
   });
+  $("autopilot").addEventListener("change", () => {
+    if ($("train-toggle").dataset.running) call("setTraining", { on: true, labeler: labeler() });
+  });
+  $("watch-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const p = $("watch-edit").value.trim();
+    try {
+      await call("setWatchPrompts", { prompts: [p, ...heldout.slice(1, 3)] });
+      log(`The watch panel follows “${p}” from the next iteration on.`);
+    } catch (err) {
+      showError(`Cannot follow that question: ${err.message}`);
+    }
+  });
+}
+
+function wireJudging() {
+  $("blind-next").addEventListener("click", () => blind.show().catch((e) => showError(e.message)));
   $("measure").addEventListener("click", async () => {
     $("measure").disabled = true;
     $("win-rate").textContent = "measuring…";
     try {
       const w = await call("winRate", { labeler: $("labeler").value, prompts: 24, samples: 2 });
-      $("win-rate").textContent = `${$("labeler").value} labeler prefers the current policy over SFT in ${(100 * w).toFixed(0)}% of held-out comparisons`;
+      $("win-rate").textContent = `The ${$("labeler").value} labeler prefers the trained model over the original in ${(100 * w).toFixed(0)}% of held-out comparisons.`;
       $("win-rate").dataset.value = String(w);
+      curve.addLabeler(rankingCount, w);
     } catch (e) {
       $("win-rate").textContent = `could not measure: ${e.message}`;
     } finally {
       $("measure").disabled = false;
     }
   });
-  $("autopilot").addEventListener("change", () => {
-    if ($("train-toggle").dataset.running) call("setTraining", { on: true, labeler: $("autopilot").checked ? $("labeler").value : null });
-  });
-  $("compare-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const prompt = $("compare-prompt").value.trim();
-    if (!prompt) return;
-    const fill = (id, xs) => $(id).replaceChildren(...xs.map((t) => Object.assign(document.createElement("li"), { textContent: t })));
-    try {
-      fill("before", await call("generate", { prompt, k: 2, seed: 7, sft: true }));
-      fill("after", await call("generate", { prompt, k: 2, seed: 7, sft: false }));
-    } catch (err) {
-      showError(`Could not compare: ${err.message}`);
-    }
-  });
+}
+
+function wireData() {
   $("export-rankings").addEventListener("click", async () => {
     const text = toJsonl(await allRankings(db));
     download("rankings.jsonl", text, "application/jsonl");
-    log(`Exported ${text.split("\n").filter(Boolean).length} pairs.`);
+    log(`Exported ${text.split("\n").filter(Boolean).length} pairs (TRL's conversational preference format).`);
   });
-  $("import-rankings").addEventListener("change", async (e) => {
-    const file = e.target.files[0];
-    if (!file) return;
-    const { rankings, errors } = fromJsonl(await file.text());
-    let added = 0;
-    for (const r of rankings) {
-      try {
-        await putRanking(db, r);
-        await call("addRanking", { ranking: r });
-        added++;
-      } catch (err) {
-        errors.push(`a ranking of "${r.prompt}": ${err.message}`);
-      }
-    }
-    setCount(rankingCount + added);
-    log(`Imported ${added} ranking${added === 1 ? "" : "s"}.` + (errors.length ? `\n${errors.length} problem(s):\n${errors.join("\n")}` : ""));
-    e.target.value = "";
+  $("export-judgements").addEventListener("click", async () => {
+    const js = await allJudgements(db);
+    download("judgements.jsonl", judgementsJsonl(js), "application/jsonl");
+    log(`Exported ${js.length} blind judgements.`);
   });
-  $("export-model").addEventListener("click", async () => {
-    try {
-      const m = await call("exportPolicy");
-      download("config.json", m.config, "application/json");
-      download("model.safetensors", m.weights, "application/octet-stream");
-      download("tokenizer.json", m.tokenizer, "application/json");
-      log("Exported config.json, model.safetensors and tokenizer.json (load with transformers' GPT2LMHeadModel.from_pretrained).");
-    } catch (err) {
-      showError(`Export failed: ${err.message}`);
-    }
-  });
+  $("import-rankings").addEventListener("change", (e) => importRankings(e.target).catch((err) => showError(err.message)));
+  $("export-model").addEventListener("click", () => exportModels().catch((err) => showError(`Export failed: ${err.message}`)));
   $("forget").addEventListener("click", async () => {
     await clearRankings(db);
     await clearState(db);
-    log("Stored rankings and model cleared; reload the page to start over from the base model.");
+    await clearJudgements(db);
+    log("Stored rankings, judgements and models cleared; reload the page to start over from the base model.");
   });
+}
+
+async function importRankings(input) {
+  const file = input.files[0];
+  if (!file) return;
+  const { rankings, errors, duplicates } = fromJsonl(await file.text(), await allRankings(db));
+  let added = 0;
+  const notes = [];
+  for (const r of rankings) {
+    try {
+      const { warning } = await call("addRanking", { ranking: r });
+      await putRanking(db, r);
+      added++;
+      if (warning) notes.push(`a pair for "${r.prompt}": ${warning}`);
+    } catch (err) {
+      errors.push(`a ranking of "${r.prompt}": ${err.message}`);
+    }
+  }
+  setCount(rankingCount + added);
+  let text = `Imported ${added} ranking${added === 1 ? "" : "s"}.`;
+  if (duplicates) text += ` Skipped ${duplicates} pair${duplicates === 1 ? "" : "s"} already stored.`;
+  if (errors.length) text += `\n${errors.length} problem(s):\n${errors.join("\n")}`;
+  if (notes.length) text += `\nWarnings:\n${notes.join("\n")}`;
+  log(text);
+  input.value = "";
+}
+
+// One archive: policy/ (GPT2LMHeadModel) and reward_model/ (GPT2ForSequenceClassification), each
+// with the tokenizer and its chat template, the rankings in TRL's format and the lab's own scores
+// of a few answers (reward_check.json), for `transformers` and TRL to take over.
+async function exportModels() {
+  const m = await call("exportModels");
+  const files = [];
+  for (const [dir, model] of [["policy", m.policy], ["reward_model", m.reward]]) {
+    files.push([`${dir}/config.json`, model.config], [`${dir}/model.safetensors`, model.weights], [`${dir}/tokenizer.json`, m.tokenizer], [`${dir}/tokenizer_config.json`, m.tokenizer_config]);
+  }
+  files.push(["rankings.jsonl", toJsonl(await allRankings(db))], ["reward_check.json", m.reward_check]);
+  download("rlhf-lab-export.tar", tar(files), "application/x-tar");
+  log("Exported rlhf-lab-export.tar: policy/ and reward_model/ (load them with transformers' from_pretrained), rankings.jsonl and reward_check.json. scripts/trl_continue.py takes it on to TRL; see the README for many GPUs.");
+}
+
+async function main() {
+  db = await openStore(`rlhf-lab-${preset}`);
+  if (localStorage.getItem("rlhf-lab-guide") === "closed") $("guide").hidden = true;
+  $("guide-close").addEventListener("click", () => {
+    $("guide").hidden = true;
+    localStorage.setItem("rlhf-lab-guide", "closed");
+  });
+  lab.start();
+  await connect(true);
+  await showJudgements();
+  wireRanking();
+  wireTraining();
+  wireJudging();
+  wireData();
   document.body.dataset.ready = "1";
 }
 

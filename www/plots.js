@@ -1,61 +1,106 @@
-// Live plots of every term of the objective, one uPlot chart per group, x = training iteration.
+// Live plots of every term of the objective, one uPlot chart per group, x = training iteration,
+// and the learning curve: win-rate against the number of rankings. Charts fit their container.
 import uPlot from "./vendor/uPlot.esm.js";
 
 export const PLOTS = [
   { id: "reward", title: "Reward r(x, y)", y: "score", series: [["reward", "mean reward"]],
-    help: "What PPO maximizes: the reward model's score of the policy's answers, in spreads of SFT's answers (0 = an average SFT demonstration)." },
+    help: "What PPO maximizes: the reward model's score of the policy's answers, in spreads of the original model's answers (0 = an average original answer)." },
   { id: "kl", title: "KL(π ‖ π_SFT)", y: "nats per answer", series: [["kl_k1", "k1"], ["kl_k3", "k3"]],
-    help: "The per-token penalty β·log(π/π_SFT) keeps the policy near SFT. k1 is the plain estimator, k3 the never-negative one; a blow-up means the policy left what the reward model knows." },
+    help: "How far the policy moved from the original model. The penalty β·log(π/π_SFT) holds it back; a blow-up means it left what the reward model knows." },
   { id: "ptx", title: "Pretraining log-likelihood", y: "nats per token", series: [["ptx_loglik", "log π(x)"]],
-    help: "γ·E[log π(x)] on pretraining text: the term that keeps the alignment tax small. It should stay flat." },
-  { id: "loss", title: "PPO losses", y: "loss", series: [["policy_loss", "policy (clipped surrogate)"], ["value_loss", "value"]],
-    help: "The clipped surrogate moves the policy toward answers with positive advantage; the value model learns to predict returns." },
-  { id: "entropy", title: "Entropy", y: "nats per token", series: [["entropy", "entropy"]],
-    help: "How spread the policy's choices are. A fall toward 0 warns of collapse to one answer." },
+    help: "γ·E[log π(x)] on plain text never trained on: the term that keeps the model's language intact. It should stay flat or rise." },
+  { id: "loss", title: "PPO loss", y: "loss", series: [["policy_loss", "clipped surrogate"], ["value_loss", "value"]],
+    help: "The clipped surrogate moves the policy toward answers that beat the other answers to the same question." },
+  { id: "entropy", title: "Entropy", y: "nats per token", series: [["entropy", "entropy"], ["truncated", "answers cut off"]],
+    help: "How spread the policy's choices are; a fall toward 0 warns of collapse to one answer. Also the share of answers cut off at the length limit." },
   { id: "objective", title: "Objective", y: "value", series: [["objective", "r − β·KL + γ·ptx"]],
     help: "The whole PPO-ptx objective: reward minus the KL penalty plus γ times the pretraining log-likelihood." },
-  { id: "rm", title: "Reward model", y: "loss / accuracy", series: [["rm_loss", "ranking loss"], ["rm_accuracy", "pair accuracy"], ["rm_new_accuracy", "accuracy on new rankings"]],
-    help: "−log σ(r_w − r_l) over all pairs of each ranking (a tie counts half each way), how often the reward model orders a pair as the labeler did, and how often it did so on each new ranking before training on it." },
+  { id: "rm", title: "Reward model", y: "loss / accuracy", series: [["rm_loss", "ranking loss"], ["rm_accuracy", "pair accuracy"], ["rm_new_accuracy", "on new rankings"]],
+    help: "The ranking loss over all pairs (a tie counts half each way), how often the reward model orders a pair as you did, and how often it got each new ranking right before learning from it." },
 ];
 
 const COLORS = ["#2f5bd3", "#d3542f", "#2f9d5b", "#8a3fd3"];
 
+/// The width a chart may take in `box` (its container's), within a phone's screen.
+export function plotWidth(box) {
+  return Math.max(240, Math.min(560, Math.floor(box.clientWidth || box.parentElement.clientWidth || 320) - 8));
+}
+
+function chart(container, id, title, help, xLabel, yLabel, series) {
+  const box = document.createElement("figure");
+  box.className = "plot";
+  box.dataset.plot = id;
+  const cap = document.createElement("figcaption");
+  const h = document.createElement("strong");
+  h.textContent = title;
+  const text = document.createElement("span");
+  text.className = "help";
+  text.textContent = help;
+  cap.append(h, text);
+  const area = document.createElement("div");
+  box.append(cap, area);
+  container.append(box);
+  const data = [[], ...series.map(() => [])];
+  const plot = new uPlot({
+    width: plotWidth(area), height: 180,
+    scales: { x: { time: false } },
+    axes: [{ label: xLabel }, { label: yLabel, size: 55 }],
+    series: [{ label: xLabel }, ...series.map((label, i) => ({ label, stroke: COLORS[i], width: 2, points: { size: 5 } }))],
+  }, data, area);
+  new ResizeObserver(() => plot.setSize({ width: plotWidth(area), height: 180 })).observe(area);
+  return { plot, data };
+}
+
 export class Plots {
   constructor(container) {
-    this.data = {};
     this.charts = {};
-    for (const p of PLOTS) {
-      const box = document.createElement("figure");
-      box.className = "plot";
-      box.dataset.plot = p.id;
-      const cap = document.createElement("figcaption");
-      const h = document.createElement("strong");
-      h.textContent = p.title;
-      const help = document.createElement("span");
-      help.className = "help";
-      help.textContent = p.help;
-      cap.append(h, help);
-      const area = document.createElement("div");
-      box.append(cap, area);
-      container.append(box);
-      this.data[p.id] = [[], ...p.series.map(() => [])];
-      this.charts[p.id] = new uPlot({
-        width: 340, height: 180,
-        scales: { x: { time: false } },
-        axes: [{ label: "iteration" }, { label: p.y, size: 60 }],
-        series: [{ label: "iteration" }, ...p.series.map(([, label], i) => ({ label, stroke: COLORS[i], width: 2, points: { size: 5 } }))],
-      }, this.data[p.id], area);
-    }
+    for (const p of PLOTS) this.charts[p.id] = chart(container, p.id, p.title, p.help, "iteration", p.y, p.series.map(([, l]) => l));
     this.points = 0;
   }
 
   add(m) {
     for (const p of PLOTS) {
-      const d = this.data[p.id];
-      d[0].push(m.iteration);
-      p.series.forEach(([key], i) => d[i + 1].push(Number.isFinite(m[key]) ? m[key] : null));
-      this.charts[p.id].setData(d);
+      const { plot, data } = this.charts[p.id];
+      data[0].push(m.iteration);
+      p.series.forEach(([key], i) => data[i + 1].push(Number.isFinite(m[key]) ? m[key] : null));
+      plot.setData(data);
     }
     this.points += 1;
+  }
+}
+
+/// Win-rate against SFT by rankings so far: the autopilot labeler's measurements and the visitor's
+/// own blind judgements (their running win-rate).
+export class LearningCurve {
+  constructor(container) {
+    const help = "How often the trained model's answer wins against the original's on questions never trained on (ties count half), against the rankings given so far: measured for the autopilot's labeler every few rankings, and from your blind judgements.";
+    this.c = chart(container, "curve", "Learning curve", help, "rankings", "win-rate", ["labeler", "you"]);
+    this.labeler = new Map();
+    this.you = new Map();
+  }
+
+  addLabeler(rankings, win) {
+    this.labeler.set(rankings, win);
+    this.redraw();
+  }
+
+  // judgements: [{rankings, pick}] in order; the running mean at each ranking count
+  setYou(judgements) {
+    this.you.clear();
+    let sum = 0;
+    judgements.forEach((j, i) => {
+      sum += j.pick === "policy" ? 1 : j.pick === "tie" ? 0.5 : 0;
+      this.you.set(j.rankings ?? 0, sum / (i + 1));
+    });
+    this.redraw();
+  }
+
+  redraw() {
+    const xs = [...new Set([...this.labeler.keys(), ...this.you.keys()])].sort((a, b) => a - b);
+    const d = this.c.data;
+    d[0] = xs;
+    d[1] = xs.map((x) => this.labeler.get(x) ?? null);
+    d[2] = xs.map((x) => this.you.get(x) ?? null);
+    this.c.plot.setData(d);
   }
 }

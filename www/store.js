@@ -1,16 +1,19 @@
-// IndexedDB: rankings (written before training uses them) and the lab's saved state (written by
-// the Worker as training goes), and the JSONL format for export/import.
+// IndexedDB: rankings (written before training uses them), blind-test judgements (kept apart: they
+// never train), the lab's saved state (written by the Worker as training goes); and the JSONL
+// formats for export and import.
 
 const STORE = "rankings";
 const STATE = "state";
+const JUDGEMENTS = "judgements";
 
 export function openStore(name) {
   return new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 2);
+    const req = indexedDB.open(name, 3);
     req.onupgradeneeded = () => {
       const db = req.result;
       if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { autoIncrement: true });
       if (!db.objectStoreNames.contains(STATE)) db.createObjectStore(STATE);
+      if (!db.objectStoreNames.contains(JUDGEMENTS)) db.createObjectStore(JUDGEMENTS, { autoIncrement: true });
     };
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(new Error(`IndexedDB: ${req.error}`));
@@ -38,6 +41,18 @@ export function clearRankings(db) {
   return tx(db, "readwrite", (s) => s.clear());
 }
 
+export function putJudgement(db, j) {
+  return tx(db, "readwrite", (s) => s.add(j), JUDGEMENTS);
+}
+
+export function allJudgements(db) {
+  return tx(db, "readonly", (s) => s.getAll(), JUDGEMENTS);
+}
+
+export function clearJudgements(db) {
+  return tx(db, "readwrite", (s) => s.clear(), JUDGEMENTS);
+}
+
 export function putState(db, bytes) {
   return tx(db, "readwrite", (s) => s.put(bytes, "latest"), STATE);
 }
@@ -55,14 +70,17 @@ export function clearState(db) {
   return tx(db, "readwrite", (s) => s.clear(), STATE);
 }
 
-// One line per ordered pair: {prompt, chosen, rejected}. Ties make no line.
+// One line per ordered pair, in TRL's conversational preference format, so the exported
+// tokenizer's chat template renders it in the model's own format (<|user|>…<|assistant|>…<|end|>):
+// {prompt: [{role: "user", content}], chosen: [{role: "assistant", content}], rejected: [...]}. Ties make no line.
 export function toJsonl(rankings) {
   const lines = [];
+  const msg = (role, content) => [{ role, content }];
   for (const r of rankings) {
     for (let i = 0; i < r.responses.length; i++) {
       for (let j = 0; j < r.responses.length; j++) {
         if (r.ranks[i] < r.ranks[j]) {
-          lines.push(JSON.stringify({ prompt: r.prompt, chosen: r.responses[i], rejected: r.responses[j] }));
+          lines.push(JSON.stringify({ prompt: msg("user", r.prompt), chosen: msg("assistant", r.responses[i]), rejected: msg("assistant", r.responses[j]) }));
         }
       }
     }
@@ -70,11 +88,21 @@ export function toJsonl(rankings) {
   return lines.join("\n") + (lines.length ? "\n" : "");
 }
 
-// Parses JSONL pairs into K=2 rankings; every problem names its line.
-export function fromJsonl(text) {
+// A field as text: a string, or the content of a one-message conversation.
+function text(v, role) {
+  if (typeof v === "string") return v;
+  if (Array.isArray(v) && v.length === 1 && v[0] && v[0].role === role && typeof v[0].content === "string") return v[0].content;
+  return null;
+}
+
+// Parses JSONL pairs (plain strings or TRL's conversational format) into K=2 rankings; every
+// problem names its line, and a pair already stored (or repeated in the file) is skipped.
+export function fromJsonl(input, stored = []) {
   const rankings = [];
   const errors = [];
-  text.split(/\r?\n/).forEach((line, i) => {
+  const seen = new Set(stored.flatMap(pairKeys));
+  let duplicates = 0;
+  input.split(/\r?\n/).forEach((line, i) => {
     const n = i + 1;
     if (!line.trim()) return;
     let v;
@@ -88,21 +116,49 @@ export function fromJsonl(text) {
       errors.push(`line ${n}: expected an object {prompt, chosen, rejected}`);
       return;
     }
+    const fields = { prompt: text(v.prompt, "user"), chosen: text(v.chosen, "assistant"), rejected: text(v.rejected, "assistant") };
     for (const key of ["prompt", "chosen", "rejected"]) {
-      if (typeof v[key] !== "string") {
-        errors.push(`line ${n}: "${key}" must be a string`);
+      if (fields[key] === null) {
+        errors.push(`line ${n}: "${key}" must be a string (or one ${key === "prompt" ? "user" : "assistant"} message)`);
         return;
       }
     }
-    if (!v.prompt.trim()) {
+    if (!fields.prompt.trim()) {
       errors.push(`line ${n}: "prompt" is empty`);
       return;
     }
-    if (v.chosen === v.rejected) {
+    if (!fields.chosen.trim() || !fields.rejected.trim()) {
+      errors.push(`line ${n}: an empty answer teaches nothing`);
+      return;
+    }
+    if (fields.chosen === fields.rejected) {
       errors.push(`line ${n}: "chosen" and "rejected" are the same text`);
       return;
     }
-    rankings.push({ prompt: v.prompt, responses: [v.chosen, v.rejected], ranks: [0, 1] });
+    const r = { prompt: fields.prompt, responses: [fields.chosen, fields.rejected], ranks: [0, 1] };
+    const key = pairKeys(r)[0];
+    if (seen.has(key)) {
+      duplicates += 1;
+      return;
+    }
+    seen.add(key);
+    rankings.push(r);
   });
-  return { rankings, errors };
+  return { rankings, errors, duplicates };
+}
+
+// The ordered pairs a ranking states, as keys: the same pair from a K-way ranking or an import matches.
+function pairKeys(r) {
+  const keys = [];
+  for (let i = 0; i < r.responses.length; i++) {
+    for (let j = 0; j < r.responses.length; j++) {
+      if (r.ranks[i] < r.ranks[j]) keys.push(JSON.stringify([r.prompt, r.responses[i], r.responses[j]]));
+    }
+  }
+  return keys;
+}
+
+// Blind-test judgements, one per line, apart from the rankings: they measure and never train.
+export function judgementsJsonl(js) {
+  return js.map((j) => JSON.stringify(j)).join("\n") + (js.length ? "\n" : "");
 }

@@ -7,20 +7,20 @@ use std::process::ExitCode;
 use indicatif::{ProgressBar, ProgressStyle};
 use pollster::block_on;
 use rlhf_lab::align::{win_rate, AlignConfig, Aligner, IterationMetrics};
+use rlhf_lab::any_engine::AnyEngine;
 use rlhf_lab::bail;
 use rlhf_lab::bench;
-use rlhf_lab::checkpoint::{hf_config, Checkpoint, OutDir};
+use rlhf_lab::checkpoint::{hf_config, hf_reward_config, Checkpoint, OutDir};
 use rlhf_lab::clock::now_ms;
+use rlhf_lab::config::SampleConfig;
 use rlhf_lab::config::{preset, ModelConfig};
 use rlhf_lab::corpus::{format_prompt, prompt_split};
 use rlhf_lab::engine::Engine;
-use rlhf_lab::any_engine::AnyEngine;
 use rlhf_lab::error::{Error, ErrorKind, Result};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::options::{Options, CLI_NAMES};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::config::SampleConfig;
 use rlhf_lab::sample::generate;
 use rlhf_lab::tokenizer::Tokenizer;
 use rlhf_lab::train::{build_base_model, Phase};
@@ -178,7 +178,11 @@ fn pretrain(a: &Args) -> Result<()> {
     let engine_kind = a.str("engine").unwrap_or("cpu");
     let (cfg, tc) = (p.model, p.train);
 
-    eprintln!("corpus: {} dialogues (seed {seed}); model: {cfg:?}, {} parameters, engine {engine_kind}", tc.corpus_dialogues, ParamLayout::new(&cfg).total);
+    eprintln!(
+        "corpus: {} dialogues (seed {seed}); model: {cfg:?}, {} parameters, engine {engine_kind}",
+        tc.corpus_dialogues,
+        ParamLayout::new(&cfg).total
+    );
     let engines = Engines::new(engine_kind, cfg)?;
     let bars = [progress(steps, "pretrain"), progress(sft_steps, "sft")];
     let base = block_on(build_base_model(&p, seed, steps, sft_steps, &|p, b, t| engines.make(p, b, t), |phase, s| {
@@ -194,17 +198,15 @@ fn pretrain(a: &Args) -> Result<()> {
     let tail = |v: &[f32]| mean(&v[v.len().saturating_sub(20)..]);
     eprintln!(
         "pretrain loss {:.3} -> {:.3}; sft loss {:.3} -> {:.3}",
-        mean(&losses[..losses.len().min(20)]), tail(&losses), mean(&sft_losses[..sft_losses.len().min(20)]), tail(&sft_losses)
+        mean(&losses[..losses.len().min(20)]),
+        tail(&losses),
+        mean(&sft_losses[..sft_losses.len().min(20)]),
+        tail(&sft_losses)
     );
     let meta = serde_json::json!({ "rlhf_lab": { "preset": p.name, "seed": seed, "pretrain_steps": steps, "sft_steps": sft_steps,
         "final_pretrain_loss": tail(&losses), "final_sft_loss": tail(&sft_losses) } });
-    let ck = Checkpoint {
-        cfg,
-        params: base.params,
-        extra: Vec::new(),
-        tokenizer_json: tok.to_json()?,
-        config_json: hf_config(&cfg, tok.end, Some(meta)),
-    };
+    let ck =
+        Checkpoint { cfg, params: base.params, extra: Vec::new(), tokenizer_json: tok.to_json()?, config_json: hf_config(&cfg, tok.end, Some(meta)) };
     ck.save(&out)?;
     eprintln!("wrote {}", out.display());
     Ok(())
@@ -310,7 +312,11 @@ fn align_cmd(a: &Args) -> Result<()> {
         report_iteration(&m, json)?;
         if eval_every > 0 && (m.rankings / eval_every) > ((m.rankings - cfg.rankings_per_iteration.min(m.rankings)) / eval_every) {
             let e = eval.run(&mut al)?;
-            if json { emit(serde_json::json!({ "eval": e }))? } else { eprintln!("eval: {e}") }
+            if json {
+                emit(serde_json::json!({ "eval": e }))?
+            } else {
+                eprintln!("eval: {e}")
+            }
             curve.push(e);
         }
     }
@@ -325,7 +331,11 @@ fn align_cmd(a: &Args) -> Result<()> {
         "rankings": al.rankings.len(), "iterations": al.iteration, "beta": al.beta, "gamma": cfg.ppo.gamma,
         "eval_prompts": eval.prompts.len(), "eval_samples": eval.samples, "config": cfg,
     }});
-    if json { emit(&summary)? } else { eprintln!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::from(e.to_string()))?) }
+    if json {
+        emit(&summary)?
+    } else {
+        eprintln!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::from(e.to_string()))?)
+    }
     if let Some(out) = out {
         save_aligned(&out, &mut al, &ck, a.req("model")?, labeler)?;
     }
@@ -355,13 +365,22 @@ fn report_iteration(m: &IterationMetrics, json: bool) -> Result<()> {
 /// Writes DIR/policy (GPT2LMHeadModel) and DIR/reward_model (GPT2ForSequenceClassification).
 fn save_aligned(out: &OutDir, al: &mut Aligner<AnyEngine>, ck: &Checkpoint, from: &str, labeler: Labeler) -> Result<()> {
     let meta = serde_json::json!({ "rlhf_lab": { "aligned_from": from, "labeler": labeler.name(), "align": al.cfg } });
-    let policy = Checkpoint { cfg: ck.cfg, params: block_on(al.policy.params())?, extra: Vec::new(), tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(meta)) };
-    let rm_meta = serde_json::json!({
-        "architectures": ["GPT2ForSequenceClassification"], "num_labels": 1,
-        "rlhf_lab": { "reward_bias": al.reward.head.bias, "normalization": "the SFT demonstrations score mean 0 and standard deviation 1; reward = score(h_last) + reward_bias, read at the last token (<|end|>)" },
-    });
+    let policy = Checkpoint {
+        cfg: ck.cfg,
+        params: block_on(al.policy.params())?,
+        extra: Vec::new(),
+        tokenizer_json: ck.tokenizer_json.clone(),
+        config_json: hf_config(&ck.cfg, al.tok.end, Some(meta)),
+    };
     let head = ("score.weight".to_string(), vec![1, ck.cfg.n_embd], al.reward.head.w.clone());
-    let rm = Checkpoint { cfg: ck.cfg, params: block_on(al.reward.engine.params())?, extra: vec![head], tokenizer_json: ck.tokenizer_json.clone(), config_json: hf_config(&ck.cfg, al.tok.end, Some(rm_meta)) };
+    let rm_config = hf_reward_config(&ck.cfg, al.tok.end, al.tok.user, al.reward.head.bias);
+    let rm = Checkpoint {
+        cfg: ck.cfg,
+        params: block_on(al.reward.engine.params())?,
+        extra: vec![head],
+        tokenizer_json: ck.tokenizer_json.clone(),
+        config_json: rm_config,
+    };
     out.write(&[("policy", &policy), ("reward_model", &rm)])?;
     eprintln!("wrote {}/policy and {}/reward_model", out.path.display(), out.path.display());
     Ok(())
@@ -439,7 +458,7 @@ const ALIGN_OWN: [&str; 9] = ["model", "labeler", "rankings", "eval-every", "out
 fn run(argv: &[String]) -> Result<()> {
     let Some(cmd) = argv.first() else { bail!("{USAGE}") };
     if matches!(cmd.as_str(), "help" | "--help" | "-h") {
-        emit(&USAGE)?;
+        emit(USAGE)?;
         return Ok(());
     }
     let Some((name, allowed, f)) = COMMANDS.iter().find(|c| c.0 == cmd) else { bail!("unknown command '{cmd}'\n\n{USAGE}") };

@@ -9,7 +9,11 @@ pub fn global_norm(grads: &[f32]) -> f32 {
 
 /// The factor that brings the norm down to `max_norm` (1 when already below).
 pub fn clip_scale(norm: f32, max_norm: f32) -> f32 {
-    if max_norm > 0.0 && norm > max_norm { max_norm / norm } else { 1.0 }
+    if max_norm > 0.0 && norm > max_norm {
+        max_norm / norm
+    } else {
+        1.0
+    }
 }
 
 /// One update of a tensor; `grad_scale` applies the clip, `decay` says whether weight decay applies.

@@ -1,50 +1,38 @@
-//! Causal multi-head self-attention over a fused qkv input.
+//! Causal multi-head self-attention over a fused qkv input, written as the matrix products of the
+//! paper (scores q·kᵀ, weights times v) so the CPU's matrix kernel does the work.
 
-/// inp (B,T,3C) holds q, k, v; writes preatt and att (B,NH,T,T) and out (B,T,C).
+use super::matmul::{gemm_scaled, gemm_strided};
+
+/// inp (B,T,3C) holds q, k, v; writes preatt and att (B,NH,T,T) and out (B,T,C). Per (b, head):
+/// preatt = q·kᵀ/√hs, att = softmax over the past (the future masked to 0), out = att·v.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_forward(
-    out: &mut [f32], preatt: &mut [f32], att: &mut [f32],
-    inp: &[f32], b: usize, t: usize, c: usize, nh: usize,
-) {
+pub fn attention_forward(out: &mut [f32], preatt: &mut [f32], att: &mut [f32], inp: &[f32], b: usize, t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     let c3 = 3 * c;
     for bi in 0..b {
-        for ti in 0..t {
-            for h in 0..nh {
-                let q = &inp[(bi * t + ti) * c3 + h * hs..][..hs];
-                let row = ((bi * nh + h) * t + ti) * t;
-                // scores q·k over the past, and their max for a stable softmax
-                let mut maxval = f32::NEG_INFINITY;
-                for t2 in 0..=ti {
-                    let k = &inp[(bi * t + t2) * c3 + c + h * hs..][..hs];
-                    let s = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    preatt[row + t2] = s;
-                    maxval = maxval.max(s);
-                }
+        for h in 0..nh {
+            let x = &inp[bi * t * c3..][..t * c3];
+            let (q, k, v) = (&x[h * hs..], &x[c + h * hs..], &x[2 * c + h * hs..]);
+            let m = ((bi * nh + h) * t * t)..((bi * nh + h + 1) * t * t);
+            let (pre, a) = (&mut preatt[m.clone()], &mut att[m]);
+            // (T,T) = q (T,hs) · kᵀ (hs,T) / √hs; every row's scores, the future's masked below
+            gemm_scaled(t, hs, t, scale, (q, c3, 1), (k, 1, c3), 0.0, (&mut *pre, t));
+            for ti in 0..t {
+                let (p, w) = (&mut pre[ti * t..][..t], &mut a[ti * t..][..t]);
+                let maxval = p[..=ti].iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for t2 in 0..=ti {
-                    let e = (preatt[row + t2] - maxval).exp();
-                    att[row + t2] = e;
-                    sum += e;
+                    w[t2] = (p[t2] - maxval).exp();
+                    sum += w[t2];
                 }
-                for t2 in 0..t {
-                    // the future is masked: zero weight
-                    att[row + t2] = if t2 <= ti { att[row + t2] / sum } else { 0.0 };
-                    if t2 > ti {
-                        preatt[row + t2] = 0.0;
-                    }
-                }
-                let o = &mut out[(bi * t + ti) * c + h * hs..][..hs];
-                o.fill(0.0);
-                for t2 in 0..=ti {
-                    let v = &inp[(bi * t + t2) * c3 + 2 * c + h * hs..][..hs];
-                    let a = att[row + t2];
-                    for i in 0..hs {
-                        o[i] += a * v[i];
-                    }
-                }
+                w[..=ti].iter_mut().for_each(|x| *x /= sum);
+                // the future is masked: zero weight
+                w[ti + 1..].fill(0.0);
+                p[ti + 1..].fill(0.0);
             }
+            // out (T,hs) = att (T,T) · v (T,hs)
+            gemm_strided(t, t, hs, (a, t, 1), (v, c3, 1), 0.0, (&mut out[bi * t * c + h * hs..], c));
         }
     }
 }
@@ -52,43 +40,42 @@ pub fn attention_forward(
 /// Accumulates dinp (B,T,3C) from dout (B,T,C); datt and dpreatt (B,NH,T,T) are scratch.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
-    dinp: &mut [f32], dpreatt: &mut [f32], datt: &mut [f32],
-    dout: &[f32], inp: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize,
+    dinp: &mut [f32],
+    dpreatt: &mut [f32],
+    datt: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    att: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
 ) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     let c3 = 3 * c;
     for bi in 0..b {
-        for ti in 0..t {
-            for h in 0..nh {
-                let row = ((bi * nh + h) * t + ti) * t;
-                let d = &dout[(bi * t + ti) * c + h * hs..][..hs];
-                // out = Σ att·v
-                for t2 in 0..=ti {
-                    let v_off = (bi * t + t2) * c3 + 2 * c + h * hs;
-                    let mut da = 0.0;
-                    for i in 0..hs {
-                        da += inp[v_off + i] * d[i];
-                        dinp[v_off + i] += att[row + t2] * d[i];
-                    }
-                    datt[row + t2] = da;
-                }
-                // softmax: dpre = att * (datt - Σ att·datt)
-                let dot: f32 = (0..=ti).map(|t2| att[row + t2] * datt[row + t2]).sum();
-                for t2 in 0..=ti {
-                    dpreatt[row + t2] = att[row + t2] * (datt[row + t2] - dot);
-                }
-                // pre = scale · q·k
-                let q_off = (bi * t + ti) * c3 + h * hs;
-                for t2 in 0..=ti {
-                    let k_off = (bi * t + t2) * c3 + c + h * hs;
-                    let g = dpreatt[row + t2] * scale;
-                    for i in 0..hs {
-                        dinp[q_off + i] += inp[k_off + i] * g;
-                        dinp[k_off + i] += inp[q_off + i] * g;
-                    }
+        for h in 0..nh {
+            let x = &inp[bi * t * c3..][..t * c3];
+            let (q, k, v) = (&x[h * hs..], &x[c + h * hs..], &x[2 * c + h * hs..]);
+            let m = ((bi * nh + h) * t * t)..((bi * nh + h + 1) * t * t);
+            let (a, da, dp) = (&att[m.clone()], &mut datt[m.clone()], &mut dpreatt[m]);
+            let d = &dout[bi * t * c + h * hs..];
+            let dx = &mut dinp[bi * t * c3..][..t * c3];
+            // out = att·v: datt (T,T) = dout·vᵀ, dv += attᵀ·dout
+            gemm_strided(t, hs, t, (d, c, 1), (v, 1, c3), 0.0, (&mut *da, t));
+            gemm_strided(t, t, hs, (a, 1, t), (d, c, 1), 1.0, (&mut dx[2 * c + h * hs..], c3));
+            // softmax: dpre = att ⊙ (datt − Σ att·datt), row by row (zero in the masked future)
+            for ti in 0..t {
+                let (w, g) = (&a[ti * t..][..t], &da[ti * t..][..t]);
+                let dot: f32 = w.iter().zip(g).map(|(x, y)| x * y).sum();
+                for ((o, &x), &y) in dp[ti * t..][..t].iter_mut().zip(w).zip(g) {
+                    *o = x * (y - dot);
                 }
             }
+            // pre = q·kᵀ/√hs: dq += dpre·k/√hs, dk += dpreᵀ·q/√hs
+            gemm_scaled(t, t, hs, scale, (dp, t, 1), (k, c3, 1), 1.0, (&mut dx[h * hs..], c3));
+            gemm_scaled(t, t, hs, scale, (dp, 1, t), (q, c3, 1), 1.0, (&mut dx[c + h * hs..], c3));
         }
     }
 }

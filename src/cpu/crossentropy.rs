@@ -6,8 +6,14 @@
 /// entropy (N) = entropy of softmax(logits/T).
 #[allow(clippy::too_many_arguments)]
 pub fn crossentropy_forward(
-    losses: &mut [f32], lse: &mut [f32], entropy: &mut [f32],
-    logits: &[f32], targets: &[i32], temperature: f32, n: usize, v: usize,
+    losses: &mut [f32],
+    lse: &mut [f32],
+    entropy: &mut [f32],
+    logits: &[f32],
+    targets: &[i32],
+    temperature: f32,
+    n: usize,
+    v: usize,
 ) {
     let inv_t = 1.0 / temperature;
     for r in 0..n {
@@ -30,7 +36,14 @@ pub fn crossentropy_forward(
 /// the gradient of Σ_r w[r]·losses[r].
 #[allow(clippy::too_many_arguments)]
 pub fn crossentropy_backward(
-    dlogits: &mut [f32], logits: &[f32], lse: &[f32], targets: &[i32], weights: &[f32], temperature: f32, n: usize, v: usize,
+    dlogits: &mut [f32],
+    logits: &[f32],
+    lse: &[f32],
+    targets: &[i32],
+    weights: &[f32],
+    temperature: f32,
+    n: usize,
+    v: usize,
 ) {
     let inv_t = 1.0 / temperature;
     for r in 0..n {

@@ -9,10 +9,10 @@ use super::layernorm::layernorm_forward;
 use super::matmul::matmul_forward;
 use super::residual::residual_forward;
 use crate::bail;
+use crate::config::SampleConfig;
 use crate::error::Result;
 use crate::params::*;
 use crate::rng::Rng;
-use crate::config::SampleConfig;
 use crate::sample::sample_token;
 
 /// Keys and values of every layer, (L,R,T,C) each.
@@ -111,7 +111,11 @@ impl CpuGpt {
             let next: Vec<u32> = (0..k).map(|r| sample_token(&logits[r * v..][..v], sc, &mut rng)).collect();
             for (r, &tok) in next.iter().enumerate() {
                 if !done[r] {
-                    if tok == stop { done[r] = true } else { out[r].push(tok) }
+                    if tok == stop {
+                        done[r] = true
+                    } else {
+                        out[r].push(tok)
+                    }
                 }
             }
             if done.iter().all(|&d| d) || step + 1 == max_new {

@@ -9,8 +9,8 @@ use super::layernorm::{layernorm_backward, layernorm_forward};
 use super::matmul::{matmul_backward, matmul_forward};
 use super::residual::{residual_backward, residual_forward};
 use crate::bail;
-use crate::config::ModelConfig;
 use crate::config::AdamParams;
+use crate::config::ModelConfig;
 use crate::engine::{check_backward_inputs, check_batch, check_targets, Engine, StepReport, TokenLosses};
 use crate::error::Result;
 use crate::params::*;
@@ -93,7 +93,7 @@ impl CpuGpt {
 }
 
 /// Mutable slices of two disjoint tensor kinds of a flat buffer.
-fn split2<'a>(buf: &'a mut [f32], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&'a mut [f32], &'a mut [f32]) {
+fn split2(buf: &mut [f32], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&mut [f32], &mut [f32]) {
     assert!(a.end <= b.start, "split2 wants ranges in storage order");
     let (lo, hi) = buf.split_at_mut(b.start);
     (&mut lo[a], &mut hi[..b.end - b.start])
@@ -189,7 +189,18 @@ impl Engine for CpuGpt {
         {
             let last = &a.residual3[(l_n - 1) * btc..][..btc];
             let (dw, db) = split2(grads, lay.range(LNFW), lay.range(LNFB));
-            layernorm_backward(&mut g.residual3[(l_n - 1) * btc..][..btc], dw, db, &g.lnf[..btc], last, &params[lay.range(LNFW)], &a.lnf_mean[..n], &a.lnf_rstd[..n], n, c);
+            layernorm_backward(
+                &mut g.residual3[(l_n - 1) * btc..][..btc],
+                dw,
+                db,
+                &g.lnf[..btc],
+                last,
+                &params[lay.range(LNFW)],
+                &a.lnf_mean[..n],
+                &a.lnf_rstd[..n],
+                n,
+                c,
+            );
         }
         for l in (0..l_n).rev() {
             let residual: &[f32] = if l == 0 { &a.encoded[..btc] } else { &a.residual3[(l - 1) * btc..][..btc] };
@@ -199,16 +210,47 @@ impl Engine for CpuGpt {
             residual_backward(&mut g.residual2[l * btc..][..btc], &mut g.fcproj[l * btc..][..btc], &dres3);
             {
                 let (dw, db) = split2(grads, gl(FCPROJW), gl(FCPROJB));
-                matmul_backward(&mut g.fch_gelu[l * 4 * btc..][..4 * btc], dw, Some(db), &g.fcproj[l * btc..][..btc], &a.fch_gelu[l * 4 * btc..][..4 * btc], pl(FCPROJW, l), n, 4 * c, c);
+                matmul_backward(
+                    &mut g.fch_gelu[l * 4 * btc..][..4 * btc],
+                    dw,
+                    Some(db),
+                    &g.fcproj[l * btc..][..btc],
+                    &a.fch_gelu[l * 4 * btc..][..4 * btc],
+                    pl(FCPROJW, l),
+                    n,
+                    4 * c,
+                    c,
+                );
             }
             gelu_backward(&mut g.fch[l * 4 * btc..][..4 * btc], &a.fch[l * 4 * btc..][..4 * btc], &g.fch_gelu[l * 4 * btc..][..4 * btc]);
             {
                 let (dw, db) = split2(grads, gl(FCW), gl(FCB));
-                matmul_backward(&mut g.ln2[l * btc..][..btc], dw, Some(db), &g.fch[l * 4 * btc..][..4 * btc], &a.ln2[l * btc..][..btc], pl(FCW, l), n, c, 4 * c);
+                matmul_backward(
+                    &mut g.ln2[l * btc..][..btc],
+                    dw,
+                    Some(db),
+                    &g.fch[l * 4 * btc..][..4 * btc],
+                    &a.ln2[l * btc..][..btc],
+                    pl(FCW, l),
+                    n,
+                    c,
+                    4 * c,
+                );
             }
             {
                 let (dw, db) = split2(grads, gl(LN2W), gl(LN2B));
-                layernorm_backward(&mut g.residual2[l * btc..][..btc], dw, db, &g.ln2[l * btc..][..btc], &a.residual2[l * btc..][..btc], pl(LN2W, l), &a.ln2_mean[l * n..][..n], &a.ln2_rstd[l * n..][..n], n, c);
+                layernorm_backward(
+                    &mut g.residual2[l * btc..][..btc],
+                    dw,
+                    db,
+                    &g.ln2[l * btc..][..btc],
+                    &a.residual2[l * btc..][..btc],
+                    pl(LN2W, l),
+                    &a.ln2_mean[l * n..][..n],
+                    &a.ln2_rstd[l * n..][..n],
+                    n,
+                    c,
+                );
             }
             // residual2 = residual + attproj
             let dres2 = g.residual2[l * btc..][..btc].to_vec();
@@ -218,20 +260,59 @@ impl Engine for CpuGpt {
             }
             {
                 let (dw, db) = split2(grads, gl(ATTPROJW), gl(ATTPROJB));
-                matmul_backward(&mut g.atty[l * btc..][..btc], dw, Some(db), &g.attproj[l * btc..][..btc], &a.atty[l * btc..][..btc], pl(ATTPROJW, l), n, c, c);
+                matmul_backward(
+                    &mut g.atty[l * btc..][..btc],
+                    dw,
+                    Some(db),
+                    &g.attproj[l * btc..][..btc],
+                    &a.atty[l * btc..][..btc],
+                    pl(ATTPROJW, l),
+                    n,
+                    c,
+                    c,
+                );
             }
             attention_backward(
-                &mut g.qkv[l * 3 * btc..][..3 * btc], &mut g.preatt[l * att_n..][..att_n], &mut g.att[l * att_n..][..att_n],
-                &g.atty[l * btc..][..btc], &a.qkv[l * 3 * btc..][..3 * btc], &a.att[l * att_n..][..att_n], b, t, c, nh,
+                &mut g.qkv[l * 3 * btc..][..3 * btc],
+                &mut g.preatt[l * att_n..][..att_n],
+                &mut g.att[l * att_n..][..att_n],
+                &g.atty[l * btc..][..btc],
+                &a.qkv[l * 3 * btc..][..3 * btc],
+                &a.att[l * att_n..][..att_n],
+                b,
+                t,
+                c,
+                nh,
             );
             {
                 let (dw, db) = split2(grads, gl(QKVW), gl(QKVB));
-                matmul_backward(&mut g.ln1[l * btc..][..btc], dw, Some(db), &g.qkv[l * 3 * btc..][..3 * btc], &a.ln1[l * btc..][..btc], pl(QKVW, l), n, c, 3 * c);
+                matmul_backward(
+                    &mut g.ln1[l * btc..][..btc],
+                    dw,
+                    Some(db),
+                    &g.qkv[l * 3 * btc..][..3 * btc],
+                    &a.ln1[l * btc..][..btc],
+                    pl(QKVW, l),
+                    n,
+                    c,
+                    3 * c,
+                );
             }
             {
                 let (dw, db) = split2(grads, gl(LN1W), gl(LN1B));
                 let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { &mut g.residual3[(l - 1) * btc..][..btc] };
-                layernorm_backward(dresidual, dw, db, &g.ln1[l * btc..][..btc], residual, pl(LN1W, l), &a.ln1_mean[l * n..][..n], &a.ln1_rstd[l * n..][..n], n, c);
+                layernorm_backward(
+                    dresidual,
+                    dw,
+                    db,
+                    &g.ln1[l * btc..][..btc],
+                    residual,
+                    pl(LN1W, l),
+                    &a.ln1_mean[l * n..][..n],
+                    &a.ln1_rstd[l * n..][..n],
+                    n,
+                    c,
+                );
             }
         }
         {
@@ -261,7 +342,15 @@ impl Engine for CpuGpt {
         let scale = clip_scale(norm, grad_clip);
         for i in 0..NUM_TENSORS {
             let r = self.layout.range(i);
-            adamw_update(&mut self.params[r.clone()], &self.grads[r.clone()], &mut self.m[r.clone()], &mut self.v[r], opt, scale, self.layout.decays(i));
+            adamw_update(
+                &mut self.params[r.clone()],
+                &self.grads[r.clone()],
+                &mut self.m[r.clone()],
+                &mut self.v[r],
+                opt,
+                scale,
+                self.layout.decays(i),
+            );
         }
         Ok(StepReport { grad_norm: norm, applied: true })
     }

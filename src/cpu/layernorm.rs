@@ -3,10 +3,8 @@
 pub const LN_EPS: f32 = 1e-5;
 
 /// out (N,C) = (inp - mean) * rstd * weight + bias, keeping mean and rstd (N) for the backward pass.
-pub fn layernorm_forward(
-    out: &mut [f32], mean: &mut [f32], rstd: &mut [f32],
-    inp: &[f32], weight: &[f32], bias: &[f32], n: usize, c: usize,
-) {
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], n: usize, c: usize) {
     for r in 0..n {
         let x = &inp[r * c..][..c];
         let m = x.iter().sum::<f32>() / c as f32;
@@ -24,8 +22,16 @@ pub fn layernorm_forward(
 /// Accumulates dinp (N,C), dweight (C), dbias (C) from dout (N,C).
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_backward(
-    dinp: &mut [f32], dweight: &mut [f32], dbias: &mut [f32],
-    dout: &[f32], inp: &[f32], weight: &[f32], mean: &[f32], rstd: &[f32], n: usize, c: usize,
+    dinp: &mut [f32],
+    dweight: &mut [f32],
+    dbias: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    weight: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    n: usize,
+    c: usize,
 ) {
     for r in 0..n {
         let x = &inp[r * c..][..c];

@@ -1,5 +1,7 @@
 //! The device, its buffers and readbacks, and the counters the benchmark reports.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -71,9 +73,9 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub kernels: Kernels,
     pub counters: Arc<Counters>,
-    pub(crate) caches: Arc<Mutex<Caches>>,
+    pub(crate) caches: Rc<RefCell<Caches>>,
     /// Buffers that stand in for the matrix kernels' unused writable bindings.
-    pub(crate) spares: Arc<std::sync::OnceLock<super::kernels::Spares>>,
+    pub(crate) spares: Rc<std::cell::OnceCell<super::kernels::Spares>>,
     next_id: Arc<AtomicU64>,
     /// The first error the device reported on its own (validation, out of memory, loss), if any.
     fault: Arc<Mutex<Option<Error>>>,
@@ -86,7 +88,12 @@ impl Gpu {
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
             .await
-            .map_err(|e| Error::new(ErrorKind::Device, format!("no WebGPU/Vulkan adapter found ({e}); on Linux install Mesa's lavapipe (apt-get install mesa-vulkan-drivers)")))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Device,
+                    format!("no WebGPU/Vulkan adapter found ({e}); on Linux install Mesa's lavapipe (apt-get install mesa-vulkan-drivers)"),
+                )
+            })?;
         let info = adapter.get_info();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -118,8 +125,8 @@ impl Gpu {
             info,
             kernels,
             counters: Arc::new(Counters::default()),
-            caches: Arc::new(Mutex::new(Caches::default())),
-            spares: Arc::new(std::sync::OnceLock::new()),
+            caches: Rc::new(RefCell::new(Caches::default())),
+            spares: Rc::new(std::cell::OnceCell::new()),
             next_id: Arc::new(AtomicU64::new(1)),
             fault,
         };
@@ -174,7 +181,7 @@ impl Gpu {
     }
 
     pub fn buffer_from<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> GBuf {
-        let buf = self.buffer(label, data.len() * std::mem::size_of::<T>() / 4);
+        let buf = self.buffer(label, std::mem::size_of_val(data) / 4);
         self.write(&buf, 0, data);
         buf
     }
@@ -235,7 +242,7 @@ impl Gpu {
     /// Waits for all submitted work (natively; the browser schedules for us).
     pub async fn finish(&self) -> Result<()> {
         let rec = self.recorder();
-        let probe = self.caches.lock().unwrap_or_else(|p| p.into_inner()).probe(self);
+        let probe = self.caches.borrow_mut().probe(self);
         rec.submit_and_read::<f32>(&probe, 0, 1).await.map(|_| ())
     }
 }

@@ -14,8 +14,8 @@ use crate::params::*;
 /// Steps recorded per submission; between submissions the tokens are read to stop early.
 const STEPS_PER_SUBMIT: usize = 16;
 
-/// Per-call buffers of the decode step, for B rows.
-struct DecodeBuffers {
+/// The decode step's buffers, for the engine's largest batch; made on the first generation.
+pub(super) struct DecodeBuffers {
     x: GBuf, // (L+1, B, C): x[0] the embedding, x[l+1] the output of layer l
     ln: GBuf,
     mean: GBuf,
@@ -30,6 +30,30 @@ struct DecodeBuffers {
     logits: GBuf,
     next: GBuf,
     out: GBuf,
+}
+
+impl DecodeBuffers {
+    pub(super) fn bytes(&self) -> u64 {
+        [
+            &self.x,
+            &self.ln,
+            &self.mean,
+            &self.rstd,
+            &self.atty,
+            &self.attproj,
+            &self.res2,
+            &self.ln2,
+            &self.fch,
+            &self.fch_gelu,
+            &self.fcproj,
+            &self.logits,
+            &self.next,
+            &self.out,
+        ]
+        .iter()
+        .map(|b| b.bytes())
+        .sum()
+    }
 }
 
 /// A LayerNorm whose input lands in the residual stream x and whose output is the next ln.
@@ -60,6 +84,32 @@ impl GpuGpt {
         Ok(results)
     }
 
+    /// The decode step's buffers (for max_b rows and answers up to the context), made on first use.
+    fn decode_buffers(&mut self) -> std::rc::Rc<DecodeBuffers> {
+        let (b, c, v, l_n, t) = (self.max_b, self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_layer, self.cfg.n_ctx);
+        let g = self.gpu.clone();
+        self.decode
+            .get_or_insert_with(|| {
+                std::rc::Rc::new(DecodeBuffers {
+                    x: g.buffer("dec x", (l_n + 1) * b * c),
+                    ln: g.buffer("dec ln", b * c),
+                    mean: g.buffer("dec mean", b),
+                    rstd: g.buffer("dec rstd", b),
+                    atty: g.buffer("dec atty", b * c),
+                    attproj: g.buffer("dec attproj", b * c),
+                    res2: g.buffer("dec res2", b * c),
+                    ln2: g.buffer("dec ln2", b * c),
+                    fch: g.buffer("dec fch", 4 * b * c),
+                    fch_gelu: g.buffer("dec fch_gelu", 4 * b * c),
+                    fcproj: g.buffer("dec fcproj", b * c),
+                    logits: g.buffer("dec logits", b * v),
+                    next: g.buffer("dec next", b),
+                    out: g.buffer("dec out", b * t),
+                })
+            })
+            .clone()
+    }
+
     /// The cache (L, max_b, n_ctx, 3C), made on first use.
     fn kv_cache(&mut self) -> GBuf {
         let n = self.cfg.n_layer * self.max_b * self.cfg.n_ctx * 3 * self.cfg.n_embd;
@@ -71,22 +121,8 @@ impl GpuGpt {
         let (c, v, l_n) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_layer);
         let g = self.gpu.clone();
         let kv = self.kv_cache();
-        let d = DecodeBuffers {
-            x: g.buffer("dec x", (l_n + 1) * b * c),
-            ln: g.buffer("dec ln", b * c),
-            mean: g.buffer("dec mean", b),
-            rstd: g.buffer("dec rstd", b),
-            atty: g.buffer("dec atty", b * c),
-            attproj: g.buffer("dec attproj", b * c),
-            res2: g.buffer("dec res2", b * c),
-            ln2: g.buffer("dec ln2", b * c),
-            fch: g.buffer("dec fch", 4 * b * c),
-            fch_gelu: g.buffer("dec fch_gelu", 4 * b * c),
-            fcproj: g.buffer("dec fcproj", b * c),
-            logits: g.buffer("dec logits", b * v),
-            next: g.buffer("dec next", b),
-            out: g.buffer("dec out", b * max_new),
-        };
+        let d = self.decode_buffers();
+        let out_stride = t;
         // prefill: the prompt once, in one row; its q, k, v copied to every row of the cache
         let tokens = self.tokens.clone();
         self.rec().write(&tokens, 0, prompt);
@@ -99,7 +135,7 @@ impl GpuGpt {
             }
         }
         let logits = self.shared_logits();
-        g.kernels.sample_next(self.rec(), &d.next, &d.out, (&logits, (p - 1) * v, 0), b, v, sc, seed, 0, max_new);
+        g.kernels.sample_next(self.rec(), &d.next, &d.out, (&logits, (p - 1) * v, 0), b, v, sc, seed, 0, out_stride);
         self.last = None; // the activations no longer hold a training batch
         let mut step = 1;
         let outs: Vec<u32> = loop {
@@ -107,16 +143,16 @@ impl GpuGpt {
             let mut rec = self.pending.take().unwrap_or_else(|| g.recorder());
             while step < end {
                 self.record_decode_step(&mut rec, &d, &kv, b, p + step - 1);
-                g.kernels.sample_next(&mut rec, &d.next, &d.out, (&d.logits, 0, v), b, v, sc, seed, step, max_new);
+                g.kernels.sample_next(&mut rec, &d.next, &d.out, (&d.logits, 0, v), b, v, sc, seed, step, out_stride);
                 step += 1;
             }
-            let outs: Vec<u32> = rec.submit_and_read(&d.out, 0, b * max_new).await?;
-            let finished = |r: usize| outs[r * max_new..r * max_new + step].contains(&stop);
+            let outs: Vec<u32> = rec.submit_and_read(&d.out, 0, b * out_stride).await?;
+            let finished = |r: usize| outs[r * out_stride..r * out_stride + step].contains(&stop);
             if step >= max_new || (0..b).all(finished) {
                 break outs;
             }
         };
-        Ok((0..b).map(|r| outs[r * max_new..r * max_new + step].iter().copied().take_while(|&x| x != stop).collect()).collect())
+        Ok((0..b).map(|r| outs[r * out_stride..r * out_stride + step].iter().copied().take_while(|&x| x != stop).collect()).collect())
     }
 
     /// One position for every row: the token in `next` at position `pos`, through every layer to logits.
@@ -131,7 +167,13 @@ impl GpuGpt {
         k.embed_layernorm(rec, &d.next, p, &ln_x(d), ln1(0), lay.offsets[WTE], lay.offsets[WPE], b, 1, pos, c);
         for l in 0..l_n {
             let linear = |i_w: usize, i_b: usize, ic: usize, oc: usize| Mm {
-                m: b, n: oc, k: ic, a: (0, ic, 1), b: (self.lo(i_w, l), 1, ic), c_off: 0, c_rs: oc,
+                m: b,
+                n: oc,
+                k: ic,
+                a: (0, ic, 1),
+                b: (self.lo(i_w, l), 1, ic),
+                c_off: 0,
+                c_rs: oc,
                 epi: Epilogue { bias: Some(self.lo(i_b, l)), ..Default::default() },
             };
             // the new q, k, v go straight into the cache: row r at (l, r, pos)
@@ -140,7 +182,16 @@ impl GpuGpt {
             k.attention_decode(rec, &d.atty, kv, layer_kv(l), b, t, c, nh, pos);
             k.matmul(rec, &linear(ATTPROJW, ATTPROJB, c, c), &d.atty, p, &d.attproj, Some(p), None);
             let ln2 = LnOut { res: &d.res2, out: &d.ln2, mean: &d.mean, rstd: &d.rstd };
-            k.residual_layernorm(rec, (&d.x, l * bc), (&d.attproj, 0), p, &ln2, LnOffsets { res: 0, out: 0, stat: 0, w: self.lo(LN2W, l), b: self.lo(LN2B, l) }, b, c);
+            k.residual_layernorm(
+                rec,
+                (&d.x, l * bc),
+                (&d.attproj, 0),
+                p,
+                &ln2,
+                LnOffsets { res: 0, out: 0, stat: 0, w: self.lo(LN2W, l), b: self.lo(LN2B, l) },
+                b,
+                c,
+            );
             let fc = Mm { epi: Epilogue { bias: Some(self.lo(FCB, l)), gelu: Some(0), ..Default::default() }, ..linear(FCW, FCB, c, 4 * c) };
             k.matmul(rec, &fc, &d.ln2, p, &d.fch, Some(p), Some(&d.fch_gelu));
             k.matmul(rec, &linear(FCPROJW, FCPROJB, 4 * c, c), &d.fch_gelu, p, &d.fcproj, Some(p), None);

@@ -3,9 +3,9 @@
 //! one submission with one readback. Engines of one device and batch shape share their activation
 //! buffers (they never run at once); a frozen engine (the SFT reference) keeps no gradients or moments.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::OnceCell;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::context::{GBuf, Gpu};
 use super::kernels::{AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands, MAX_HEAD_SIZE, NUM_PARTIALS};
@@ -40,7 +40,7 @@ crate::activation_table!(gpu_acts, s);
 /// device and batch shape, with the id of the engine whose forward pass they hold.
 pub struct SharedActs {
     acts: GpuActs,
-    grads: OnceLock<GpuActs>,
+    grads: OnceCell<GpuActs>,
     shapes: ActShapes,
     owner: AtomicU64,
 }
@@ -72,9 +72,11 @@ pub struct GpuGpt {
     train: Option<Trainable>,
     pub(super) tokens: GBuf,
     targets: GBuf,
-    pub(super) shared: Arc<SharedActs>,
+    pub(super) shared: Rc<SharedActs>,
     /// The key-value cache for generation (L, B, T, 3C), made on the first call.
     pub(super) kv: Option<GBuf>,
+    /// The decode step's buffers, made on the first call.
+    pub(super) decode: Option<Rc<super::generate::DecodeBuffers>>,
     pub(super) max_b: usize,
     pub(super) max_t: usize,
     /// (B, T) of the last forward pass.
@@ -86,15 +88,15 @@ pub struct GpuGpt {
 }
 
 /// The shared activations for this device and shape, made on first use.
-fn shared_acts(gpu: &Gpu, cfg: &ModelConfig, b: usize, t: usize) -> Arc<SharedActs> {
+fn shared_acts(gpu: &Gpu, cfg: &ModelConfig, b: usize, t: usize) -> Rc<SharedActs> {
     let key = (*cfg, b, t);
-    let found = gpu.caches.lock().unwrap_or_else(|p| p.into_inner()).acts.get(&key).cloned();
-    if let Some(acts) = found.as_ref().and_then(|a| a.downcast_ref::<Arc<SharedActs>>()) {
+    let found = gpu.caches.borrow_mut().acts.get(&key).cloned();
+    if let Some(acts) = found.as_ref().and_then(|a| a.downcast_ref::<Rc<SharedActs>>()) {
         return acts.clone();
     }
     let shapes = ActShapes::new(cfg, b, t, Keeper::Gpu);
-    let acts = Arc::new(SharedActs { acts: GpuActs::new(gpu, &shapes), grads: OnceLock::new(), shapes, owner: AtomicU64::new(0) });
-    gpu.caches.lock().unwrap_or_else(|p| p.into_inner()).acts.insert(key, Rc::new(acts.clone()));
+    let acts = Rc::new(SharedActs { acts: GpuActs::new(gpu, &shapes), grads: OnceCell::new(), shapes, owner: AtomicU64::new(0) });
+    gpu.caches.borrow_mut().acts.insert(key, Rc::new(acts.clone()));
     acts
 }
 
@@ -148,6 +150,7 @@ impl GpuGpt {
             targets: gpu.buffer("targets", max_b * max_t),
             shared,
             kv: None,
+            decode: None,
             gpu,
             cfg,
             layout,
@@ -161,8 +164,10 @@ impl GpuGpt {
 
     /// Bytes this engine holds on the device: its own buffers, and the shared activations apart.
     pub fn device_bytes(&self) -> (u64, u64) {
-        let t = self.train.as_ref().map_or(0, |t| t.grads.bytes() + t.m.bytes() + t.v.bytes() + t.weights.bytes() + t.partial.bytes() + t.norm.bytes());
-        let own = self.params.bytes() + t + self.tokens.bytes() + self.targets.bytes() + self.kv.as_ref().map_or(0, |k| k.bytes());
+        let t =
+            self.train.as_ref().map_or(0, |t| t.grads.bytes() + t.m.bytes() + t.v.bytes() + t.weights.bytes() + t.partial.bytes() + t.norm.bytes());
+        let decode = self.decode.as_ref().map_or(0, |d| d.bytes());
+        let own = self.params.bytes() + t + self.tokens.bytes() + self.targets.bytes() + self.kv.as_ref().map_or(0, |k| k.bytes()) + decode;
         (own, self.shared.bytes())
     }
 
@@ -216,7 +221,13 @@ impl GpuGpt {
         k.embed_layernorm(rec, &tokens, &params, &ln1(0), ln1_at(0), lay.offsets[WTE], lay.offsets[WPE], n, t, 0, c);
         for l in 0..l_n {
             let linear = |i_w: usize, i_b: usize, ic: usize, oc: usize, inp: usize, out: usize| Mm {
-                m: n, n: oc, k: ic, a: (inp, ic, 1), b: (lo(i_w, l), 1, ic), c_off: out, c_rs: oc,
+                m: n,
+                n: oc,
+                k: ic,
+                a: (inp, ic, 1),
+                b: (lo(i_w, l), 1, ic),
+                c_off: out,
+                c_rs: oc,
                 epi: Epilogue { bias: Some(lo(i_b, l)), ..Default::default() },
             };
             k.matmul(rec, &linear(QKVW, QKVB, c, 3 * c, l * btc, l * 3 * btc), &a.ln1, &params, &a.qkv, Some(&params), None);
@@ -253,7 +264,8 @@ impl GpuGpt {
     fn record_backward(&mut self, b: usize, t: usize, ce: Option<f32>, dhidden: bool) -> Result<()> {
         let tr = self.trainable()?;
         let (gr, weights) = (tr.grads.clone(), tr.weights.clone());
-        let (shared, params, tokens, targets, k) = (self.shared.clone(), self.params.clone(), self.tokens.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        let (shared, params, tokens, targets, k) =
+            (self.shared.clone(), self.params.clone(), self.tokens.clone(), self.targets.clone(), self.gpu.kernels.clone());
         let (a, d) = (&shared.acts, shared.grads.get().expect("made with the trainable engine"));
         let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
         let (n, btc) = (b * t, b * t * c);
@@ -265,17 +277,61 @@ impl GpuGpt {
             let x = CeBufs { logits: &a.logits, targets: &targets, losses: &a.losses, lse: &a.lse, entropy: &a.entropy };
             k.crossentropy_backward(rec, &d.logits, &x, &weights, temp, n, v);
             // dlnf (+)= dlogits·wte and dwte += dlogitsᵀ·lnf, in one dispatch
-            let dx = Mm { m: n, n: c, k: v, a: (0, v, 1), b: (lay.offsets[WTE], c, 1), c_off: 0, c_rs: c, epi: Epilogue { accumulate: dhidden, ..Default::default() } };
-            let dw = Mm { m: v, n: c, k: n, a: (0, 1, v), b: (0, c, 1), c_off: lay.offsets[WTE], c_rs: c, epi: Epilogue { accumulate: true, ..Default::default() } };
+            let dx = Mm {
+                m: n,
+                n: c,
+                k: v,
+                a: (0, v, 1),
+                b: (lay.offsets[WTE], c, 1),
+                c_off: 0,
+                c_rs: c,
+                epi: Epilogue { accumulate: dhidden, ..Default::default() },
+            };
+            let dw = Mm {
+                m: v,
+                n: c,
+                k: n,
+                a: (0, 1, v),
+                b: (0, c, 1),
+                c_off: lay.offsets[WTE],
+                c_rs: c,
+                epi: Epilogue { accumulate: true, ..Default::default() },
+            };
             k.matmul2(rec, &d.logits, (&dx, Operands { b: &params, c: &d.lnf }), (&dw, Operands { b: &a.lnf, c: &gr }), None);
         }
         let lnf = LnOffsets { res: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
         k.layernorm_backward(rec, (dres, 0, false), &gr, &d.lnf, &a.residual3, &params, (&a.lnf_mean, &a.lnf_rstd), lnf, n, c);
         for l in (0..l_n).rev() {
             // a linear layer's dinp = dout·W and dW (+ dbias) += doutᵀ·inp, in one dispatch
-            let linear_back = |rec: &mut Recorder, i_w: usize, i_b: usize, ic: usize, oc: usize, dout: (&GBuf, usize), inp: (&GBuf, usize), dinp: (&GBuf, usize), gelu_of: Option<usize>| {
-                let dx = Mm { m: n, n: ic, k: oc, a: (dout.1, oc, 1), b: (lo(i_w, l), ic, 1), c_off: dinp.1, c_rs: ic, epi: Epilogue { gelu_grad: gelu_of, ..Default::default() } };
-                let dw = Mm { m: oc, n: ic, k: n, a: (dout.1, 1, oc), b: (inp.1, ic, 1), c_off: lo(i_w, l), c_rs: ic, epi: Epilogue { accumulate: true, bias_grad: Some(lo(i_b, l)), ..Default::default() } };
+            let linear_back = |rec: &mut Recorder,
+                               i_w: usize,
+                               i_b: usize,
+                               ic: usize,
+                               oc: usize,
+                               dout: (&GBuf, usize),
+                               inp: (&GBuf, usize),
+                               dinp: (&GBuf, usize),
+                               gelu_of: Option<usize>| {
+                let dx = Mm {
+                    m: n,
+                    n: ic,
+                    k: oc,
+                    a: (dout.1, oc, 1),
+                    b: (lo(i_w, l), ic, 1),
+                    c_off: dinp.1,
+                    c_rs: ic,
+                    epi: Epilogue { gelu_grad: gelu_of, ..Default::default() },
+                };
+                let dw = Mm {
+                    m: oc,
+                    n: ic,
+                    k: n,
+                    a: (dout.1, 1, oc),
+                    b: (inp.1, ic, 1),
+                    c_off: lo(i_w, l),
+                    c_rs: ic,
+                    epi: Epilogue { accumulate: true, bias_grad: Some(lo(i_b, l)), ..Default::default() },
+                };
                 k.matmul2(rec, dout.0, (&dx, Operands { b: &params, c: dinp.0 }), (&dw, Operands { b: inp.0, c: &gr }), gelu_of.map(|_| &a.fch));
             };
             // dres = ∂L/∂residual3[l]: through the MLP (GELU's derivative fused into dfch)
@@ -299,13 +355,13 @@ impl GpuGpt {
     /// Records the gradient norm, its clip and the AdamW step over all parameters.
     fn record_update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<()> {
         let tr = self.trainable()?;
-        let (params, grads, m, v, partial, norm) = (self.params.clone(), tr.grads.clone(), tr.m.clone(), tr.v.clone(), tr.partial.clone(), tr.norm.clone());
-        let starts = self.layout.offsets.clone();
-        let decays: Vec<bool> = (0..NUM_TENSORS).map(|i| self.layout.decays(i)).collect();
+        let (params, grads, m, v, partial, norm) =
+            (self.params.clone(), tr.grads.clone(), tr.m.clone(), tr.v.clone(), tr.partial.clone(), tr.norm.clone());
+        let kinds: Vec<(usize, bool)> = (0..NUM_TENSORS).map(|i| (self.layout.offsets[i], self.layout.decays(i))).collect();
         let total = self.layout.total;
         let k = self.gpu.kernels.clone();
         let x = AdamW { params: &params, grads: &grads, m: &m, v: &v, partial: &partial, norm: &norm };
-        k.adamw_step(self.rec(), &x, total, &AdamUniforms::from(opt), grad_clip, &starts, &decays);
+        k.adamw_step(self.rec(), &x, total, &AdamUniforms::from(opt), grad_clip, &kinds);
         Ok(())
     }
 
@@ -335,7 +391,15 @@ impl GpuGpt {
 
     /// One language-model step in one submission: forward, the mean loss, backward, clip, AdamW.
     /// Reads back [gradient norm, clip scale, mean loss] at once.
-    async fn lm_step_one_submission(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)> {
+    async fn lm_step_one_submission(
+        &mut self,
+        tokens: &[u32],
+        targets: &[i32],
+        b: usize,
+        t: usize,
+        opt: &AdamParams,
+        grad_clip: f32,
+    ) -> Result<(f32, StepReport)> {
         self.upload_batch(tokens, b, t)?;
         self.record_forward(b, t);
         let n = self.record_token_losses(targets, 1.0)?;

@@ -19,11 +19,27 @@ const UNIFORM_ALIGN: usize = 256;
 pub const MAX_BINDINGS: usize = 10;
 
 enum Cmd {
-    Dispatch { kernel: Kernel, binds: Range<usize>, uniform: u32, groups: [u32; 3] },
+    Dispatch {
+        kernel: Kernel,
+        binds: Range<usize>,
+        uniform: u32,
+        groups: [u32; 3],
+    },
     Clear(GBuf),
-    Copy { src: GBuf, src_off: u64, dst: GBuf, dst_off: u64, bytes: u64 },
+    Copy {
+        src: GBuf,
+        src_off: u64,
+        dst: GBuf,
+        dst_off: u64,
+        bytes: u64,
+    },
     /// Bytes from the upload area into a buffer, in order with the other commands.
-    Upload { dst: GBuf, dst_off: u64, src_off: u64, bytes: u64 },
+    Upload {
+        dst: GBuf,
+        dst_off: u64,
+        src_off: u64,
+        bytes: u64,
+    },
 }
 
 /// What the device keeps between steps: the uniform arena, the bind groups, staging buffers.
@@ -177,7 +193,7 @@ impl Recorder {
     /// Encodes the list into one command buffer (the uniform arena written once first).
     fn encode(&mut self, extra: impl FnOnce(&mut wgpu::CommandEncoder)) -> wgpu::CommandBuffer {
         let gpu = &self.gpu;
-        let mut caches = gpu.caches.lock().unwrap_or_else(|p| p.into_inner());
+        let mut caches = gpu.caches.borrow_mut();
         let arena = caches.arena(gpu, self.uniforms.len().max(UNIFORM_ALIGN));
         if !self.uniforms.is_empty() {
             gpu.queue.write_buffer(&arena.raw, 0, &self.uniforms);
@@ -193,7 +209,9 @@ impl Recorder {
             match cmd {
                 Cmd::Dispatch { kernel, binds, uniform, groups } => {
                     let bg = caches.bind_group(gpu, kernel, &arena, &self.binds[binds.clone()]);
-                    let p = pass.get_or_insert_with(|| enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None }).forget_lifetime());
+                    let p = pass.get_or_insert_with(|| {
+                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None }).forget_lifetime()
+                    });
                     p.set_pipeline(&kernel.pipeline);
                     p.set_bind_group(0, &bg, &[*uniform]);
                     p.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -245,7 +263,7 @@ impl Recorder {
         gpu.check()?;
         let size = std::mem::size_of::<T>() as u64;
         let bytes: u64 = parts.iter().map(|p| p.2 as u64 * size).sum();
-        let staging = gpu.caches.lock().unwrap_or_else(|p| p.into_inner()).staging(&gpu, bytes.max(4));
+        let staging = gpu.caches.borrow_mut().staging(&gpu, bytes.max(4));
         let cb = self.encode(|enc| {
             let mut at = 0;
             for (buf, offset, n) in parts {
@@ -258,7 +276,7 @@ impl Recorder {
         });
         gpu.queue.submit([cb]);
         let all: Result<Vec<T>> = if bytes == 0 { Ok(Vec::new()) } else { gpu.map_staging(&staging, bytes).await };
-        gpu.caches.lock().unwrap_or_else(|p| p.into_inner()).give_back(staging);
+        gpu.caches.borrow_mut().give_back(staging);
         let mut all = all?.into_iter();
         Ok(parts.iter().map(|p| all.by_ref().take(p.2).collect()).collect())
     }

@@ -1,11 +1,14 @@
 // Browser tests: Debian's Chromium, headless, WebGPU on SwiftShader, driven by playwright-core.
 // The page is served from www/ by a static server started here; ?preset=tiny keeps it fast.
+// Only the tests of one engine name it in the address (?engine=webgpu); the others get what a
+// visitor gets: the engine the start-up measurement picks, and every default setting.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -19,29 +22,59 @@ const BASE_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu-sandbox", "-
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const WEBGPU_ARGS = ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader"];
 
-async function launch(webgpu) {
+async function launch(webgpu, viewport = { width: 1280, height: 900 }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rlhf-chromium-"));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: false, // --headless=new below: the mode that gives WebGPU
     args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : [])],
-    viewport: { width: 1300, height: 1000 },
+    viewport,
     acceptDownloads: true,
   });
   const page = ctx.pages()[0] || (await ctx.newPage());
-  page.errors = [];
-  page.on("pageerror", (e) => page.errors.push(e.message));
-  page.on("console", (m) => { if (m.type() === "error") page.errors.push(m.text()); });
+  watchErrors(page);
   return { ctx, page };
 }
 
-async function open(page) {
-  await page.goto(`${base}/?preset=tiny`);
+function watchErrors(page) {
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") page.errors.push(m.text()); });
+}
+
+async function open(page, query = "?preset=tiny") {
+  await page.goto(`${base}/${query}`);
   await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
 }
 
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 const stored = (page) => page.evaluate(() => window.__lab.rankingsStored());
+const metricsCount = (page) => page.evaluate(() => window.__lab.metrics.length);
+
+async function trainUntil(page, n, labeler) {
+  if (labeler) {
+    await page.check("#autopilot");
+    await page.selectOption("#labeler", labeler);
+  }
+  await page.click("#train-toggle");
+  await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 600_000 });
+  await page.click("#train-toggle");
+  await page.waitForFunction(() => !document.getElementById("train-toggle").dataset.running, null, { timeout: 300_000 });
+}
+
+// K sits with the other settings, folded away
+async function setK(page, k) {
+  await page.evaluate(() => { document.getElementById("controls").open = true; });
+  await page.fill("#k", String(k));
+  await page.dispatchEvent("#k", "change");
+}
+
+async function measure(page) {
+  await page.evaluate(() => { document.getElementById("win-rate").dataset.value = ""; });
+  await page.click("#measure");
+  await page.waitForFunction(() => document.getElementById("win-rate").dataset.value, null, { timeout: 300_000 });
+  return Number(await page.getAttribute("#win-rate", "data-value"));
+}
 
 before(async () => {
   server = http.createServer((req, res) => {
@@ -63,9 +96,9 @@ after(() => server.close());
 test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, reload, text safety, export and import", { timeout: 900_000 }, async (t) => {
   const { ctx, page } = await launch(true);
   try {
-    await t.test("the page loads and reports a WebGPU adapter", async () => {
+    await t.test("the page loads on the WebGPU engine", async () => {
       const t0 = Date.now();
-      await open(page);
+      await open(page, "?preset=tiny&engine=webgpu");
       const adapter = await page.textContent("#adapter");
       assert.match(adapter, /WebGPU/, adapter);
       assert.ok(await page.isHidden("#banner"), "no warning on WebGPU");
@@ -74,7 +107,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
     });
 
     await t.test("K answers appear and a ranking typed on the keyboard is stored", async () => {
-      await page.fill("#k", "4");
+      await setK(page, 4);
       await page.click("#generate");
       await page.waitForSelector("#answers li", { timeout: 120_000 });
       assert.equal(await page.locator("#answers li").count(), 4);
@@ -104,7 +137,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       assert.deepEqual(rs[1].ranks, [1, 1, 2, 0]);
     });
 
-    await t.test("model text is shown as text, never as HTML", async () => {
+    await t.test("model text is shown as text, never as HTML; a blank question is refused with a message", async () => {
       await page.evaluate(() => {
         window.__xss = 0;
         window.__lab.ranking.show("p", ["<script>window.__xss = 1<\/script>", "<img src=x onerror=\"window.__xss = 2\">"]);
@@ -114,51 +147,47 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       assert.equal(await page.textContent("#answers li:nth-child(2) .text"), "<img src=x onerror=\"window.__xss = 2\">");
       assert.equal(await page.locator("#answers img").count(), 0);
       await page.evaluate(() => { window.__lab.ranking.responses = null; document.getElementById("answers").replaceChildren(); });
+      const q = await page.inputValue("#prompt");
+      await page.fill("#prompt", "   ");
+      await page.evaluate(() => document.getElementById("prompt-form").requestSubmit());
+      assert.match(await page.textContent("#banner"), /Type a question first/);
+      await page.fill("#prompt", q);
     });
 
-    await t.test("training runs in the background and the plots receive points", async () => {
-      // watch the main thread for long tasks while the Worker trains
+    await t.test("training runs in the background, the plots and the watch panel receive points", async () => {
       await page.evaluate(() => {
         window.__longTasks = [];
         new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
       });
-      await page.check("#autopilot");
-      await page.click("#train-toggle");
-      await page.waitForFunction(() => window.__lab.metrics.length >= 2, null, { timeout: 400_000 });
-      await page.click("#train-toggle");
+      await trainUntil(page, 2, "polite");
       const m = await page.evaluate(() => window.__lab.metrics.at(-1));
-      for (const key of ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "value_loss", "entropy", "objective", "rm_loss", "rm_accuracy"]) {
+      for (const key of ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "entropy", "objective", "rm_loss", "rm_accuracy", "truncated"]) {
         assert.ok(Number.isFinite(m[key]), `${key}: ${m[key]}`);
       }
       assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
+      assert.equal(await page.locator("#watch-items .watched").count(), 3);
       // the page stayed responsive: no main-thread task of 200 ms or more while the Worker trained
       const longest = Math.max(0, ...(await page.evaluate(() => window.__longTasks)));
       console.log(`# longest main-thread task during training: ${longest.toFixed(0)} ms`);
       assert.ok(longest < 200, `a ${longest} ms task blocked the page`);
+      assert.ok(await page.isHidden("#banner") || !(await page.getAttribute("#banner", "class")).includes("error"), "a success leaves no error banner");
       await shot(page, "03-training");
       assert.ok((await stored(page)).length > 2, "autopilot rankings are stored too");
     });
 
-    await t.test("before and after: SFT and the current policy side by side", async () => {
-      await page.waitForFunction(() => !document.getElementById("train-toggle").dataset.running, null, { timeout: 300_000 });
-      await page.click("#compare button");
-      await page.waitForSelector("#after li", { timeout: 120_000 });
-      assert.equal(await page.locator("#before li").count(), 2);
-      await shot(page, "04-compare");
-    });
-
-    await t.test("a reload restores the rankings and the trained model", async () => {
+    await t.test("a reload restores the rankings, the trained model and the watched answers", async () => {
       const before = (await stored(page)).length;
+      const watched = await page.textContent("#watch-items");
       await page.reload();
       await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
       await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), before);
       assert.match(await page.textContent("#data-log"), /Restored/);
-      // the trained model came back too, with its plots
-      assert.match(await page.textContent("#train-status"), /resumed after iteration [1-9]/);
+      assert.match(await page.textContent("#train-status"), /Resumed after iteration [1-9]/);
       assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
+      assert.equal(await page.textContent("#watch-items"), watched, "the watch panel's history came back");
     });
 
-    await t.test("rankings export as JSONL pairs and import back; bad lines are named", async () => {
+    await t.test("rankings export as TRL's conversational pairs and import back; repeats are skipped, bad lines named", async () => {
       const before = (await stored(page)).length;
       const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-rankings")]);
       const file = path.join(artifacts, "rankings.jsonl");
@@ -167,43 +196,51 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       assert.ok(lines.length >= 5);
       const first = JSON.parse(lines[0]);
       assert.deepEqual(Object.keys(first).sort(), ["chosen", "prompt", "rejected"]);
-      const bad = path.join(artifacts, "import.jsonl");
-      fs.writeFileSync(bad, `${lines[0]}\n{not json\n{"prompt": "x", "chosen": 3, "rejected": "y"}\n`);
+      assert.equal(first.prompt[0].role, "user");
+      assert.equal(first.chosen[0].role, "assistant");
+      // everything in the file is already stored: nothing is added twice
       await page.setInputFiles("#import-rankings", file);
       await page.waitForFunction(() => /Imported/.test(document.getElementById("data-log").textContent));
-      assert.equal((await stored(page)).length, before + lines.length);
+      assert.match(await page.textContent("#data-log"), /Imported 0 rankings\. Skipped \d+ pairs already stored/);
+      assert.equal((await stored(page)).length, before);
+      const bad = path.join(artifacts, "import.jsonl");
+      const fresh = JSON.stringify({ prompt: "Tell me about tea.", chosen: "Tea is made from leaves.", rejected: "Whatever." });
+      fs.writeFileSync(bad, `${fresh}\n{not json\n{"prompt": "x", "chosen": 3, "rejected": "y"}\n{"prompt": "x", "chosen": "", "rejected": "y"}\n${fresh}\n`);
       await page.setInputFiles("#import-rankings", bad);
       await page.waitForFunction(() => /problem/.test(document.getElementById("data-log").textContent));
       const log = await page.textContent("#data-log");
-      assert.match(log, /Imported 1 ranking/);
+      assert.match(log, /Imported 1 ranking\. Skipped 1 pair already stored/);
       assert.match(log, /line 2: not valid JSON/);
       assert.match(log, /line 3: "chosen" must be a string/);
+      assert.match(log, /line 4: an empty answer teaches nothing/);
+      assert.equal((await stored(page)).length, before + 1);
       await shot(page, "05-import");
     });
 
-    await t.test("the aligned model exports as config.json, model.safetensors and tokenizer.json", async () => {
-      const dir = path.join(artifacts, "exported-model");
+    await t.test("the models export as one archive for transformers and TRL", async () => {
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-model")]);
+      assert.equal(download.suggestedFilename(), "rlhf-lab-export.tar");
+      const dir = path.join(artifacts, "export");
+      fs.rmSync(dir, { recursive: true, force: true });
       fs.mkdirSync(dir, { recursive: true });
-      const downloads = [];
-      page.on("download", (d) => downloads.push(d));
-      await page.click("#export-model");
-      await page.waitForFunction(() => /Exported config.json/.test(document.getElementById("data-log").textContent), null, { timeout: 120_000 });
-      await page.waitForTimeout(500);
-      assert.deepEqual(downloads.map((d) => d.suggestedFilename()).sort(), ["config.json", "model.safetensors", "tokenizer.json"]);
-      for (const d of downloads) await d.saveAs(path.join(dir, d.suggestedFilename()));
-      const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
-      assert.equal(cfg.model_type, "gpt2");
-      // scripts/test.sh then loads this directory with HF transformers (tests/hf_check.py)
+      const file = path.join(dir, "export.tar");
+      await download.saveAs(file);
+      execFileSync("tar", ["xf", file, "-C", dir]);
+      for (const f of ["policy/config.json", "policy/model.safetensors", "policy/tokenizer.json", "policy/tokenizer_config.json", "reward_model/config.json", "reward_model/model.safetensors", "rankings.jsonl", "reward_check.json"]) {
+        assert.ok(fs.existsSync(path.join(dir, f)), f);
+      }
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, "reward_model/config.json"), "utf8"));
+      assert.deepEqual(cfg.architectures, ["GPT2ForSequenceClassification"]);
+      // scripts/test.sh then loads these with HF transformers and TRL (tests/hf_check.py, scripts/trl_continue.py)
     });
     assert.deepEqual(page.errors.filter((e) => !/favicon/.test(e)), []);
 
     await t.test("a lost GPU device is recovered from the last saved state", async () => {
-      const before = await page.evaluate(() => window.__lab.metrics.length);
+      const before = await metricsCount(page);
       await page.evaluate(() => window.__lab.loseDevice());
       await page.click("#train-toggle");
       await page.waitForFunction(() => /Recovered from the last saved state/.test(document.getElementById("banner").textContent), null, { timeout: 300_000 });
       await shot(page, "08-recovered");
-      assert.match(await page.textContent("#adapter"), /WebGPU/);
       // training goes on with the restored model
       await page.click("#train-toggle");
       await page.waitForFunction((n) => window.__lab.metrics.length > n, before, { timeout: 300_000 });
@@ -218,8 +255,7 @@ test("without WebGPU the page says so and the CPU engine works", { timeout: 300_
   const { ctx, page } = await launch(false);
   try {
     await open(page);
-    assert.match(await page.textContent("#adapter"), /CPU reference/);
-    assert.ok(await page.isVisible("#banner"));
+    assert.match(await page.textContent("#adapter"), /CPU reference.*no WebGPU adapter/);
     assert.match(await page.textContent("#banner"), /WebGPU is not available/);
     await page.click("#generate");
     await page.waitForSelector("#answers li", { timeout: 120_000 });
@@ -230,24 +266,132 @@ test("without WebGPU the page says so and the CPU engine works", { timeout: 300_
   }
 });
 
-test("the autopilot on tiny raises the scripted labeler's win-rate (CPU engine in wasm)", { timeout: 900_000 }, async () => {
-  // without WebGPU: the CPU reference in wasm is the faster engine for tiny on a software machine
-  const { ctx, page } = await launch(false);
+test("with the page's defaults the autopilot raises its labeler's win-rate on tiny; the page names the engine it measured", { timeout: 1_500_000 }, async (t) => {
+  const { ctx, page } = await launch(true);
   try {
-    await page.goto(`${base}/?preset=tiny&rollouts=32&rankings=16&gamma=0.1&lr=0.0003&rmLr=0.002&rmEpochs=4&maxNewTokens=48&stopAfter=10`);
-    await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
-    await page.check("#autopilot");
-    await page.selectOption("#labeler", "polite");
-    await page.click("#train-toggle");
-    // the run stops by itself after 10 iterations (?stopAfter=10), so it is the same run every time
-    await page.waitForFunction(() => window.__lab.metrics.length >= 10 && !document.getElementById("train-toggle").dataset.running, null, { timeout: 800_000 });
-    await page.click("#measure");
-    await page.waitForFunction(() => document.getElementById("win-rate").dataset.value, null, { timeout: 300_000 });
-    const win = Number(await page.getAttribute("#win-rate", "data-value"));
-    console.log(`# win-rate after ${await page.evaluate(() => window.__lab.metrics.length)} autopilot iterations: ${win}`);
+    await open(page);
+    const adapter = await page.textContent("#adapter");
+    assert.match(adapter, /training step took \d+ ms on the CPU; WebGPU needed \d+ ms|on WebGPU, \d+ ms on the CPU/, adapter);
+    console.log(`# ${adapter}`);
+    const before = await measure(page);
+    await trainUntil(page, 12, "concise");
+    const after = await measure(page);
+    console.log(`# concise labeler's win-rate against SFT: ${before.toFixed(3)} before, ${after.toFixed(3)} after ${await metricsCount(page)} iterations`);
+    assert.ok(after > 0.6 && after > before + 0.1, `win-rate ${before} -> ${after}`);
     await shot(page, "07-autopilot");
-    assert.ok(win > 0.6, `win-rate ${win}`);
+
+    await t.test("the watch panel's answers changed, and the slider shows an earlier iteration's", async () => {
+      const ms = await page.evaluate(() => window.__lab.metrics.map((m) => m.watch.map((w) => w.policy).join("|")));
+      assert.ok(new Set(ms).size > 1, "the policy's answers changed over the iterations");
+      await page.fill("#watch-slider", "0");
+      await page.dispatchEvent("#watch-slider", "input");
+      const shown = await page.$$eval("#watch-items .linkish[data-who=policy]", (l) => l.map((x) => x.textContent).join("|"));
+      assert.equal(shown.replaceAll("(empty answer)", ""), ms[0]);
+      assert.match(await page.textContent("#watch-at"), /^1 of /);
+    });
+
+    await t.test("the token view's numbers match a direct computation on the CPU engine", async () => {
+      await page.click("#watch-items .linkish[data-who=policy]");
+      await page.waitForSelector("#token-text .tok", { timeout: 120_000 });
+      const w = await page.evaluate(() => window.__lab.metrics[0].watch[0]);
+      const spans = await page.$$eval("#token-text .tok", (l) => l.map((x) => [Number(x.dataset.logp), Number(x.dataset.logpSft), Number(x.dataset.delta)]));
+      const [direct, directSft] = await page.evaluate(([p, a]) => window.__lab.directLogprobs(p, a), [w.prompt, w.policy]);
+      assert.equal(spans.length, direct.length);
+      spans.forEach(([lp, lps, d], i) => {
+        assert.ok(Math.abs(lp - direct[i]) < 1e-3 && Math.abs(lps - directSft[i]) < 1e-3, `token ${i}: ${lp} ${lps} vs ${direct[i]} ${directSft[i]}`);
+        assert.ok(Math.abs(d - (direct[i] - directSft[i])) < 2e-3);
+      });
+      await page.focus("#token-text .tok");
+      assert.match(await page.textContent("#token-detail"), /log π = -?\d/);
+      await shot(page, "09-tokens");
+    });
+
+    await t.test("the blind test randomizes the order, counts picks with an interval, and adds no ranking", async () => {
+      const rankings = (await stored(page)).length;
+      await page.click("#blind-next");
+      for (let i = 0; i < 8; i++) {
+        await page.waitForSelector("#blind[data-ready='1']", { timeout: 120_000 });
+        await page.keyboard.press(["a", "b", "t"][i % 3]);
+        await page.waitForFunction((n) => window.__lab.judgementsStored().then((j) => j.length === n + 1), i, { timeout: 120_000 });
+      }
+      const js = await page.evaluate(() => window.__lab.judgementsStored());
+      assert.equal(js.length, 8);
+      assert.ok(new Set(js.map((j) => j.shown_first)).size === 2, "both orders were shown");
+      const xs = js.map((j) => (j.pick === "policy" ? 1 : j.pick === "tie" ? 0.5 : 0));
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+      const pct = (x) => `${(100 * x).toFixed(0)}%`;
+      const text = await page.textContent("#blind-stats");
+      assert.ok(text.includes(`in ${pct(mean)} of 8 judgements`), text);
+      assert.ok(text.includes(`95% interval ${pct(Math.max(0, mean - 1.96 * sd / Math.sqrt(8)))} to ${pct(Math.min(1, mean + 1.96 * sd / Math.sqrt(8)))}`), text);
+      assert.equal((await stored(page)).length, rankings, "judgements are not rankings");
+      await shot(page, "10-blind");
+    });
   } finally {
     await ctx.close();
+  }
+});
+
+test("K = 9 trains and survives a reload; a second tab does not train over the first", { timeout: 900_000 }, async (t) => {
+  const { ctx, page } = await launch(false);
+  try {
+    await open(page);
+    await setK(page, 9);
+    await trainUntil(page, 2, "cheerful");
+    const rs = await stored(page);
+    assert.ok(rs.length >= 2 && rs.every((r) => r.responses.length === 9), "rankings of nine answers");
+    await page.reload();
+    await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+    await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), rs.length);
+    assert.ok(await page.isHidden("#banner"), await page.textContent("#banner"));
+    await trainUntil(page, 3, "cheerful");
+
+    await t.test("a second tab says another tab trains, and cannot start training", async () => {
+      const second = await ctx.newPage();
+      watchErrors(second);
+      await open(second);
+      assert.match(await second.textContent("#banner"), /Another tab of this page is training this lab/);
+      await second.click("#train-toggle");
+      await second.waitForFunction(() => /another tab of this page is training/.test(document.getElementById("banner").textContent));
+      await second.close();
+    });
+
+    await t.test("a saved state that cannot be read is kept aside, never overwritten", async () => {
+      await page.evaluate(() => window.__lab.setSavedState(new Uint8Array([1, 2, 3, 4])));
+      await page.reload();
+      await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+      assert.match(await page.textContent("#banner"), /could not be restored .*kept aside; this session starts from the base model/);
+      await trainUntil(page, 1, "cheerful");
+      const keys = await page.evaluate(() => new Promise((resolve) => {
+        const req = indexedDB.open("rlhf-lab-tiny");
+        req.onsuccess = () => {
+          const r = req.result.transaction("state").objectStore("state").getAllKeys();
+          r.onsuccess = () => resolve(r.result);
+        };
+      }));
+      assert.ok(keys.includes("latest") && keys.some((k) => String(k).startsWith("unreadable-")), JSON.stringify(keys));
+    });
+  } finally {
+    await ctx.close();
+  }
+});
+
+test("a first visit reads on a laptop and on a phone, with nothing wider than the screen", { timeout: 300_000 }, async () => {
+  for (const [name, viewport] of [["laptop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
+    const { ctx, page } = await launch(false, viewport);
+    try {
+      await open(page);
+      assert.ok(await page.isVisible("#guide"), "the guide greets a first visit");
+      await page.click("#generate");
+      await page.waitForSelector("#answers li", { timeout: 120_000 });
+      const wide = await page.evaluate((w) => [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > w + 1 && e.getClientRects().length)
+        .map((e) => `${e.tagName}#${e.id}.${e.className}`), viewport.width);
+      assert.deepEqual(wide, [], `${name}: wider than ${viewport.width} px`);
+      assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= viewport.width, `${name}: horizontal scrolling`);
+      await shot(page, name);
+    } finally {
+      await ctx.close();
+    }
   }
 });

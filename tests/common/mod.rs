@@ -13,7 +13,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     let mut worst = (0.0f32, 0usize);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let r = (g - w).abs() / (atol + rtol * w.abs());
-        if !(r <= worst.0) {
+        // a NaN is the worst of all
+        if r > worst.0 || r.is_nan() {
             worst = (r, i);
         }
     }

@@ -82,18 +82,30 @@ impl AdamWKernels {
 
 impl Kernels {
     /// Clips the global gradient norm to `max_norm` and takes an AdamW step on all n parameters;
-    /// a non-finite norm leaves them. Kind i starts at kind_start[i]; `decays[i]` says whether it
-    /// takes weight decay. The norm and the clip scale land in `norm`.
-    pub fn adamw_step(&self, rec: &mut Recorder, x: &AdamW, n: usize, a: &AdamUniforms, max_norm: f32, kind_start: &[usize], decays: &[bool]) {
-        assert!(kind_start.len() <= 4 * MAX_KINDS_VEC4 as usize && kind_start.len() == decays.len());
+    /// a non-finite norm leaves them. `kinds` gives each kind of tensor's first index and whether it
+    /// takes weight decay, in order. The norm and the clip scale land in `norm`.
+    pub fn adamw_step(&self, rec: &mut Recorder, x: &AdamW, n: usize, a: &AdamUniforms, max_norm: f32, kinds: &[(usize, bool)]) {
+        assert!(kinds.len() <= 4 * MAX_KINDS_VEC4 as usize);
         let mut starts = [[0u32; 4]; MAX_KINDS_VEC4 as usize];
-        for (i, &s) in kind_start.iter().enumerate() {
+        for (i, &(s, _)) in kinds.iter().enumerate() {
             starts[i / 4][i % 4] = u(s);
         }
-        let decay_mask = decays.iter().enumerate().fold(0u32, |m, (i, &d)| m | ((d as u32) << i));
+        let decay_mask = kinds.iter().enumerate().fold(0u32, |m, (i, &(_, d))| m | ((d as u32) << i));
+        let kind_start = kinds;
         let p = AdamP {
-            n: u(n), max_norm, lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weight_decay: a.weight_decay,
-            b1_corr: a.b1_corr, b2_corr: a.b2_corr, decay_mask, kinds: u(kind_start.len()), _p0: 0, kind_start: starts,
+            n: u(n),
+            max_norm,
+            lr: a.lr,
+            beta1: a.beta1,
+            beta2: a.beta2,
+            eps: a.eps,
+            weight_decay: a.weight_decay,
+            b1_corr: a.b1_corr,
+            b2_corr: a.b2_corr,
+            decay_mask,
+            kinds: u(kind_start.len()),
+            _p0: 0,
+            kind_start: starts,
         };
         rec.dispatch(&self.adamw.sumsq, &p, &[(1, x.grads), (2, x.partial)], [NUM_PARTIALS, 1, 1]);
         rec.dispatch(&self.adamw.clip, &p, &[(3, x.partial), (4, x.norm)], [1, 1, 1]);

@@ -59,7 +59,19 @@ impl Kernels {
     /// dqkv += ∂/∂qkv from dout (B,T,C); `dsum` (B,NH,T) is scratch.
     #[allow(clippy::too_many_arguments)]
     pub fn attention_backward(
-        &self, rec: &mut Recorder, dqkv: &GBuf, dsum: &GBuf, dout: &GBuf, qkv: &GBuf, out: &GBuf, lse: &GBuf, o: AttnOffsets, b: usize, t: usize, c: usize, nh: usize,
+        &self,
+        rec: &mut Recorder,
+        dqkv: &GBuf,
+        dsum: &GBuf,
+        dout: &GBuf,
+        qkv: &GBuf,
+        out: &GBuf,
+        lse: &GBuf,
+        o: AttnOffsets,
+        b: usize,
+        t: usize,
+        c: usize,
+        nh: usize,
     ) {
         let p = uniform(o, b, t, c, nh);
         let groups = groups_1d(b * nh * t, WG_ROWS);

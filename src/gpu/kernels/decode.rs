@@ -67,12 +67,32 @@ impl Kernels {
     /// and into out[r·out_stride + step].
     #[allow(clippy::too_many_arguments)]
     pub fn sample_next(
-        &self, rec: &mut Recorder, next: &GBuf, out: &GBuf, logits: (&GBuf, usize, usize), b: usize, v: usize, sc: &SampleConfig, seed: u64, step: usize, out_stride: usize,
+        &self,
+        rec: &mut Recorder,
+        next: &GBuf,
+        out: &GBuf,
+        logits: (&GBuf, usize, usize),
+        b: usize,
+        v: usize,
+        sc: &SampleConfig,
+        seed: u64,
+        step: usize,
+        out_stride: usize,
     ) {
         let greedy = sc.temperature <= 0.0;
         let p = SampleP {
-            b: u(b), v: u(v), logits_off: u(logits.1), logits_rs: u(logits.2), top_k: u(sc.top_k), seed_lo: seed as u32, seed_hi: (seed >> 32) as u32,
-            step: u(step), inv_t: if greedy { 1.0 } else { 1.0 / sc.temperature }, top_p: sc.top_p, greedy: greedy as u32, out_stride: u(out_stride),
+            b: u(b),
+            v: u(v),
+            logits_off: u(logits.1),
+            logits_rs: u(logits.2),
+            top_k: u(sc.top_k),
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            step: u(step),
+            inv_t: if greedy { 1.0 } else { 1.0 / sc.temperature },
+            top_p: sc.top_p,
+            greedy: greedy as u32,
+            out_stride: u(out_stride),
         };
         rec.dispatch(&self.decode.sample, &p, &[(1, logits.0), (2, next), (3, out)], groups_1d(b, WG_ROWS));
     }

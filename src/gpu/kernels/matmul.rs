@@ -172,8 +172,15 @@ pub(crate) struct MatmulKernels {
     tiled: Kernel,
 }
 
-const BINDS: [(u32, Access); 7] =
-    [(1, Access::Read), (2, Access::Read), (3, Access::Read), (4, Access::Read), (5, Access::ReadWrite), (6, Access::ReadWrite), (7, Access::ReadWrite)];
+const BINDS: [(u32, Access); 7] = [
+    (1, Access::Read),
+    (2, Access::Read),
+    (3, Access::Read),
+    (4, Access::Read),
+    (5, Access::ReadWrite),
+    (6, Access::ReadWrite),
+    (7, Access::ReadWrite),
+];
 
 impl MatmulKernels {
     pub(crate) fn new(b: &mut Builder) -> MatmulKernels {
@@ -213,7 +220,16 @@ impl Kernels {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn dispatch_products(&self, rec: &mut Recorder, kind: MatmulKind, a: &GBuf, first: (&Mm, Operands), second: Option<(&Mm, Operands)>, src2: Option<&GBuf>, act: Option<&GBuf>) {
+    fn dispatch_products(
+        &self,
+        rec: &mut Recorder,
+        kind: MatmulKind,
+        a: &GBuf,
+        first: (&Mm, Operands),
+        second: Option<(&Mm, Operands)>,
+        src2: Option<&GBuf>,
+        act: Option<&GBuf>,
+    ) {
         let tile = kind.tile();
         let p0 = first.0.uniform(tile);
         let p1 = second.as_ref().map_or(MmU::default(), |s| s.0.uniform(tile));

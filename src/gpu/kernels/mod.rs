@@ -18,8 +18,8 @@ use wgpu::{ComputePipeline, Device};
 pub use adamw::{AdamUniforms, AdamW};
 pub use attention::AttnOffsets;
 pub use layernorm::LnOffsets;
-pub use matmul::{Epilogue, MatmulKind, Mm, Operands};
 pub(crate) use matmul::Spares;
+pub use matmul::{Epilogue, MatmulKind, Mm, Operands};
 
 use crate::cpu::gelu::GELU_SCALE;
 use crate::cpu::layernorm::LN_EPS;
@@ -112,17 +112,29 @@ impl Builder<'_> {
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: true, min_binding_size: std::num::NonZeroU64::new(uniform_bytes) },
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: std::num::NonZeroU64::new(uniform_bytes),
+            },
             count: None,
         }];
         entries.extend(binds.iter().map(|&(b, access)| wgpu::BindGroupLayoutEntry {
             binding: b,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only: access == Access::Read }, has_dynamic_offset: false, min_binding_size: None },
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: access == Access::Read },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
             count: None,
         }));
         let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
-        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(entry), bind_group_layouts: &[Some(&layout)], immediate_size: 0 });
+        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: Some(&pl),

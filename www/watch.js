@@ -1,0 +1,64 @@
+// The watch panel: the same questions answered after every iteration by SFT and by the policy, with
+// the reward model's scores; a slider replays earlier iterations. Model text is always text.
+
+export class Watch {
+  constructor(el, onInspect) {
+    this.items = el.querySelector("#watch-items");
+    this.slider = el.querySelector("#watch-slider");
+    this.at = el.querySelector("#watch-at");
+    this.onInspect = onInspect;
+    this.records = []; // one {iteration, watch: [...]} per iteration
+    this.slider.addEventListener("input", () => this.show(Number(this.slider.value)));
+  }
+
+  // Adds an iteration's record; the view follows the newest unless the visitor scrolled back.
+  add(record) {
+    if (!record.watch) return;
+    const following = this.records.length === 0 || Number(this.slider.value) === this.records.length - 1;
+    this.records.push(record);
+    this.slider.max = String(this.records.length - 1);
+    this.slider.disabled = this.records.length < 2;
+    if (following) {
+      this.slider.value = this.slider.max;
+      this.show(this.records.length - 1);
+    }
+  }
+
+  show(i) {
+    const r = this.records[i];
+    if (!r) return;
+    this.at.value = `${r.iteration + 1} of ${this.records.length} (${r.rankings} ranking${r.rankings === 1 ? "" : "s"})`;
+    this.items.replaceChildren(...r.watch.map((w) => this.item(w)));
+  }
+
+  item(w) {
+    const box = document.createElement("div");
+    box.className = "watched";
+    const q = document.createElement("p");
+    q.className = "prompt";
+    q.textContent = w.prompt;
+    const sides = document.createElement("div");
+    sides.className = "sides";
+    sides.append(this.side("Original (SFT)", w.prompt, w.sft, w.sft_score, "sft"), this.side("In training", w.prompt, w.policy, w.policy_score, "policy"));
+    box.append(q, sides);
+    return box;
+  }
+
+  side(title, prompt, text, score, who) {
+    const d = document.createElement("div");
+    const h = document.createElement("h4");
+    h.textContent = `${title} `;
+    const badge = document.createElement("span");
+    badge.className = "score";
+    badge.textContent = `reward ${score >= 0 ? "+" : ""}${score.toFixed(2)}`;
+    h.append(badge);
+    const p = document.createElement("button");
+    p.className = "answer-text linkish";
+    p.dataset.who = who;
+    p.textContent = text || "(empty answer)";
+    p.title = "See this answer token by token";
+    p.addEventListener("click", () => this.onInspect(prompt, text));
+    d.append(h, p);
+    return d;
+  }
+}
