@@ -39,9 +39,9 @@ if [ ! -d node_modules/uplot ] || [ ! -d node_modules/playwright-core ] || [ ! -
     npm ci --no-audit --no-fund
 fi
 
-if [ "${1:-}" = "--with-hf" ] && ! "$CACHE_DIR/hfvenv/bin/python" -c "import torch, transformers" 2>/dev/null; then
-    echo "setup: Python venv with torch and transformers for the HF check (once)"
+if [ "${1:-}" = "--with-hf" ] && ! "$CACHE_DIR/hfvenv/bin/python" -c "import torch, transformers, trl" 2>/dev/null; then
+    echo "setup: Python venv with torch, transformers and TRL for the HF and TRL checks (once)"
     python3 -m venv "$CACHE_DIR/hfvenv"
-    "$CACHE_DIR/hfvenv/bin/pip" install -q torch transformers safetensors numpy
+    "$CACHE_DIR/hfvenv/bin/pip" install -q torch transformers safetensors numpy trl
 fi
 echo "setup: ok"

@@ -30,7 +30,9 @@ const SALT_PTX_EVAL: u64 = 0xE7A1;
 const SALT_HEAD: u64 = 0x2E;
 /// Every eighth prose document is held out for the pretraining log-likelihood metric.
 const PTX_EVAL_STRIDE: usize = 8;
-/// Tokens per row of a pretraining batch.
+/// A pretraining batch of the ptx term: rows of tokens. 4×64 = 256 tokens, about as many as a PPO
+/// minibatch's answers (8 × ~35), so neither side of a policy step dominates its cost.
+const PTX_ROWS: usize = 4;
 const PTX_T: usize = 64;
 /// SFT demonstrations the reward model is normalized on.
 const NORMALIZE_DEMOS: usize = 64;
@@ -414,12 +416,11 @@ impl<E: Engine> Aligner<E> {
 
     /// PPO-ptx on scored rollouts, then the pretraining log-likelihood, the objective and β.
     async fn update(&mut self, rollouts: &mut [Rollout], m: &mut PpoMetrics) -> Result<()> {
-        let b = self.policy.capacity().0;
         let ptx_t = self.ptx_eval.t;
         let stream = &self.stream;
         let mut ptx_rng = Rng::new(self.rng.next_u64());
         let ptx = || {
-            let bt = lm_batch(stream, b, ptx_t, &mut ptx_rng);
+            let bt = lm_batch(stream, PTX_ROWS, ptx_t, &mut ptx_rng);
             Ok((bt.tokens, bt.targets, bt.b, bt.t))
         };
         let opt = Optimizers { ppo: &self.cfg.ppo, adam: &self.cfg.adam, pad: self.tok.end };

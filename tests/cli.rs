@@ -34,7 +34,7 @@ fn every_alignment_option_is_checked_before_any_work() {
     refused(&align(&["--lr", "1e30"]), "the learning rate must be a number in (0, 0.01], got 1000000000000000000000000000000");
     refused(&align(&["--rollouts", "0"]), "rollouts per iteration must be 1 to 1024, got 0");
     refused(&align(&["--rankings-per-iteration", "0"]), "rankings per iteration must be 1 to 64, got 0");
-    refused(&align(&["--max-tokens", "0"]), "the answer length in tokens must be 1 to 62, got 0");
+    refused(&align(&["--max-tokens", "0"]), "the answer length in tokens must be 1 to 126, got 0");
     refused(&align(&["--temperature", "0"]), "the temperature must be a number in (0, 10], got 0");
     refused(&align(&["--k", "10"]), "K (answers per ranking) must be 2 to 9, got 10");
     refused(&align(&["--eval-samples", "0"]), "--eval-samples must be at least 1, got 0");
