@@ -2,9 +2,10 @@
 
 use crate::config::{AdamParams, ModelConfig, SampleConfig};
 use crate::cpu::gpt::CpuGpt;
-use crate::engine::{Engine, StepReport, TokenLosses};
+use crate::engine::{Engine, PolicyReport, StepReport, TokenLosses};
 use crate::error::Result;
 use crate::gpu::gpt::GpuGpt;
+use crate::surrogate::{PolicyBatch, PtxBatch};
 
 pub enum AnyEngine {
     Cpu(Box<CpuGpt>),
@@ -60,6 +61,9 @@ impl Engine for AnyEngine {
     }
     async fn lm_step(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)> {
         each!(self, e => e.lm_step(tokens, targets, b, t, opt, grad_clip).await)
+    }
+    async fn policy_step(&mut self, x: &PolicyBatch<'_>, ptx: Option<&PtxBatch<'_>>, opt: &AdamParams, grad_clip: f32) -> Result<PolicyReport> {
+        each!(self, e => e.policy_step(x, ptx, opt, grad_clip).await)
     }
     fn freeze(&mut self) {
         each!(self, e => e.freeze())

@@ -15,6 +15,7 @@ use crate::gpu::kernels::Mm;
 use crate::gpu::{Gpu, MatmulKind};
 use crate::params::ParamLayout;
 use crate::rng::Rng;
+use crate::surrogate::{PolicyBatch, PtxBatch};
 
 pub fn header() -> String {
     format!(
@@ -110,15 +111,21 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
     Ok(rows)
 }
 
-/// What one GPU training step and one generated token ask of the device, after warm-up, and the
-/// bytes a trainable model, a frozen one, and the shared activations hold.
+/// What one GPU training step, one PPO-ptx policy minibatch and one generated token ask of the
+/// device after warm-up, with each matrix kernel, as table rows.
 pub fn counts(p: &Preset) -> Result<Vec<String>> {
+    let mut rows = Vec::new();
+    for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
+        rows.extend(counts_with(p, Gpu::new_blocking(Some(kind))?)?);
+    }
+    Ok(rows)
+}
+
+fn counts_with(p: &Preset, gpu: Gpu) -> Result<Vec<String>> {
     let cfg = p.model;
     let x = batch(p);
     let params = ParamLayout::new(&cfg).init(1);
-    let gpu = Gpu::new_blocking(None)?;
     let mut e = GpuGpt::new(gpu.clone(), cfg, &params, x.b, x.t)?;
-    let frozen = GpuGpt::frozen(gpu.clone(), cfg, &params, x.b, x.t)?;
     let per = |what: &str, s: Snapshot, n: usize| {
         let f = |v: u64| format!("{:.1}", v as f64 / n as f64);
         format!(
@@ -141,6 +148,30 @@ pub fn counts(p: &Preset) -> Result<Vec<String>> {
         step(&mut e, &x.tokens, &x.targets, x.b, x.t)?;
     }
     rows.push(per("training step", gpu.snapshot().since(&s0), steps));
+    // a PPO-ptx policy minibatch: the batch's second half as actions, a 4×64 pretraining batch
+    let n = x.b * x.t;
+    let targets: Vec<i32> = (0..n).map(|i| if i % x.t < x.t / 2 { -1 } else { x.targets[i] }).collect();
+    let (logp_old, advantages): (Vec<f32>, Vec<f32>) = (0..n).map(|i| (-8.0, if i % 2 == 0 { 0.5 } else { -0.5 })).unzip();
+    let pol = PolicyBatch {
+        tokens: &x.tokens,
+        targets: &targets,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b: x.b,
+        t: x.t,
+        clip: 0.2,
+        temperature: 0.7,
+        answers: x.b as f32,
+    };
+    let (pb, pt) = (4.min(x.b), 64.min(x.t));
+    let ptx = PtxBatch { tokens: &x.tokens[..pb * pt], targets: &x.targets[..pb * pt], b: pb, t: pt, gamma: 27.8 };
+    let opt = AdamParams { lr: 1e-6, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: 1 };
+    pollster::block_on(e.policy_step(&pol, Some(&ptx), &opt, 1.0))?;
+    let s0 = gpu.snapshot();
+    for _ in 0..steps {
+        pollster::block_on(e.policy_step(&pol, Some(&ptx), &opt, 1.0))?;
+    }
+    rows.push(per("PPO-ptx policy minibatch", gpu.snapshot().since(&s0), steps));
     let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 48 };
     let prompt: Vec<u32> = x.tokens[..12].to_vec();
     let stop = cfg.vocab_size as u32; // never sampled: every row runs to the limit
@@ -148,12 +179,31 @@ pub fn counts(p: &Preset) -> Result<Vec<String>> {
     let s0 = gpu.snapshot();
     pollster::block_on(e.generate(&prompt, 4, stop, &sc, 2))?;
     rows.push(per("generated token (4 rows)", gpu.snapshot().since(&s0), sc.max_new_tokens));
-    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
-    let (own, shared) = e.device_bytes();
-    let (frozen_own, _) = frozen.device_bytes();
-    rows.push(format!(
-        "\ndevice memory ({} {}×{}): a trainable model {} (parameters, gradients, AdamW moments), a frozen one {}, the activations every model of this shape shares {}",
-        p.name, x.b, x.t, mb(own), mb(frozen_own), mb(shared)
-    ));
     Ok(rows)
+}
+
+/// The bytes a trainable model (having trained and generated), a frozen one, and the activations
+/// models of one shape share hold on the device.
+pub fn memory(p: &Preset) -> Result<String> {
+    let cfg = p.model;
+    let x = batch(p);
+    let params = ParamLayout::new(&cfg).init(1);
+    let gpu = Gpu::new_blocking(None)?;
+    let mut e = GpuGpt::new(gpu.clone(), cfg, &params, x.b, x.t)?;
+    // after a step and a generation, so the decode buffers and key-value caches count too
+    step(&mut e, &x.tokens, &x.targets, x.b, x.t)?;
+    let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 8 };
+    pollster::block_on(e.generate(&x.tokens[..12], 4, cfg.vocab_size as u32, &sc, 1))?;
+    let (own, shared) = e.device_bytes();
+    let (frozen_own, _) = GpuGpt::frozen(gpu, cfg, &params, x.b, x.t)?.device_bytes();
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    Ok(format!(
+        "device memory ({} {}×{}): a trainable model {} (parameters, gradients, AdamW moments, generation caches), a frozen one {}, the activations every model of this shape shares {}",
+        p.name,
+        x.b,
+        x.t,
+        mb(own),
+        mb(frozen_own),
+        mb(shared)
+    ))
 }

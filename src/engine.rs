@@ -11,6 +11,7 @@
 use crate::bail;
 use crate::config::{AdamParams, ModelConfig, SampleConfig};
 use crate::error::Result;
+use crate::surrogate::{surrogate_weights, PolicyBatch, PtxBatch, SurrogateSums};
 
 /// Result of one optimizer step.
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +19,15 @@ pub struct StepReport {
     pub grad_norm: f32,
     /// False when the gradient was not finite and the update was skipped.
     pub applied: bool,
+}
+
+/// Result of one PPO-ptx policy step.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyReport {
+    pub sums: SurrogateSums,
+    /// The pretraining batch's mean next-token loss (0 without one).
+    pub ptx_loss: f32,
+    pub step: StepReport,
 }
 
 /// Per-position results of `token_losses`.
@@ -59,6 +69,29 @@ pub trait Engine {
         self.zero_grad()?;
         lm_backward(self, targets, 1.0)?;
         Ok((loss, self.update(opt, grad_clip).await?))
+    }
+    /// One PPO-ptx policy step: the clipped surrogate on a minibatch plus γ times the mean
+    /// pretraining loss, clip, AdamW. A non-finite surrogate skips the step. The GPU engine
+    /// computes the surrogate's weights on the device: one submission, one readback.
+    async fn policy_step(&mut self, x: &PolicyBatch<'_>, ptx: Option<&PtxBatch<'_>>, opt: &AdamParams, grad_clip: f32) -> Result<PolicyReport>
+    where
+        Self: Sized,
+    {
+        x.check()?;
+        self.forward(x.tokens, x.b, x.t)?;
+        let tl = self.token_losses(x.targets, x.temperature).await?;
+        let (weights, sums) = surrogate_weights(x, &tl.losses);
+        if !weights.iter().all(|w| w.is_finite()) {
+            return Ok(PolicyReport { sums, ptx_loss: 0.0, step: StepReport { grad_norm: f32::NAN, applied: false } });
+        }
+        self.zero_grad()?;
+        self.backward(Some(&weights), None)?;
+        let mut ptx_loss = 0.0;
+        if let Some(p) = ptx {
+            ptx_loss = lm_forward(self, p.tokens, p.targets, p.b, p.t).await?;
+            lm_backward(self, p.targets, p.gamma)?;
+        }
+        Ok(PolicyReport { sums, ptx_loss, step: self.update(opt, grad_clip).await? })
     }
     /// Forgets the AdamW moments (a new training phase starts).
     fn reset_optimizer(&mut self) -> Result<()>;

@@ -18,6 +18,7 @@ pub mod ppo;
 pub mod reward;
 pub mod rng;
 pub mod sample;
+pub mod surrogate;
 pub mod tokenizer;
 pub mod train;
 

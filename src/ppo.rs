@@ -6,10 +6,11 @@
 use serde::Serialize;
 
 use crate::config::AdamSettings;
-use crate::engine::{lm_backward, lm_forward, Engine};
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::reward::{pad_batch, ScalarHead};
 use crate::rng::Rng;
+use crate::surrogate::{surrogate_weights, PolicyBatch, PtxBatch};
 
 #[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct PpoConfig {
@@ -179,18 +180,7 @@ pub fn whiten(xs: &mut [&mut Vec<f32>]) {
     }
 }
 
-/// The clipped surrogate for one action: (loss, d loss / d logp_new, clipped?).
-pub fn surrogate(logp_new: f32, logp_old: f32, adv: f32, clip: f32) -> (f32, f32, bool) {
-    let ratio = (logp_new - logp_old).exp();
-    let unclipped = -adv * ratio;
-    let clipped = -adv * ratio.clamp(1.0 - clip, 1.0 + clip);
-    if clipped > unclipped {
-        // the clipped term is constant in logp_new: no gradient
-        (clipped, 0.0, true)
-    } else {
-        (unclipped, -adv * ratio, false)
-    }
-}
+pub use crate::surrogate::surrogate;
 
 /// The clipped value loss for one state: (loss, d loss / d value).
 pub fn value_loss(v: f32, v_old: f32, ret: f32, clip: f32) -> (f32, f32) {
@@ -389,59 +379,63 @@ async fn policy_step<P: Engine>(
 ) -> Result<bool> {
     let cfg = opt.ppo;
     let (tokens, t) = rollout_batch(chunk, opt.pad);
-    policy.forward(&tokens, chunk.len(), t)?;
-    let tl = policy.token_losses(&action_targets(chunk, t), cfg.temperature).await?;
-    let (weights, sums) = surrogate_weights(chunk, &tl.losses, t, cfg.clip);
-    if let Some(t) = tally {
-        t.policy_loss += sums.policy_loss;
-        t.clipped += sums.clipped;
-        t.tokens += sums.tokens;
-        t.responses += sums.responses;
-        t.approx_kl += sums.approx_kl;
-    }
-    if !weights.iter().all(|w| w.is_finite()) {
-        // a non-finite advantage or log-prob: skip this step rather than poison the weights
-        return Ok(false);
-    }
-    policy.zero_grad()?;
-    policy.backward(Some(&weights), None)?;
-    if cfg.gamma > 0.0 {
-        let (pt, ptg, pb, ptt) = ptx_batch()?;
-        lm_forward(policy, &pt, &ptg, pb, ptt).await?;
-        lm_backward(policy, &ptg, cfg.gamma)?;
-    }
+    let targets = action_targets(chunk, t);
+    let (logp_old, advantages) = per_position(chunk, t);
+    let x = PolicyBatch {
+        tokens: &tokens,
+        targets: &targets,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b: chunk.len(),
+        t,
+        clip: cfg.clip,
+        temperature: cfg.temperature,
+        answers: chunk.len() as f32,
+    };
+    let ptx = if cfg.gamma > 0.0 { Some(ptx_batch()?) } else { None };
+    let ptx = ptx.as_ref().map(|(tokens, targets, b, t)| PtxBatch { tokens, targets, b: *b, t: *t, gamma: cfg.gamma });
     let lr = warmup_lr(cfg.lr, step, cfg.warmup_steps);
-    Ok(policy.update(&opt.adam.at(lr, step), cfg.grad_clip).await?.applied)
+    let report = policy.policy_step(&x, ptx.as_ref(), &opt.adam.at(lr, step), cfg.grad_clip).await?;
+    if let Some(t) = tally {
+        t.policy_loss += report.sums.loss;
+        t.clipped += report.sums.clipped as usize;
+        t.tokens += report.sums.actions as usize;
+        t.responses += chunk.len();
+        t.approx_kl += report.sums.approx_kl;
+    }
+    Ok(report.step.applied)
+}
+
+/// Each action's old log-probability and advantage at its position in the (B,T) batch, 0 elsewhere.
+fn per_position(chunk: &[&Rollout], t: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut logp_old, mut advantages) = (vec![0.0f32; chunk.len() * t], vec![0.0f32; chunk.len() * t]);
+    for (i, r) in chunk.iter().enumerate() {
+        for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
+            logp_old[i * t + s] = r.logp_old[j];
+            advantages[i * t + s] = r.advantages[j];
+        }
+    }
+    (logp_old, advantages)
 }
 
 /// The loss weights of one policy minibatch, (B,T): at each action the derivative of the clipped
 /// surrogate with respect to −log π, summed over the response's tokens and averaged over the
-/// minibatch's responses; zero elsewhere. `losses` are −log π(action) at each position. Also
-/// returns the sums the metrics need.
-fn surrogate_weights(chunk: &[&Rollout], losses: &[f32], t: usize, clip: f32) -> (Vec<f32>, Tally) {
-    let n_resp = chunk.len() as f32;
-    let mut weights = vec![0.0f32; chunk.len() * t];
-    let mut sums = Tally { responses: chunk.len(), ..Default::default() };
-    for (i, r) in chunk.iter().enumerate() {
-        for (j, s) in (r.prompt_len - 1..r.tokens.len() - 1).enumerate() {
-            let logp = -losses[i * t + s];
-            let (loss, dlogp, clipped) = surrogate(logp, r.logp_old[j], r.advantages[j], clip);
-            // backward works on −log p: d/d(−logp) = −d/dlogp
-            weights[i * t + s] = -dlogp / n_resp;
-            sums.policy_loss += loss;
-            sums.clipped += clipped as usize;
-            sums.tokens += 1;
-            // KL(π_old ‖ π_new), k3 estimator on samples from π_old: ρ = π_new/π_old
-            let log_rho = logp - r.logp_old[j];
-            sums.approx_kl += log_rho.exp() - 1.0 - log_rho;
-        }
-    }
-    (weights, sums)
-}
-
-/// `surrogate_weights` for tests: the weights alone.
+/// minibatch's responses; zero elsewhere. `losses` are −log π(action) at each position.
 pub fn policy_loss_weights(chunk: &[&Rollout], losses: &[f32], t: usize, clip: f32) -> Vec<f32> {
-    surrogate_weights(chunk, losses, t, clip).0
+    let targets = action_targets(chunk, t);
+    let (logp_old, advantages) = per_position(chunk, t);
+    let x = PolicyBatch {
+        tokens: &[],
+        targets: &targets,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b: chunk.len(),
+        t,
+        clip,
+        temperature: 1.0,
+        answers: chunk.len() as f32,
+    };
+    surrogate_weights(&x, losses).0
 }
 
 /// One value step on a minibatch: clipped regression to the returns, through the value model's

@@ -12,10 +12,11 @@ use rlhf_lab::cpu::adamw::{adamw_update, clip_scale, global_norm};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::{lm_backward, lm_forward, Engine};
 use rlhf_lab::gpu::gpt::GpuGpt;
-use rlhf_lab::gpu::kernels::{AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands};
+use rlhf_lab::gpu::kernels::{AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands, SurrogateBufs};
 use rlhf_lab::gpu::{GBuf, Gpu, MatmulKind};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
+use rlhf_lab::surrogate::{surrogate_weights, PolicyBatch, PtxBatch};
 
 const ATOL: f32 = 1e-4;
 const RTOL: f32 = 1e-4;
@@ -259,6 +260,46 @@ fn crossentropy_kernels_equal_cpu() {
 }
 
 #[test]
+fn surrogate_kernel_equals_cpu() {
+    let g = gpu(MatmulKind::Blocked);
+    let mut rng = Rng::new(15);
+    // more positions than one workgroup has threads, ratios far enough from 1 to clip on both sides
+    let n = 700;
+    let targets: Vec<i32> = (0..n).map(|i| if i % 7 == 3 { -1 } else { rng.below(50) as i32 }).collect();
+    let losses: Vec<f32> = randn(&mut rng, n, 1.0).iter().map(|x| x.abs() + 0.1).collect();
+    let logp_old: Vec<f32> = losses.iter().zip(randn(&mut rng, n, 0.3)).map(|(l, d)| -l + d).collect();
+    let advantages = randn(&mut rng, n, 1.0);
+    let x = PolicyBatch {
+        tokens: &[],
+        targets: &targets,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b: 5,
+        t: 140,
+        clip: 0.2,
+        temperature: 1.0,
+        answers: 5.0,
+    };
+    let (want, sums) = surrogate_weights(&x, &losses);
+    assert!(sums.clipped > 50.0 && sums.clipped < sums.actions - 50.0, "both cases exercised: {sums:?}");
+    let old_adv: Vec<f32> = logp_old.iter().chain(&advantages).copied().collect();
+    let (gtg, gls, goa, gw, gout) = (
+        g.buffer_from("tg", &targets),
+        g.buffer_from("l", &losses),
+        g.buffer_from("oa", &old_adv),
+        g.buffer_from("w", &randn(&mut rng, n, 1.0)),
+        g.buffer("out", 8),
+    );
+    submit(&g, |rec| {
+        let bufs = SurrogateBufs { targets: &gtg, losses: &gls, old_adv: &goa, weights: &gw, out: (&gout, 3) };
+        g.kernels.surrogate(rec, &bufs, n, x.clip, x.answers);
+    });
+    assert_close("surrogate weights", &read(&g, &gw, n), &want, ATOL, RTOL);
+    let want_sums = [sums.loss, sums.clipped, sums.actions, sums.approx_kl];
+    assert_close("surrogate sums", &read(&g, &gout, 8)[3..7], &want_sums, 1e-3, 1e-4);
+}
+
+#[test]
 fn adamw_kernel_equals_cpu_per_tensor_and_skips_nonfinite_gradients() {
     let g = gpu(MatmulKind::Blocked);
     let mut rng = Rng::new(15);
@@ -314,12 +355,13 @@ fn every_uniform_block_has_the_size_of_its_wgsl_struct() {
         ("decode.wgsl", "P", 8),
         ("sample.wgsl", "P", 12),
         ("adamw.wgsl", "P", 12 + 16),
+        ("surrogate.wgsl", "P", 4),
     ];
     for (file, name, words) in shaders {
         let src = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(file)).unwrap();
         assert_eq!(wgsl_words(&src, name), words, "{file}: struct {name}");
     }
-    assert_eq!(rlhf_lab::gpu::kernels::uniform_sizes(), [64 * 2, 64, 32, 32, 16, 32, 48, 48 + 64]);
+    assert_eq!(rlhf_lab::gpu::kernels::uniform_sizes(), [64 * 2, 64, 32, 32, 16, 32, 48, 48 + 64, 16]);
 }
 
 #[test]
@@ -365,6 +407,66 @@ fn whole_model_on_gpu_equals_cpu_reference() {
         assert!((lc - lg).abs() < 1e-4 && (rc.grad_norm - rg.grad_norm).abs() < 1e-4 * rc.grad_norm.max(1.0), "{lc} {lg} {rc:?} {rg:?}");
         assert_close(&format!("{kind:?} params after lm_step"), &block_on(g.params()).unwrap(), &block_on(c.params()).unwrap(), 1e-5, 1e-3);
     }
+}
+
+#[test]
+fn a_ppo_policy_step_on_gpu_equals_cpu_in_one_submission() {
+    let cfg = preset("tiny").unwrap().model;
+    let params = ParamLayout::new(&cfg).init(24);
+    let (b, t) = (3, 20);
+    let mut rng = Rng::new(25);
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    // each row: a prompt of 5 tokens, then actions to its end
+    let targets: Vec<i32> = (0..b * t).map(|i| if i % t < 4 || i % t == t - 1 { -1 } else { tokens[i + 1] as i32 }).collect();
+    let advantages: Vec<f32> = targets.iter().zip(randn(&mut rng, b * t, 1.0)).map(|(&tg, a)| if tg < 0 { 0.0 } else { a }).collect();
+    let (pb, pt) = (2, 16);
+    let ptx_tokens: Vec<u32> = (0..pb * pt).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    let ptx_targets: Vec<i32> = (0..pb * pt).map(|_| rng.below(cfg.vocab_size) as i32).collect();
+    let ptx = PtxBatch { tokens: &ptx_tokens, targets: &ptx_targets, b: pb, t: pt, gamma: 2.0 };
+    let opt = AdamParams { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-4, weight_decay: 0.1, t: 1 };
+    let g = gpu(MatmulKind::Blocked);
+    let mut c = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
+    let mut e = GpuGpt::new(g.clone(), cfg, &params, b, t).unwrap();
+    // old log-probs: the current policy's, nudged, so some ratios clip after the first step
+    c.forward(&tokens, b, t).unwrap();
+    let logp_old: Vec<f32> =
+        block_on(c.token_losses(&targets, 0.7)).unwrap().losses.iter().zip(randn(&mut rng, b * t, 0.2)).map(|(l, d)| -l + d).collect();
+    let x = PolicyBatch {
+        tokens: &tokens,
+        targets: &targets,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b,
+        t,
+        clip: 0.2,
+        temperature: 0.7,
+        answers: b as f32,
+    };
+    let mut clipped = 0.0;
+    for step in 1..=3 {
+        let o = AdamParams { t: step, ..opt };
+        let rc = block_on(c.policy_step(&x, Some(&ptx), &o, 1.0)).unwrap();
+        let s0 = g.snapshot();
+        let rg = block_on(e.policy_step(&x, Some(&ptx), &o, 1.0)).unwrap();
+        let s = g.snapshot().since(&s0);
+        assert_eq!((s.submissions, s.readbacks), (1, 1), "one submission and one readback: {s:?}");
+        let (a, b) = (
+            [rc.sums.loss, rc.sums.clipped, rc.sums.actions, rc.sums.approx_kl, rc.ptx_loss, rc.step.grad_norm],
+            [rg.sums.loss, rg.sums.clipped, rg.sums.actions, rg.sums.approx_kl, rg.ptx_loss, rg.step.grad_norm],
+        );
+        assert_close(&format!("step {step}: surrogate sums, ptx loss, gradient norm"), &b, &a, 1e-4, 1e-3);
+        assert_close(&format!("step {step}: params"), &block_on(e.params()).unwrap(), &block_on(c.params()).unwrap(), 1e-5, 1e-3);
+        clipped += rc.sums.clipped;
+    }
+    assert!(clipped > 0.0, "some ratios clip");
+    // a non-finite advantage skips the step on both engines and leaves the parameters alone
+    let mut bad = advantages.clone();
+    bad[6] = f32::NAN;
+    let x = PolicyBatch { advantages: &bad, ..x };
+    let before = block_on(e.params()).unwrap();
+    assert!(!block_on(c.policy_step(&x, Some(&ptx), &AdamParams { t: 4, ..opt }, 1.0)).unwrap().step.applied);
+    assert!(!block_on(e.policy_step(&x, Some(&ptx), &AdamParams { t: 4, ..opt }, 1.0)).unwrap().step.applied);
+    assert_eq!(block_on(e.params()).unwrap(), before);
 }
 
 #[test]

@@ -427,6 +427,10 @@ fn bench_cmd(a: &Args) -> Result<()> {
                 emit(&row)?;
             }
         }
+        emit("")?;
+        for name in &presets {
+            emit(bench::memory(&preset(name)?)?)?;
+        }
     }
     Ok(())
 }

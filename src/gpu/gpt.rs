@@ -8,13 +8,16 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::context::{GBuf, Gpu};
-use super::kernels::{AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands, MAX_HEAD_SIZE, NUM_PARTIALS};
+use super::kernels::{
+    AdamUniforms, AdamW, AttnOffsets, CeBufs, Epilogue, LnOffsets, LnOut, Mm, Operands, SurrogateBufs, MAX_HEAD_SIZE, NUM_PARTIALS,
+};
 use super::recorder::Recorder;
 use crate::bail;
 use crate::config::{AdamParams, ModelConfig, SampleConfig};
-use crate::engine::{check_backward_inputs, check_batch, check_targets, mean_weights, Engine, StepReport, TokenLosses};
+use crate::engine::{check_backward_inputs, check_batch, check_targets, mean_weights, Engine, PolicyReport, StepReport, TokenLosses};
 use crate::error::{ErrorKind, Result};
 use crate::params::*;
+use crate::surrogate::{PolicyBatch, PtxBatch, SurrogateSums};
 
 macro_rules! gpu_acts {
     ($s:ident; $($name:ident = $size:expr;)*) => {
@@ -59,7 +62,10 @@ struct Trainable {
     /// Loss weights of the backward pass (B,T).
     weights: GBuf,
     partial: GBuf,
-    /// [gradient norm, clip scale, mean loss, unused]
+    /// A policy step's old log-probabilities (B,T), then its advantages (B,T).
+    old_adv: GBuf,
+    /// [gradient norm, clip scale, mean loss, then the surrogate's sums: loss, clipped, actions,
+    /// approximate KL], read back at once at the end of a step
     norm: GBuf,
 }
 
@@ -136,7 +142,8 @@ impl GpuGpt {
             v: gpu.buffer("adam v", n),
             weights: gpu.buffer("loss weights", max_b * max_t),
             partial: gpu.buffer("norm partials", NUM_PARTIALS as usize),
-            norm: gpu.buffer("norm", 4),
+            old_adv: gpu.buffer("old log-probs and advantages", 2 * max_b * max_t),
+            norm: gpu.buffer("norm", 8),
         });
         let shared = shared_acts(&gpu, &cfg, max_b, max_t);
         if trainable {
@@ -414,6 +421,46 @@ impl GpuGpt {
         let out = self.read_parts(&[(&norm, 0, 3)]).await?.remove(0);
         Ok((out[2], StepReport { grad_norm: out[0], applied: out[0].is_finite() }))
     }
+
+    /// One PPO-ptx policy step in one submission: the surrogate's weights computed on the device,
+    /// backward, the pretraining batch's forward and backward, clip, AdamW; one readback of
+    /// [gradient norm, clip scale, ptx loss, the surrogate's sums]. A non-finite surrogate makes the
+    /// gradient non-finite, and AdamW skips it.
+    async fn policy_step_one_submission(
+        &mut self,
+        x: &PolicyBatch<'_>,
+        ptx: Option<&PtxBatch<'_>>,
+        opt: &AdamParams,
+        grad_clip: f32,
+    ) -> Result<PolicyReport> {
+        x.check()?;
+        self.upload_batch(x.tokens, x.b, x.t)?;
+        self.record_forward(x.b, x.t);
+        let n = self.record_token_losses(x.targets, x.temperature)?;
+        let tr = self.trainable()?;
+        let (norm, grads, weights, old_adv) = (tr.norm.clone(), tr.grads.clone(), tr.weights.clone(), tr.old_adv.clone());
+        let (shared, tg, k) = (self.shared.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        self.rec().write(&old_adv, 0, x.logp_old);
+        self.rec().write(&old_adv, n, x.advantages);
+        let bufs = SurrogateBufs { targets: &tg, losses: &shared.acts.losses, old_adv: &old_adv, weights: &weights, out: (&norm, 3) };
+        k.surrogate(self.rec(), &bufs, n, x.clip, x.answers);
+        self.rec().clear(&grads);
+        self.record_backward(x.b, x.t, Some(x.temperature), false)?;
+        if let Some(p) = ptx {
+            self.upload_batch(p.tokens, p.b, p.t)?;
+            self.record_forward(p.b, p.t);
+            let n = self.record_token_losses(p.targets, 1.0)?;
+            let w: Vec<f32> = mean_weights(p.targets).iter().map(|w| w * p.gamma).collect();
+            self.rec().write(&weights, 0, &w);
+            k.mean_loss(self.rec(), &shared.acts.losses, &tg, n, (&norm, 2));
+            self.record_backward(p.b, p.t, Some(1.0), false)?;
+        }
+        self.record_update(opt, grad_clip)?;
+        let out = self.read_parts(&[(&norm, 0, 7)]).await?.remove(0);
+        let sums = SurrogateSums { loss: out[3], clipped: out[4], actions: out[5], approx_kl: out[6] };
+        let step = StepReport { grad_norm: out[0], applied: out[0].is_finite() };
+        Ok(PolicyReport { sums, ptx_loss: if ptx.is_some() { out[2] } else { 0.0 }, step })
+    }
 }
 
 impl Engine for GpuGpt {
@@ -483,6 +530,10 @@ impl Engine for GpuGpt {
 
     async fn lm_step(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)> {
         self.lm_step_one_submission(tokens, targets, b, t, opt, grad_clip).await
+    }
+
+    async fn policy_step(&mut self, x: &PolicyBatch<'_>, ptx: Option<&PtxBatch<'_>>, opt: &AdamParams, grad_clip: f32) -> Result<PolicyReport> {
+        self.policy_step_one_submission(x, ptx, opt, grad_clip).await
     }
 
     fn freeze(&mut self) {

@@ -12,6 +12,7 @@ pub use layernorm::LnOut;
 mod decode;
 mod layernorm;
 mod matmul;
+mod surrogate;
 
 use wgpu::{ComputePipeline, Device};
 
@@ -20,6 +21,7 @@ pub use attention::AttnOffsets;
 pub use layernorm::LnOffsets;
 pub(crate) use matmul::Spares;
 pub use matmul::{Epilogue, MatmulKind, Mm, Operands};
+pub use surrogate::SurrogateBufs;
 
 use crate::cpu::gelu::GELU_SCALE;
 use crate::cpu::layernorm::LN_EPS;
@@ -158,6 +160,7 @@ pub struct Kernels {
     pub(crate) crossentropy: crossentropy::CrossEntropyKernels,
     pub(crate) adamw: adamw::AdamWKernels,
     pub(crate) decode: decode::DecodeKernels,
+    pub(crate) surrogate: surrogate::SurrogateKernels,
 }
 
 impl Kernels {
@@ -171,6 +174,7 @@ impl Kernels {
             crossentropy: crossentropy::CrossEntropyKernels::new(&mut b),
             adamw: adamw::AdamWKernels::new(&mut b),
             decode: decode::DecodeKernels::new(&mut b),
+            surrogate: surrogate::SurrogateKernels::new(&mut b),
         }
     }
 }
@@ -180,8 +184,8 @@ fn u(x: usize) -> u32 {
 }
 
 /// The byte sizes of the uniform blocks, in the order matmul, layernorm, encoder, attention,
-/// crossentropy, decode, sample, adamw (a test holds them to the WGSL structs).
-pub fn uniform_sizes() -> [usize; 8] {
+/// crossentropy, decode, sample, adamw, surrogate (a test holds them to the WGSL structs).
+pub fn uniform_sizes() -> [usize; 9] {
     [
         matmul::UNIFORM_BYTES,
         layernorm::UNIFORM_BYTES[0],
@@ -191,5 +195,6 @@ pub fn uniform_sizes() -> [usize; 8] {
         decode::UNIFORM_BYTES[0],
         decode::UNIFORM_BYTES[1],
         adamw::UNIFORM_BYTES,
+        surrogate::UNIFORM_BYTES,
     ]
 }
