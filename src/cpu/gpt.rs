@@ -99,6 +99,51 @@ fn split2(buf: &mut [f32], a: std::ops::Range<usize>, b: std::ops::Range<usize>)
     (&mut lo[a], &mut hi[..b.end - b.start])
 }
 
+/// Layer l of `v`, a buffer of layers of `size` values each.
+fn at(v: &[f32], l: usize, size: usize) -> &[f32] {
+    &v[l * size..][..size]
+}
+
+fn at_mut(v: &mut [f32], l: usize, size: usize) -> &mut [f32] {
+    &mut v[l * size..][..size]
+}
+
+/// Block l backward: from the gradient at its output (g.residual3[l]) to the gradient at its input
+/// (g.residual3[l − 1], or g.encoded for the first block), adding its weights' gradients to `grads`.
+#[allow(clippy::too_many_arguments)]
+fn block_backward(g: &mut Acts, a: &Acts, grads: &mut [f32], params: &[f32], lay: &ParamLayout, cfg: &ModelConfig, l: usize, b: usize, t: usize) {
+    let (c, nh, l_n) = (cfg.n_embd, cfg.n_head, cfg.n_layer);
+    let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
+    let w = |i: usize| &params[lay.layer_offset(i, l)..][..lay.numel(i) / l_n];
+    let gl = |i: usize| lay.layer_offset(i, l)..lay.layer_offset(i, l) + lay.numel(i) / l_n;
+    let residual: &[f32] = if l == 0 { &a.encoded[..btc] } else { at(&a.residual3, l - 1, btc) };
+    // residual3 = residual2 + fcproj
+    let dres3 = at(&g.residual3, l, btc).to_vec();
+    residual_backward(at_mut(&mut g.residual2, l, btc), at_mut(&mut g.fcproj, l, btc), &dres3);
+    let (dw, db) = split2(grads, gl(FCPROJW), gl(FCPROJB));
+    matmul_backward(at_mut(&mut g.fch_gelu, l, 4 * btc), dw, Some(db), at(&g.fcproj, l, btc), at(&a.fch_gelu, l, 4 * btc), w(FCPROJW), n, 4 * c, c);
+    gelu_backward(at_mut(&mut g.fch, l, 4 * btc), at(&a.fch, l, 4 * btc), at(&g.fch_gelu, l, 4 * btc));
+    let (dw, db) = split2(grads, gl(FCW), gl(FCB));
+    matmul_backward(at_mut(&mut g.ln2, l, btc), dw, Some(db), at(&g.fch, l, 4 * btc), at(&a.ln2, l, btc), w(FCW), n, c, 4 * c);
+    let (dw, db) = split2(grads, gl(LN2W), gl(LN2B));
+    let (mean, rstd) = (at(&a.ln2_mean, l, n), at(&a.ln2_rstd, l, n));
+    layernorm_backward(at_mut(&mut g.residual2, l, btc), dw, db, at(&g.ln2, l, btc), at(&a.residual2, l, btc), w(LN2W), mean, rstd, n, c);
+    // residual2 = residual + attproj
+    let dres2 = at(&g.residual2, l, btc).to_vec();
+    let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { at_mut(&mut g.residual3, l - 1, btc) };
+    residual_backward(dresidual, at_mut(&mut g.attproj, l, btc), &dres2);
+    let (dw, db) = split2(grads, gl(ATTPROJW), gl(ATTPROJB));
+    matmul_backward(at_mut(&mut g.atty, l, btc), dw, Some(db), at(&g.attproj, l, btc), at(&a.atty, l, btc), w(ATTPROJW), n, c, c);
+    let (dqkv, dpreatt, datt) = (at_mut(&mut g.qkv, l, 3 * btc), at_mut(&mut g.preatt, l, att_n), at_mut(&mut g.att, l, att_n));
+    attention_backward(dqkv, dpreatt, datt, at(&g.atty, l, btc), at(&a.qkv, l, 3 * btc), at(&a.att, l, att_n), b, t, c, nh);
+    let (dw, db) = split2(grads, gl(QKVW), gl(QKVB));
+    matmul_backward(at_mut(&mut g.ln1, l, btc), dw, Some(db), at(&g.qkv, l, 3 * btc), at(&a.ln1, l, btc), w(QKVW), n, c, 3 * c);
+    let (dw, db) = split2(grads, gl(LN1W), gl(LN1B));
+    let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { at_mut(&mut g.residual3, l - 1, btc) };
+    let (mean, rstd) = (at(&a.ln1_mean, l, n), at(&a.ln1_rstd, l, n));
+    layernorm_backward(dresidual, dw, db, at(&g.ln1, l, btc), residual, w(LN1W), mean, rstd, n, c);
+}
+
 impl Engine for CpuGpt {
     fn config(&self) -> ModelConfig {
         self.cfg
@@ -168,15 +213,14 @@ impl Engine for CpuGpt {
 
     fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
         let Some((b, t, tokens)) = self.last.clone() else { bail!("backward() called before forward()") };
-        let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
-        let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
+        let (c, l_n, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.vocab_size);
+        let (n, btc) = (b * t, b * t * c);
         check_backward_inputs(weights, dhidden, self.last_ce.is_some(), n, btc)?;
         let a = &self.acts;
         let mut g = std::mem::take(&mut self.grad_acts);
         g.zero();
         let lay = self.layout.clone();
         let params = &self.params;
-        let pl = |i: usize, l: usize| &params[lay.layer_offset(i, l)..][..lay.numel(i) / l_n];
         let grads = &mut self.grads;
 
         if let Some(dh) = dhidden {
@@ -186,139 +230,14 @@ impl Engine for CpuGpt {
             crossentropy_backward(&mut g.logits[..n * v], &a.logits[..n * v], &a.lse[..n], targets, w, *temp, n, v);
             matmul_backward(&mut g.lnf[..btc], &mut grads[lay.range(WTE)], None, &g.logits[..n * v], &a.lnf[..btc], &params[lay.range(WTE)], n, c, v);
         }
-        {
-            let last = &a.residual3[(l_n - 1) * btc..][..btc];
-            let (dw, db) = split2(grads, lay.range(LNFW), lay.range(LNFB));
-            layernorm_backward(
-                &mut g.residual3[(l_n - 1) * btc..][..btc],
-                dw,
-                db,
-                &g.lnf[..btc],
-                last,
-                &params[lay.range(LNFW)],
-                &a.lnf_mean[..n],
-                &a.lnf_rstd[..n],
-                n,
-                c,
-            );
-        }
+        let (dw, db) = split2(grads, lay.range(LNFW), lay.range(LNFB));
+        let (last, dlast) = (at(&a.residual3, l_n - 1, btc), at_mut(&mut g.residual3, l_n - 1, btc));
+        layernorm_backward(dlast, dw, db, &g.lnf[..btc], last, &params[lay.range(LNFW)], &a.lnf_mean[..n], &a.lnf_rstd[..n], n, c);
         for l in (0..l_n).rev() {
-            let residual: &[f32] = if l == 0 { &a.encoded[..btc] } else { &a.residual3[(l - 1) * btc..][..btc] };
-            let gl = |i: usize| lay.layer_offset(i, l)..lay.layer_offset(i, l) + lay.numel(i) / l_n;
-            // residual3 = residual2 + fcproj
-            let dres3 = g.residual3[l * btc..][..btc].to_vec();
-            residual_backward(&mut g.residual2[l * btc..][..btc], &mut g.fcproj[l * btc..][..btc], &dres3);
-            {
-                let (dw, db) = split2(grads, gl(FCPROJW), gl(FCPROJB));
-                matmul_backward(
-                    &mut g.fch_gelu[l * 4 * btc..][..4 * btc],
-                    dw,
-                    Some(db),
-                    &g.fcproj[l * btc..][..btc],
-                    &a.fch_gelu[l * 4 * btc..][..4 * btc],
-                    pl(FCPROJW, l),
-                    n,
-                    4 * c,
-                    c,
-                );
-            }
-            gelu_backward(&mut g.fch[l * 4 * btc..][..4 * btc], &a.fch[l * 4 * btc..][..4 * btc], &g.fch_gelu[l * 4 * btc..][..4 * btc]);
-            {
-                let (dw, db) = split2(grads, gl(FCW), gl(FCB));
-                matmul_backward(
-                    &mut g.ln2[l * btc..][..btc],
-                    dw,
-                    Some(db),
-                    &g.fch[l * 4 * btc..][..4 * btc],
-                    &a.ln2[l * btc..][..btc],
-                    pl(FCW, l),
-                    n,
-                    c,
-                    4 * c,
-                );
-            }
-            {
-                let (dw, db) = split2(grads, gl(LN2W), gl(LN2B));
-                layernorm_backward(
-                    &mut g.residual2[l * btc..][..btc],
-                    dw,
-                    db,
-                    &g.ln2[l * btc..][..btc],
-                    &a.residual2[l * btc..][..btc],
-                    pl(LN2W, l),
-                    &a.ln2_mean[l * n..][..n],
-                    &a.ln2_rstd[l * n..][..n],
-                    n,
-                    c,
-                );
-            }
-            // residual2 = residual + attproj
-            let dres2 = g.residual2[l * btc..][..btc].to_vec();
-            {
-                let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { &mut g.residual3[(l - 1) * btc..][..btc] };
-                residual_backward(dresidual, &mut g.attproj[l * btc..][..btc], &dres2);
-            }
-            {
-                let (dw, db) = split2(grads, gl(ATTPROJW), gl(ATTPROJB));
-                matmul_backward(
-                    &mut g.atty[l * btc..][..btc],
-                    dw,
-                    Some(db),
-                    &g.attproj[l * btc..][..btc],
-                    &a.atty[l * btc..][..btc],
-                    pl(ATTPROJW, l),
-                    n,
-                    c,
-                    c,
-                );
-            }
-            attention_backward(
-                &mut g.qkv[l * 3 * btc..][..3 * btc],
-                &mut g.preatt[l * att_n..][..att_n],
-                &mut g.att[l * att_n..][..att_n],
-                &g.atty[l * btc..][..btc],
-                &a.qkv[l * 3 * btc..][..3 * btc],
-                &a.att[l * att_n..][..att_n],
-                b,
-                t,
-                c,
-                nh,
-            );
-            {
-                let (dw, db) = split2(grads, gl(QKVW), gl(QKVB));
-                matmul_backward(
-                    &mut g.ln1[l * btc..][..btc],
-                    dw,
-                    Some(db),
-                    &g.qkv[l * 3 * btc..][..3 * btc],
-                    &a.ln1[l * btc..][..btc],
-                    pl(QKVW, l),
-                    n,
-                    c,
-                    3 * c,
-                );
-            }
-            {
-                let (dw, db) = split2(grads, gl(LN1W), gl(LN1B));
-                let dresidual: &mut [f32] = if l == 0 { &mut g.encoded[..btc] } else { &mut g.residual3[(l - 1) * btc..][..btc] };
-                layernorm_backward(
-                    dresidual,
-                    dw,
-                    db,
-                    &g.ln1[l * btc..][..btc],
-                    residual,
-                    pl(LN1W, l),
-                    &a.ln1_mean[l * n..][..n],
-                    &a.ln1_rstd[l * n..][..n],
-                    n,
-                    c,
-                );
-            }
+            block_backward(&mut g, a, grads, params, &lay, &self.cfg, l, b, t);
         }
-        {
-            let (dwte, dwpe) = split2(grads, lay.range(WTE), lay.range(WPE));
-            encoder_backward(dwte, dwpe, &g.encoded[..btc], &tokens, b, t, c);
-        }
+        let (dwte, dwpe) = split2(grads, lay.range(WTE), lay.range(WPE));
+        encoder_backward(dwte, dwpe, &g.encoded[..btc], &tokens, b, t, c);
         self.grad_acts = g;
         Ok(())
     }

@@ -268,44 +268,36 @@ impl GpuGpt {
     /// and/or a gradient already written to the hidden state's gradient (`dhidden`). The gradient of
     /// the residual stream accumulates in one (B,T,C) buffer, layer by layer, so no buffer needs
     /// clearing and no residual kernel runs.
-    fn record_backward(&mut self, b: usize, t: usize, ce: Option<f32>, dhidden: bool) -> Result<()> {
+    /// The head backward (N = B·T rows): cross-entropy at the weights, then dlnf (+)= dlogits·wte and
+    /// dwte += dlogitsᵀ·lnf, in one dispatch. `accumulate` adds to a dlnf already given (a value head's).
+    fn record_head_backward(&mut self, n: usize, temp: f32, accumulate: bool) -> Result<()> {
         let tr = self.trainable()?;
         let (gr, weights) = (tr.grads.clone(), tr.weights.clone());
-        let (shared, params, tokens, targets, k) =
-            (self.shared.clone(), self.params.clone(), self.tokens.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        let (shared, params, targets, k) = (self.shared.clone(), self.params.clone(), self.targets.clone(), self.gpu.kernels.clone());
         let (a, d) = (&shared.acts, shared.grads.get().expect("made with the trainable engine"));
-        let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
+        let (c, v, wte) = (self.cfg.n_embd, self.cfg.vocab_size, self.layout.offsets[WTE]);
+        let rec = self.rec();
+        let x = CeBufs { logits: &a.logits, targets: &targets, losses: &a.losses, lse: &a.lse, entropy: &a.entropy };
+        k.crossentropy_backward(rec, &d.logits, &x, &weights, temp, n, v);
+        let dx = Mm { m: n, n: c, k: v, a: (0, v, 1), b: (wte, c, 1), c_off: 0, c_rs: c, epi: Epilogue { accumulate, ..Default::default() } };
+        let dw = Mm { m: v, n: c, k: n, a: (0, 1, v), b: (0, c, 1), c_off: wte, c_rs: c, epi: Epilogue { accumulate: true, ..Default::default() } };
+        k.matmul2(rec, &d.logits, (&dx, Operands { b: &params, c: &d.lnf }), (&dw, Operands { b: &a.lnf, c: &gr }), None);
+        Ok(())
+    }
+
+    fn record_backward(&mut self, b: usize, t: usize, ce: Option<f32>, dhidden: bool) -> Result<()> {
+        if let Some(temp) = ce {
+            self.record_head_backward(b * t, temp, dhidden)?;
+        }
+        let gr = self.trainable()?.grads.clone();
+        let (shared, params, tokens, k) = (self.shared.clone(), self.params.clone(), self.tokens.clone(), self.gpu.kernels.clone());
+        let (a, d) = (&shared.acts, shared.grads.get().expect("made with the trainable engine"));
+        let (c, l_n, nh) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head);
         let (n, btc) = (b * t, b * t * c);
         let lay = self.layout.clone();
         let lo = |i: usize, l: usize| lay.layer_offset(i, l);
         let rec = self.rec();
         let dres = &d.encoded;
-        if let Some(temp) = ce {
-            let x = CeBufs { logits: &a.logits, targets: &targets, losses: &a.losses, lse: &a.lse, entropy: &a.entropy };
-            k.crossentropy_backward(rec, &d.logits, &x, &weights, temp, n, v);
-            // dlnf (+)= dlogits·wte and dwte += dlogitsᵀ·lnf, in one dispatch
-            let dx = Mm {
-                m: n,
-                n: c,
-                k: v,
-                a: (0, v, 1),
-                b: (lay.offsets[WTE], c, 1),
-                c_off: 0,
-                c_rs: c,
-                epi: Epilogue { accumulate: dhidden, ..Default::default() },
-            };
-            let dw = Mm {
-                m: v,
-                n: c,
-                k: n,
-                a: (0, 1, v),
-                b: (0, c, 1),
-                c_off: lay.offsets[WTE],
-                c_rs: c,
-                epi: Epilogue { accumulate: true, ..Default::default() },
-            };
-            k.matmul2(rec, &d.logits, (&dx, Operands { b: &params, c: &d.lnf }), (&dw, Operands { b: &a.lnf, c: &gr }), None);
-        }
         let lnf = LnOffsets { res: (l_n - 1) * btc, out: 0, stat: 0, w: lay.offsets[LNFW], b: lay.offsets[LNFB] };
         k.layernorm_backward(rec, (dres, 0, false), &gr, &d.lnf, &a.residual3, &params, (&a.lnf_mean, &a.lnf_rstd), lnf, n, c);
         for l in (0..l_n).rev() {
