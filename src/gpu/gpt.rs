@@ -69,6 +69,12 @@ struct Trainable {
     norm: GBuf,
 }
 
+impl Trainable {
+    fn bytes(&self) -> u64 {
+        [&self.grads, &self.m, &self.v, &self.weights, &self.partial, &self.old_adv, &self.norm].iter().map(|b| b.bytes()).sum()
+    }
+}
+
 pub struct GpuGpt {
     pub gpu: Gpu,
     pub cfg: ModelConfig,
@@ -171,8 +177,7 @@ impl GpuGpt {
 
     /// Bytes this engine holds on the device: its own buffers, and the shared activations apart.
     pub fn device_bytes(&self) -> (u64, u64) {
-        let t =
-            self.train.as_ref().map_or(0, |t| t.grads.bytes() + t.m.bytes() + t.v.bytes() + t.weights.bytes() + t.partial.bytes() + t.norm.bytes());
+        let t = self.train.as_ref().map_or(0, Trainable::bytes);
         let decode = self.decode.as_ref().map_or(0, |d| d.bytes());
         let own = self.params.bytes() + t + self.tokens.bytes() + self.targets.bytes() + self.kv.as_ref().map_or(0, |k| k.bytes()) + decode;
         (own, self.shared.bytes())
@@ -264,10 +269,6 @@ impl GpuGpt {
 }
 
 impl GpuGpt {
-    /// Records the backward pass from loss weights (`ce`: the temperature of the last token_losses)
-    /// and/or a gradient already written to the hidden state's gradient (`dhidden`). The gradient of
-    /// the residual stream accumulates in one (B,T,C) buffer, layer by layer, so no buffer needs
-    /// clearing and no residual kernel runs.
     /// The head backward (N = B·T rows): cross-entropy at the weights, then dlnf (+)= dlogits·wte and
     /// dwte += dlogitsᵀ·lnf, in one dispatch. `accumulate` adds to a dlnf already given (a value head's).
     fn record_head_backward(&mut self, n: usize, temp: f32, accumulate: bool) -> Result<()> {
@@ -285,6 +286,10 @@ impl GpuGpt {
         Ok(())
     }
 
+    /// Records the backward pass from loss weights (`ce`: the temperature of the last token_losses)
+    /// and/or a gradient already written to the hidden state's gradient (`dhidden`). The gradient of
+    /// the residual stream accumulates in one (B,T,C) buffer, layer by layer, so no buffer needs
+    /// clearing and no residual kernel runs.
     fn record_backward(&mut self, b: usize, t: usize, ce: Option<f32>, dhidden: bool) -> Result<()> {
         if let Some(temp) = ce {
             self.record_head_backward(b * t, temp, dhidden)?;
@@ -388,70 +393,19 @@ impl GpuGpt {
         Ok(b * t)
     }
 
-    /// One language-model step in one submission: forward, the mean loss, backward, clip, AdamW.
-    /// Reads back [gradient norm, clip scale, mean loss] at once.
-    async fn lm_step_one_submission(
-        &mut self,
-        tokens: &[u32],
-        targets: &[i32],
-        b: usize,
-        t: usize,
-        opt: &AdamParams,
-        grad_clip: f32,
-    ) -> Result<(f32, StepReport)> {
+    /// Records forward, the mean next-token loss (into norm[2]) and the backward pass of `scale` times
+    /// that loss for a (B,T) batch, adding to the gradients.
+    fn record_lm_loss(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, scale: f32) -> Result<()> {
         self.upload_batch(tokens, b, t)?;
         self.record_forward(b, t);
         let n = self.record_token_losses(targets, 1.0)?;
         let tr = self.trainable()?;
-        let (norm, grads, weights) = (tr.norm.clone(), tr.grads.clone(), tr.weights.clone());
-        self.rec().write(&weights, 0, &mean_weights(targets));
+        let (norm, weights) = (tr.norm.clone(), tr.weights.clone());
+        let w: Vec<f32> = mean_weights(targets).iter().map(|w| w * scale).collect();
+        self.rec().write(&weights, 0, &w);
         let (shared, tg, k) = (self.shared.clone(), self.targets.clone(), self.gpu.kernels.clone());
         k.mean_loss(self.rec(), &shared.acts.losses, &tg, n, (&norm, 2));
-        self.rec().clear(&grads);
-        self.record_backward(b, t, Some(1.0), false)?;
-        self.record_update(opt, grad_clip)?;
-        let out = self.read_parts(&[(&norm, 0, 3)]).await?.remove(0);
-        Ok((out[2], StepReport { grad_norm: out[0], applied: out[0].is_finite() }))
-    }
-
-    /// One PPO-ptx policy step in one submission: the surrogate's weights computed on the device,
-    /// backward, the pretraining batch's forward and backward, clip, AdamW; one readback of
-    /// [gradient norm, clip scale, ptx loss, the surrogate's sums]. A non-finite surrogate makes the
-    /// gradient non-finite, and AdamW skips it.
-    async fn policy_step_one_submission(
-        &mut self,
-        x: &PolicyBatch<'_>,
-        ptx: Option<&PtxBatch<'_>>,
-        opt: &AdamParams,
-        grad_clip: f32,
-    ) -> Result<PolicyReport> {
-        x.check()?;
-        self.upload_batch(x.tokens, x.b, x.t)?;
-        self.record_forward(x.b, x.t);
-        let n = self.record_token_losses(x.targets, x.temperature)?;
-        let tr = self.trainable()?;
-        let (norm, grads, weights, old_adv) = (tr.norm.clone(), tr.grads.clone(), tr.weights.clone(), tr.old_adv.clone());
-        let (shared, tg, k) = (self.shared.clone(), self.targets.clone(), self.gpu.kernels.clone());
-        self.rec().write(&old_adv, 0, x.logp_old);
-        self.rec().write(&old_adv, n, x.advantages);
-        let bufs = SurrogateBufs { targets: &tg, losses: &shared.acts.losses, old_adv: &old_adv, weights: &weights, out: (&norm, 3) };
-        k.surrogate(self.rec(), &bufs, n, x.clip, x.answers);
-        self.rec().clear(&grads);
-        self.record_backward(x.b, x.t, Some(x.temperature), false)?;
-        if let Some(p) = ptx {
-            self.upload_batch(p.tokens, p.b, p.t)?;
-            self.record_forward(p.b, p.t);
-            let n = self.record_token_losses(p.targets, 1.0)?;
-            let w: Vec<f32> = mean_weights(p.targets).iter().map(|w| w * p.gamma).collect();
-            self.rec().write(&weights, 0, &w);
-            k.mean_loss(self.rec(), &shared.acts.losses, &tg, n, (&norm, 2));
-            self.record_backward(p.b, p.t, Some(1.0), false)?;
-        }
-        self.record_update(opt, grad_clip)?;
-        let out = self.read_parts(&[(&norm, 0, 7)]).await?.remove(0);
-        let sums = SurrogateSums { loss: out[3], clipped: out[4], actions: out[5], approx_kl: out[6] };
-        let step = StepReport { grad_norm: out[0], applied: out[0].is_finite() };
-        Ok(PolicyReport { sums, ptx_loss: if ptx.is_some() { out[2] } else { 0.0 }, step })
+        self.record_backward(b, t, Some(1.0), false)
     }
 }
 
@@ -520,12 +474,44 @@ impl Engine for GpuGpt {
         Ok(StepReport { grad_norm: out[0], applied: out[0].is_finite() })
     }
 
+    /// One submission: forward, the mean loss, backward, clip, AdamW; one readback of [gradient
+    /// norm, clip scale, mean loss].
     async fn lm_step(&mut self, tokens: &[u32], targets: &[i32], b: usize, t: usize, opt: &AdamParams, grad_clip: f32) -> Result<(f32, StepReport)> {
-        self.lm_step_one_submission(tokens, targets, b, t, opt, grad_clip).await
+        let grads = self.trainable()?.grads.clone();
+        self.rec().clear(&grads);
+        self.record_lm_loss(tokens, targets, b, t, 1.0)?;
+        self.record_update(opt, grad_clip)?;
+        let norm = self.trainable()?.norm.clone();
+        let out = self.read_parts(&[(&norm, 0, 3)]).await?.remove(0);
+        Ok((out[2], StepReport { grad_norm: out[0], applied: out[0].is_finite() }))
     }
 
+    /// One submission: forward, the surrogate's weights computed on the device, backward, the
+    /// pretraining batch's forward and backward, clip, AdamW; one readback of [gradient norm, clip
+    /// scale, ptx loss, the surrogate's sums]. A non-finite surrogate makes the gradient non-finite,
+    /// and AdamW skips it.
     async fn policy_step(&mut self, x: &PolicyBatch<'_>, ptx: Option<&PtxBatch<'_>>, opt: &AdamParams, grad_clip: f32) -> Result<PolicyReport> {
-        self.policy_step_one_submission(x, ptx, opt, grad_clip).await
+        x.check()?;
+        self.upload_batch(x.tokens, x.b, x.t)?;
+        self.record_forward(x.b, x.t);
+        let n = self.record_token_losses(x.targets, x.temperature)?;
+        let tr = self.trainable()?;
+        let (norm, grads, weights, old_adv) = (tr.norm.clone(), tr.grads.clone(), tr.weights.clone(), tr.old_adv.clone());
+        let (shared, tg, k) = (self.shared.clone(), self.targets.clone(), self.gpu.kernels.clone());
+        self.rec().write(&old_adv, 0, x.logp_old);
+        self.rec().write(&old_adv, n, x.advantages);
+        let bufs = SurrogateBufs { targets: &tg, losses: &shared.acts.losses, old_adv: &old_adv, weights: &weights, out: (&norm, 3) };
+        k.surrogate(self.rec(), &bufs, n, x.clip, x.answers);
+        self.rec().clear(&grads);
+        self.record_backward(x.b, x.t, Some(x.temperature), false)?;
+        if let Some(p) = ptx {
+            self.record_lm_loss(p.tokens, p.targets, p.b, p.t, p.gamma)?;
+        }
+        self.record_update(opt, grad_clip)?;
+        let out = self.read_parts(&[(&norm, 0, 7)]).await?.remove(0);
+        let sums = SurrogateSums { loss: out[3], clipped: out[4], actions: out[5], approx_kl: out[6] };
+        let step = StepReport { grad_norm: out[0], applied: out[0].is_finite() };
+        Ok(PolicyReport { sums, ptx_loss: if ptx.is_some() { out[2] } else { 0.0 }, step })
     }
 
     fn freeze(&mut self) {
