@@ -63,34 +63,31 @@ struct BindKey {
     binds: [(u32, u64); MAX_BINDINGS],
 }
 
+/// The buffer in `slot` when it holds `bytes`; else a new one (the next power of two, at least 4 KiB)
+/// in its place. Also returns the id of the buffer it replaced.
+fn at_least(slot: &mut Option<GBuf>, gpu: &Gpu, bytes: usize, label: &str, usage: wgpu::BufferUsages) -> (GBuf, Option<u64>) {
+    if let Some(b) = slot.as_ref().filter(|b| b.bytes() as usize >= bytes) {
+        return (b.clone(), None);
+    }
+    let size = bytes.next_power_of_two().max(4096);
+    let b = GBuf { raw: gpu.raw_buffer(label, size as u64, usage), id: gpu.fresh_id(), words: size / 4 };
+    let replaced = slot.replace(b.clone()).map(|old| old.id);
+    (b, replaced)
+}
+
 impl Caches {
     fn arena(&mut self, gpu: &Gpu, bytes: usize) -> GBuf {
-        match &self.arena {
-            Some(a) if a.bytes() as usize >= bytes => a.clone(),
-            _ => {
-                let size = bytes.next_power_of_two().max(4096);
-                let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-                let a = GBuf { raw: gpu.raw_buffer("uniform arena", size as u64, usage), id: gpu.fresh_id(), words: size / 4 };
-                // bind groups of the old arena are of no more use
-                let old = self.arena.as_ref().map(|o| o.id);
-                self.bind_groups.retain(|k, _| Some(k.arena) != old);
-                self.arena = Some(a.clone());
-                a
-            }
+        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let (arena, replaced) = at_least(&mut self.arena, gpu, bytes, "uniform arena", usage);
+        if let Some(old) = replaced {
+            // bind groups of the old arena are of no more use
+            self.bind_groups.retain(|k, _| k.arena != old);
         }
+        arena
     }
 
     fn upload_area(&mut self, gpu: &Gpu, bytes: usize) -> GBuf {
-        match &self.upload {
-            Some(u) if u.bytes() as usize >= bytes => u.clone(),
-            _ => {
-                let size = bytes.next_power_of_two().max(4096);
-                let usage = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-                let u = GBuf { raw: gpu.raw_buffer("upload area", size as u64, usage), id: gpu.fresh_id(), words: size / 4 };
-                self.upload = Some(u.clone());
-                u
-            }
-        }
+        at_least(&mut self.upload, gpu, bytes, "upload area", wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST).0
     }
 
     fn bind_group(&mut self, gpu: &Gpu, kernel: &Kernel, arena: &GBuf, binds: &[(u32, GBuf)]) -> wgpu::BindGroup {
