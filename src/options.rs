@@ -85,16 +85,20 @@ impl Options {
                 Some(s) => s.parse().map(Some).map_err(|_| bad(format!("--{name}: '{s}' is not a valid number"))),
             }
         }
+        // one of an enum's values, by the snake_case names its serde form uses
+        fn choice<T: serde::de::DeserializeOwned>(get: &impl Fn(&str) -> Option<String>, name: &str, names: &str) -> Result<Option<T>> {
+            match get(name) {
+                None => Ok(None),
+                Some(s) => serde_json::from_value(serde_json::Value::String(s.clone()))
+                    .map(Some)
+                    .map_err(|_| bad(format!("--{name} must be {names}, not '{s}'"))),
+            }
+        }
         Ok(Options {
             k: parse(&get, "k")?,
             rankings_per_iteration: parse(&get, "rankings-per-iteration")?,
             min_rankings: parse(&get, "min-rankings")?,
-            label_selection: match get("label-selection").as_deref() {
-                None => None,
-                Some("first") => Some(Selection::First),
-                Some("top_reward") => Some(Selection::TopReward),
-                Some(other) => return Err(bad(format!("--label-selection must be first or top_reward, not '{other}'"))),
-            },
+            label_selection: choice::<Selection>(&get, "label-selection", "first or top_reward")?,
             beta: parse(&get, "beta")?,
             gamma: parse(&get, "gamma")?,
             lr: parse(&get, "lr")?,
@@ -105,12 +109,7 @@ impl Options {
             max_new_tokens: parse(&get, "max-tokens")?,
             ppo_epochs: parse(&get, "ppo-epochs")?,
             gae_lambda: parse(&get, "gae-lambda")?,
-            baseline: match get("baseline").as_deref() {
-                None => None,
-                Some("value") => Some(Baseline::Value),
-                Some("group") => Some(Baseline::Group),
-                Some(other) => return Err(bad(format!("--baseline must be value or group, not '{other}'"))),
-            },
+            baseline: choice::<Baseline>(&get, "baseline", "value or group")?,
             target_kl: parse(&get, "target-kl")?,
             kl_horizon: parse(&get, "kl-horizon")?,
             seed: parse(&get, "seed")?,
