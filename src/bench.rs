@@ -4,7 +4,7 @@
 //! Figures depend on the machine; compare rows of one run, not runs of different days.
 
 use crate::clock::now_ms;
-use crate::config::{AdamParams, Preset, SampleConfig};
+use crate::config::{Preset, SampleConfig};
 use crate::cpu::gpt::CpuGpt;
 use crate::cpu::matmul::gemm;
 use crate::engine::Engine;
@@ -16,6 +16,8 @@ use crate::gpu::{Gpu, MatmulKind};
 use crate::params::ParamLayout;
 use crate::rng::Rng;
 use crate::surrogate::{PolicyBatch, PtxBatch};
+use crate::timing::{random_batch, step_ms, TIMED_OPT};
+use crate::train::Batch;
 
 pub fn header() -> String {
     format!(
@@ -41,12 +43,8 @@ fn time_ms(min_ms: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 /// One training step, waited for (the step reads back its loss and gradient norm).
-/// The optimizer of the benchmark's steps: a tiny learning rate, so repeated steps keep the model
-/// (and the work per step) as it was.
-const OPT: AdamParams = AdamParams { lr: 1e-6, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, t: 1 };
-
-fn step<E: Engine>(engine: &mut E, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<()> {
-    pollster::block_on(engine.lm_step(tokens, targets, b, t, &OPT, 1.0)).map(|_| ())
+fn step<E: Engine>(engine: &mut E, x: &Batch) -> Result<()> {
+    pollster::block_on(crate::timing::lm_step(engine, x))
 }
 
 /// Runs `f(0)` to warm up, then `f(1)` .. `f(n)`, and returns what those n runs asked of the device.
@@ -59,20 +57,8 @@ fn after_warm_up(gpu: &Gpu, n: usize, mut f: impl FnMut(u64) -> Result<()>) -> R
     Ok(gpu.snapshot().since(&s0))
 }
 
-struct Batch {
-    b: usize,
-    t: usize,
-    tokens: Vec<u32>,
-    targets: Vec<i32>,
-}
-
 fn batch(p: &Preset) -> Batch {
-    let cfg = p.model;
-    let (b, t) = (p.train.batch_size, p.train.seq_len.min(cfg.n_ctx));
-    let mut rng = Rng::new(2);
-    let tokens = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
-    let targets = (0..b * t).map(|_| rng.below(cfg.vocab_size) as i32).collect();
-    Batch { b, t, tokens, targets }
+    random_batch(p.model.vocab_size, p.train.batch_size, p.train.seq_len.min(p.model.n_ctx), 2)
 }
 
 pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
@@ -90,7 +76,7 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
     match engine {
         "cpu" => {
             let mut e = CpuGpt::new(cfg, params, x.b, x.t)?;
-            let ms = time_ms(2000.0, || step(&mut e, &x.tokens, &x.targets, x.b, x.t))?;
+            let ms = pollster::block_on(step_ms(&mut e, &x, 2000.0))?;
             let mut rng = Rng::new(3);
             let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
             let bm: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
@@ -115,7 +101,7 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
                     pollster::block_on(rec.submit_and_read::<f32>(&gc, 0, 1)).map(|_| ())
                 })? / reps as f64;
                 let mut e = GpuGpt::new(gpu, cfg, &params, x.b, x.t)?;
-                let ms = time_ms(2000.0, || step(&mut e, &x.tokens, &x.targets, x.b, x.t))?;
+                let ms = pollster::block_on(step_ms(&mut e, &x, 2000.0))?;
                 rows.push(row(&name, (x.b * x.t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
             }
         }
@@ -155,7 +141,7 @@ fn counts_with(p: &Preset, gpu: Gpu) -> Result<Vec<String>> {
     };
     let mut rows = Vec::new();
     let steps = 5;
-    let s = after_warm_up(&gpu, steps, |_| step(&mut e, &x.tokens, &x.targets, x.b, x.t))?;
+    let s = after_warm_up(&gpu, steps, |_| step(&mut e, &x))?;
     rows.push(per("training step", s, steps));
     // a PPO-ptx policy minibatch: the batch's second half as actions, a 4×64 pretraining batch
     let n = x.b * x.t;
@@ -174,7 +160,7 @@ fn counts_with(p: &Preset, gpu: Gpu) -> Result<Vec<String>> {
     };
     let (pb, pt) = (4.min(x.b), 64.min(x.t));
     let ptx = PtxBatch { tokens: &x.tokens[..pb * pt], targets: &x.targets[..pb * pt], b: pb, t: pt, gamma: 27.8 };
-    let s = after_warm_up(&gpu, steps, |_| pollster::block_on(e.policy_step(&pol, Some(&ptx), &OPT, 1.0)).map(|_| ()))?;
+    let s = after_warm_up(&gpu, steps, |_| pollster::block_on(e.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0)).map(|_| ()))?;
     rows.push(per("PPO-ptx policy minibatch", s, steps));
     let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 48 };
     let prompt: Vec<u32> = x.tokens[..12].to_vec();
@@ -193,7 +179,7 @@ pub fn memory(p: &Preset) -> Result<String> {
     let gpu = Gpu::new_blocking(None)?;
     let mut e = GpuGpt::new(gpu.clone(), cfg, &params, x.b, x.t)?;
     // after a step and a generation, so the decode buffers and key-value caches count too
-    step(&mut e, &x.tokens, &x.targets, x.b, x.t)?;
+    step(&mut e, &x)?;
     let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 8 };
     pollster::block_on(e.generate(&x.tokens[..12], 4, cfg.vocab_size as u32, &sc, 1))?;
     let (own, shared) = e.device_bytes();

@@ -345,29 +345,44 @@ pub struct HeadState {
     pub t: u32,
 }
 
+/// One reward model of the ensemble: trunk and head, with moments and step counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewardState {
+    pub trunk: ModelState,
+    pub head: HeadState,
+    /// AdamW steps the trunk has taken.
+    pub steps: u32,
+}
+
 /// Everything alignment changed, saved as one safetensors file with a JSON header: the policy, the
-/// reward and value models (trunks and heads, with moments), β, the counters and the page's history.
-/// Loaded all or nothing: a file of another version or model, with a missing or misshapen tensor,
-/// or with one non-finite weight is refused whole.
+/// reward models and the value model (trunks and heads, with moments), β, the counters and the
+/// page's history. Loaded all or nothing: a file of another version or model, with a missing or
+/// misshapen tensor, or with one non-finite weight is refused whole.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabState {
     pub model: ModelConfig,
+    /// The method that trained the policy (its name in `methods::METHODS`).
+    pub method: String,
     pub policy: ModelState,
     pub policy_steps: u32,
-    pub reward: ModelState,
-    pub reward_head: HeadState,
-    pub reward_steps: u32,
-    /// How many rankings the reward model was fitted on.
-    pub fitted_on: usize,
     pub value: Option<(ModelState, HeadState)>,
+    pub rewards: Vec<RewardState>,
+    /// How many rankings the iterations have taken (the first ones stored).
+    pub rankings_taken: usize,
     pub beta: f32,
     pub iteration: usize,
     /// The page's per-iteration records (metrics, watched answers), kept as given.
     pub history: Vec<serde_json::Value>,
 }
 
+/// An engine's weights and AdamW moments, as a saved lab keeps them.
+pub async fn model_state<E: crate::engine::Engine>(e: &mut E) -> Result<ModelState> {
+    let (m, v) = e.optimizer_state().await?;
+    Ok(ModelState { params: e.params().await?, m, v })
+}
+
 /// Bumped whenever the layout of a saved state changes; older states are refused, not misread.
-pub const LAB_STATE_VERSION: u32 = 2;
+pub const LAB_STATE_VERSION: u32 = 3;
 const LAB_STATE_KEY: &str = "rlhf_lab_state";
 
 fn bad_state(msg: impl Into<String>) -> Error {
@@ -384,8 +399,11 @@ impl LabState {
         }
         let mut tensors: Vec<(String, &[f32])> = Vec::new();
         tensors.extend(model("policy", &self.policy));
-        tensors.extend(model("reward", &self.reward));
-        tensors.extend(head("reward_head", &self.reward_head));
+        let names: Vec<(String, String)> = (0..self.rewards.len()).map(|i| (format!("reward.{i}"), format!("reward_head.{i}"))).collect();
+        for (r, (trunk, hd)) in self.rewards.iter().zip(&names) {
+            tensors.extend(model(trunk, &r.trunk));
+            tensors.extend(head(hd, &r.head));
+        }
         if let Some((v, h)) = &self.value {
             tensors.extend(model("value", v));
             tensors.extend(head("value_head", h));
@@ -394,9 +412,9 @@ impl LabState {
             return Err(bad_state(format!("refusing to save a state whose {name} holds NaN or infinity")));
         }
         let meta = json!({
-            "version": LAB_STATE_VERSION, "model": self.model, "policy_steps": self.policy_steps,
-            "reward_bias": self.reward_head.bias, "reward_head_steps": self.reward_head.t, "reward_steps": self.reward_steps,
-            "fitted_on": self.fitted_on,
+            "version": LAB_STATE_VERSION, "model": self.model, "method": self.method, "policy_steps": self.policy_steps,
+            "rewards": self.rewards.iter().map(|r| json!({ "bias": r.head.bias, "head_steps": r.head.t, "steps": r.steps })).collect::<Vec<_>>(),
+            "rankings_taken": self.rankings_taken,
             "value": self.value.as_ref().map(|(_, h)| json!({ "bias": h.bias, "head_steps": h.t })),
             "beta": self.beta, "iteration": self.iteration, "history": self.history,
         });
@@ -456,14 +474,25 @@ impl LabState {
             serde_json::Value::Null => None,
             v => Some((model_state("value")?, head("value_head", &v["bias"], &v["head_steps"])?)),
         };
+        let members = meta["rewards"].as_array().filter(|a| !a.is_empty()).ok_or_else(|| bad_state("the saved state lists no reward model"))?;
+        let rewards = members
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Ok(RewardState {
+                    trunk: model_state(&format!("reward.{i}"))?,
+                    head: head(&format!("reward_head.{i}"), &r["bias"], &r["head_steps"])?,
+                    steps: count(&r["steps"], "reward step count")? as u32,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(LabState {
             model: saved,
+            method: meta["method"].as_str().ok_or_else(|| bad_state("the saved state does not name its method"))?.to_string(),
             policy: model_state("policy")?,
             policy_steps: count(&meta["policy_steps"], "policy step count")? as u32,
-            reward: model_state("reward")?,
-            reward_head: head("reward_head", &meta["reward_bias"], &meta["reward_head_steps"])?,
-            reward_steps: count(&meta["reward_steps"], "reward step count")? as u32,
-            fitted_on: count(&meta["fitted_on"], "ranking count")? as usize,
+            rewards,
+            rankings_taken: count(&meta["rankings_taken"], "ranking count")? as usize,
             value,
             beta: number(&meta["beta"], "β")? as f32,
             iteration: count(&meta["iteration"], "iteration")? as usize,

@@ -176,6 +176,26 @@ const PROMPTS: [&str; 6] = [
     "I want to {activity}. Any advice?",
 ];
 
+/// The topic a question asks about: one whose name or activity it contains (every question of the
+/// grammar has one), else one whose name it uses as a word, in the singular too ("my dog").
+pub fn topic_of(prompt: &str) -> Option<usize> {
+    let p = prompt.to_lowercase();
+    if let Some(i) = TOPICS.iter().position(|t| p.contains(t.name) || p.contains(t.activity)) {
+        return Some(i);
+    }
+    let words: Vec<&str> = p.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    TOPICS.iter().position(|t| {
+        let name = t.name.trim_start_matches("the ");
+        let singular = name.strip_suffix('s').unwrap_or(name);
+        words.iter().any(|w| *w == name || *w == singular)
+    })
+}
+
+/// What this model knows about: the topics' names.
+pub fn topic_names() -> Vec<&'static str> {
+    TOPICS.iter().map(|t| t.name).collect()
+}
+
 /// Every prompt the grammar can ask: each topic with each template.
 pub fn all_prompts() -> Vec<String> {
     TOPICS.iter().flat_map(|t| PROMPTS.iter().map(move |p| p.replace("{topic}", t.name).replace("{activity}", t.activity))).collect()

@@ -1,6 +1,5 @@
 //! An RLHF lab on a compact GPT: a CPU reference and WGSL kernels through wgpu, natively and in wasm.
 
-pub mod align;
 pub mod any_engine;
 pub mod checkpoint;
 pub mod clock;
@@ -10,17 +9,21 @@ pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod gpu;
-pub mod inspect;
+pub mod lab;
 pub mod labelers;
+pub mod methods;
 pub mod options;
 pub mod params;
-pub mod ppo;
 pub mod reward;
+pub mod reward_ensemble;
 pub mod rng;
+pub mod rollout;
 pub mod sample;
 pub mod surrogate;
+pub mod timing;
 pub mod tokenizer;
 pub mod train;
+pub mod turns;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;

@@ -1,181 +1,254 @@
-//! The one path from a person's options to an `AlignConfig`: the page sends them as JSON
-//! (camelCase), the command line as `--kebab-case` flags, and both go through `Options::apply`,
-//! which checks every value before any work starts and names the bad one.
+//! The one path from a person's options to an `AlignConfig`, and the one list of them: the page
+//! sends options as JSON (camelCase) and builds its settings from `settings`, the command line
+//! takes them as `--kebab-case` flags, and both go through `Options::apply`, which checks every
+//! value before any work starts and names the bad one.
 
 use serde::{Deserialize, Serialize};
 
-use crate::align::{AlignConfig, Selection};
 use crate::config::ModelConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ppo::Baseline;
+use crate::lab::{AlignConfig, Selection};
+use crate::methods::ppo::Baseline;
+use crate::methods::MethodKind;
 use crate::reward::{K_MAX, K_MIN};
 
-/// What a person may set; a missing field keeps the config's value.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Options {
-    pub k: Option<usize>,
-    pub rankings_per_iteration: Option<usize>,
-    pub min_rankings: Option<usize>,
-    pub label_selection: Option<Selection>,
-    pub beta: Option<f32>,
-    pub gamma: Option<f32>,
-    pub lr: Option<f32>,
-    pub rm_lr: Option<f32>,
-    pub rm_epochs: Option<usize>,
-    pub temperature: Option<f32>,
-    pub rollouts: Option<usize>,
-    pub max_new_tokens: Option<usize>,
-    pub ppo_epochs: Option<usize>,
-    pub gae_lambda: Option<f32>,
-    pub baseline: Option<Baseline>,
-    pub target_kl: Option<f32>,
-    pub kl_horizon: Option<f32>,
-    pub seed: Option<u64>,
+/// The range a value must lie in.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Range {
+    /// A whole number from `min` to `max`.
+    Count { min: usize, max: usize },
+    /// A finite number in (min, max] when `open`, else in [min, max].
+    Real { min: f32, max: f32, open: bool },
+    /// One of an enum's names.
+    Choice { names: &'static [&'static str] },
+    /// Any value of its type.
+    Any,
 }
 
-/// Each option's command-line name, for parsing and for messages.
-pub const CLI_NAMES: [&str; 18] = [
-    "k",
-    "rankings-per-iteration",
-    "min-rankings",
-    "label-selection",
-    "beta",
-    "gamma",
-    "lr",
-    "rm-lr",
-    "rm-epochs",
-    "temperature",
-    "rollouts",
-    "max-tokens",
-    "ppo-epochs",
-    "gae-lambda",
-    "baseline",
-    "target-kl",
-    "kl-horizon",
-    "seed",
-];
+/// A value an option can take: read from a flag, checked against its range.
+pub trait OptionValue: Copy + Sized {
+    fn check(self, label: &str, range: Range) -> Result<Self>;
+    fn parse(s: &str) -> std::result::Result<Self, String>;
+}
+
+/// A number from a flag.
+fn number<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
+    s.parse().map_err(|_| format!("'{s}' is not a valid number"))
+}
 
 fn bad(msg: String) -> Error {
     Error::new(ErrorKind::BadInput, msg)
 }
 
-fn real(name: &str, v: f32, lo: f32, hi: f32, lo_open: bool) -> Result<f32> {
-    let ok = v.is_finite() && (if lo_open { v > lo } else { v >= lo }) && v <= hi;
-    if !ok {
-        let open = if lo_open { "(" } else { "[" };
-        return Err(bad(format!("{name} must be a number in {open}{lo}, {hi}], got {v}")));
+impl OptionValue for usize {
+    fn check(self, label: &str, range: Range) -> Result<Self> {
+        match range {
+            Range::Count { min, max } if !(min..=max).contains(&self) => Err(bad(format!("{label} must be {min} to {max}, got {self}"))),
+            _ => Ok(self),
+        }
     }
-    Ok(v)
+    fn parse(s: &str) -> std::result::Result<Self, String> {
+        number(s)
+    }
 }
 
-fn count(name: &str, v: usize, lo: usize, hi: usize) -> Result<usize> {
-    if !(lo..=hi).contains(&v) {
-        return Err(bad(format!("{name} must be {lo} to {hi}, got {v}")));
+impl OptionValue for f32 {
+    fn check(self, label: &str, range: Range) -> Result<Self> {
+        if let Range::Real { min, max, open } = range {
+            let ok = self.is_finite() && (if open { self > min } else { self >= min }) && self <= max;
+            if !ok {
+                let o = if open { "(" } else { "[" };
+                return Err(bad(format!("{label} must be a number in {o}{min}, {max}], got {self}")));
+            }
+        }
+        Ok(self)
     }
-    Ok(v)
+    fn parse(s: &str) -> std::result::Result<Self, String> {
+        number(s)
+    }
 }
 
-impl Options {
-    /// Options from `--name value` pairs, by the names in `CLI_NAMES`; other pairs are left alone.
-    pub fn from_cli(get: impl Fn(&str) -> Option<String>) -> Result<Options> {
-        fn parse<T: std::str::FromStr>(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>> {
-            match get(name) {
-                None => Ok(None),
-                Some(s) => s.parse().map(Some).map_err(|_| bad(format!("--{name}: '{s}' is not a valid number"))),
-            }
-        }
-        // one of an enum's values, by the snake_case names its serde form uses
-        fn choice<T: serde::de::DeserializeOwned>(get: &impl Fn(&str) -> Option<String>, name: &str, names: &str) -> Result<Option<T>> {
-            match get(name) {
-                None => Ok(None),
-                Some(s) => serde_json::from_value(serde_json::Value::String(s.clone()))
-                    .map(Some)
-                    .map_err(|_| bad(format!("--{name} must be {names}, not '{s}'"))),
-            }
-        }
-        Ok(Options {
-            k: parse(&get, "k")?,
-            rankings_per_iteration: parse(&get, "rankings-per-iteration")?,
-            min_rankings: parse(&get, "min-rankings")?,
-            label_selection: choice::<Selection>(&get, "label-selection", "first or top_reward")?,
-            beta: parse(&get, "beta")?,
-            gamma: parse(&get, "gamma")?,
-            lr: parse(&get, "lr")?,
-            rm_lr: parse(&get, "rm-lr")?,
-            rm_epochs: parse(&get, "rm-epochs")?,
-            temperature: parse(&get, "temperature")?,
-            rollouts: parse(&get, "rollouts")?,
-            max_new_tokens: parse(&get, "max-tokens")?,
-            ppo_epochs: parse(&get, "ppo-epochs")?,
-            gae_lambda: parse(&get, "gae-lambda")?,
-            baseline: choice::<Baseline>(&get, "baseline", "value or group")?,
-            target_kl: parse(&get, "target-kl")?,
-            kl_horizon: parse(&get, "kl-horizon")?,
-            seed: parse(&get, "seed")?,
-        })
+impl OptionValue for u64 {
+    fn check(self, _: &str, _: Range) -> Result<Self> {
+        Ok(self)
     }
+    fn parse(s: &str) -> std::result::Result<Self, String> {
+        number(s)
+    }
+}
 
-    /// Checks every value (range, finite, fit to the model) and writes it into `cfg`; on an error
-    /// `cfg` is left as it was.
-    pub fn apply(&self, cfg: &mut AlignConfig, model: &ModelConfig) -> Result<()> {
-        let mut c = *cfg;
-        if let Some(v) = self.k {
-            c.k = count("K (answers per ranking)", v, K_MIN, K_MAX)?;
+/// Choices are read by the snake_case names their serde form uses.
+macro_rules! choice_values {
+    ($($t:ty: $names:expr),*) => {$(
+        impl OptionValue for $t {
+            fn check(self, _: &str, _: Range) -> Result<Self> {
+                Ok(self)
+            }
+            fn parse(s: &str) -> std::result::Result<Self, String> {
+                serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| format!("must be {}, not '{s}'", $names.join(" or ")))
+            }
         }
-        if let Some(v) = self.rankings_per_iteration {
-            c.rankings_per_iteration = count("rankings per iteration", v, 1, 64)?;
+    )*};
+}
+choice_values!(Selection: SELECTIONS, Baseline: BASELINES, MethodKind: crate::methods::METHOD_NAMES);
+
+/// One setting as the page shows it: its key in `Options` (camelCase), its flag, label, help,
+/// range, current value, and whether the page's settings panel lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Setting {
+    pub key: String,
+    pub flag: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub range: Range,
+    pub value: serde_json::Value,
+    pub page: bool,
+}
+
+/// The list of options: field, type, flag, label, help, range (of the model), whether the page
+/// shows it, and how it reads and writes the config.
+macro_rules! options {
+    ($($field:ident: $ty:ty, $flag:literal, $label:literal, $help:literal, |$m:ident| $range:expr, page $page:literal,
+        get |$g:ident| $get:expr, set |$s:ident, $v:ident| $set:expr;)*) => {
+        /// What a person may set; a missing field keeps the config's value.
+        #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        #[cfg_attr(not(target_arch = "wasm32"), derive(clap::Args))]
+        pub struct Options {
+            $(
+                #[cfg_attr(not(target_arch = "wasm32"), arg(long = $flag, help = $help, allow_negative_numbers = true, value_parser = <$ty as OptionValue>::parse))]
+                pub $field: Option<$ty>,
+            )*
         }
-        if let Some(v) = self.min_rankings {
-            c.min_rankings = count("rankings before PPO starts", v, 0, 1000)?;
+
+        impl Options {
+            /// Checks every value (range, finite, fit to the model) and writes it into `cfg`; on an
+            /// error `cfg` is left as it was.
+            #[allow(unused_variables)]
+            pub fn apply(&self, cfg: &mut AlignConfig, model: &ModelConfig) -> Result<()> {
+                let mut c = *cfg;
+                $(
+                    if let Some(v) = self.$field {
+                        let $m = model;
+                        let $v: $ty = v.check($label, $range)?;
+                        let $s = &mut c;
+                        $set;
+                    }
+                )*
+                *cfg = c;
+                Ok(())
+            }
         }
-        if let Some(v) = self.label_selection {
-            c.label_selection = v;
+
+        /// Every setting with its range and its value in `cfg`.
+        #[allow(unused_variables)]
+        pub fn settings(cfg: &AlignConfig, model: &ModelConfig) -> Vec<Setting> {
+            let mut out = Vec::new();
+            $(
+                let $m = model;
+                let $g = cfg;
+                let value: $ty = $get;
+                out.push(Setting {
+                    key: camel(stringify!($field)),
+                    flag: $flag,
+                    label: $label,
+                    help: $help,
+                    range: $range,
+                    value: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+                    page: $page,
+                });
+            )*
+            out
         }
-        if let Some(v) = self.beta {
-            c.ppo.beta = real("β (the KL coefficient)", v, 0.0, 10.0, false)?;
+    };
+}
+
+/// The camelCase key of a snake_case field name (as serde writes it).
+fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut up = false;
+    for ch in snake.chars() {
+        if ch == '_' {
+            up = true;
+        } else if up {
+            out.push(ch.to_ascii_uppercase());
+            up = false;
+        } else {
+            out.push(ch);
         }
-        if let Some(v) = self.gamma {
-            c.ppo.gamma = real("γ (the pretraining coefficient)", v, 0.0, 1000.0, false)?;
-        }
-        if let Some(v) = self.lr {
-            c.ppo.lr = real("the learning rate", v, 0.0, 0.01, true)?;
-            c.ppo.value_lr = c.ppo.lr;
-        }
-        if let Some(v) = self.rm_lr {
-            c.rm.lr = real("the reward model's learning rate", v, 0.0, 0.01, true)?;
-        }
-        if let Some(v) = self.rm_epochs {
-            c.rm.epochs = count("the reward model's epochs", v, 1, 100)?;
-        }
-        if let Some(v) = self.temperature {
-            c.ppo.temperature = real("the temperature", v, 0.0, 10.0, true)?;
-        }
-        if let Some(v) = self.rollouts {
-            c.rollouts = count("rollouts per iteration", v, 1, 1024)?;
-        }
-        if let Some(v) = self.max_new_tokens {
-            c.max_new_tokens = count("the answer length in tokens", v, 1, model.n_ctx.saturating_sub(2).max(1))?;
-        }
-        if let Some(v) = self.ppo_epochs {
-            c.ppo.epochs = count("PPO epochs", v, 1, 64)?;
-        }
-        if let Some(v) = self.gae_lambda {
-            c.ppo.lam = real("GAE's λ", v, 0.0, 1.0, false)?;
-        }
-        if let Some(v) = self.baseline {
-            c.ppo.baseline = v;
-        }
-        if let Some(v) = self.target_kl {
-            c.ppo.target_kl = Some(real("the target KL", v, 0.0, 1000.0, true)?);
-        }
-        if let Some(v) = self.kl_horizon {
-            c.ppo.kl_horizon = real("the KL horizon", v, 1.0, 1e9, false)?;
-        }
-        if let Some(v) = self.seed {
-            c.seed = v;
-        }
-        *cfg = c;
-        Ok(())
     }
+    out
+}
+
+const SELECTIONS: &[&str] = &["first", "top_reward"];
+const BASELINES: &[&str] = &["value", "group"];
+
+options! {
+    method: MethodKind, "method", "the method", "Which method moves the policy: PPO-ptx (InstructGPT's), DPO, RLOO or best-of-K.",
+        |m| Range::Choice { names: crate::methods::METHOD_NAMES }, page false,
+        get |c| c.method, set |c, v| c.method = v;
+    k: usize, "k", "K (answers per ranking)", "Answers per question: one ranking gives K·(K−1)/2 pairs.",
+        |m| Range::Count { min: K_MIN, max: K_MAX }, page true,
+        get |c| c.k, set |c, v| c.k = v;
+    beta: f32, "beta", "β (the KL coefficient)", "KL penalty per token: how far the policy may move from SFT.",
+        |m| Range::Real { min: 0.0, max: 10.0, open: false }, page true,
+        get |c| c.ppo.beta, set |c, v| c.ppo.beta = v;
+    gamma: f32, "gamma", "γ (the pretraining coefficient)", "Weight of the pretraining log-likelihood (PPO-ptx): keeps the alignment tax small.",
+        |m| Range::Real { min: 0.0, max: 1000.0, open: false }, page true,
+        get |c| c.ppo.gamma, set |c, v| c.ppo.gamma = v;
+    lr: f32, "lr", "the learning rate", "AdamW step size for the policy.",
+        |m| Range::Real { min: 0.0, max: 0.01, open: true }, page true,
+        get |c| c.ppo.lr, set |c, v| { c.ppo.lr = v; c.ppo.value_lr = v };
+    temperature: f32, "temperature", "the temperature", "Sampling temperature; log-probabilities use the same scaled logits.",
+        |m| Range::Real { min: 0.0, max: 10.0, open: true }, page true,
+        get |c| c.ppo.temperature, set |c, v| c.ppo.temperature = v;
+    rankings_per_iteration: usize, "rankings-per-iteration", "rankings per iteration", "Groups the command line's labeler ranks per iteration.",
+        |m| Range::Count { min: 1, max: 64 }, page false,
+        get |c| c.rankings_per_iteration, set |c, v| c.rankings_per_iteration = v;
+    min_rankings: usize, "min-rankings", "rankings before PPO starts", "Rankings the reward model needs before the policy moves.",
+        |m| Range::Count { min: 0, max: 1000 }, page false,
+        get |c| c.min_rankings, set |c, v| c.min_rankings = v;
+    label_selection: Selection, "label-selection", "the label selection", "The order in which a batch's groups are offered for ranking.",
+        |m| Range::Choice { names: SELECTIONS }, page false,
+        get |c| c.label_selection, set |c, v| c.label_selection = v;
+    rm_lr: f32, "rm-lr", "the reward model's learning rate", "AdamW step size for the reward model.",
+        |m| Range::Real { min: 0.0, max: 0.01, open: true }, page false,
+        get |c| c.rm.lr, set |c, v| c.rm.lr = v;
+    rm_epochs: usize, "rm-epochs", "the reward model's epochs", "Passes over the rankings in each refit.",
+        |m| Range::Count { min: 1, max: 100 }, page false,
+        get |c| c.rm.epochs, set |c, v| c.rm.epochs = v;
+    rm_members: usize, "rm-members", "reward models in the ensemble", "Reward models fitted to the same rankings.",
+        |m| Range::Count { min: 1, max: 8 }, page false,
+        get |c| c.rm.members, set |c, v| c.rm.members = v;
+    rm_penalty: f32, "rm-penalty", "the ensemble's spread penalty", "The policy optimizes the reward models' mean less this many spreads.",
+        |m| Range::Real { min: 0.0, max: 10.0, open: false }, page false,
+        get |c| c.rm.penalty, set |c, v| c.rm.penalty = v;
+    rollouts: usize, "rollouts", "rollouts per iteration", "Answers the policy samples per iteration.",
+        |m| Range::Count { min: 1, max: 1024 }, page false,
+        get |c| c.rollouts, set |c, v| c.rollouts = v;
+    max_new_tokens: usize, "max-tokens", "the answer length in tokens", "Longest answer; a longer one is cut off and scores the fixed penalty.",
+        |m| Range::Count { min: 1, max: m.n_ctx.saturating_sub(2).max(1) }, page false,
+        get |c| c.max_new_tokens, set |c, v| c.max_new_tokens = v;
+    ppo_epochs: usize, "ppo-epochs", "PPO epochs", "Passes over each batch of rollouts.",
+        |m| Range::Count { min: 1, max: 64 }, page false,
+        get |c| c.ppo.epochs, set |c, v| c.ppo.epochs = v;
+    gae_lambda: f32, "gae-lambda", "GAE's λ", "λ of generalized advantage estimation (with the value baseline).",
+        |m| Range::Real { min: 0.0, max: 1.0, open: false }, page false,
+        get |c| c.ppo.lam, set |c, v| c.ppo.lam = v;
+    baseline: Baseline, "baseline", "the baseline", "What an answer's return is measured against: the group's other answers, or a value model.",
+        |m| Range::Choice { names: BASELINES }, page false,
+        get |c| c.ppo.baseline, set |c, v| c.ppo.baseline = v;
+    target_kl: f32, "target-kl", "the target KL", "Adaptive KL controller's target, in nats per answer (unset: β stays fixed).",
+        |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
+        get |c| c.ppo.target_kl.unwrap_or(f32::NAN), set |c, v| c.ppo.target_kl = Some(v);
+    kl_horizon: f32, "kl-horizon", "the KL horizon", "Answers over which the adaptive controller moves β by ±20%.",
+        |m| Range::Real { min: 1.0, max: 1e9, open: false }, page false,
+        get |c| c.ppo.kl_horizon, set |c, v| c.ppo.kl_horizon = v;
+    dpo_beta: f32, "dpo-beta", "DPO's β", "β of DPO's implicit reward β·log(π/π_SFT).",
+        |m| Range::Real { min: 0.0, max: 10.0, open: true }, page false,
+        get |c| c.dpo.beta, set |c, v| c.dpo.beta = v;
+    seed: u64, "seed", "the seed", "Seed of every random stream of a run.",
+        |m| Range::Any, page false,
+        get |c| c.seed, set |c, v| c.seed = v;
 }

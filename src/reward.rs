@@ -5,6 +5,7 @@
 //! ("these differences do not matter"), as ties count half in the win-rate.
 
 use crate::bail;
+use crate::checkpoint::HeadState;
 use crate::config::AdamSettings;
 use crate::corpus::format_dialogue;
 use crate::cpu::adamw::adamw_update;
@@ -139,6 +140,16 @@ impl ScalarHead {
         h.iter().zip(&self.w).map(|(a, b)| a * b).sum::<f32>() + self.bias
     }
 
+    /// The head as a saved lab keeps it.
+    pub fn state(&self) -> HeadState {
+        HeadState { w: self.w.clone(), bias: self.bias, m: self.m.clone(), v: self.v.clone(), t: self.t }
+    }
+
+    pub fn from_state(h: HeadState) -> Self {
+        let c = h.w.len();
+        ScalarHead { w: h.w, bias: h.bias, m: h.m, v: h.v, grad: vec![0.0; c], t: h.t }
+    }
+
     pub fn step(&mut self, opt: &AdamSettings, lr: f32) {
         self.t += 1;
         adamw_update(&mut self.w, &self.grad, &mut self.m, &mut self.v, &opt.at(lr, self.t), 1.0, false);
@@ -257,15 +268,11 @@ impl<E: Engine> RewardModel<E> {
 
     /// Loss and pairwise accuracy on rankings without training.
     pub async fn evaluate(&mut self, data: &[TokenizedRanking], pad: u32) -> Result<RmReport> {
-        let (mut loss, mut right, mut total) = (0.0, 0.0, 0);
+        let mut scored = Vec::with_capacity(data.len());
         for (seqs, ranks) in data {
-            let r = self.score(seqs, pad).await?;
-            loss += ranking_loss(&r, ranks).0;
-            let (a, n) = pair_accuracy(&r, ranks);
-            right += a;
-            total += n;
+            scored.push((self.score(seqs, pad).await?, ranks.clone()));
         }
-        Ok(RmReport { loss: loss / data.len().max(1) as f32, accuracy: accuracy(right, total), pairs: total, skipped: false })
+        Ok(report_on(&scored))
     }
 
     /// Starts again from the SFT trunk and a fresh head, with a fresh optimizer.
@@ -334,10 +341,26 @@ pub struct RmFit {
     pub lr: f32,
     /// Rankings per step.
     pub batch: usize,
+    /// Reward models in the ensemble, each a trunk and a head of its own.
+    pub members: usize,
+    /// The policy optimizes the members' mean score less this many times their spread.
+    pub penalty: f32,
 }
 
 /// One ranking ready for the trunk: K token sequences and their ranks.
 pub type TokenizedRanking = (Vec<Vec<u32>>, Vec<usize>);
+
+/// Mean ranking loss and pairwise accuracy of rewards given to rankings: (rewards, ranks) each.
+pub fn report_on(scored: &[(Vec<f32>, Vec<usize>)]) -> RmReport {
+    let (mut loss, mut right, mut total) = (0.0, 0.0, 0);
+    for (r, ranks) in scored {
+        loss += ranking_loss(r, ranks).0;
+        let (a, n) = pair_accuracy(r, ranks);
+        right += a;
+        total += n;
+    }
+    RmReport { loss: loss / scored.len().max(1) as f32, accuracy: accuracy(right, total), pairs: total, skipped: false }
+}
 
 fn accuracy(right: f32, pairs: usize) -> f32 {
     if pairs == 0 {

@@ -6,6 +6,11 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// A generator whose state is `state` as given (not mixed with the seed constant).
+    pub const fn from_state(state: u64) -> Self {
+        Rng { state }
+    }
+
     pub fn new(seed: u64) -> Self {
         Rng { state: seed ^ 0x9E37_79B9_7F4A_7C15 }
     }

@@ -4,6 +4,7 @@ use crate::config::SampleConfig;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::rng::Rng;
+use crate::tokenizer::Tokenizer;
 
 /// Picks one token from logits (V). Temperature 0 is greedy.
 pub fn sample_token(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
@@ -107,6 +108,12 @@ pub fn sample_threshold(logits: &[f32], cfg: &SampleConfig, u: f32) -> u32 {
         }
     }
     last as u32
+}
+
+/// K answers to a prompt (its token ids, as `Tokenizer::prompt_ids` gives them) as text.
+pub async fn answers<E: Engine>(engine: &mut E, tok: &Tokenizer, prompt: &[u32], k: usize, cfg: &SampleConfig, seed: u64) -> Result<Vec<String>> {
+    let outs = engine.generate(prompt, k, tok.end, cfg, seed).await?;
+    outs.iter().map(|o| tok.answer_text(o)).collect()
 }
 
 /// K continuations of a prompt with the engine's own sampler (on the GPU for the GPU engine).

@@ -7,8 +7,11 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, NormalizerWrapper, TokenizerBuilder};
 
 use crate::bail;
-use crate::corpus::{ASSISTANT, END, SPECIAL_TOKENS, USER};
+use crate::corpus::{format_prompt, ASSISTANT, END, SPECIAL_TOKENS, USER};
 use crate::error::{Error, ErrorKind, Result};
+
+/// Room a question must leave in the context for its answer: a sentence of this model's answers.
+pub const MIN_ANSWER_TOKENS: usize = 16;
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
@@ -64,6 +67,32 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.inner.encode(text, false).map_err(tk_err("encoding text"))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// A question's token ids in the chat format (`<|user|>…<|assistant|>`), checked to leave room
+    /// in a context of `n_ctx` for an answer of at least `MIN_ANSWER_TOKENS` tokens.
+    pub fn prompt_ids(&self, prompt: &str, n_ctx: usize) -> Result<Vec<u32>> {
+        if prompt.trim().is_empty() {
+            bail!("the question is empty");
+        }
+        let ids = self.encode(&format_prompt(prompt))?;
+        let most = n_ctx.saturating_sub(MIN_ANSWER_TOKENS);
+        if ids.len() > most {
+            bail!("the question is {} tokens; this model's context of {n_ctx} leaves room for an answer after at most {most}", ids.len());
+        }
+        Ok(ids)
+    }
+
+    /// An answer as the model wrote it, up to its first special token: a model that starts another
+    /// turn (`<|user|>`, `<|assistant|>`) has ended its answer there, and no special token is ever
+    /// shown inside an answer.
+    pub fn answer_ids<'a>(&self, ids: &'a [u32]) -> &'a [u32] {
+        let n = ids.iter().position(|&t| t == self.user || t == self.assistant || t == self.end).unwrap_or(ids.len());
+        &ids[..n]
+    }
+
+    pub fn answer_text(&self, ids: &[u32]) -> Result<String> {
+        self.decode(self.answer_ids(ids))
     }
 
     /// Decodes ids to text, special tokens included.

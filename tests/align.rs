@@ -3,51 +3,50 @@
 //! to end; the lab's saved state round-trips and a bad one is refused whole.
 
 use pollster::block_on;
-use rlhf_lab::align::{win_rate, AlignConfig, Aligner};
 use rlhf_lab::checkpoint::{Checkpoint, LabState, LAB_STATE_VERSION};
-use rlhf_lab::config::ModelConfig;
 use rlhf_lab::cpu::gpt::CpuGpt;
-use rlhf_lab::engine::Engine;
-use rlhf_lab::error::{ErrorKind, Result};
-use rlhf_lab::labelers::Labeler;
+use rlhf_lab::error::ErrorKind;
+use rlhf_lab::lab::{AlignConfig, Lab, FULL};
+use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::options::Options;
+use rlhf_lab::reward::Ranking;
 use rlhf_lab::tokenizer::Tokenizer;
 
 fn tiny() -> Checkpoint {
     Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap()
 }
 
-fn aligner(ck: &Checkpoint, cfg: AlignConfig) -> Aligner<CpuGpt> {
+fn lab(ck: &Checkpoint, cfg: AlignConfig) -> Lab<CpuGpt> {
     let model = ck.cfg;
-    let make = move |p: Vec<f32>, b: usize, t: usize| -> Result<CpuGpt> { CpuGpt::new(model, p, b, t) };
-    Aligner::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, &make).unwrap()
+    let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
+    let lab = Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).unwrap();
+    block_on(lab.start()).unwrap();
+    lab
 }
 
-fn make_for(model: ModelConfig) -> impl Fn(Vec<f32>, usize, usize) -> Result<CpuGpt> {
-    move |p, b, t| CpuGpt::new(model, p, b, t)
+/// `n` iterations, the labeler ranking the group each offers; the metrics without their timings.
+fn run(lab: &Lab<CpuGpt>, labeler: &mut Labeler, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            lab.rank_offered(labeler).unwrap().expect("a group is offered");
+            let mut m = block_on(lab.iterate()).unwrap().metrics;
+            (m.seconds_reward_model, m.seconds_generation, m.seconds_scoring, m.seconds_update) = (0.0, 0.0, 0.0, 0.0);
+            serde_json::to_string(&m).unwrap()
+        })
+        .collect()
 }
 
 #[test]
 fn the_defaults_raise_a_labelers_win_rate_on_tiny_and_the_same_seed_gives_the_same_run() {
     let ck = tiny();
-    let make = make_for(ck.cfg);
-    let labeler = Labeler::Concise;
-    let metrics = |al: &mut Aligner<CpuGpt>, n: usize| -> Vec<String> {
-        (0..n)
-            .map(|_| {
-                let (mut m, _) = block_on(al.iterate(Some(labeler), &make)).unwrap();
-                (m.seconds_labeling, m.seconds_reward_model, m.seconds_generation, m.seconds_scoring, m.seconds_update) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                serde_json::to_string(&m).unwrap()
-            })
-            .collect()
-    };
-    let first = metrics(&mut aligner(&ck, AlignConfig::default()), 1);
-    let again = metrics(&mut aligner(&ck, AlignConfig::default()), 1);
+    let mut labeler = Labeler::new(Rule::Concise);
+    let first = run(&lab(&ck, AlignConfig::default()), &mut labeler, 1);
+    let again = run(&lab(&ck, AlignConfig::default()), &mut labeler, 1);
     assert_eq!(first, again, "the same seed must give the same metrics");
 
-    let mut al = aligner(&ck, AlignConfig::default());
-    let ms = metrics(&mut al, 16);
-    assert_eq!(al.rankings.len(), 16, "one ranking per iteration");
+    let al = lab(&ck, AlignConfig::default());
+    let ms = run(&al, &mut labeler, 16);
+    assert_eq!(al.rankings().len(), 16, "one ranking per iteration");
     let last: serde_json::Value = serde_json::from_str(ms.last().unwrap()).unwrap();
     for key in [
         "reward",
@@ -66,52 +65,53 @@ fn the_defaults_raise_a_labelers_win_rate_on_tiny_and_the_same_seed_gives_the_sa
     ] {
         assert!(last[key].as_f64().is_some_and(f64::is_finite), "metric {key} missing or not finite: {last}");
     }
-    let prompts = al.eval_prompts.clone();
-    let sc = al.sample_cfg();
-    let win = block_on(win_rate(&mut al.policy, &mut al.reference, &al.tok, labeler, &prompts, 4, &sc, 99)).unwrap();
+    let win = block_on(al.evaluate(&labeler, FULL)).unwrap().win_rate_vs_sft;
     assert!(win > 0.6, "win-rate of the aligned policy against SFT after 16 rankings: {win}");
-    assert!(al.last_kl < 10.0, "KL to SFT {}", al.last_kl);
+    let kl = al.progress().unwrap().kl;
+    assert!(kl < 10.0, "KL to SFT {kl}");
     // the held-out prompts were never used for rankings
-    assert!(al.rankings.iter().all(|r| !prompts.contains(&r.prompt)));
+    let held = al.eval_prompts();
+    assert!(al.rankings().iter().all(|r| !held.contains(&r.prompt)));
 }
 
 #[test]
 fn k_9_trains_end_to_end_and_the_lab_state_round_trips() {
     let ck = tiny();
-    let make = make_for(ck.cfg);
     let mut cfg = AlignConfig::default();
     Options { k: Some(9), rollouts: Some(18), ..Default::default() }.apply(&mut cfg, &ck.cfg).unwrap();
-    let mut al = aligner(&ck, cfg);
-    for _ in 0..2 {
-        let (m, new) = block_on(al.iterate(Some(Labeler::Cheerful), &make)).unwrap();
-        assert!(new.iter().all(|r| r.responses.len() == 9), "rankings of nine answers");
-        assert!(m.ppo.reward.is_finite() && m.rm_loss.is_finite());
+    let al = lab(&ck, cfg);
+    let ms = run(&al, &mut Labeler::new(Rule::Cheerful), 2);
+    assert!(al.rankings().iter().all(|r| r.responses.len() == 9), "rankings of nine answers");
+    for m in &ms {
+        let m: serde_json::Value = serde_json::from_str(m).unwrap();
+        assert!(m["reward"].as_f64().is_some_and(f64::is_finite) && m["rm_loss"].as_f64().is_some_and(f64::is_finite), "{m}");
     }
     // a person's ranking of nine, all tied, counts too
-    let tied = al.rankings[0].clone();
-    al.add_ranking(rlhf_lab::reward::Ranking { ranks: vec![0; 9], ..tied }).unwrap();
+    let tied = al.rankings()[0].clone();
+    al.submit(Ranking { ranks: vec![0; 9], ..tied }, None).unwrap();
 
-    let history = vec![serde_json::json!({ "iteration": 0 })];
-    let state = block_on(al.snapshot(history.clone())).unwrap();
+    let state = block_on(al.snapshot()).unwrap();
     let bytes = state.to_bytes().unwrap();
     let back = LabState::from_bytes(&bytes, &ck.cfg).unwrap();
     assert_eq!(back, state);
-    let mut fresh = aligner(&ck, cfg);
-    fresh.restore(back, &make).unwrap();
-    assert_eq!(block_on(fresh.policy.params()).unwrap(), state.policy.params);
-    assert_eq!(block_on(fresh.reward.engine.optimizer_state()).unwrap(), (state.reward.m.clone(), state.reward.v.clone()));
-    assert_eq!((fresh.iteration, fresh.policy_steps, fresh.fitted_on), (2, state.policy_steps, 2));
-    fresh.rankings = al.rankings.clone();
-    block_on(fresh.iterate(None, &make)).unwrap();
+    let fresh = lab(&ck, cfg);
+    fresh.restore(back, al.rankings()).unwrap();
+    let again = block_on(fresh.snapshot()).unwrap();
+    assert_eq!(again, state, "everything saved came back");
+    let p = fresh.progress().unwrap();
+    assert_eq!((p.iterations, p.rankings_taken), (2, 2), "the tied ranking waits for the next iteration");
+    assert!(fresh.ready());
+    block_on(fresh.start()).unwrap();
+    block_on(fresh.iterate()).unwrap();
+    assert_eq!(fresh.progress().unwrap().rankings_taken, 3);
 }
 
 #[test]
 fn a_bad_lab_state_is_refused_whole_with_a_clear_message() {
     let ck = tiny();
-    let make = make_for(ck.cfg);
-    let mut al = aligner(&ck, AlignConfig::default());
-    block_on(al.iterate(Some(Labeler::Polite), &make)).unwrap();
-    let good = block_on(al.snapshot(Vec::new())).unwrap();
+    let al = lab(&ck, AlignConfig::default());
+    run(&al, &mut Labeler::new(Rule::Polite), 1);
+    let good = block_on(al.snapshot()).unwrap();
     let refused = |s: &LabState, bytes: Option<Vec<u8>>| {
         let bytes = bytes.unwrap_or_else(|| s.to_bytes().unwrap());
         let e = LabState::from_bytes(&bytes, &ck.cfg).unwrap_err();
@@ -139,11 +139,14 @@ fn a_bad_lab_state_is_refused_whole_with_a_clear_message() {
     assert!(refused(&good, Some(cut)).contains("corrupted"));
     assert!(refused(&good, Some(b"not a state".to_vec())).contains("corrupted"));
     // the lab that refused a state keeps its own models
-    let before = block_on(al.policy.params()).unwrap();
+    let before = block_on(al.snapshot()).unwrap();
     let mut wrong = good.clone();
     wrong.model.n_layer = 3;
-    assert!(al.restore(wrong, &make).is_err());
-    assert_eq!(block_on(al.policy.params()).unwrap(), before);
+    assert!(al.restore(wrong, al.rankings()).is_err());
+    let mut other_method = good.clone();
+    other_method.method = "dpo".into();
+    assert!(al.restore(other_method, al.rankings()).unwrap_err().message.contains("trained with dpo"));
+    assert_eq!(block_on(al.snapshot()).unwrap(), before);
 }
 
 /// Where the little-endian bytes of `vals` start in `bytes`.

@@ -10,10 +10,14 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::MatmulKind;
+use rlhf_lab::methods::ppo::*;
+use rlhf_lab::methods::UpdateMetrics;
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::ppo::*;
 use rlhf_lab::reward::ScalarHead;
 use rlhf_lab::rng::Rng;
+use rlhf_lab::rollout::*;
+use rlhf_lab::surrogate::surrogate;
+use rlhf_lab::train::Batch;
 
 #[test]
 fn gae_matches_a_hand_computed_case() {
@@ -108,10 +112,10 @@ fn a_ppo_ptx_update_on_the_gpu_equals_the_cpu_reference() {
         rollouts: &[Rollout],
         ppo: &PpoConfig,
         ptx: &(Vec<u32>, Vec<i32>),
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, PpoMetrics) {
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, UpdateMetrics) {
         let mut h = head.clone();
-        let mut m = PpoMetrics::default();
-        let batch = || Ok((ptx.0.clone(), ptx.1.clone(), 4, 16));
+        let mut m = UpdateMetrics::default();
+        let batch = || Ok(Batch { tokens: ptx.0.clone(), targets: ptx.1.clone(), b: 4, t: 16 });
         let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-4, weight_decay: 0.0 };
         let opt = Optimizers { ppo, adam: &adam, pad: 0 };
         ppo_update(policy, Some((value, &mut h)), rollouts, &opt, 0, batch, &mut Rng::new(3), &mut m).await.unwrap();
@@ -159,7 +163,7 @@ fn a_non_finite_advantage_skips_the_step_and_leaves_the_weights() {
     let mut value = CpuGpt::new(cfg, params.clone(), 8, 16).unwrap();
     let mut head = ScalarHead::new(cfg.n_embd, 1);
     let head_before = head.w.clone();
-    let mut m = PpoMetrics::default();
+    let mut m = UpdateMetrics::default();
     let ppo = PpoConfig { epochs: 1, gamma: 0.0, ..Default::default() };
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
     let opt = Optimizers { ppo: &ppo, adam: &adam, pad: 0 };
@@ -227,7 +231,7 @@ fn approx_kl_is_the_kl_from_the_rollout_policy_to_the_updated_one() {
     compute_advantages(&mut rollouts, 0.02, 0.95);
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
     let opt = Optimizers { ppo: &ppo, adam: &adam, pad: 0 };
-    let mut m = PpoMetrics::default();
+    let mut m = UpdateMetrics::default();
     let mut head = ScalarHead::new(cfg.n_embd, 1);
     block_on(ppo_update(&mut policy, Some((&mut value, &mut head)), &rollouts, &opt, 0, || unreachable!("gamma is 0"), &mut Rng::new(1), &mut m))
         .unwrap();

@@ -8,7 +8,7 @@ use rlhf_lab::config::preset;
 use rlhf_lab::config::AdamSettings;
 use rlhf_lab::corpus::{prompt_for, respond, STYLES, TOPICS};
 use rlhf_lab::cpu::gpt::CpuGpt;
-use rlhf_lab::labelers::Labeler;
+use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, Ranking, RewardModel};
 use rlhf_lab::rng::Rng;
@@ -94,8 +94,8 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
         })
         .collect();
     let tok = Tokenizer::train(&corpus_text, p.model.vocab_size).unwrap();
-    let labeler = Labeler::Polite;
-    let make = |rng: &mut Rng| {
+    let mut labeler = Labeler::new(Rule::Polite);
+    let mut make = |rng: &mut Rng| {
         let t = &TOPICS[rng.below(TOPICS.len())];
         let prompt = prompt_for(t, rng);
         let responses: Vec<String> = (0..4).map(|_| respond(t, *rng.choose(&STYLES), rng)).collect();

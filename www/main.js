@@ -24,15 +24,17 @@ let db;
 let rankingCount = 0;
 let plots;
 let curve;
-let seed = 1;
 let heldout = [];
+let info = null; // what the lab described of itself: prompts, topics, settings, labelers, methods
+let offer = null; // the group of answers on screen, as the lab offered it
 const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses; });
 const tokens = new TokenView($("tokens"));
 const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer));
 const blind = new BlindTest($("blind"), () => call("blindPair", { seed: Math.floor(Math.random() * 1e9) }), recordJudgement);
 // for tests and the curious
 window.__lab = {
-  metrics: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
+  metrics: [], offers: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
+  save: () => call("debugSave"), crash: () => lab.stop(),
   loseDevice: () => call("debugLoseDevice"),
   directLogprobs: (prompt, answer) => call("debugDirectLogprobs", { prompt, answer }),
   setSavedState: (bytes) => call("debugSetSavedState", { bytes }),
@@ -65,32 +67,41 @@ lab.on("progress", ({ label, got, total }) => {
   $("load-progress").value = total ? got / total : 0.1;
   $("load-text").textContent = total ? `Loading ${label}: ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB` : `Loading ${label}…`;
 });
-lab.on("metrics", ({ metrics: m }) => {
+lab.on("metrics", ({ metrics: m, offer: next }) => {
   window.__lab.metrics.push(m);
   plots.add(m);
   watch.add(m);
   if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
-  let s = `Iteration ${m.iteration + 1} done: reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats, ${m.rankings} rankings.`;
+  let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
   if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
   $("train-status").textContent = s;
+  if (!offer) showOffer(next);
   clearError();
 });
-lab.on("ranking", async ({ ranking: r }) => {
-  await putRanking(db, r);
+lab.on("phase", ({ phase, taken }) => {
+  if (phase) $("train-status").textContent = `Learning from ${taken} ranking${taken === 1 ? "" : "s"}: ${phase}…`;
+});
+lab.on("waiting", ({ offer: next, taken }) => {
+  if (!offer) showOffer(next);
+  $("train-status").textContent = taken === 0 ? "Rank the answers in section 1: the model learns from your first ranking on."
+    : `Waiting for your next ranking: the model has learned from all ${taken}. Rank the answers in section 1.`;
+});
+lab.on("ranking", ({ offer: next }) => {
   setCount(rankingCount + 1);
+  showOffer(next); // the autopilot ranked what was on screen
 });
 lab.on("status", ({ text }) => { $("train-status").textContent = text; });
 lab.on("saved", ({ bytes }) => { $("saved").textContent = `Model saved in this browser (${(bytes / 1e6).toFixed(1)} MB).`; });
 // a lost device or a GPU error: start a fresh engine from the last saved state
 lab.on("error", ({ kind, text }) => {
   if (kind === "device") recover(text);
-  else showError(`Training stopped: ${text}`);
+  else showError(`Learning stopped: ${text}`);
 });
 lab.on("training", ({ running }) => {
-  $("train-toggle").textContent = running ? "Pause training" : "Start training";
+  $("train-toggle").textContent = running ? "Pause learning" : "Resume learning";
   $("spinner").hidden = !running;
   $("train-toggle").dataset.running = running ? "1" : "";
-  if (!running && /^training/.test($("train-status").textContent)) $("train-status").textContent = "Paused.";
+  if (!running) $("train-status").textContent = "Paused: your rankings are kept, and the model learns from them when you resume.";
 });
 
 let recovering = false;
@@ -102,11 +113,10 @@ async function recover(reason) {
   lab.start();
   try {
     await connect(false);
-    warn(`Recovered from the last saved state after: ${reason}. Training is paused; start it again to continue.`);
-    $("train-toggle").textContent = "Start training";
+    warn(`Recovered from the last saved state after: ${reason}. Learning is paused; resume it to continue.`);
+    $("train-toggle").textContent = "Resume learning";
     $("train-toggle").dataset.running = "";
     $("spinner").hidden = true;
-    $("train-status").textContent = "";
   } catch (e) {
     showError(`Could not recover (${e.message}). Reload the page: your rankings and the last saved model are kept.`);
   } finally {
@@ -115,9 +125,23 @@ async function recover(reason) {
 }
 
 // ---- ranking
-const kValue = () => Math.min(9, Math.max(2, Number($("k").value) || 4));
+// The group to rank, as the lab offered it: its question, notes, answers. None: the lab is still
+// sampling (the first answers, or a person faster than the engine).
+function showOffer(next) {
+  offer = next || null;
+  const waiting = !offer;
+  $("offer-wait").hidden = !waiting;
+  $("offer-wait").textContent = waiting ? "Sampling the next answers…" : "";
+  $("offer-kind").textContent = offer ? (offer.yours ? "Your question:" : "A question it trains on:") : "";
+  $("offer-prompt").textContent = offer ? offer.prompt : "";
+  $("offer-notes").replaceChildren(...(offer ? offer.notes : []).map((n) => Object.assign(document.createElement("li"), { textContent: n })));
+  if (offer) ranking.show(offer.prompt, offer.responses);
+  else { $("answers").replaceChildren(); ranking.responses = null; }
+  $("offer").dataset.offer = offer ? String(offer.id) : "";
+  if (offer) window.__lab.offers.push({ id: offer.id, at: performance.now() });
+}
 
-async function generate() {
+async function ask() {
   const prompt = $("prompt").value.trim();
   if (!prompt) {
     showError("Type a question first (or pick one from the list).");
@@ -125,7 +149,7 @@ async function generate() {
   }
   $("generate").disabled = true;
   try {
-    ranking.show(prompt, await call("generate", { prompt, k: kValue(), seed: seed++, sft: false }));
+    showOffer(await call("ask", { prompt }));
     clearError();
   } catch (e) {
     showError(`Could not answer: ${e.message}`);
@@ -135,20 +159,25 @@ async function generate() {
 }
 
 async function submitRanking() {
+  if (!offer || !ranking.responses) return;
   const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
+  const id = offer.id;
   await putRanking(db, r); // stored before training sees it
-  const { count, warning } = await call("addRanking", { ranking: r });
-  setCount(count);
-  log(`Ranking stored (${count} in all).${warning ? ` Note: ${warning}.` : ""}`);
-  $("answers").replaceChildren();
-  ranking.responses = null;
-  $("submit-ranking").disabled = true;
+  let res;
+  try {
+    res = await call("submit", { ranking: r, offer: id });
+  } catch (e) {
+    // the group was replaced meanwhile (the autopilot ranked it): keep the ranking as one of its own
+    res = await call("submit", { ranking: r, offer: null });
+  }
+  setCount(res.count);
+  log(`Ranking stored (${res.count} in all).${res.warning ? ` Note: ${res.warning}.` : ""}`);
+  showOffer(res.next);
 }
 
-async function applyOptions() {
-  const options = { beta: Number($("beta").value), gamma: Number($("gamma").value), lr: Number($("lr").value), temperature: Number($("temperature").value), k: kValue() };
+async function applyOptions(key, value) {
   try {
-    await call("setOptions", { options });
+    await call("setOptions", { options: { [key]: value } });
     clearError();
   } catch (e) {
     showError(`Settings not applied: ${e.message}`);
@@ -208,46 +237,65 @@ function describeEngine(info) {
   }
 }
 
-function fillFirstVisit(info) {
+// Options of a select: [value, text] pairs.
+function fillSelect(el, items) {
+  el.replaceChildren(...items.map(([value, text]) => Object.assign(document.createElement("option"), { value, textContent: text })));
+}
+
+// The settings the page shows, as the lab describes them: label, help, range and value.
+function buildSettings(settings) {
+  $("settings").replaceChildren(...settings.filter((s) => s.page).map((s) => {
+    const label = document.createElement("label");
+    const input = Object.assign(document.createElement("input"), { type: "number", id: `setting-${s.key}`, value: String(s.value) });
+    if (s.range.kind === "count") Object.assign(input, { min: s.range.min, max: s.range.max, step: 1 });
+    if (s.range.kind === "real") Object.assign(input, { min: s.range.min, max: s.range.max, step: "any" });
+    input.addEventListener("change", () => applyOptions(s.key, Number(input.value)));
+    const help = Object.assign(document.createElement("span"), { className: "help", textContent: s.help });
+    label.append(`${s.label[0].toUpperCase()}${s.label.slice(1)} `, input, help);
+    return label;
+  }));
+}
+
+function fillFirstVisit(start) {
+  info = start.describe;
+  $("knows").textContent = `This small model knows about ${info.topics.length} topics: ${info.topics.join(", ")}. Its answers to anything else are about those.`;
   $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
-  $("prompt").value = info.prompts[0];
   heldout = info.heldout;
-  $("watch-edit").value = info.watchPrompts[0];
+  $("watch-edit").value = info.watch_prompts[0];
+  const labelers = info.labelers.map(([name, what]) => [name, `${name.replace("_", " ")}: ${what}`]);
+  fillSelect($("labeler"), labelers);
+  fillSelect($("measure-labeler"), labelers);
+  buildSettings(info.settings);
   plots = new Plots($("plots"));
   curve = new LearningCurve($("curve"));
   window.__lab.plots = plots;
-  for (const m of info.restored?.history || []) {
+  for (const m of start.restored?.history || []) {
     window.__lab.metrics.push(m);
     plots.add(m);
     watch.add(m);
     if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
   }
-  if (info.restored) $("train-status").textContent = `Resumed after iteration ${info.restored.iteration}.`;
+  if (start.restored) $("train-status").textContent = `Resumed after iteration ${start.restored.iteration}.`;
 }
 
-// Loads the lab in the Worker, restores the saved model and replays the stored rankings.
+// Loads the lab in the Worker, which restores the saved model and the stored rankings; then learning
+// starts (when this tab may train).
 async function connect(first) {
-  const info = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine });
+  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine });
   $("load-progress").value = 1;
-  $("load-text").textContent = `Ready: a ${(info.parameters / 1e6).toFixed(2)}M-parameter model.`;
-  describeEngine(info);
-  const cfg = info.config;
-  for (const [id, v] of [["beta", cfg.ppo.beta], ["gamma", cfg.ppo.gamma], ["lr", cfg.ppo.lr], ["temperature", cfg.ppo.temperature], ["k", cfg.k]]) $(id).value = String(v);
-  if (first) fillFirstVisit(info);
+  $("load-text").textContent = `Ready: a ${(start.parameters / 1e6).toFixed(2)}M-parameter model.`;
+  describeEngine(start);
+  if (first) fillFirstVisit(start);
   $("lab").hidden = false;
-  // replay stored rankings: nothing is lost on reload
-  let replayed = 0;
-  for (const r of await allRankings(db)) {
-    try { await call("addRanking", { ranking: r }); replayed++; } catch (e) { console.warn("skipped a stored ranking:", e.message); }
-  }
-  setCount(replayed);
-  if (replayed) log(`Restored ${replayed} ranking${replayed === 1 ? "" : "s"} from this browser.`);
-  await applyOptions();
+  setCount(start.rankings);
+  if (start.rankings) log(`Restored ${start.rankings} ranking${start.rankings === 1 ? "" : "s"} from this browser.`);
+  showOffer(start.offer);
+  if (start.owner) await call("setLearning", { on: true, labeler: null });
 }
 
 // ---- wiring
 function wireRanking() {
-  $("prompt-form").addEventListener("submit", (e) => { e.preventDefault(); generate(); });
+  $("prompt-form").addEventListener("submit", (e) => { e.preventDefault(); ask(); });
   $("submit-ranking").addEventListener("click", () => submitRanking().catch((e) => showError(e.message)));
   document.addEventListener("keydown", (e) => {
     const t = e.target;
@@ -256,18 +304,14 @@ function wireRanking() {
     if (blind.key(e) || ranking.key(e)) e.preventDefault();
     else if (e.key === "Enter" && !(t instanceof HTMLButtonElement) && !$("submit-ranking").disabled) submitRanking().catch((err) => showError(err.message));
   });
-  for (const id of ["beta", "gamma", "lr", "temperature", "k"]) $(id).addEventListener("change", applyOptions);
 }
 
 function wireTraining() {
   const labeler = () => ($("autopilot").checked ? $("labeler").value : null);
-  $("train-toggle").addEventListener("click", () => {
-    const running = !!$("train-toggle").dataset.running;
-    call("setTraining", { on: !running, labeler: labeler() }).then(clearError, (e) => showError(e.message));
-  });
-  $("autopilot").addEventListener("change", () => {
-    if ($("train-toggle").dataset.running) call("setTraining", { on: true, labeler: labeler() });
-  });
+  const set = (on) => call("setLearning", { on, labeler: labeler() }).then(clearError, (e) => showError(e.message));
+  $("train-toggle").addEventListener("click", () => set(!$("train-toggle").dataset.running));
+  $("autopilot").addEventListener("change", () => set(true));
+  $("labeler").addEventListener("change", () => { if ($("autopilot").checked) set(true); });
   $("watch-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const p = $("watch-edit").value.trim();
@@ -283,11 +327,12 @@ function wireTraining() {
 function wireJudging() {
   $("blind-next").addEventListener("click", () => blind.show().catch((e) => showError(e.message)));
   $("measure").addEventListener("click", async () => {
+    const name = $("measure-labeler").value;
     $("measure").disabled = true;
-    $("win-rate").textContent = "measuring…";
+    $("win-rate").textContent = "measuring: 96 answers of each model to questions never trained on…";
     try {
-      const w = await call("winRate", { labeler: $("labeler").value, prompts: 24, samples: 2 });
-      $("win-rate").textContent = `The ${$("labeler").value} labeler prefers the trained model over the original in ${(100 * w).toFixed(0)}% of held-out comparisons.`;
+      const w = (await call("winRate", { labeler: name })).win_rate_vs_sft;
+      $("win-rate").textContent = `The ${name.replace("_", " ")} labeler prefers the trained model over the original in ${(100 * w).toFixed(0)}% of held-out comparisons.`;
       $("win-rate").dataset.value = String(w);
       curve.addLabeler(rankingCount, w);
     } catch (e) {
@@ -327,8 +372,8 @@ async function importRankings(input) {
   const notes = [];
   for (const r of rankings) {
     try {
-      const { warning } = await call("addRanking", { ranking: r });
       await putRanking(db, r);
+      const { warning } = await call("submit", { ranking: r, offer: null });
       added++;
       if (warning) notes.push(`a pair for "${r.prompt}": ${warning}`);
     } catch (err) {

@@ -1,15 +1,22 @@
-// The engine's Worker: it owns the GPU device and the lab, runs the training loop, and answers the
-// page's messages. Calls into the lab are queued one at a time (the lab refuses overlapping calls).
+// The engine's Worker: it owns the lab and runs the loop. One iteration per new ranking: the
+// person (or the autopilot) ranks the group the lab offers, the iteration learns from it while the
+// person reads the next group, and without a new ranking nothing trains. The person's calls
+// (offered, submit, ask, blind pairs) go straight to the lab and never wait for an iteration; the
+// calls that need the trained models wait in line behind the running iteration.
 import init, { Lab } from "./pkg/rlhf_lab.js";
-import { openStore, putState, getState, setAsideState } from "./store.js";
+import { openStore, putState, getState, setAsideState, allRankings, putRanking } from "./store.js";
 
 let lab = null;
-let queue = Promise.resolve();
-let running = false;
-let autopilot = null; // labeler name, or null for the visitor's rankings only
+let line = Promise.resolve(); // the trained models' calls, one at a time, iterations included
+let learning = false;
+let autopilot = null; // labeler name, or null for the person's rankings only
+let looping = false;
+let wake = null; // resolves the loop's wait for a ranking or a setting
 let db = null;
 let lastSave = 0;
 const SAVE_EVERY_MS = 60_000;
+// how often the loop tells the page what the running iteration is doing
+const PHASE_EVERY_MS = 400;
 
 let owner = false; // whether this tab holds the lock that lets it train and save
 
@@ -43,19 +50,21 @@ function claimTraining(dbName) {
   });
 }
 
-// The model, reward model and value model go to IndexedDB now and then, and whenever training pauses.
+// The models go to IndexedDB now and then and whenever learning pauses: one put, so a Worker
+// that dies while saving leaves the last complete state in place.
 async function saveState(force) {
   if (!db || !owner || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return;
   lastSave = Date.now();
-  const bytes = await enqueue(() => lab.save_state());
+  const bytes = await inLine(() => lab.save_state());
+  post("saving", { bytes: bytes.length });
   await putState(db, bytes);
   post("saved", { bytes: bytes.length });
 }
 
-// one lab call at a time, in order
-function enqueue(fn) {
-  const next = queue.then(fn, fn);
-  queue = next.catch(() => {});
+// the trained models' calls, one at a time, in order
+function inLine(fn) {
+  const next = line.then(fn, fn);
+  line = next.catch(() => {});
   return next;
 }
 
@@ -89,14 +98,36 @@ async function fetchBytes(url, label) {
   return out;
 }
 
+async function fetchText(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`could not load ${url}: HTTP ${r.status}`);
+  return r.text();
+}
+
+// The saved models with the rankings stored beside them, or a notice when the state cannot be read
+// (it is kept aside, never saved over); rankings without a state wait for the next iteration.
+async function restore(rankings) {
+  const saved = await getState(db);
+  if (saved) {
+    try {
+      const iteration = lab.load_state(saved, rankings);
+      return { restored: { iteration, history: lab.history() }, notice: null };
+    } catch (e) {
+      if (owner) await setAsideState(db, saved);
+      const notice = `The saved model could not be restored (${asError(e).message}). It was kept aside; this session starts from the base model.`;
+      lab.add_rankings(rankings);
+      return { restored: null, notice };
+    }
+  }
+  lab.add_rankings(rankings);
+  return { restored: null, notice: null };
+}
+
 const handlers = {
   async init({ base, options, dbName, engine }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
     await init();
-    const [config, tokenizer] = await Promise.all([
-      fetch(base + "config.json").then((r) => { if (!r.ok) throw new Error(`could not load ${base}config.json`); return r.text(); }),
-      fetch(base + "tokenizer.json").then((r) => { if (!r.ok) throw new Error(`could not load ${base}tokenizer.json`); return r.text(); }),
-    ]);
+    const [config, tokenizer] = await Promise.all([fetchText(base + "config.json"), fetchText(base + "tokenizer.json")]);
     const weights = await fetchBytes(base + "model.safetensors", "weights");
     post("progress", { label: "timing the engines", got: 1, total: 1 });
     // the page's ?engine= (for tests of one engine) skips the measurement
@@ -104,97 +135,131 @@ const handlers = {
     post("progress", { label: "building the lab", got: 1, total: 1 });
     lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu);
     owner = await claimTraining(dbName);
-    let restored = null;
-    let notice = null;
+    let state = { restored: null, notice: null };
+    let rankings = 0;
     if (dbName) {
       db = await openStore(dbName);
-      const saved = await getState(db);
-      if (saved) {
-        try {
-          const iteration = await lab.load_state(saved);
-          restored = { iteration, history: lab.history() };
-        } catch (e) {
-          // keep the unreadable state aside, never save over it, and start from the base model
-          if (owner) await setAsideState(db, saved);
-          notice = `The saved model could not be restored (${asError(e).message}). It was kept aside; this session starts from the base model.`;
-        }
-      }
+      const stored = await allRankings(db);
+      rankings = stored.length;
+      state = await restore(stored);
     }
-    return {
-      adapter: lab.adapter, choice, owner, parameters: lab.parameters, prompts: lab.prompts(), heldout: lab.heldout_prompts(),
-      watchPrompts: lab.watch_prompts(), config: lab.config(), restored, notice,
-    };
+    post("progress", { label: "sampling the first answers", got: 1, total: 1 });
+    await inLine(() => lab.start());
+    return { adapter: lab.adapter, choice, owner, parameters: lab.parameters, describe: lab.describe(), rankings, offer: lab.offered(), ...state };
   },
-  generate({ prompt, k, seed, sft }) {
-    return enqueue(() => lab.generate(prompt, k, seed, !!sft));
+  offered() {
+    return lab.offered();
   },
-  addRanking({ ranking }) {
-    return enqueue(() => lab.add_ranking(ranking));
+  // a ranking of the offered group (or of answers from elsewhere): stored by the page first
+  submit({ ranking, offer }) {
+    const out = lab.submit(ranking, offer ?? undefined);
+    poke();
+    return out;
   },
-  setOptions({ options }) {
-    return enqueue(() => lab.set_options(options));
+  addRankings({ rankings }) {
+    const n = lab.add_rankings(rankings);
+    poke();
+    return n;
   },
-  winRate({ labeler, prompts, samples }) {
-    return enqueue(() => lab.win_rate(labeler, prompts, samples));
-  },
-  exportModels() {
-    return enqueue(() => lab.export_models());
-  },
-  setWatchPrompts({ prompts }) {
-    return enqueue(() => lab.set_watch_prompts(prompts));
-  },
-  inspect({ prompt, answer }) {
-    return enqueue(() => lab.inspect(prompt, answer));
+  async ask({ prompt }) {
+    const offer = await lab.ask(prompt);
+    return offer;
   },
   blindPair({ seed }) {
-    return enqueue(() => lab.blind_pair(seed));
+    return lab.blind_pair(seed);
+  },
+  setOptions({ options }) {
+    return inLine(() => lab.set_options(options));
+  },
+  winRate({ labeler }) {
+    return inLine(() => lab.win_rate(labeler));
+  },
+  exportModels() {
+    return inLine(() => lab.export_models());
+  },
+  setWatchPrompts({ prompts }) {
+    return inLine(() => lab.set_watch_prompts(prompts));
+  },
+  inspect({ prompt, answer }) {
+    return inLine(() => lab.inspect(prompt, answer));
   },
   debugDirectLogprobs({ prompt, answer }) {
-    return enqueue(() => lab.debug_direct_logprobs(prompt, answer));
+    return inLine(() => lab.debug_direct_logprobs(prompt, answer));
   },
   debugSetSavedState({ bytes }) {
     return putState(db, bytes);
   },
+  debugSave() {
+    return saveState(true);
+  },
   rankings() {
-    return enqueue(() => lab.rankings());
+    return lab.rankings();
   },
   debugLoseDevice() {
-    return enqueue(() => lab.debug_lose_device());
+    return inLine(() => lab.debug_lose_device());
   },
-  setTraining({ on, labeler }) {
+  setLearning({ on, labeler }) {
     autopilot = labeler || null;
     if (on && !owner) throw Object.assign(new Error("another tab of this page is training this lab; close it (or train there) to train here"), { kind: "busy" });
-    if (on && !running) {
-      running = true;
-      loop();
-    } else if (!on) {
-      running = false;
-    }
-    return { running };
+    learning = !!on;
+    inLine(() => lab.set_curve(autopilot || undefined));
+    if (learning && !looping) loop();
+    poke();
+    return { learning };
   },
 };
 
-// The training loop: one iteration after another (the autopilot's rankings come from each
-// iteration's own rollouts) until paused.
+// wakes the loop when it waits for a ranking
+function poke() {
+  if (wake) {
+    const w = wake;
+    wake = null;
+    w();
+  }
+}
+
+// The autopilot's labeler ranks the offered group, as a person would; it is stored here, before
+// any iteration uses it, and the page hears of it.
+async function autopilotRanks() {
+  if (!autopilot) return;
+  const r = lab.rank_offered(autopilot);
+  if (!r) return;
+  if (db) await putRanking(db, r);
+  post("ranking", { ranking: r, source: autopilot, offer: lab.offered() });
+}
+
+// One iteration, telling the page what it is doing as it goes.
+async function iterateWithProgress() {
+  const timer = setInterval(() => post("phase", { phase: lab.phase(), taken: lab.taken() }), PHASE_EVERY_MS);
+  try {
+    return await inLine(() => lab.iterate());
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+// The loop: an iteration whenever a ranking came in that none has taken, else a wait.
 async function loop() {
+  looping = true;
   post("training", { running: true });
-  while (running) {
-    // let messages in (a pause, a ranking): on the CPU engine an iteration never waits on its own
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    if (!running) break;
+  while (learning) {
     try {
-      post("status", { text: autopilot ? `training: the ${autopilot} labeler ranks, then reward model, rollouts, PPO-ptx…` : "training: reward model, rollouts, PPO-ptx…" });
-      const r = await enqueue(() => lab.train_iteration(autopilot));
-      for (const ranking of r.rankings) post("ranking", { ranking, source: autopilot });
-      post("metrics", { metrics: r.record });
-      await saveState(false);
+      await autopilotRanks();
+      if (lab.ready()) {
+        const record = await iterateWithProgress();
+        post("metrics", { metrics: record, offer: lab.offered() });
+        await saveState(false);
+        continue;
+      }
+      post("waiting", { offer: lab.offered(), taken: lab.taken() });
+      await new Promise((resolve) => { wake = resolve; });
     } catch (e) {
       const err = asError(e);
-      if (err.kind === "not_ready") post("status", { text: "waiting for rankings: rank some answers (or turn on the autopilot)" });
-      else post("error", { kind: err.kind, text: err.message });
-      running = false;
+      post("error", { kind: err.kind, text: err.message });
+      learning = false;
     }
   }
+  looping = false;
   try {
     await saveState(true);
   } catch (e) {

@@ -1,122 +1,227 @@
-//! The command line: pretrain the base model, sample from it, print logits, benchmark the engines.
+//! The command line: pretrain the base model, sample from it, print logits, align it with a
+//! scripted labeler (one method, or the methods side by side on the same rankings), evaluate,
+//! benchmark the engines.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use pollster::block_on;
-use rlhf_lab::align::{win_rate, AlignConfig, Aligner, IterationMetrics};
 use rlhf_lab::any_engine::AnyEngine;
 use rlhf_lab::bail;
 use rlhf_lab::bench;
-use rlhf_lab::checkpoint::{hf_config, hf_reward_config, Checkpoint, OutDir};
-use rlhf_lab::clock::now_ms;
-use rlhf_lab::config::SampleConfig;
-use rlhf_lab::config::{preset, ModelConfig};
-use rlhf_lab::corpus::{format_prompt, prompt_split};
+use rlhf_lab::checkpoint::{hf_config, Checkpoint, OutDir};
+use rlhf_lab::config::{preset, ModelConfig, SampleConfig};
+use rlhf_lab::corpus::prompt_split;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::error::{Error, ErrorKind, Result};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
+use rlhf_lab::lab::{win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, WinRateProtocol};
 use rlhf_lab::labelers::Labeler;
-use rlhf_lab::options::{Options, CLI_NAMES};
+use rlhf_lab::methods::MethodKind;
+use rlhf_lab::options::{OptionValue, Options};
 use rlhf_lab::params::ParamLayout;
+use rlhf_lab::reward::Ranking;
 use rlhf_lab::sample::generate;
 use rlhf_lab::tokenizer::Tokenizer;
 use rlhf_lab::train::{build_base_model, Phase};
 
-const USAGE: &str = "usage: rlhf <command> [options]
-
-commands:
-  pretrain --preset tiny|demo --out DIR [--engine cpu|gpu] [--steps N] [--sft-steps N] [--seed S]
-      generate the corpus, train the tokenizer, pretrain and SFT; writes tokenizer.json,
-      model.safetensors and config.json to DIR
-  generate --model DIR --prompt TEXT [--samples K] [--temperature T] [--top-k N] [--top-p P]
-           [--max-tokens N] [--seed S] [--engine cpu|gpu]
-      print K responses to a prompt
-  logits --model DIR --text TEXT [--engine cpu|gpu]
-      print {\"tokens\": [...], \"logits\": [[...], ...]} as JSON
-  align --model DIR --labeler polite|concise|on_topic|cheerful [--rankings N] [--eval-every N]
-        [--rankings-per-iteration M] [--k K] [--beta B] [--gamma G] [--lr LR] [--rm-lr LR]
-        [--rm-epochs N] [--ppo-epochs N] [--target-kl KL] [--kl-horizon N] [--temperature T]
-        [--rollouts R] [--max-tokens N] [--seed S] [--out DIR] [--json] [--engine cpu|gpu]
-        [--eval-prompts N] [--eval-samples S]
-      the InstructGPT loop until the labeler has given N rankings (default 16): sample rollouts,
-      rank M groups of K, fit the reward model, run PPO-ptx; then the labeler's win-rate of the
-      aligned policy against SFT on held-out prompts (every N rankings with --eval-every N)
-  eval --model DIR --reference DIR --labeler L [--prompts N] [--samples S] [--seed S] [--engine cpu|gpu]
-      the labeler's win-rate of one checkpoint against another on held-out prompts
-  bench [--presets tiny,demo] [--engines cpu,gpu]
-      forward+backward tokens/s and matrix-product GFLOP/s, as a table";
-
-/// Options that take no value.
-const FLAGS: [&str; 1] = ["json"];
-
-/// `--key value` pairs after the command, each one the command knows.
-struct Args {
-    map: HashMap<String, String>,
+#[derive(Parser)]
+#[command(name = "rlhf", version, about = "InstructGPT-style RLHF on a compact GPT: the lab's command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-impl Args {
-    /// Parses `items` for a command that takes the options `allowed` (names without `--`).
-    fn parse(cmd: &str, items: &[String], allowed: &[&str]) -> Result<Args> {
-        let mut map = HashMap::new();
-        let mut it = items.iter();
-        while let Some(k) = it.next() {
-            let Some(key) = k.strip_prefix("--") else { bail!("unexpected argument '{k}' (options start with --)\n\n{}", usage_of(cmd)) };
-            if !allowed.contains(&key) {
-                bail!("rlhf {cmd} has no option --{key}\n\n{}", usage_of(cmd));
-            }
-            if FLAGS.contains(&key) {
-                map.insert(key.to_string(), "true".to_string());
-                continue;
-            }
-            let Some(v) = it.next() else { bail!("option --{key} needs a value\n\n{}", usage_of(cmd)) };
-            map.insert(key.to_string(), v.clone());
-        }
-        Ok(Args { map })
-    }
-
-    fn str(&self, k: &str) -> Option<&str> {
-        self.map.get(k).map(|s| s.as_str())
-    }
-
-    fn req(&self, k: &str) -> Result<&str> {
-        self.str(k).ok_or_else(|| Error::from(format!("missing --{k}\n\n{USAGE}")))
-    }
-
-    fn num<T: std::str::FromStr>(&self, k: &str, default: T) -> Result<T> {
-        match self.str(k) {
-            None => Ok(default),
-            Some(s) => s.parse().map_err(|_| Error::from(format!("--{k}: '{s}' is not a valid number"))),
-        }
-    }
-
-    /// A count that must be at least `min`.
-    fn count(&self, k: &str, default: usize, min: usize) -> Result<usize> {
-        let v = self.num(k, default)?;
-        if v < min {
-            bail!("--{k} must be at least {min}, got {v}");
-        }
-        Ok(v)
-    }
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the corpus, train the tokenizer, pretrain and SFT; writes tokenizer.json,
+    /// model.safetensors and config.json to DIR
+    Pretrain(PretrainArgs),
+    /// Print K answers to a prompt
+    Generate(GenerateArgs),
+    /// Print {"tokens": [...], "logits": [[...], ...]} as JSON
+    Logits(LogitsArgs),
+    /// The InstructGPT loop until the labeler has given N rankings: the labeler ranks a group of
+    /// each batch the policy samples, the reward model learns, the method moves the policy; then the
+    /// labeler's win-rate of the aligned policy against SFT on held-out prompts
+    Align(AlignArgs),
+    /// The methods side by side on the same rankings: the first method's loop collects them, the
+    /// others learn from them in the same order; one table of win-rate, KL, pretraining
+    /// log-likelihood and seconds
+    Compare(CompareArgs),
+    /// The labeler's win-rate of one checkpoint against another on held-out prompts
+    Eval(EvalArgs),
+    /// Forward+backward tokens/s and matrix-product GFLOP/s, as a table
+    Bench(BenchArgs),
 }
 
-/// The part of USAGE about one command.
-fn usage_of(cmd: &str) -> String {
-    let mut out = String::from("usage: rlhf ");
-    let mut inside = false;
-    for line in USAGE.lines() {
-        let starts = line.starts_with("  ") && !line.starts_with("    ");
-        if starts {
-            inside = line.trim_start().starts_with(cmd);
-        }
-        if inside {
-            out.push_str(line.trim_start_matches("  "));
-            out.push('\n');
-        }
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineKind {
+    Cpu,
+    Gpu,
+}
+
+/// An option that must be a whole number of at least 1.
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    let v: usize = s.parse().map_err(|_| format!("'{s}' is not a valid number"))?;
+    if v < 1 {
+        return Err(format!("must be at least 1, got {v}"));
     }
-    out
+    Ok(v)
+}
+
+fn labeler(s: &str) -> std::result::Result<Labeler, String> {
+    Labeler::parse(s).map_err(|e| e.message)
+}
+
+#[derive(Args)]
+struct PretrainArgs {
+    #[arg(long, default_value = "demo", help = "tiny or demo")]
+    preset: String,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "cpu")]
+    engine: EngineKind,
+    #[arg(long, help = "pretraining steps (the preset's by default)")]
+    steps: Option<usize>,
+    #[arg(long, help = "SFT steps (the preset's by default)")]
+    sft_steps: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    prompt: String,
+    #[arg(long, default_value = "4", value_parser = at_least_one)]
+    samples: usize,
+    #[arg(long, default_value = "1.0", value_parser = temperature, help = "0 is greedy")]
+    temperature: f32,
+    #[arg(long, default_value = "0")]
+    top_k: usize,
+    #[arg(long, default_value = "1.0", value_parser = top_p)]
+    top_p: f32,
+    #[arg(long, default_value = "64", value_parser = at_least_one)]
+    max_tokens: usize,
+    #[arg(long, default_value = "0")]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "cpu")]
+    engine: EngineKind,
+}
+
+fn temperature(s: &str) -> std::result::Result<f32, String> {
+    let t: f32 = s.parse().map_err(|_| format!("'{s}' is not a valid number"))?;
+    if !(t >= 0.0 && t.is_finite()) {
+        return Err(format!("must be a number of at least 0 (0 is greedy), got {t}"));
+    }
+    Ok(t)
+}
+
+fn top_p(s: &str) -> std::result::Result<f32, String> {
+    let p: f32 = s.parse().map_err(|_| format!("'{s}' is not a valid number"))?;
+    if !(p > 0.0 && p <= 1.0) {
+        return Err(format!("must be in (0, 1], got {p}"));
+    }
+    Ok(p)
+}
+
+#[derive(Args)]
+struct LogitsArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    text: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    engine: EngineKind,
+}
+
+/// How the scripted labeler stands in for a person, shared by align and compare.
+#[derive(Args)]
+struct LabelerArgs {
+    #[arg(long, value_parser = labeler, help = "polite, concise, on_topic, cheerful, practical or gloomy")]
+    labeler: Labeler,
+    #[arg(long, default_value = "0", value_parser = noise, help = "share of the pairs the labeler ranks reversed (0 to 0.5); win-rates judge by its noiseless rule")]
+    noise: f32,
+    #[arg(long, default_value = "16", value_parser = at_least_one)]
+    rankings: usize,
+    #[arg(long, default_value = "0", help = "measure the win-rate against SFT every N rankings (0: at the end only)")]
+    eval_every: usize,
+    #[arg(long, default_value = "24", value_parser = at_least_one, help = "held-out prompts of each win-rate")]
+    eval_prompts: usize,
+    #[arg(long, default_value = "4", value_parser = at_least_one, help = "answers of each model to each held-out prompt")]
+    eval_samples: usize,
+    #[arg(long, help = "one JSON object per line: each iteration, each evaluation, the summary")]
+    json: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    engine: EngineKind,
+}
+
+fn noise(s: &str) -> std::result::Result<f32, String> {
+    let q: f32 = s.parse().map_err(|_| format!("'{s}' is not a valid number"))?;
+    if !(0.0..0.5).contains(&q) {
+        return Err(format!("must be in [0, 0.5), got {q}"));
+    }
+    Ok(q)
+}
+
+#[derive(Args)]
+struct AlignArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    run: LabelerArgs,
+    #[arg(long, help = "write DIR/policy and DIR/reward_model (checked writable first, written whole)")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    run: LabelerArgs,
+    #[arg(long, default_value = "ppo,dpo,rloo,bok", value_delimiter = ',', value_parser = <MethodKind as OptionValue>::parse,
+        help = "the methods; the first one's loop collects the rankings")]
+    methods: Vec<MethodKind>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    reference: PathBuf,
+    #[arg(long, value_parser = labeler)]
+    labeler: Labeler,
+    #[arg(long, default_value = "24", value_parser = at_least_one)]
+    prompts: usize,
+    #[arg(long, default_value = "4", value_parser = at_least_one)]
+    samples: usize,
+    #[arg(long, default_value = "7")]
+    seed: u64,
+    #[arg(long, help = "the sampling temperature (the alignment loop's by default)")]
+    temperature: Option<f32>,
+    #[arg(long, value_parser = at_least_one, help = "the answer length (the alignment loop's by default)")]
+    max_tokens: Option<usize>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    engine: EngineKind,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, default_value = "tiny,demo", value_delimiter = ',')]
+    presets: Vec<String>,
+    #[arg(long, default_value = "cpu,gpu", value_delimiter = ',')]
+    engines: Vec<String>,
 }
 
 /// Builds engines of one kind; GPU engines share one device.
@@ -126,16 +231,15 @@ struct Engines {
 }
 
 impl Engines {
-    fn new(kind: &str, cfg: ModelConfig) -> Result<Engines> {
+    fn new(kind: EngineKind, cfg: ModelConfig) -> Result<Engines> {
         let gpu = match kind {
-            "cpu" => None,
-            "gpu" => {
+            EngineKind::Cpu => None,
+            EngineKind::Gpu => {
                 let forced = std::env::var("RLHF_MATMUL").ok().and_then(|s| MatmulKind::parse(&s));
                 let gpu = Gpu::new_blocking(forced)?;
                 eprintln!("GPU: {} (matmul: {:?})", gpu.adapter_name(), gpu.kernels.matmul_kind);
                 Some(gpu)
             }
-            other => bail!("--engine must be cpu or gpu, not '{other}'"),
         };
         Ok(Engines { cfg, gpu })
     }
@@ -143,10 +247,6 @@ impl Engines {
     fn make(&self, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
         AnyEngine::new(self.cfg, self.gpu.as_ref(), params, b, t)
     }
-}
-
-fn make_engine(kind: &str, cfg: ModelConfig, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
-    Engines::new(kind, cfg)?.make(params, b, t)
 }
 
 fn progress(len: usize, what: &str) -> ProgressBar {
@@ -169,21 +269,14 @@ fn tick(pb: &ProgressBar, step: usize, total: usize, msg: String) {
     pb.set_message(msg);
 }
 
-fn pretrain(a: &Args) -> Result<()> {
-    let p = preset(a.str("preset").unwrap_or("demo"))?;
-    let out = PathBuf::from(a.req("out")?);
-    let seed = a.num("seed", p.train.seed)?;
-    let steps = a.num("steps", p.train.pretrain_steps)?;
-    let sft_steps = a.num("sft-steps", p.train.sft_steps)?;
-    let engine_kind = a.str("engine").unwrap_or("cpu");
+fn pretrain(a: PretrainArgs) -> Result<()> {
+    let p = preset(&a.preset)?;
+    let seed = a.seed.unwrap_or(p.train.seed);
+    let steps = a.steps.unwrap_or(p.train.pretrain_steps);
+    let sft_steps = a.sft_steps.unwrap_or(p.train.sft_steps);
     let (cfg, tc) = (p.model, p.train);
-
-    eprintln!(
-        "corpus: {} dialogues (seed {seed}); model: {cfg:?}, {} parameters, engine {engine_kind}",
-        tc.corpus_dialogues,
-        ParamLayout::new(&cfg).total
-    );
-    let engines = Engines::new(engine_kind, cfg)?;
+    eprintln!("corpus: {} dialogues (seed {seed}); model: {cfg:?}, {} parameters", tc.corpus_dialogues, ParamLayout::new(&cfg).total);
+    let engines = Engines::new(a.engine, cfg)?;
     let bars = [progress(steps, "pretrain"), progress(sft_steps, "sft")];
     let base = block_on(build_base_model(&p, seed, steps, sft_steps, &|p, b, t| engines.make(p, b, t), |phase, s| {
         let (pb, total) = match phase {
@@ -207,13 +300,13 @@ fn pretrain(a: &Args) -> Result<()> {
         "final_pretrain_loss": tail(&losses), "final_sft_loss": tail(&sft_losses) } });
     let ck =
         Checkpoint { cfg, params: base.params, extra: Vec::new(), tokenizer_json: tok.to_json()?, config_json: hf_config(&cfg, tok.end, Some(meta)) };
-    ck.save(&out)?;
-    eprintln!("wrote {}", out.display());
+    ck.save(&a.out)?;
+    eprintln!("wrote {}", a.out.display());
     Ok(())
 }
 
-fn load(a: &Args) -> Result<(Checkpoint, Tokenizer)> {
-    let ck = Checkpoint::load(&PathBuf::from(a.req("model")?))?;
+fn load(dir: &std::path::Path) -> Result<(Checkpoint, Tokenizer)> {
+    let ck = Checkpoint::load(dir)?;
     let tok = Tokenizer::from_json(&ck.tokenizer_json)?;
     if tok.vocab_size() > ck.cfg.vocab_size {
         bail!("tokenizer.json has {} tokens but the model only {}", tok.vocab_size(), ck.cfg.vocab_size);
@@ -221,214 +314,234 @@ fn load(a: &Args) -> Result<(Checkpoint, Tokenizer)> {
     Ok((ck, tok))
 }
 
-fn generate_cmd(a: &Args) -> Result<()> {
-    let (ck, tok) = load(a)?;
-    let k = a.count("samples", 4, 1)?;
-    let sc = SampleConfig {
-        temperature: a.num("temperature", 1.0f32)?,
-        top_k: a.num("top-k", 0usize)?,
-        top_p: a.num("top-p", 1.0f32)?,
-        max_new_tokens: a.num("max-tokens", 64usize)?,
-    };
-    if !(0.0..=1.0).contains(&sc.top_p) || sc.top_p == 0.0 {
-        bail!("--top-p must be in (0, 1]");
-    }
-    if !(sc.temperature >= 0.0 && sc.temperature.is_finite()) {
-        bail!("--temperature must be a number of at least 0 (0 is greedy), got {}", sc.temperature);
-    }
-    if sc.max_new_tokens == 0 {
-        bail!("--max-tokens must be at least 1");
-    }
-    let prompt = tok.encode(&format_prompt(a.req("prompt")?))?;
-    if prompt.len() >= ck.cfg.n_ctx {
-        bail!("the prompt is {} tokens; the model's context is {}", prompt.len(), ck.cfg.n_ctx);
-    }
-    let seed = a.num("seed", 0u64)?;
-    let mut engine = make_engine(a.str("engine").unwrap_or("cpu"), ck.cfg, ck.params, k.min(16), ck.cfg.n_ctx)?;
-    let outs = block_on(generate(&mut engine, &prompt, k, tok.end, &sc, seed))?;
+fn generate_cmd(a: GenerateArgs) -> Result<()> {
+    let (ck, tok) = load(&a.model)?;
+    let sc = SampleConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, max_new_tokens: a.max_tokens };
+    let prompt = tok.prompt_ids(&a.prompt, ck.cfg.n_ctx)?;
+    let mut engine = Engines::new(a.engine, ck.cfg)?.make(ck.params, a.samples.min(16), ck.cfg.n_ctx)?;
+    let outs = block_on(generate(&mut engine, &prompt, a.samples, tok.end, &sc, a.seed))?;
     for (i, ids) in outs.iter().enumerate() {
-        emit(format!("[{}] {}", i + 1, tok.decode(ids)?))?;
+        emit(format!("[{}] {}", i + 1, tok.answer_text(ids)?))?;
     }
     Ok(())
 }
 
-fn logits_cmd(a: &Args) -> Result<()> {
-    let (ck, tok) = load(a)?;
-    let ids = tok.encode(a.req("text")?)?;
+fn logits_cmd(a: LogitsArgs) -> Result<()> {
+    let (ck, tok) = load(&a.model)?;
+    let ids = tok.encode(&a.text)?;
     if ids.is_empty() || ids.len() > ck.cfg.n_ctx {
         bail!("the text is {} tokens; it must be 1 to {}", ids.len(), ck.cfg.n_ctx);
     }
-    let mut engine = make_engine(a.str("engine").unwrap_or("cpu"), ck.cfg, ck.params, 1, ids.len())?;
+    let mut engine = Engines::new(a.engine, ck.cfg)?.make(ck.params, 1, ids.len())?;
     engine.forward(&ids, 1, ids.len())?;
     let logits = block_on(engine.logits())?;
     let rows: Vec<&[f32]> = logits.chunks(ck.cfg.vocab_size).collect();
-    let out = serde_json::json!({ "tokens": ids, "logits": rows });
-    emit(&out)?;
-    Ok(())
+    emit(serde_json::json!({ "tokens": ids, "logits": rows }))
 }
 
-/// The learning-curve evaluation: win-rate against SFT on the held-out prompts.
-struct Eval {
-    prompts: Vec<String>,
-    samples: usize,
-    sc: SampleConfig,
-    seed: u64,
-    labeler: Labeler,
+/// A lab on a checkpoint for one run: the options applied, no watched answers, the learning curve
+/// measured every `eval_every` rankings.
+fn lab_for(ck: &Checkpoint, tok: Tokenizer, cfg: AlignConfig, r: &LabelerArgs) -> Result<Lab<AnyEngine>> {
+    let engines = Engines::new(r.engine, ck.cfg)?;
+    let lab = Lab::new(ck.params.clone(), ck.cfg, tok, cfg, Box::new(move |p, b, t| engines.make(p, b, t)))?;
+    lab.set_watch_prompts(Vec::new())?;
+    lab.set_cadence(Cadence { labeler: (r.eval_every > 0).then(|| r.labeler.clone()), every: r.eval_every, protocol: protocol(r) });
+    block_on(lab.start())?;
+    Ok(lab)
 }
 
-impl Eval {
-    fn run(&self, al: &mut Aligner<AnyEngine>) -> Result<serde_json::Value> {
-        let t0 = now_ms();
-        let win = block_on(win_rate(&mut al.policy, &mut al.reference, &al.tok, self.labeler, &self.prompts, self.samples, &self.sc, self.seed))?;
-        let ptx = block_on(al.ptx_loglik(false))?;
-        Ok(serde_json::json!({ "rankings": al.rankings.len(), "iterations": al.iteration, "win_rate_vs_sft": win, "kl": al.last_kl,
-            "ptx_loglik": ptx, "seconds": (now_ms() - t0) / 1e3 }))
-    }
+fn protocol(r: &LabelerArgs) -> WinRateProtocol {
+    WinRateProtocol { prompts: r.eval_prompts, samples: r.eval_samples }
 }
 
-fn align_cmd(a: &Args) -> Result<()> {
-    let (ck, tok) = load(a)?;
-    let labeler = Labeler::parse(a.req("labeler")?)?;
-    let mut cfg = AlignConfig::default();
-    Options::from_cli(|k| a.str(k).map(String::from))?.apply(&mut cfg, &ck.cfg)?;
-    let total = a.count("rankings", 16, 1)?;
-    let eval_every = a.num("eval-every", 0usize)?;
-    let json = a.str("json").is_some_and(|v| v != "false");
-    let eval = Eval {
-        prompts: prompt_split().1.into_iter().take(a.count("eval-prompts", 24, 1)?).collect(),
-        samples: a.count("eval-samples", 4, 1)?,
-        sc: SampleConfig { temperature: cfg.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: cfg.max_new_tokens },
-        seed: cfg.seed ^ 0xE7,
-        labeler,
-    };
-    let out = a.str("out").map(|o| OutDir::prepare(PathBuf::from(o))).transpose()?;
-    let engines = Engines::new(a.str("engine").unwrap_or("cpu"), ck.cfg)?;
-    let make = |p: Vec<f32>, b: usize, t: usize| engines.make(p, b, t);
-    let mut al = Aligner::new(ck.params.clone(), ck.cfg, tok, cfg, &make)?;
-    let (mut train_s, mut curve): (f64, Vec<serde_json::Value>) = (0.0, Vec::new());
-    while al.rankings.len() < total {
-        let (m, _) = block_on(al.iterate(Some(labeler), &make))?;
-        train_s += m.seconds_labeling + m.seconds_reward_model + m.seconds_generation + m.seconds_scoring + m.seconds_update;
-        report_iteration(&m, json)?;
-        if eval_every > 0 && (m.rankings / eval_every) > ((m.rankings - cfg.rankings_per_iteration.min(m.rankings)) / eval_every) {
-            let e = eval.run(&mut al)?;
-            if json {
-                emit(serde_json::json!({ "eval": e }))?
-            } else {
-                eprintln!("eval: {e}")
-            }
-            curve.push(e);
-        }
-    }
-    let last = match curve.last() {
-        Some(e) if e["rankings"] == al.rankings.len() => e.clone(),
-        _ => eval.run(&mut al)?,
-    };
-    let ptx_sft = block_on(al.ptx_loglik(true))?;
-    let summary = serde_json::json!({ "summary": {
-        "labeler": labeler.name(), "win_rate_vs_sft": last["win_rate_vs_sft"], "kl": al.last_kl,
-        "ptx_loglik_sft": ptx_sft, "ptx_loglik_aligned": last["ptx_loglik"], "seconds_training": train_s,
-        "rankings": al.rankings.len(), "iterations": al.iteration, "beta": al.beta, "gamma": cfg.ppo.gamma,
-        "eval_prompts": eval.prompts.len(), "eval_samples": eval.samples, "config": cfg,
-    }});
-    if json {
-        emit(&summary)?
-    } else {
-        eprintln!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::from(e.to_string()))?)
-    }
-    if let Some(out) = out {
-        save_aligned(&out, &mut al, &ck, a.req("model")?, labeler)?;
-    }
-    Ok(())
-}
-
-fn report_iteration(m: &IterationMetrics, json: bool) -> Result<()> {
-    if m.ppo.skipped_steps > 0 || m.rm_skipped_steps > 0 {
+/// One iteration's output: its metrics and, when one was measured, its learning-curve point.
+fn report(m: &IterationMetrics, curve: Option<&CurvePoint>, json: bool) -> Result<()> {
+    if m.update.skipped_steps > 0 || m.rm_skipped_steps > 0 {
         eprintln!(
-            "warning: iteration {}: skipped {} PPO step(s) and {} reward-model step(s) so far with a non-finite loss or gradient; the weights were left as they were",
-            m.iteration, m.ppo.skipped_steps, m.rm_skipped_steps
+            "warning: iteration {}: skipped {} policy step(s) and {} reward-model step(s) so far with a non-finite loss or gradient; the weights were left as they were",
+            m.iteration, m.update.skipped_steps, m.rm_skipped_steps
         );
     }
     if json {
         emit(serde_json::to_string(m).map_err(|e| Error::from(e.to_string()))?)?;
     } else {
+        let r = &m.rollouts;
         eprintln!(
             "iter {:>3}  rankings {:>4}  rm acc {:.2} (new {:.2})  reward {:+.3}  kl {:.3}/{:.3}  ptx {:.3}  entropy {:.2}  clip {:.2}  cut {:.2}  {:.1}s",
-            m.iteration, m.rankings, m.rm_accuracy, m.rm_new_accuracy, m.ppo.reward, m.ppo.kl_k1, m.ppo.kl_k3,
-            m.ppo.ptx_loglik, m.ppo.entropy, m.ppo.clip_frac, m.ppo.truncated,
-            m.seconds_labeling + m.seconds_reward_model + m.seconds_generation + m.seconds_scoring + m.seconds_update
+            m.iteration, m.rankings, m.rm_accuracy, m.rm_new_accuracy, r.reward, r.kl_k1, r.kl_k3,
+            m.ptx_loglik, r.entropy, m.update.clip_frac, r.truncated, seconds(m)
         );
+    }
+    if let Some(c) = curve {
+        let point = serde_json::to_value(c).map_err(|e| Error::from(e.to_string()))?;
+        if json {
+            emit(serde_json::json!({ "eval": point }))?
+        } else {
+            eprintln!("eval: {point}")
+        }
     }
     Ok(())
 }
 
-/// Writes DIR/policy (GPT2LMHeadModel) and DIR/reward_model (GPT2ForSequenceClassification).
-fn save_aligned(out: &OutDir, al: &mut Aligner<AnyEngine>, ck: &Checkpoint, from: &str, labeler: Labeler) -> Result<()> {
-    let meta = serde_json::json!({ "rlhf_lab": { "aligned_from": from, "labeler": labeler.name(), "align": al.cfg } });
-    let policy = Checkpoint {
-        cfg: ck.cfg,
-        params: block_on(al.policy.params())?,
-        extra: Vec::new(),
-        tokenizer_json: ck.tokenizer_json.clone(),
-        config_json: hf_config(&ck.cfg, al.tok.end, Some(meta)),
+fn seconds(m: &IterationMetrics) -> f64 {
+    m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation
+}
+
+/// What a run ends with: the last learning-curve point (measured now if the last iteration had
+/// none) and the summary object.
+struct Ending {
+    last: CurvePoint,
+    summary: serde_json::Value,
+}
+
+fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train_s: f64) -> Result<Ending> {
+    let n = lab.rankings().len();
+    let last = match last {
+        Some(c) if c.rankings == n => c,
+        _ => block_on(lab.evaluate(&r.labeler, protocol(r)))?,
     };
-    let head = ("score.weight".to_string(), vec![1, ck.cfg.n_embd], al.reward.head.w.clone());
-    let rm_config = hf_reward_config(&ck.cfg, al.tok.end, al.tok.user, al.reward.head.bias);
-    let rm = Checkpoint {
-        cfg: ck.cfg,
-        params: block_on(al.reward.engine.params())?,
-        extra: vec![head],
-        tokenizer_json: ck.tokenizer_json.clone(),
-        config_json: rm_config,
-    };
-    out.write(&[("policy", &policy), ("reward_model", &rm)])?;
-    eprintln!("wrote {}/policy and {}/reward_model", out.path.display(), out.path.display());
+    let progress = lab.progress()?;
+    let cfg = lab.config();
+    let summary = serde_json::json!({
+        "labeler": r.labeler.name(), "noise": r.noise, "method": cfg.method.info().name, "win_rate_vs_sft": last.win_rate_vs_sft, "kl": progress.kl,
+        "ptx_loglik_sft": block_on(lab.ptx_loglik(true))?, "ptx_loglik_aligned": last.ptx_loglik, "seconds_training": train_s,
+        "rankings": n, "iterations": progress.iterations, "beta": progress.beta, "gamma": cfg.ppo.gamma,
+        "eval_prompts": r.eval_prompts, "eval_samples": r.eval_samples, "config": cfg,
+    });
+    Ok(Ending { last, summary })
+}
+
+fn align_cmd(a: AlignArgs) -> Result<()> {
+    let (ck, tok) = load(&a.model)?;
+    let r = a.run;
+    let mut cfg = AlignConfig::default();
+    a.options.apply(&mut cfg, &ck.cfg)?;
+    let out = a.out.map(OutDir::prepare).transpose()?;
+    let mut labeler = r.labeler.clone().with_noise(r.noise, cfg.seed ^ 0x1ABE)?;
+    let lab = lab_for(&ck, tok, cfg, &r)?;
+    let (mut train_s, mut last) = (0.0, None);
+    while lab.rankings().len() < r.rankings {
+        for _ in 0..cfg.rankings_per_iteration {
+            lab.rank_offered(&mut labeler)?;
+        }
+        let record = block_on(lab.iterate())?;
+        train_s += seconds(&record.metrics);
+        report(&record.metrics, record.curve.as_ref(), r.json)?;
+        last = record.curve.or(last);
+    }
+    let end = finish(&lab, &r, last, train_s)?;
+    if r.json {
+        emit(serde_json::json!({ "summary": end.summary }))?
+    } else {
+        eprintln!("{}", serde_json::to_string_pretty(&end.summary).map_err(|e| Error::from(e.to_string()))?)
+    }
+    if let Some(out) = out {
+        let meta = serde_json::json!({ "aligned_from": a.model, "labeler": r.labeler.name(), "align": cfg });
+        let ex = block_on(lab.export(meta))?;
+        out.write(&[("policy", &ex.policy), ("reward_model", &ex.reward)])?;
+        eprintln!("wrote {}/policy and {}/reward_model", out.path.display(), out.path.display());
+    }
     Ok(())
 }
 
-fn eval_cmd(a: &Args) -> Result<()> {
-    let (ck, tok) = load(a)?;
-    let reference = Checkpoint::load(&PathBuf::from(a.req("reference")?))?;
+/// One method's run for `compare`: rankings from `given` in order when it has them, else from the
+/// labeler's loop; the run's rankings and its learning curve.
+fn compare_run(ck: &Checkpoint, cfg: AlignConfig, r: &LabelerArgs, given: Option<&[Ranking]>) -> Result<(Vec<Ranking>, Vec<CurvePoint>, Ending)> {
+    let tok = Tokenizer::from_json(&ck.tokenizer_json)?;
+    let lab = lab_for(ck, tok, cfg, r)?;
+    let mut labeler = r.labeler.clone().with_noise(r.noise, cfg.seed ^ 0x1ABE)?;
+    let (mut train_s, mut curve) = (0.0, Vec::new());
+    while lab.rankings().len() < r.rankings {
+        match given {
+            Some(rs) => {
+                lab.submit(rs[lab.rankings().len()].clone(), None)?;
+            }
+            None => {
+                lab.rank_offered(&mut labeler)?;
+            }
+        }
+        let record = block_on(lab.iterate())?;
+        train_s += seconds(&record.metrics);
+        if r.json {
+            report(&record.metrics, record.curve.as_ref(), true)?;
+        }
+        curve.extend(record.curve);
+    }
+    let end = finish(&lab, r, curve.last().cloned(), train_s)?;
+    Ok((lab.rankings(), curve, end))
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let (ck, _) = load(&a.model)?;
+    let r = a.run;
+    let mut base = AlignConfig::default();
+    a.options.apply(&mut base, &ck.cfg)?;
+    let Some((&first, others)) = a.methods.split_first() else { bail!("--methods names no method") };
+    let mut rows = Vec::new();
+    let mut rankings: Option<Vec<Ranking>> = None;
+    for &m in std::iter::once(&first).chain(others) {
+        let cfg = AlignConfig { method: m, ..base };
+        let (rs, curve, end) = compare_run(&ck, cfg, &r, rankings.as_deref())?;
+        rankings.get_or_insert(rs);
+        if r.json {
+            emit(serde_json::json!({ "summary": end.summary }))?;
+        }
+        rows.push((m, curve, end));
+    }
+    emit("| method | rankings | win-rate vs SFT | KL (nats per answer) | pretraining log-lik. | seconds |\n|---|---:|---:|---:|---:|---:|")?;
+    for (m, curve, end) in &rows {
+        let points: Vec<&CurvePoint> = curve.iter().filter(|c| c.rankings != end.last.rankings).chain(std::iter::once(&end.last)).collect();
+        for c in points {
+            emit(format!(
+                "| {} | {} | {:.3} | {:.2} | {:.4} | {:.1} |",
+                m.info().title,
+                c.rankings,
+                c.win_rate_vs_sft,
+                c.kl,
+                c.ptx_loglik,
+                end.summary["seconds_training"].as_f64().unwrap_or(f64::NAN) * c.rankings as f64 / end.last.rankings.max(1) as f64
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    let (ck, tok) = load(&a.model)?;
+    let reference = Checkpoint::load(&a.reference)?;
     if reference.cfg != ck.cfg {
         bail!("the two checkpoints have different shapes: {:?} and {:?}", ck.cfg, reference.cfg);
     }
-    let labeler = Labeler::parse(a.req("labeler")?)?;
-    let n = a.count("prompts", 24, 1)?;
-    let samples = a.count("samples", 4, 1)?;
-    let engines = Engines::new(a.str("engine").unwrap_or("cpu"), ck.cfg)?;
-    let mut ea = engines.make(ck.params, samples.min(16), ck.cfg.n_ctx)?;
-    let mut eb = engines.make(reference.params, samples.min(16), ck.cfg.n_ctx)?;
-    let prompts: Vec<String> = prompt_split().1.into_iter().take(n).collect();
+    let engines = Engines::new(a.engine, ck.cfg)?;
+    let mut ea = engines.make(ck.params, a.samples.min(16), ck.cfg.n_ctx)?;
+    let mut eb = engines.make(reference.params, a.samples.min(16), ck.cfg.n_ctx)?;
+    let prompts: Vec<String> = prompt_split().1.into_iter().take(a.prompts).collect();
     // answers drawn as the alignment loop draws them, unless told otherwise (and checked the same way)
     let mut cfg = AlignConfig::default();
-    Options { temperature: Some(a.num("temperature", cfg.ppo.temperature)?), ..Default::default() }.apply(&mut cfg, &ck.cfg)?;
-    let sc = SampleConfig { temperature: cfg.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: a.count("max-tokens", cfg.max_new_tokens, 1)? };
-    let win = block_on(win_rate(&mut ea, &mut eb, &tok, labeler, &prompts, samples, &sc, a.num("seed", 7u64)?))?;
-    emit(serde_json::json!({ "labeler": labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": samples }))?;
-    Ok(())
+    Options { temperature: a.temperature, max_new_tokens: a.max_tokens, ..Default::default() }.apply(&mut cfg, &ck.cfg)?;
+    let win = block_on(win_rate(&mut ea, &mut eb, &tok, &a.labeler, &prompts, a.samples, &cfg.sample(), a.seed))?;
+    emit(serde_json::json!({ "labeler": a.labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": a.samples }))
 }
 
-fn bench_cmd(a: &Args) -> Result<()> {
-    let presets: Vec<String> = a.str("presets").unwrap_or("tiny,demo").split(',').map(String::from).collect();
-    let engines: Vec<String> = a.str("engines").unwrap_or("cpu,gpu").split(',').map(String::from).collect();
+fn bench_cmd(a: BenchArgs) -> Result<()> {
     emit(bench::header())?;
-    for name in &presets {
+    for name in &a.presets {
         let p = preset(name)?;
-        for e in &engines {
+        for e in &a.engines {
             for row in bench::run(&p, e)? {
                 emit(&row)?;
             }
         }
     }
-    if engines.iter().any(|e| e == "gpu") {
+    if a.engines.iter().any(|e| e == "gpu") {
         emit(format!("\n{}", bench::counts_header()))?;
-        for name in &presets {
+        for name in &a.presets {
             for row in bench::counts(&preset(name)?)? {
                 emit(&row)?;
             }
         }
         emit("")?;
-        for name in &presets {
+        for name in &a.presets {
             emit(bench::memory(&preset(name)?)?)?;
         }
     }
@@ -444,44 +557,22 @@ fn emit(line: impl std::fmt::Display) -> Result<()> {
     }
 }
 
-/// Each command, the options it takes, and what runs it.
-type Command = (&'static str, &'static [&'static str], fn(&Args) -> Result<()>);
-
-const COMMANDS: [Command; 6] = [
-    ("pretrain", &["preset", "out", "engine", "steps", "sft-steps", "seed"], pretrain),
-    ("generate", &["model", "prompt", "samples", "temperature", "top-k", "top-p", "max-tokens", "seed", "engine"], generate_cmd),
-    ("logits", &["model", "text", "engine"], logits_cmd),
-    ("align", &[], align_cmd),
-    ("eval", &["model", "reference", "labeler", "prompts", "samples", "seed", "engine", "temperature", "max-tokens"], eval_cmd),
-    ("bench", &["presets", "engines"], bench_cmd),
-];
-
-/// align takes the shared options (CLI_NAMES) and its own.
-const ALIGN_OWN: [&str; 9] = ["model", "labeler", "rankings", "eval-every", "out", "json", "engine", "eval-prompts", "eval-samples"];
-
-fn run(argv: &[String]) -> Result<()> {
-    let Some(cmd) = argv.first() else { bail!("{USAGE}") };
-    if matches!(cmd.as_str(), "help" | "--help" | "-h") {
-        emit(USAGE)?;
-        return Ok(());
-    }
-    let Some((name, allowed, f)) = COMMANDS.iter().find(|c| c.0 == cmd) else { bail!("unknown command '{cmd}'\n\n{USAGE}") };
-    let rest = &argv[1..];
-    if rest.iter().any(|a| a == "--help" || a == "-h") {
-        emit(usage_of(name))?;
-        return Ok(());
-    }
-    let allowed: Vec<&str> = if *name == "align" { CLI_NAMES.iter().chain(&ALIGN_OWN).copied().collect() } else { allowed.to_vec() };
-    f(&Args::parse(name, rest, &allowed)?)
-}
-
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match run(&argv) {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pretrain(a) => pretrain(a),
+        Command::Generate(a) => generate_cmd(a),
+        Command::Logits(a) => logits_cmd(a),
+        Command::Align(a) => align_cmd(a),
+        Command::Compare(a) => compare_cmd(a),
+        Command::Eval(a) => eval_cmd(a),
+        Command::Bench(a) => bench_cmd(a),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(if argv.is_empty() { 2 } else { 1 })
+            ExitCode::from(1)
         }
     }
 }

@@ -4,13 +4,13 @@
 
 use serde::Serialize;
 
-use crate::align::Aligner;
+use super::trainer::Trainer;
 use crate::bail;
-use crate::corpus::{format_dialogue, format_prompt};
+use crate::corpus::format_dialogue;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::ppo::{action_targets, Rollout};
-use crate::sample::generate;
+use crate::rollout::{action_targets, Rollout};
+use crate::sample::answers;
 
 /// One prompt answered by the current policy and by the SFT model with the same seed, scored.
 #[derive(Clone, Debug, Serialize)]
@@ -35,50 +35,19 @@ pub struct Inspection {
     pub score: f32,
 }
 
-impl<E: Engine> Aligner<E> {
+impl<E: Engine> Trainer<E> {
     /// One answer from the policy (or the SFT model) to a prompt with a given seed.
     pub async fn answer(&mut self, prompt: &str, seed: u64, sft: bool) -> Result<String> {
-        let ids = self.prompt_ids(prompt)?;
+        let ids = self.tok.prompt_ids(prompt, self.model.n_ctx)?;
         let sc = self.sample_cfg();
         let engine = if sft { &mut self.reference } else { &mut self.policy };
-        let out = generate(engine, &ids, 1, self.tok.end, &sc, seed).await?;
-        self.tok.decode(&out[0])
-    }
-
-    /// A prompt this model can answer: not blank, and leaving room for an answer in the context.
-    pub fn check_prompt(&self, prompt: &str) -> Result<()> {
-        if prompt.trim().is_empty() {
-            bail!("the prompt is empty");
-        }
-        self.prompt_ids(prompt).map(|_| ())
-    }
-
-    /// Why a ranking may teach less than it seems: an empty answer, or answers that read the same
-    /// once cut to the context (a prompt too long for the model).
-    pub fn ranking_warning(&self, r: &crate::reward::Ranking) -> Result<Option<String>> {
-        if r.responses.iter().any(|a| a.trim().is_empty()) {
-            return Ok(Some("an answer is empty".into()));
-        }
-        let seqs: Vec<Vec<u32>> = r.responses.iter().map(|a| self.dialogue(&r.prompt, a)).collect::<Result<_>>()?;
-        let mut distinct = seqs.clone();
-        distinct.sort();
-        distinct.dedup();
-        Ok((distinct.len() < seqs.len())
-            .then(|| format!("cut to this model's context of {} tokens, some answers read the same: the prompt is too long", self.model.n_ctx)))
-    }
-
-    fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
-        let ids = self.tok.encode(&format_prompt(prompt))?;
-        if ids.len() + 2 >= self.model.n_ctx {
-            bail!("the prompt is {} tokens; this model's context is {}", ids.len(), self.model.n_ctx);
-        }
-        Ok(ids)
+        Ok(answers(engine, &self.tok, &ids, 1, &sc, seed).await?.remove(0))
     }
 
     /// The reward model's scores of answers to a prompt.
     pub async fn score_answers(&mut self, prompt: &str, answers: &[String]) -> Result<Vec<f32>> {
         let seqs: Vec<Vec<u32>> = answers.iter().map(|a| self.dialogue(prompt, a)).collect::<Result<_>>()?;
-        self.reward.score(&seqs, self.tok.end).await
+        self.reward.score(&seqs, self.tok.end, self.cfg.rm.penalty).await
     }
 
     fn dialogue(&self, prompt: &str, answer: &str) -> Result<Vec<u32>> {
@@ -101,7 +70,7 @@ impl<E: Engine> Aligner<E> {
 
     /// An answer token by token (see `Inspection`): one forward pass per model.
     pub async fn inspect(&mut self, prompt: &str, answer: &str) -> Result<Inspection> {
-        let prompt_ids = self.prompt_ids(prompt)?;
+        let prompt_ids = self.tok.prompt_ids(prompt, self.model.n_ctx)?;
         let full = self.dialogue(prompt, answer)?;
         if full.len() <= prompt_ids.len() {
             bail!("the answer does not fit in this model's context after the prompt");
@@ -112,10 +81,11 @@ impl<E: Engine> Aligner<E> {
         let temp = self.cfg.ppo.temperature;
         let logp_policy = action_logp(&mut self.policy, &full, &targets, temp).await?;
         let logp_sft = action_logp(&mut self.reference, &full, &targets, temp).await?;
-        self.reward.engine.forward(&full, 1, t)?;
-        let h = self.reward.engine.hidden().await?;
+        let rm = self.reward.first_mut();
+        rm.engine.forward(&full, 1, t)?;
+        let h = rm.engine.hidden().await?;
         let c = self.model.n_embd;
-        let head = &self.reward.head;
+        let head = &self.reward.members[0].head;
         let prefix_scores: Vec<f32> = (prompt_ids.len()..t).map(|s| head.apply(&h[s * c..][..c])).collect();
         let end = self.tok.end;
         let tokens =
@@ -124,12 +94,12 @@ impl<E: Engine> Aligner<E> {
     }
 }
 
-impl<E: Engine> Aligner<E> {
+impl<E: Engine> Trainer<E> {
     /// The policy's and SFT's log-probability of each answer token by definition: one forward pass
     /// per prefix, the log-softmax of its last logits at the sampling temperature. Slow; for checking
     /// `inspect` against.
     pub async fn direct_logprobs(&mut self, prompt: &str, answer: &str) -> Result<(Vec<f32>, Vec<f32>)> {
-        let p = self.prompt_ids(prompt)?.len();
+        let p = self.tok.prompt_ids(prompt, self.model.n_ctx)?.len();
         let full = self.dialogue(prompt, answer)?;
         let (v, temp) = (self.model.vocab_size, self.cfg.ppo.temperature as f64);
         let mut out = (Vec::new(), Vec::new());
@@ -152,4 +122,65 @@ async fn action_logp<E: Engine>(e: &mut E, tokens: &[u32], targets: &[i32], temp
     e.forward(tokens, 1, tokens.len())?;
     let tl = e.token_losses(targets, temperature).await?;
     Ok(tl.losses.iter().zip(targets).filter(|(_, &tg)| tg >= 0).map(|(l, _)| -l).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The page's views of the models against direct computations on the CPU reference: the token
+    //! view's log-probabilities and per-prefix scores, and the watched answers' scores.
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::cpu::gpt::CpuGpt;
+    use crate::lab::AlignConfig;
+    use crate::labelers::{Labeler, Rule};
+    use crate::tokenizer::Tokenizer;
+    use pollster::block_on;
+
+    #[test]
+    fn the_token_view_matches_a_direct_computation() {
+        let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
+        let model = ck.cfg;
+        let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
+        let tok = std::rc::Rc::new(Tokenizer::from_json(&ck.tokenizer_json).unwrap());
+        let mut tr = Trainer::new(ck.params.clone(), ck.cfg, tok.clone(), AlignConfig::default(), &make).unwrap();
+        block_on(tr.sample_batch(&[])).unwrap();
+        for _ in 0..2 {
+            let g = &tr.batch[0];
+            let responses: Vec<String> = g.outs.iter().map(|o| tok.decode(o).unwrap()).collect();
+            let r = crate::reward::Ranking { ranks: Labeler::new(Rule::Cheerful).rank(&g.prompt, &responses), prompt: g.prompt.clone(), responses };
+            block_on(tr.iterate(&[r], &[], &make)).unwrap();
+        }
+        let prompt = tr.train_prompts[0].clone();
+        let answer = block_on(tr.answer(&prompt, 5, false)).unwrap();
+        let view = block_on(tr.inspect(&prompt, &answer)).unwrap();
+        let mut ids = tok.encode(&format_dialogue(&prompt, &answer)).unwrap();
+        ids.truncate(model.n_ctx);
+        let p = tok.prompt_ids(&prompt, model.n_ctx).unwrap().len();
+        assert_eq!(view.tokens.len(), ids.len() - p, "one entry per answer token, the end token included");
+        // log π of each token from the full softmax of the logits at the sampling temperature
+        let temp = tr.cfg.ppo.temperature as f64;
+        let v = model.vocab_size;
+        for (engine, got) in [(&mut tr.policy, &view.logp_policy), (&mut tr.reference, &view.logp_sft)] {
+            engine.forward(&ids, 1, ids.len()).unwrap();
+            let logits = block_on(engine.logits()).unwrap();
+            for (j, s) in (p - 1..ids.len() - 1).enumerate() {
+                let row: Vec<f64> = logits[s * v..][..v].iter().map(|&x| x as f64 / temp).collect();
+                let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + row.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
+                let want = row[ids[s + 1] as usize] - lse;
+                assert!((got[j] as f64 - want).abs() < 1e-4, "token {j}: {} vs {want}", got[j]);
+            }
+        }
+        // the score of each prefix, as if the answer ended there: the reward model read at its last token
+        for (j, end) in (p + 1..=ids.len()).enumerate() {
+            let direct = block_on(tr.reward.first_mut().score(&[ids[..end].to_vec()], tok.end)).unwrap()[0];
+            assert!((view.prefix_scores[j] - direct).abs() < 1e-4, "prefix {j}: {} vs {direct}", view.prefix_scores[j]);
+        }
+        assert_eq!(view.score, *view.prefix_scores.last().unwrap());
+        // watched answers: the policy's and SFT's for one seed, each with its score
+        let w = block_on(tr.watch(std::slice::from_ref(&prompt), 5)).unwrap();
+        assert_eq!(w[0].policy, answer);
+        let scores = block_on(tr.score_answers(&prompt, &[w[0].policy.clone(), w[0].sft.clone()])).unwrap();
+        assert_eq!((w[0].policy_score, w[0].sft_score), (scores[0], scores[1]));
+    }
 }

@@ -5,12 +5,26 @@
 
 use serde::Serialize;
 
+use super::{EngineFactory, Method, MethodInfo, MethodState, Needs, Update, UpdateMetrics};
+use crate::checkpoint::model_state;
 use crate::config::AdamSettings;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::{pad_batch, ScalarHead};
+use crate::reward::ScalarHead;
 use crate::rng::Rng;
+use crate::rollout::{action_targets, leave_one_out, rollout_batch, token_rewards, whiten, Rollout};
 use crate::surrogate::{surrogate_weights, PolicyBatch, PtxBatch};
+use crate::train::Batch;
+
+pub const INFO: MethodInfo = MethodInfo {
+    name: "ppo",
+    title: "PPO-ptx",
+    summary: "InstructGPT's method: the policy samples answers, the reward model scores them, and the clipped surrogate moves the policy toward the better ones, held near SFT by a KL penalty and by γ times the pretraining log-likelihood.",
+};
+
+/// Pretraining rows of one PPO-ptx step: 4×64 = 256 tokens, about as many as a policy minibatch's
+/// answers (8 × ~35), so neither side of a step dominates its cost.
+pub const PTX_ROWS: usize = 4;
 
 #[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct PpoConfig {
@@ -61,69 +75,6 @@ impl Default for PpoConfig {
     }
 }
 
-/// One sampled response and everything PPO computes about it.
-#[derive(Clone, Debug, Default)]
-pub struct Rollout {
-    /// prompt + response (+ end when the sampler stopped there).
-    pub tokens: Vec<u32>,
-    pub prompt_len: usize,
-    /// Per action (response token): log-probs under the sampling policy and the reference, values.
-    pub logp_old: Vec<f32>,
-    pub logp_ref: Vec<f32>,
-    pub values: Vec<f32>,
-    /// The reward model's score of the whole response (a fixed penalty when it did not finish).
-    pub score: f32,
-    /// Whether the response ended with the end token (false: cut off at the length limit).
-    pub finished: bool,
-    /// Which prompt's group of K answers it belongs to (for the group baseline).
-    pub group: usize,
-    pub rewards: Vec<f32>,
-    pub advantages: Vec<f32>,
-    pub returns: Vec<f32>,
-}
-
-impl Rollout {
-    pub fn actions(&self) -> usize {
-        self.tokens.len() - self.prompt_len
-    }
-}
-
-/// Targets that pick out the actions: position s predicts token s+1, so the actions of a rollout
-/// sit at positions prompt_len−1 .. len−2. Everything else is −1.
-pub fn action_targets(rollouts: &[&Rollout], t: usize) -> Vec<i32> {
-    let mut tg = vec![-1i32; rollouts.len() * t];
-    for (i, r) in rollouts.iter().enumerate() {
-        for s in r.prompt_len..r.tokens.len() {
-            tg[i * t + s - 1] = r.tokens[s] as i32;
-        }
-    }
-    tg
-}
-
-/// Rollouts right-padded into one (B,T) batch.
-fn rollout_batch<R: std::borrow::Borrow<Rollout>>(chunk: &[R], pad: u32) -> (Vec<u32>, usize) {
-    let seqs: Vec<&[u32]> = chunk.iter().map(|r| r.borrow().tokens.as_slice()).collect();
-    let (tokens, t, _) = pad_batch(&seqs, pad);
-    (tokens, t)
-}
-
-/// Log-probs of each rollout's actions under an engine at a temperature (and the entropy there).
-pub async fn action_logprobs<E: Engine>(engine: &mut E, rollouts: &[&Rollout], pad: u32, temperature: f32) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
-    let (max_b, _) = engine.capacity();
-    let (mut lps, mut ents) = (Vec::new(), Vec::new());
-    for chunk in rollouts.chunks(max_b) {
-        let (tokens, t) = rollout_batch(chunk, pad);
-        engine.forward(&tokens, chunk.len(), t)?;
-        let tl = engine.token_losses(&action_targets(chunk, t), temperature).await?;
-        for (i, r) in chunk.iter().enumerate() {
-            let rows = (r.prompt_len - 1 + i * t)..(r.tokens.len() - 1 + i * t);
-            lps.push(tl.losses[rows.clone()].iter().map(|l| -l).collect());
-            ents.push(tl.entropy[rows].to_vec());
-        }
-    }
-    Ok((lps, ents))
-}
-
 /// Values of each rollout's states (the positions its actions are taken from).
 pub async fn action_values<E: Engine>(engine: &mut E, head: &ScalarHead, rollouts: &[&Rollout], pad: u32) -> Result<Vec<Vec<f32>>> {
     let (max_b, _) = engine.capacity();
@@ -138,15 +89,6 @@ pub async fn action_values<E: Engine>(engine: &mut E, head: &ScalarHead, rollout
         }
     }
     Ok(out)
-}
-
-/// Per-token rewards: −β·(log π − log π_ref) at every action, plus the score at the last.
-pub fn token_rewards(r: &Rollout, beta: f32) -> Vec<f32> {
-    let mut rw: Vec<f32> = r.logp_old.iter().zip(&r.logp_ref).map(|(a, b)| -beta * (a - b)).collect();
-    if let Some(last) = rw.last_mut() {
-        *last += r.score;
-    }
-    rw
 }
 
 /// Generalized advantage estimation with discount 1: returns (advantages, returns).
@@ -164,22 +106,6 @@ pub fn gae(rewards: &[f32], values: &[f32], lam: f32) -> (Vec<f32>, Vec<f32>) {
     (adv, ret)
 }
 
-/// Shifts and scales values to mean 0, standard deviation 1 (over every action of the batch).
-pub fn whiten(xs: &mut [&mut Vec<f32>]) {
-    let n: usize = xs.iter().map(|x| x.len()).sum();
-    if n < 2 {
-        return;
-    }
-    let mean = xs.iter().flat_map(|x| x.iter()).sum::<f32>() / n as f32;
-    let var = xs.iter().flat_map(|x| x.iter()).map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-    let inv = 1.0 / (var.sqrt() + 1e-8);
-    for x in xs.iter_mut() {
-        for v in x.iter_mut() {
-            *v = (*v - mean) * inv;
-        }
-    }
-}
-
 pub use crate::surrogate::surrogate;
 
 /// The clipped value loss for one state: (loss, d loss / d value).
@@ -193,45 +119,6 @@ pub fn value_loss(v: f32, v_old: f32, ret: f32, clip: f32) -> (f32, f32) {
     } else {
         (0.5 * l1, v - ret)
     }
-}
-
-/// Metrics of one PPO iteration: the numbers the page plots.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct PpoMetrics {
-    pub reward: f32,
-    /// KL(π‖π_ref) per sequence, k1 estimator: Σ_t (log π − log π_ref).
-    pub kl_k1: f32,
-    /// k3 estimator: Σ_t (ρ − 1 − log ρ), ρ = π_ref/π; never negative.
-    pub kl_k3: f32,
-    /// Mean per-token log-likelihood of a fixed held-out pretraining batch.
-    pub ptx_loglik: f32,
-    pub policy_loss: f32,
-    pub value_loss: f32,
-    pub entropy: f32,
-    pub clip_frac: f32,
-    /// KL(π_old ‖ π_new) per token between the rollout policy and the updated one, over the last
-    /// epoch: the mean of ρ − 1 − log ρ with ρ = π_new/π_old.
-    pub approx_kl: f32,
-    /// E[r − β·KL] + γ·ptx log-likelihood.
-    pub objective: f32,
-    pub beta: f32,
-    pub response_len: f32,
-    /// Fraction of rollouts cut off at the length limit (scored with the fixed penalty).
-    pub truncated: f32,
-    pub distinct_responses: f32,
-    pub skipped_steps: usize,
-}
-
-/// KL estimators of one rollout: (k1, k3), summed over its actions.
-pub fn kl_estimates(r: &Rollout) -> (f32, f32) {
-    let mut k1 = 0.0;
-    let mut k3 = 0.0;
-    for (a, b) in r.logp_old.iter().zip(&r.logp_ref) {
-        let log_ratio = b - a; // log(π_ref/π)
-        k1 -= log_ratio;
-        k3 += log_ratio.exp() - 1.0 - log_ratio;
-    }
-    (k1, k3)
 }
 
 /// The adaptive KL controller of Ziegler et al.: moves β toward a target KL.
@@ -262,15 +149,9 @@ pub fn group_advantages(rollouts: &mut [Rollout], beta: f32) {
             r.rewards.iter().sum()
         })
         .collect();
-    let groups = rollouts.iter().map(|r| r.group).max().map_or(0, |g| g + 1);
-    let (mut sum, mut n) = (vec![0.0f32; groups], vec![0usize; groups]);
-    for (r, ret) in rollouts.iter().zip(&returns) {
-        sum[r.group] += ret;
-        n[r.group] += 1;
-    }
-    for (r, ret) in rollouts.iter_mut().zip(&returns) {
-        let others = n[r.group] - 1;
-        let adv = if others == 0 { 0.0 } else { ret - (sum[r.group] - ret) / others as f32 };
+    let groups: Vec<usize> = rollouts.iter().map(|r| r.group).collect();
+    let advantages = leave_one_out(&returns, &groups);
+    for ((r, ret), adv) in rollouts.iter_mut().zip(&returns).zip(advantages) {
         r.advantages = vec![adv; r.actions()];
         r.returns = vec![*ret; r.actions()];
     }
@@ -326,9 +207,9 @@ pub async fn ppo_update<P: Engine, V: Engine>(
     rollouts: &[Rollout],
     opt: &Optimizers<'_>,
     step0: u32,
-    mut ptx_batch: impl FnMut() -> Result<(Vec<u32>, Vec<i32>, usize, usize)>,
+    mut ptx_batch: impl FnMut() -> Result<Batch>,
     rng: &mut Rng,
-    m: &mut PpoMetrics,
+    m: &mut UpdateMetrics,
 ) -> Result<u32> {
     let (max_b, _) = policy.capacity();
     let mut step = step0;
@@ -351,6 +232,7 @@ pub async fn ppo_update<P: Engine, V: Engine>(
                     m.skipped_steps += 1;
                 }
             }
+            crate::turns::pass().await;
         }
     }
     m.policy_loss = tally.policy_loss / tally.responses.max(1) as f32;
@@ -374,7 +256,7 @@ async fn policy_step<P: Engine>(
     chunk: &[&Rollout],
     opt: &Optimizers<'_>,
     step: u32,
-    ptx_batch: &mut impl FnMut() -> Result<(Vec<u32>, Vec<i32>, usize, usize)>,
+    ptx_batch: &mut impl FnMut() -> Result<Batch>,
     tally: Option<&mut Tally>,
 ) -> Result<bool> {
     let cfg = opt.ppo;
@@ -393,7 +275,7 @@ async fn policy_step<P: Engine>(
         answers: chunk.len() as f32,
     };
     let ptx = if cfg.gamma > 0.0 { Some(ptx_batch()?) } else { None };
-    let ptx = ptx.as_ref().map(|(tokens, targets, b, t)| PtxBatch { tokens, targets, b: *b, t: *t, gamma: cfg.gamma });
+    let ptx = ptx.as_ref().map(|p| PtxBatch { tokens: &p.tokens, targets: &p.targets, b: p.b, t: p.t, gamma: cfg.gamma });
     let lr = warmup_lr(cfg.lr, step, cfg.warmup_steps);
     let report = policy.policy_step(&x, ptx.as_ref(), &opt.adam.at(lr, step), cfg.grad_clip).await?;
     if let Some(t) = tally {
@@ -484,5 +366,85 @@ async fn value_step<V: Engine>(
     } else {
         head.grad.fill(0.0);
         Ok(false)
+    }
+}
+
+/// PPO-ptx as a method: advantages against the group's other answers (or a value model and GAE),
+/// then `ppo_update` with the pretraining term.
+pub struct PpoPtx<E: Engine> {
+    steps: u32,
+    /// The value model, trunk and head, with `Baseline::Value`: a copy of the first fitted reward model.
+    value: Option<(E, ScalarHead)>,
+}
+
+impl<E: Engine> Default for PpoPtx<E> {
+    fn default() -> Self {
+        PpoPtx { steps: 0, value: None }
+    }
+}
+
+impl<E: Engine> PpoPtx<E> {
+    async fn ensure_value_model(&mut self, u: &mut Update<'_, E>) -> Result<()> {
+        if self.value.is_none() && u.cfg.ppo.baseline == Baseline::Value {
+            let first = u.reward.first_mut();
+            let trunk = (u.make)(first.engine.params().await?, u.policy.capacity().0, u.policy.config().n_ctx)?;
+            self.value = Some((trunk, first.head.clone()));
+        }
+        Ok(())
+    }
+}
+
+impl<E: Engine> Method<E> for PpoPtx<E> {
+    fn needs(&self) -> Needs {
+        Needs { reward_model: true }
+    }
+
+    async fn update(&mut self, u: &mut Update<'_, E>) -> Result<UpdateMetrics> {
+        self.ensure_value_model(u).await?;
+        let ppo = &u.cfg.ppo;
+        match (ppo.baseline, self.value.as_mut()) {
+            (Baseline::Value, Some((value, head))) => {
+                let refs: Vec<&Rollout> = u.rollouts.iter().collect();
+                let values = action_values(value, head, &refs, u.pad).await?;
+                for (r, v) in u.rollouts.iter_mut().zip(values) {
+                    r.values = v;
+                }
+                compute_advantages(u.rollouts, u.beta, ppo.lam);
+            }
+            _ => {
+                for r in u.rollouts.iter_mut() {
+                    r.values = vec![0.0; r.actions()];
+                }
+                group_advantages(u.rollouts, u.beta);
+            }
+        }
+        let mut m = UpdateMetrics::default();
+        let opt = Optimizers { ppo, adam: u.adam, pad: u.pad };
+        let pretraining = &mut u.pretraining;
+        let ptx = || Ok(pretraining.batch(PTX_ROWS));
+        let value = self.value.as_mut().map(|(v, h)| (v, h));
+        self.steps = ppo_update(u.policy, value, u.rollouts, &opt, self.steps, ptx, u.rng, &mut m).await?;
+        Ok(m)
+    }
+
+    async fn state(&mut self) -> Result<MethodState> {
+        let value = match self.value.as_mut() {
+            Some((v, h)) => Some((model_state(v).await?, h.state())),
+            None => None,
+        };
+        Ok(MethodState { steps: self.steps, value })
+    }
+
+    fn restore(&mut self, s: MethodState, make: &EngineFactory<'_, E>, capacity: (usize, usize)) -> Result<()> {
+        let value = match s.value {
+            Some((v, h)) => {
+                let mut e = make(v.params, capacity.0, capacity.1)?;
+                e.set_optimizer_state(&v.m, &v.v)?;
+                Some((e, ScalarHead::from_state(h)))
+            }
+            None => None,
+        };
+        (self.steps, self.value) = (s.steps, value);
+        Ok(())
     }
 }

@@ -1,0 +1,92 @@
+//! The loop's settings, every default in one place with its reason (the README's defaults table
+//! reads from here).
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AdamSettings;
+use crate::methods::bok::BokConfig;
+use crate::methods::dpo::DpoConfig;
+use crate::methods::ppo::PpoConfig;
+use crate::methods::MethodKind;
+use crate::reward::RmFit;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct AlignConfig {
+    /// Which method moves the policy.
+    pub method: MethodKind,
+    /// Rankings the command line's labeler gives per iteration (the page's person and autopilot
+    /// rank one group at a time).
+    pub rankings_per_iteration: usize,
+    /// Rankings the reward model needs before the policy starts moving.
+    pub min_rankings: usize,
+    /// The order in which an iteration's groups are offered for ranking.
+    pub label_selection: Selection,
+    /// Answers per prompt, 2 to 9: rollouts come in groups of K, and a ranking orders one group.
+    pub k: usize,
+    pub rm: RmFit,
+    /// Responses sampled for each iteration.
+    pub rollouts: usize,
+    pub max_new_tokens: usize,
+    /// Rows per engine batch (a policy minibatch).
+    pub batch: usize,
+    pub ppo: PpoConfig,
+    pub dpo: DpoConfig,
+    pub bok: BokConfig,
+    pub adam: AdamSettings,
+    /// The score of an answer cut off at the length limit, in units of the normalized reward.
+    pub truncated_reward: f32,
+    pub seed: u64,
+}
+
+impl Default for AlignConfig {
+    fn default() -> Self {
+        AlignConfig {
+            method: MethodKind::Ppo,
+            rankings_per_iteration: 1,
+            min_rankings: 0,
+            label_selection: Selection::First,
+            k: 4,
+            rm: RmFit { epochs: 4, lr: 1e-4, batch: 4, members: 1, penalty: 0.0 },
+            rollouts: 32,
+            max_new_tokens: 64,
+            batch: 8,
+            ppo: PpoConfig::default(),
+            dpo: DpoConfig::default(),
+            bok: BokConfig::default(),
+            adam: AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 },
+            truncated_reward: -1.0,
+            seed: 1,
+        }
+    }
+}
+
+impl AlignConfig {
+    /// How the policy's answers are drawn, in the loop and everywhere the page shows them.
+    pub fn sample(&self) -> crate::config::SampleConfig {
+        crate::config::SampleConfig { temperature: self.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: self.max_new_tokens }
+    }
+}
+
+/// The order in which an iteration's groups are offered to whoever ranks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// As sampled (random prompts).
+    First,
+    /// The groups with the answers the current reward model scores highest first, where
+    /// over-optimization shows first and a label corrects the most.
+    TopReward,
+}
+
+/// Salts that give each random stream of a run its own seed.
+pub const SALT_CORPUS: u64 = 0xC0;
+pub const SALT_PTX_EVAL: u64 = 0xE7A1;
+pub const SALT_HEAD: u64 = 0x2E;
+/// The win-rate's answers.
+pub const SALT_EVAL: u64 = 0xE7;
+/// The watch panel's answers: the same every iteration, so they change only as the policy does.
+pub const SALT_WATCH: u64 = 0x3A7C;
+/// The SFT side of a blind pair, apart from the policy's.
+pub const SALT_BLIND_SFT: u64 = 0xB11D;
+/// The answers to a person's own question.
+pub const SALT_ASK: u64 = 0xA5C;

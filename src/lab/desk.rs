@@ -1,0 +1,103 @@
+//! The person's side of the lab, which never waits on training: the rankings given so far, the
+//! groups of answers waiting to be ranked, the person's own questions, and the history of
+//! iterations. Everything here is plain data, changed in calls that return at once.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use crate::bail;
+use crate::error::{ErrorKind, Result};
+use crate::reward::Ranking;
+
+/// A group of answers offered for ranking.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Offer {
+    pub id: u64,
+    pub prompt: String,
+    pub responses: Vec<String>,
+    /// The person's own question (answered by the policy as it stands), not a training question.
+    pub yours: bool,
+    /// What the person should know before ranking: a question outside what the model knows,
+    /// answers that read the same.
+    pub notes: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Desk {
+    pub rankings: Vec<Ranking>,
+    /// Rankings that iterations have taken (the reward model has seen them).
+    pub used: usize,
+    /// The group handed out and not ranked yet.
+    current: Option<Offer>,
+    /// The newest batch's other groups, in the order to offer them.
+    queue: VecDeque<Offer>,
+    next_id: u64,
+    /// The person's own questions, for the next batch to include.
+    pub asked: Vec<String>,
+    /// One record per iteration (metrics, the watched answers, a learning-curve point now and then).
+    pub history: Vec<serde_json::Value>,
+}
+
+impl Desk {
+    fn issue(&mut self, prompt: String, responses: Vec<String>, yours: bool, notes: Vec<String>) -> Offer {
+        self.next_id += 1;
+        Offer { id: self.next_id, prompt, responses, yours, notes }
+    }
+
+    /// How many groups have been offered so far.
+    pub fn issued(&self) -> u64 {
+        self.next_id
+    }
+
+    /// The group to rank now: the one handed out already, or the next of the newest batch.
+    pub fn offered(&mut self) -> Option<Offer> {
+        if self.current.is_none() {
+            self.current = self.queue.pop_front();
+        }
+        self.current.clone()
+    }
+
+    /// A new batch's groups, in the order to offer them, replace those not handed out yet; the one
+    /// in the person's hands stays theirs.
+    pub fn publish(&mut self, groups: Vec<(String, Vec<String>, Vec<String>)>) {
+        self.queue = groups.into_iter().map(|(p, rs, notes)| self.issue(p, rs, false, notes)).collect::<Vec<_>>().into();
+    }
+
+    /// The person's own question, answered: it is the group to rank now.
+    pub fn offer_own(&mut self, prompt: String, responses: Vec<String>, notes: Vec<String>) -> Offer {
+        let offer = self.issue(prompt, responses, true, notes);
+        self.current = Some(offer.clone());
+        offer
+    }
+
+    /// Adds a ranking; when it ranks the group handed out (`offer`), the next group becomes current.
+    pub fn submit(&mut self, r: Ranking, offer: Option<u64>) -> Result<()> {
+        r.validate()?;
+        if let Some(id) = offer {
+            match &self.current {
+                Some(c) if c.id == id => {
+                    if c.prompt != r.prompt || c.responses != r.responses {
+                        bail!("the ranking is of other answers than the group offered as {id}");
+                    }
+                    self.current = None;
+                }
+                _ => bail!(kind: ErrorKind::BadInput, "group {id} is not the one waiting to be ranked (it was ranked already, or replaced)"),
+            }
+        }
+        self.rankings.push(r);
+        Ok(())
+    }
+
+    /// The rankings no iteration has taken yet; from now on they count as taken.
+    pub fn take_fresh(&mut self) -> Vec<Ranking> {
+        let fresh = self.rankings[self.used..].to_vec();
+        self.used = self.rankings.len();
+        fresh
+    }
+
+    /// Whether a ranking waits that no iteration has taken.
+    pub fn has_fresh(&self) -> bool {
+        self.rankings.len() > self.used
+    }
+}

@@ -1,0 +1,173 @@
+//! One iteration as the lab runs it: the rankings that came in handed to the trainer, and what the
+//! iteration leaves behind: its history record (metrics, the watched answers, a learning-curve
+//! point when one is due), the groups of the new batch offered for ranking, and the serving copy
+//! of the policy brought up to date.
+
+use super::config::SALT_EVAL;
+use super::curve::{win_rate, CurvePoint, WinRateProtocol};
+use super::trainer::{IterationMetrics, Trainer};
+use super::views::Watched;
+use super::{Lab, Selection};
+use crate::clock::now_ms;
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::labelers::Labeler;
+use crate::reward::Ranking;
+
+/// What one iteration leaves in the history: its metrics, the watched answers, and a point of the
+/// learning curve when one was due.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Record {
+    #[serde(flatten)]
+    pub metrics: IterationMetrics,
+    pub watch: Vec<Watched>,
+    /// The learning-curve point's win-rate, for the page's plot.
+    pub win_rate: Option<f32>,
+    pub curve: Option<CurvePoint>,
+    pub labeler: Option<&'static str>,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+}
+
+impl<E: Engine> Lab<E> {
+    /// One iteration (see the module's comment); fails with `not_ready` when no ranking came in
+    /// since the last. Returns the iteration's history record.
+    pub async fn iterate(&self) -> Result<Record> {
+        let out = self.run_iteration().await;
+        self.phase.set("");
+        out
+    }
+
+    async fn run_iteration(&self) -> Result<Record> {
+        let _turn = crate::turns::take().await;
+        let mut tr = self.trainer()?;
+        let (fresh, asked) = {
+            let mut d = self.desk.borrow_mut();
+            if !d.has_fresh() {
+                crate::bail!(kind: ErrorKind::NotReady, "waiting for a ranking: every iteration learns from at least one new ranking");
+            }
+            (d.take_fresh(), std::mem::take(&mut d.asked))
+        };
+        let before = tr.data_len();
+        let metrics = tr.iterate(&fresh, &asked, &*self.make).await?;
+        let watch_prompts = self.watch_prompts();
+        tr.phase.set("answering the watched questions");
+        let watch = tr.watch(&watch_prompts, super::config::SALT_WATCH).await?;
+        let cadence = self.cadence.borrow().clone();
+        let curve = match cadence.due(before, metrics.rankings) {
+            Some(l) => {
+                tr.phase.set("measuring the win-rate");
+                Some(evaluate(&mut tr, &l, cadence.protocol).await?)
+            }
+            None => None,
+        };
+        let record = Record {
+            win_rate: curve.as_ref().map(|p| p.win_rate_vs_sft),
+            metrics,
+            watch,
+            curve,
+            labeler: cadence.labeler.as_ref().map(|l| l.name()),
+        };
+        self.publish(&mut tr).await?;
+        self.desk.borrow_mut().history.push(json(&record)?);
+        Ok(record)
+    }
+
+    /// Offers the trainer's new batch, in the configured order, and brings the serving copy of the
+    /// policy up to date.
+    pub(super) async fn publish(&self, tr: &mut Trainer<E>) -> Result<()> {
+        let order = offer_order(tr).await?;
+        let mut groups = Vec::with_capacity(order.len());
+        for i in order {
+            let g = &tr.batch[i];
+            let responses: Vec<String> = g.outs.iter().map(|o| self.tok.decode(o)).collect::<Result<_>>()?;
+            let notes = self.notes(&g.prompt, &responses);
+            groups.push((g.prompt.clone(), responses, notes));
+        }
+        let params = tr.policy.params().await?;
+        self.serving.borrow_mut().policy.set_params(&params)?;
+        self.desk.borrow_mut().publish(groups);
+        Ok(())
+    }
+
+    /// What a person should know about a group before ranking it: a question outside what the
+    /// model knows, answers that read the same.
+    pub(super) fn notes(&self, prompt: &str, responses: &[String]) -> Vec<String> {
+        let mut notes = Vec::new();
+        if crate::corpus::topic_of(prompt).is_none() {
+            notes.push(format!(
+                "This small model knows only about {}: it answers other questions with what it knows of those.",
+                crate::corpus::topic_names().join(", ")
+            ));
+        }
+        for (i, a) in responses.iter().enumerate() {
+            if let Some(j) = responses[..i].iter().position(|b| b == a) {
+                notes.push(format!("Answers {} and {} are the same text; rank them as a tie.", j + 1, i + 1));
+            }
+        }
+        notes
+    }
+
+    /// Why a ranking may teach less than it seems: an empty answer, or answers cut to the model's
+    /// context (a prompt too long for it).
+    pub(super) fn ranking_warning(&self, r: &Ranking) -> Result<Option<String>> {
+        if r.responses.iter().any(|a| a.trim().is_empty()) {
+            return Ok(Some("an answer is empty".into()));
+        }
+        for a in &r.responses {
+            let n = self.tok.encode(&crate::corpus::format_dialogue(&r.prompt, a))?.len();
+            if n > self.model.n_ctx {
+                return Ok(Some(format!(
+                    "the question and an answer take {n} tokens, more than this model's context of {}: the reward model reads them cut short",
+                    self.model.n_ctx
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The labeler's win-rate of the policy against SFT now (see `WinRateProtocol`).
+    pub async fn evaluate(&self, labeler: &Labeler, protocol: WinRateProtocol) -> Result<CurvePoint> {
+        let _turn = crate::turns::take().await;
+        let mut tr = self.trainer()?;
+        evaluate(&mut tr, labeler, protocol).await
+    }
+}
+
+/// Indices of the batch's groups in the order to offer them.
+async fn offer_order<E: Engine>(tr: &mut Trainer<E>) -> Result<Vec<usize>> {
+    let n = tr.batch.len();
+    if tr.cfg.label_selection == Selection::First || tr.fitted_on == 0 {
+        return Ok((0..n).collect());
+    }
+    let mut best = Vec::with_capacity(n);
+    for i in 0..n {
+        let g = &tr.batch[i];
+        let answers: Vec<String> = g.outs.iter().map(|o| tr.tok.decode(o)).collect::<Result<_>>()?;
+        let prompt = g.prompt.clone();
+        let scores = tr.score_answers(&prompt, &answers).await?;
+        best.push(scores.into_iter().fold(f32::NEG_INFINITY, f32::max));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
+    Ok(order)
+}
+
+async fn evaluate<E: Engine>(tr: &mut Trainer<E>, labeler: &Labeler, protocol: WinRateProtocol) -> Result<CurvePoint> {
+    let t0 = now_ms();
+    let prompts: Vec<String> = crate::corpus::prompt_split().1.into_iter().take(protocol.prompts).collect();
+    let (sc, seed) = (tr.sample_cfg(), tr.cfg.seed ^ SALT_EVAL);
+    let win = win_rate(&mut tr.policy, &mut tr.reference, &tr.tok, labeler, &prompts, protocol.samples, &sc, seed).await?;
+    let ptx = tr.ptx_loglik(false).await?;
+    Ok(CurvePoint {
+        labeler: labeler.name(),
+        rankings: tr.data_len(),
+        iterations: tr.iteration,
+        win_rate_vs_sft: win,
+        kl: tr.last_kl,
+        ptx_loglik: ptx,
+        seconds: (now_ms() - t0) / 1e3,
+    })
+}

@@ -1,0 +1,352 @@
+//! One iteration of the loop, on the models it owns: the reward model fitted to every ranking so
+//! far, the batch the policy sampled last time scored, the method's update, and the next batch
+//! sampled from the updated policy (the groups offered for ranking next).
+
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use super::config::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_PTX_EVAL};
+use crate::bail;
+use crate::clock::now_ms;
+use crate::config::{ModelConfig, SampleConfig};
+use crate::corpus::{format_prompt, prompt_split, Corpus};
+use crate::engine::{lm_forward, Engine};
+use crate::error::{ErrorKind, Result};
+use crate::methods::ppo::adapt_beta;
+use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Update, UpdateMetrics};
+use crate::reward::{dialogue_ids, Ranking, RmReport, TokenizedRanking, K_MAX};
+use crate::reward_ensemble::RewardEnsemble;
+use crate::rng::Rng;
+use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
+use crate::sample::generate;
+use crate::tokenizer::Tokenizer;
+use crate::train::{lm_batch, Batch};
+
+/// Every eighth prose document is held out for the pretraining log-likelihood metric.
+const PTX_EVAL_STRIDE: usize = 8;
+/// Pretraining windows: 64 tokens, as long as a dialogue of the demo's corpus.
+const PTX_T: usize = 64;
+/// SFT demonstrations the reward model is normalized on.
+const NORMALIZE_DEMOS: usize = 64;
+
+/// Everything the page plots for one iteration.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IterationMetrics {
+    pub iteration: usize,
+    pub rankings: usize,
+    pub rm_loss: f32,
+    pub rm_accuracy: f32,
+    /// The reward model's accuracy on this iteration's new rankings before it trained on them
+    /// (NaN when there were none): how well it predicts rankings it has not seen.
+    pub rm_new_accuracy: f32,
+    /// Reward-model steps skipped so far for a non-finite loss or gradient.
+    pub rm_skipped_steps: usize,
+    #[serde(flatten)]
+    pub rollouts: RolloutMetrics,
+    #[serde(flatten)]
+    pub update: UpdateMetrics,
+    /// Mean per-token log-likelihood of a fixed held-out pretraining batch.
+    pub ptx_loglik: f32,
+    /// E[r − β·KL] + γ·ptx log-likelihood.
+    pub objective: f32,
+    pub beta: f32,
+    pub seconds_reward_model: f64,
+    pub seconds_scoring: f64,
+    pub seconds_update: f64,
+    pub seconds_generation: f64,
+}
+
+pub struct Trainer<E: Engine> {
+    pub(super) cfg: AlignConfig,
+    pub(super) model: ModelConfig,
+    pub(super) tok: Rc<Tokenizer>,
+    pub(super) policy: E,
+    pub(super) reference: E,
+    pub(super) reward: RewardEnsemble<E>,
+    pub(super) method: AnyMethod<E>,
+    pub(super) train_prompts: Vec<String>,
+    sft: Vec<f32>,
+    stream: Vec<u32>,
+    ptx_eval: Batch,
+    demo_ids: Vec<Vec<u32>>,
+    rng: Rng,
+    /// Every ranking so far, tokenized, and each one's prompt length.
+    data: Vec<TokenizedRanking>,
+    prompt_lens: Vec<usize>,
+    /// Groups the policy sampled after the last update: the next iteration trains on them.
+    pub(super) batch: Vec<Group>,
+    /// How many rankings the reward model was last fitted on (0: never).
+    pub(super) fitted_on: usize,
+    pub(super) iteration: usize,
+    pub(super) beta: f32,
+    /// KL (k1) of the last iteration's rollouts.
+    pub(super) last_kl: f32,
+    /// Reward-model steps skipped for a non-finite loss or gradient, so far.
+    rm_skipped: usize,
+    /// What the running iteration is doing, for whoever shows progress ("" between iterations).
+    pub(super) phase: Rc<std::cell::Cell<&'static str>>,
+}
+
+/// Prose for the pretraining mix, closed by the end token: (training stream, held-out stream).
+fn prose_streams(corpus: &Corpus, tok: &Tokenizer) -> Result<(Vec<u32>, Vec<u32>)> {
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for (i, doc) in corpus.prose.iter().enumerate() {
+        let s = if i % PTX_EVAL_STRIDE == 0 { &mut held } else { &mut train };
+        s.extend(tok.encode(doc)?);
+        s.push(tok.end);
+    }
+    Ok((train, held))
+}
+
+impl<E: Engine> Trainer<E> {
+    pub fn new(sft: Vec<f32>, model: ModelConfig, tok: Rc<Tokenizer>, cfg: AlignConfig, make: &EngineFactory<E>) -> Result<Trainer<E>> {
+        // room for a ranking of the largest K in one batch, whatever K is now
+        let b = cfg.batch.max(K_MAX);
+        let t = model.n_ctx;
+        // the pretraining mix is plain prose from the project's grammar; its held-out documents
+        // give the log-likelihood metric and never enter a training batch
+        let corpus = Corpus::generate(2000, cfg.seed ^ SALT_CORPUS);
+        let (stream, held) = prose_streams(&corpus, &tok)?;
+        let ptx_t = t.min(PTX_T);
+        if stream.len() < 4 * ptx_t || held.len() < 2 * ptx_t {
+            bail!("the pretraining prose is too short for windows of {ptx_t} tokens");
+        }
+        let ptx_eval = lm_batch(&held, b, ptx_t, &mut Rng::new(SALT_PTX_EVAL));
+        let demo_ids =
+            corpus.demonstrations.iter().take(NORMALIZE_DEMOS).map(|d| dialogue_ids(&tok, &d.prompt, &d.response, t)).collect::<Result<_>>()?;
+        let mut reference = make(sft.clone(), b, t)?;
+        reference.freeze();
+        let trunks = (0..cfg.rm.members.max(1)).map(|_| make(sft.clone(), b, t)).collect::<Result<Vec<E>>>()?;
+        Ok(Trainer {
+            policy: make(sft.clone(), b, t)?,
+            reference,
+            reward: RewardEnsemble::new(trunks, cfg.seed ^ SALT_HEAD),
+            method: AnyMethod::new(cfg.method),
+            train_prompts: prompt_split().0,
+            sft,
+            stream,
+            ptx_eval,
+            demo_ids,
+            rng: Rng::new(cfg.seed),
+            data: Vec::new(),
+            prompt_lens: Vec::new(),
+            batch: Vec::new(),
+            fitted_on: 0,
+            iteration: 0,
+            beta: cfg.ppo.beta,
+            last_kl: 0.0,
+            rm_skipped: 0,
+            phase: Rc::new(std::cell::Cell::new("")),
+            cfg,
+            model,
+            tok,
+        })
+    }
+
+    pub fn sample_cfg(&self) -> SampleConfig {
+        self.cfg.sample()
+    }
+
+    /// Rankings the trainer has taken so far.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether a saved state fits this trainer: its model, its method and its number of reward models.
+    pub fn check_restorable(&self, s: &crate::checkpoint::LabState) -> Result<()> {
+        let bad = |m: String| Err(crate::error::Error::new(ErrorKind::BadState, m));
+        if s.model != self.model {
+            return bad(format!("the saved state is for {:?}, not this model {:?}", s.model, self.model));
+        }
+        if s.method != self.cfg.method.info().name {
+            return bad(format!("the saved state was trained with {}, not {}", s.method, self.cfg.method.info().name));
+        }
+        if s.rewards.len() != self.reward.members.len() {
+            return bad(format!("the saved state has {} reward models, this lab {}", s.rewards.len(), self.reward.members.len()));
+        }
+        Ok(())
+    }
+
+    /// The policy, the reward models and the rankings they have seen, from a checked state.
+    pub fn restore(&mut self, policy: crate::checkpoint::ModelState, rewards: Vec<crate::checkpoint::RewardState>, seen: &[Ranking]) -> Result<()> {
+        let data = self.tokenized(seen)?;
+        let prompt_lens = seen.iter().map(|r| Ok(self.tok.encode(&format_prompt(&r.prompt))?.len())).collect::<Result<Vec<usize>>>()?;
+        self.policy.set_params(&policy.params)?;
+        self.policy.set_optimizer_state(&policy.m, &policy.v)?;
+        for (m, r) in self.reward.members.iter_mut().zip(rewards) {
+            m.engine.set_params(&r.trunk.params)?;
+            m.engine.set_optimizer_state(&r.trunk.m, &r.trunk.v)?;
+            m.head = crate::reward::ScalarHead::from_state(r.head);
+            m.steps = r.steps;
+        }
+        (self.data, self.prompt_lens) = (data, prompt_lens);
+        Ok(())
+    }
+
+    /// Groups of K answers from the current policy: the person's own questions first, then random
+    /// training prompts, at least `rollouts` answers and `rankings_per_iteration` groups in all.
+    pub async fn sample_batch(&mut self, asked: &[String]) -> Result<()> {
+        let k = self.cfg.k;
+        let n = self.cfg.rollouts.div_ceil(k).max(self.cfg.rankings_per_iteration).max(asked.len()).max(1);
+        let sc = self.sample_cfg();
+        let mut groups = Vec::with_capacity(n);
+        for i in 0..n {
+            let prompt = match asked.get(i) {
+                Some(p) => p.clone(),
+                None => self.rng.choose(&self.train_prompts).clone(),
+            };
+            let seed = self.rng.next_u64();
+            let prompt_ids = self.tok.encode(&format_prompt(&prompt))?;
+            let outs = generate(&mut self.policy, &prompt_ids, k, self.tok.end, &sc, seed).await?;
+            let outs = outs.iter().map(|o| self.tok.answer_ids(o).to_vec()).collect();
+            groups.push(Group { prompt, prompt_ids, outs });
+            crate::turns::pass().await;
+        }
+        self.batch = groups;
+        Ok(())
+    }
+
+    fn tokenized(&self, rs: &[Ranking]) -> Result<Vec<TokenizedRanking>> {
+        rs.iter()
+            .map(|r| {
+                let seqs = r.responses.iter().map(|y| dialogue_ids(&self.tok, &r.prompt, y, self.model.n_ctx)).collect::<Result<_>>()?;
+                Ok((seqs, r.ranks.clone()))
+            })
+            .collect()
+    }
+
+    /// Takes rankings in: tokenized, with their prompts' lengths.
+    fn take_in(&mut self, rs: &[Ranking], data: Vec<TokenizedRanking>) -> Result<()> {
+        for r in rs {
+            self.prompt_lens.push(self.tok.encode(&format_prompt(&r.prompt))?.len());
+        }
+        self.data.extend(data);
+        Ok(())
+    }
+
+    /// The reward model's pairwise accuracy on rankings (NaN before its first fit or without pairs).
+    async fn rm_accuracy_on(&mut self, data: &[TokenizedRanking]) -> Result<f32> {
+        if self.fitted_on == 0 || data.is_empty() {
+            return Ok(f32::NAN);
+        }
+        Ok(self.reward.evaluate(data, self.tok.end).await?.accuracy)
+    }
+
+    /// Fits the reward model afresh from the SFT trunk to every ranking so far, then normalizes it on
+    /// the SFT demonstrations. A refit, not a continuation: every ranking is seen the same number of
+    /// times, so early ones do not dominate, and the fit does not depend on when rankings arrived.
+    async fn fit_reward_model(&mut self) -> Result<RmReport> {
+        self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
+        let (report, skipped) =
+            self.reward.fit(&self.data, self.tok.end, &self.cfg.rm, &self.cfg.adam, self.cfg.ppo.grad_clip, &mut self.rng).await?;
+        self.rm_skipped += skipped;
+        self.reward.normalize(&self.demo_ids, self.tok.end).await?;
+        self.fitted_on = self.data.len();
+        Ok(report)
+    }
+
+    /// Mean per-token log-likelihood of the fixed held-out pretraining batch under the policy (or
+    /// the SFT reference).
+    pub async fn ptx_loglik(&mut self, reference: bool) -> Result<f32> {
+        let b = &self.ptx_eval;
+        let engine = if reference { &mut self.reference } else { &mut self.policy };
+        Ok(-lm_forward(engine, &b.tokens, &b.targets, b.b, b.t).await?)
+    }
+
+    /// One iteration on the batch sampled last time: the reward model refitted when rankings were
+    /// added (`fresh`, which the rankings so far end with), scoring, the method's update, and a new
+    /// batch from the updated policy (`asked` prompts first).
+    pub async fn iterate(&mut self, fresh: &[Ranking], asked: &[String], make: &EngineFactory<'_, E>) -> Result<IterationMetrics> {
+        if self.batch.is_empty() {
+            bail!(kind: ErrorKind::Internal, "no batch to train on: the lab samples one when it starts");
+        }
+        let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
+        let t0 = now_ms();
+        let tokenized = self.tokenized(fresh)?;
+        m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
+        self.take_in(fresh, tokenized)?;
+        if self.data.is_empty() {
+            bail!(kind: ErrorKind::NotReady, "no rankings yet: rank some answers first (or let the autopilot rank)");
+        }
+        let needs = self.method.needs();
+        self.phase.set("fitting the reward model");
+        if needs.reward_model && self.data.len() != self.fitted_on {
+            let rm = self.fit_reward_model().await?;
+            (m.rm_loss, m.rm_accuracy) = (rm.loss, rm.accuracy);
+        }
+        m.rankings = self.data.len();
+        m.rm_skipped_steps = self.rm_skipped;
+        let (t1, mut t2) = (now_ms(), now_ms());
+        if self.data.len() >= self.cfg.min_rankings {
+            self.phase.set("scoring the answers");
+            let mut rollouts = self.score(needs.reward_model, &mut m).await?;
+            t2 = now_ms();
+            self.phase.set("updating the policy");
+            self.update(&mut rollouts, fresh.len(), make, &mut m).await?;
+        }
+        let t3 = now_ms();
+        self.phase.set("sampling the next answers");
+        self.sample_batch(asked).await?;
+        self.phase.set("");
+        let t4 = now_ms();
+        m.seconds_reward_model = (t1 - t0) / 1e3;
+        m.seconds_scoring = (t2 - t1) / 1e3;
+        m.seconds_update = (t3 - t2) / 1e3;
+        m.seconds_generation = (t4 - t3) / 1e3;
+        self.iteration += 1;
+        Ok(m)
+    }
+
+    /// The batch as rollouts with their log-probabilities under the policy and the reference and,
+    /// when the method needs them, the reward model's scores (a fixed penalty for answers cut off
+    /// at the length limit); fills the rollout metrics.
+    async fn score(&mut self, with_reward: bool, m: &mut IterationMetrics) -> Result<Vec<Rollout>> {
+        let end = self.tok.end;
+        let mut rollouts = rollouts_of(&self.batch, end, self.cfg.max_new_tokens, self.model.n_ctx);
+        let refs: Vec<&Rollout> = rollouts.iter().collect();
+        let temp = self.cfg.ppo.temperature;
+        let (lp_old, ent) = action_logprobs(&mut self.policy, &refs, end, temp).await?;
+        let (lp_ref, _) = action_logprobs(&mut self.reference, &refs, end, temp).await?;
+        let finished: Vec<Vec<u32>> = rollouts.iter().filter(|r| r.finished).map(|r| r.tokens.clone()).collect();
+        let scores = if with_reward { self.reward.score(&finished, end, self.cfg.rm.penalty).await? } else { vec![f32::NAN; finished.len()] };
+        let mut scores = scores.into_iter();
+        for (i, r) in rollouts.iter_mut().enumerate() {
+            r.logp_old = lp_old[i].clone();
+            r.logp_ref = lp_ref[i].clone();
+            r.score = if r.finished { scores.next().unwrap_or(0.0) } else { self.cfg.truncated_reward };
+        }
+        m.rollouts = rollout_metrics(&rollouts, &ent);
+        m.beta = self.beta;
+        self.last_kl = m.rollouts.kl_k1;
+        Ok(rollouts)
+    }
+
+    /// The method's update, then the pretraining log-likelihood, the objective and β.
+    async fn update(&mut self, rollouts: &mut [Rollout], fresh: usize, make: &EngineFactory<'_, E>, m: &mut IterationMetrics) -> Result<()> {
+        let pretraining = Pretraining { stream: &self.stream, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };
+        let mut u = Update {
+            policy: &mut self.policy,
+            reference: &mut self.reference,
+            reward: &mut self.reward,
+            rollouts,
+            rankings: &self.data,
+            prompt_lens: &self.prompt_lens,
+            fresh,
+            beta: self.beta,
+            cfg: &self.cfg,
+            adam: &self.cfg.adam,
+            pad: self.tok.end,
+            pretraining,
+            rng: &mut self.rng,
+            make,
+        };
+        m.update = self.method.update(&mut u).await?;
+        m.ptx_loglik = self.ptx_loglik(false).await?;
+        m.objective = m.rollouts.reward - self.beta * m.rollouts.kl_k1 + self.cfg.ppo.gamma * m.ptx_loglik;
+        if let Some(target) = self.cfg.ppo.target_kl {
+            self.beta = adapt_beta(self.beta, m.rollouts.kl_k1, target, rollouts.len() as f32, self.cfg.ppo.kl_horizon);
+        }
+        Ok(())
+    }
+}
