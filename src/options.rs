@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lab::{AlignConfig, Selection};
 use crate::methods::ppo::Baseline;
 use crate::methods::MethodKind;
-use crate::reward::{K_MAX, K_MIN};
+use crate::reward::{RmMode, K_MAX, K_MIN};
 
 /// The range a value must lie in.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -91,7 +91,7 @@ macro_rules! choice_values {
         }
     )*};
 }
-choice_values!(Selection: SELECTIONS, Baseline: BASELINES, MethodKind: crate::methods::METHOD_NAMES);
+choice_values!(Selection: SELECTIONS, Baseline: BASELINES, MethodKind: crate::methods::METHOD_NAMES, RmMode: RM_MODES);
 
 /// One setting as the page shows it: its key in `Options` (camelCase), its flag, label, help,
 /// range, current value, and whether the page's settings panel lists it.
@@ -181,8 +181,9 @@ fn camel(snake: &str) -> String {
     out
 }
 
-const SELECTIONS: &[&str] = &["first", "top_reward"];
+const SELECTIONS: &[&str] = &["first", "top_reward", "disagreement"];
 const BASELINES: &[&str] = &["value", "group"];
+const RM_MODES: &[&str] = &["refit", "warm"];
 
 options! {
     method: MethodKind, "method", "the method", "Which method moves the policy: PPO-ptx (InstructGPT's), DPO, RLOO or best-of-K.",
@@ -215,6 +216,12 @@ options! {
     rm_lr: f32, "rm-lr", "the reward model's learning rate", "AdamW step size for the reward model.",
         |m| Range::Real { min: 0.0, max: 0.01, open: true }, page false,
         get |c| c.rm.lr, set |c, v| c.rm.lr = v;
+    rm_mode: RmMode, "rm-mode", "the reward model's fit", "Refit the reward model from SFT to every ranking each iteration, or go on from the last fit with a few steps.",
+        |m| Range::Choice { names: RM_MODES }, page false,
+        get |c| c.rm.mode, set |c, v| c.rm.mode = v;
+    rm_steps: usize, "rm-steps", "the reward model's steps", "Steps per iteration of a warm-started fit.",
+        |m| Range::Count { min: 1, max: 1000 }, page false,
+        get |c| c.rm.steps, set |c, v| c.rm.steps = v;
     rm_epochs: usize, "rm-epochs", "the reward model's epochs", "Passes over the rankings in each refit.",
         |m| Range::Count { min: 1, max: 100 }, page false,
         get |c| c.rm.epochs, set |c, v| c.rm.epochs = v;

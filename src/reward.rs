@@ -215,6 +215,7 @@ impl<E: Engine> RewardModel<E> {
             for (i, len) in lens.iter().enumerate() {
                 out.push(self.head.apply(&h[(i * t + len - 1) * c..][..c]));
             }
+            crate::turns::pass().await;
         }
         Ok(out)
     }
@@ -284,25 +285,26 @@ impl<E: Engine> RewardModel<E> {
         Ok(())
     }
 
-    /// `epochs` passes over the rankings in shuffled minibatches of `batch` rankings; reports the
-    /// last pass's mean loss and pairwise accuracy, and how many steps were skipped.
-    #[allow(clippy::too_many_arguments)]
+    /// Steps over the rankings as `schedule` lists them (passes of minibatches of indices into
+    /// `data`); reports the last pass's mean loss and pairwise accuracy, and how many steps were
+    /// skipped.
     pub async fn fit(
         &mut self,
-        data: &mut [TokenizedRanking],
+        data: &[TokenizedRanking],
+        schedule: &Schedule,
         pad: u32,
-        fit: &RmFit,
+        lr: f32,
         opt: &AdamSettings,
         grad_clip: f32,
-        rng: &mut Rng,
     ) -> Result<(RmReport, usize)> {
         let mut skipped = 0;
         let mut last = RmReport::default();
-        for _ in 0..fit.epochs {
-            rng.shuffle(data);
+        for pass in schedule {
             let (mut loss, mut right, mut pairs, mut n) = (0.0, 0.0, 0, 0);
-            for chunk in data.chunks(fit.batch.max(1)) {
-                let r = self.train_step(chunk, pad, opt, fit.lr, grad_clip).await?;
+            for idx in pass {
+                let chunk: Vec<TokenizedRanking> = idx.iter().map(|&i| data[i].clone()).collect();
+                let r = self.train_step(&chunk, pad, opt, lr, grad_clip).await?;
+                crate::turns::pass().await;
                 if r.skipped {
                     skipped += 1;
                     continue;
@@ -337,7 +339,11 @@ impl<E: Engine> RewardModel<E> {
 /// How the reward model is fitted to the rankings.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RmFit {
+    pub mode: RmMode,
+    /// Passes over every ranking in a refit.
     pub epochs: usize,
+    /// Steps per iteration when warm-started.
+    pub steps: usize,
     pub lr: f32,
     /// Rankings per step.
     pub batch: usize,
@@ -345,6 +351,48 @@ pub struct RmFit {
     pub members: usize,
     /// The policy optimizes the members' mean score less this many times their spread.
     pub penalty: f32,
+}
+
+/// Whether the reward model starts each fit afresh or goes on from the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RmMode {
+    /// From the SFT trunk and a fresh head, `epochs` passes over every ranking: the fit does not
+    /// depend on when rankings came, and costs more with each.
+    Refit,
+    /// From the last fit, `steps` steps over minibatches of the new rankings and a replay of the
+    /// others: the cost of an iteration stays the same however many rankings there are.
+    Warm,
+}
+
+/// The steps of a fit: passes of minibatches, each a list of indices of rankings.
+pub type Schedule = Vec<Vec<Vec<usize>>>;
+
+/// `epochs` passes over `n` rankings in minibatches of `batch`, reshuffled before each pass.
+pub fn refit_schedule(n: usize, epochs: usize, batch: usize, rng: &mut Rng) -> Schedule {
+    let mut order: Vec<usize> = (0..n).collect();
+    (0..epochs)
+        .map(|_| {
+            rng.shuffle(&mut order);
+            order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+        })
+        .collect()
+}
+
+/// `steps` minibatches of `batch` rankings out of `n`: the newest `fresh` first, then the others
+/// drawn at random (none twice in a minibatch). One pass.
+pub fn replay_schedule(n: usize, fresh: usize, steps: usize, batch: usize, rng: &mut Rng) -> Schedule {
+    let mut new: Vec<usize> = (n - fresh.min(n)..n).collect();
+    let step = (0..steps)
+        .map(|_| {
+            let mut chosen: Vec<usize> = new.drain(..new.len().min(batch)).collect();
+            let mut rest: Vec<usize> = (0..n).filter(|i| !chosen.contains(i)).collect();
+            rng.shuffle(&mut rest);
+            chosen.extend(rest.into_iter().take(batch.saturating_sub(chosen.len())));
+            chosen
+        })
+        .collect();
+    vec![step]
 }
 
 /// One ranking ready for the trunk: K token sequences and their ranks.

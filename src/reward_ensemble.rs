@@ -3,9 +3,10 @@
 //! where the rankings say little. The score the policy optimizes is their mean less a multiple of
 //! their spread (Coste et al.'s uncertainty-weighted optimization).
 
+use crate::config::AdamSettings;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::{mean_std, RewardModel, RmFit, RmReport, TokenizedRanking};
+use crate::reward::{mean_std, refit_schedule, replay_schedule, RewardModel, RmFit, RmMode, RmReport, TokenizedRanking};
 use crate::rng::Rng;
 
 pub struct RewardEnsemble<E: Engine> {
@@ -50,21 +51,26 @@ impl<E: Engine> RewardEnsemble<E> {
         Ok(())
     }
 
-    /// Fits every member to the rankings (see `RewardModel::fit`), each with the shared stream of
-    /// random numbers in turn; reports the first member's last pass and the steps skipped in all.
+    /// Fits every member to the rankings (see `RewardModel::fit`), each on its own schedule drawn
+    /// from the shared random stream in turn; reports the first member's last pass and the steps
+    /// skipped in all.
     pub async fn fit(
         &mut self,
         data: &[TokenizedRanking],
+        fresh: usize,
         pad: u32,
         fit: &RmFit,
-        opt: &crate::config::AdamSettings,
+        opt: &AdamSettings,
         grad_clip: f32,
         rng: &mut Rng,
     ) -> Result<(RmReport, usize)> {
         let (mut first, mut skipped) = (None, 0);
         for m in self.members.iter_mut() {
-            let mut order = data.to_vec();
-            let (report, s) = m.fit(&mut order, pad, fit, opt, grad_clip, rng).await?;
+            let schedule = match fit.mode {
+                RmMode::Refit => refit_schedule(data.len(), fit.epochs, fit.batch, rng),
+                RmMode::Warm => replay_schedule(data.len(), fresh, fit.steps, fit.batch, rng),
+            };
+            let (report, s) = m.fit(data, &schedule, pad, fit.lr, opt, grad_clip).await?;
             first.get_or_insert(report);
             skipped += s;
         }
@@ -106,4 +112,24 @@ pub fn conservative(all: &[Vec<f32>], penalty: f32) -> Vec<f32> {
             mean - penalty * std
         })
         .collect()
+}
+
+/// How much the members disagree on the order of K answers (members × answers): over every pair,
+/// the spread across members of the probability σ(r_i − r_j) that the first beats the second,
+/// averaged. 0 for one member.
+pub fn disagreement(all: &[Vec<f32>]) -> f32 {
+    let k = all.first().map_or(0, |m| m.len());
+    let (mut sum, mut pairs) = (0.0, 0);
+    for i in 0..k {
+        for j in i + 1..k {
+            let p: Vec<f32> = all.iter().map(|m| 1.0 / (1.0 + (m[j] - m[i]).exp())).collect();
+            sum += mean_std(&p).1;
+            pairs += 1;
+        }
+    }
+    if pairs == 0 {
+        0.0
+    } else {
+        sum / pairs as f32
+    }
 }

@@ -45,6 +45,14 @@ impl Rollout {
     }
 }
 
+/// Prompt + answer + end, cut to the context: a sequence for the reward model to score.
+pub fn dialogue_of(prompt: &[u32], answer: &[u32], end: u32, n_ctx: usize) -> Vec<u32> {
+    let mut s: Vec<u32> = prompt.iter().chain(answer).copied().collect();
+    s.push(end);
+    s.truncate(n_ctx);
+    s
+}
+
 /// The groups' answers as rollouts: prompt + answer, closed by `end` unless the answer was cut off
 /// at the length limit (which `finished` records).
 pub fn rollouts_of(groups: &[Group], end: u32, max_new_tokens: usize, n_ctx: usize) -> Vec<Rollout> {
@@ -96,6 +104,7 @@ pub async fn action_logprobs<E: Engine>(engine: &mut E, rollouts: &[&Rollout], p
             lps.push(tl.losses[rows.clone()].iter().map(|l| -l).collect());
             ents.push(tl.entropy[rows].to_vec());
         }
+        crate::turns::pass().await;
     }
     Ok((lps, ents))
 }

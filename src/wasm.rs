@@ -136,11 +136,14 @@ impl Lab {
         to_js(&self.lab.describe())
     }
 
-    /// Checks and applies options ({k, beta, gamma, lr, temperature, ...}); all or none.
-    pub fn set_options(&self, options: JsValue) -> std::result::Result<JsValue, JsValue> {
-        let o: Options = from_js(options, "options").map_err(js)?;
-        self.lab.set_options(&o).map_err(js)?;
-        to_js(&self.lab.config())
+    /// Checks and applies options ({k, beta, gamma, lr, temperature, ...}); all or none. Resolves to
+    /// the settings in force.
+    pub fn set_options(&self, options: JsValue) -> Promise {
+        let o: Result<Options> = from_js(options, "options");
+        promise(&self.lab, |l| async move {
+            l.set_options(&o?).await?;
+            Ok(l.config())
+        })
     }
 
     /// Samples the first batch and offers its groups: after `load_state` and `add_rankings`.

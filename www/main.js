@@ -91,6 +91,13 @@ lab.on("ranking", ({ offer: next }) => {
   showOffer(next); // the autopilot ranked what was on screen
 });
 lab.on("status", ({ text }) => { $("train-status").textContent = text; });
+// for the test of a Worker that dies while it saves
+lab.on("saving", () => {
+  if (window.__lab.crashOnSave) {
+    lab.stop();
+    window.__lab.crashed = true;
+  }
+});
 lab.on("saved", ({ bytes }) => { $("saved").textContent = `Model saved in this browser (${(bytes / 1e6).toFixed(1)} MB).`; });
 // a lost device or a GPU error: start a fresh engine from the last saved state
 lab.on("error", ({ kind, text }) => {
@@ -237,9 +244,9 @@ function describeEngine(info) {
   }
 }
 
-// Options of a select: [value, text] pairs.
+// Options of a select: [value, text, title] triples.
 function fillSelect(el, items) {
-  el.replaceChildren(...items.map(([value, text]) => Object.assign(document.createElement("option"), { value, textContent: text })));
+  el.replaceChildren(...items.map(([value, text, title]) => Object.assign(document.createElement("option"), { value, textContent: text, title: title || "" })));
 }
 
 // The settings the page shows, as the lab describes them: label, help, range and value.
@@ -262,7 +269,7 @@ function fillFirstVisit(start) {
   $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
   heldout = info.heldout;
   $("watch-edit").value = info.watch_prompts[0];
-  const labelers = info.labelers.map(([name, what]) => [name, `${name.replace("_", " ")}: ${what}`]);
+  const labelers = info.labelers.map(([name, what]) => [name, name.replace("_", " "), what]);
   fillSelect($("labeler"), labelers);
   fillSelect($("measure-labeler"), labelers);
   buildSettings(info.settings);

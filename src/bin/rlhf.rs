@@ -17,7 +17,7 @@ use rlhf_lab::corpus::prompt_split;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::error::{Error, ErrorKind, Result};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
-use rlhf_lab::lab::{win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, WinRateProtocol};
+use rlhf_lab::lab::{win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, WinRateProtocol};
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::methods::MethodKind;
 use rlhf_lab::options::{OptionValue, Options};
@@ -157,8 +157,47 @@ struct LabelerArgs {
     eval_samples: usize,
     #[arg(long, help = "one JSON object per line: each iteration, each evaluation, the summary")]
     json: bool,
+    #[arg(long, default_value = "1", value_parser = lag,
+        help = "1: the labeler ranks as a person in the page does, the group it was shown while the last iteration ran; 0: the newest group, at once (the autopilot)")]
+    lag: usize,
     #[arg(long, value_enum, default_value = "cpu")]
     engine: EngineKind,
+}
+
+fn lag(s: &str) -> std::result::Result<usize, String> {
+    match s {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        _ => Err(format!("must be 0 or 1, not '{s}'")),
+    }
+}
+
+/// The scripted labeler in the person's place: it ranks the group the lab offers, at once (lag 0)
+/// or, as a person who reads while the engine works, the group it was shown before the last
+/// iteration (lag 1).
+struct Ranker {
+    labeler: Labeler,
+    lag: usize,
+    reading: Option<Offer>,
+}
+
+impl Ranker {
+    fn new(r: &LabelerArgs, seed: u64) -> Result<Ranker> {
+        Ok(Ranker { labeler: r.labeler.clone().with_noise(r.noise, seed ^ 0x1ABE)?, lag: r.lag, reading: None })
+    }
+
+    /// One ranking submitted.
+    fn rank(&mut self, lab: &Lab<AnyEngine>) -> Result<()> {
+        if self.lag == 0 {
+            lab.rank_offered(&mut self.labeler)?;
+            return Ok(());
+        }
+        let Some(o) = self.reading.take().or_else(|| lab.offered()) else { bail!(kind: ErrorKind::Internal, "the lab offers no group to rank") };
+        let ranks = self.labeler.rank(&o.prompt, &o.responses);
+        lab.submit(Ranking { prompt: o.prompt, responses: o.responses, ranks }, Some(o.id))?;
+        self.reading = lab.offered();
+        Ok(())
+    }
 }
 
 fn noise(s: &str) -> std::result::Result<f32, String> {
@@ -403,7 +442,7 @@ fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train
     let progress = lab.progress()?;
     let cfg = lab.config();
     let summary = serde_json::json!({
-        "labeler": r.labeler.name(), "noise": r.noise, "method": cfg.method.info().name, "win_rate_vs_sft": last.win_rate_vs_sft, "kl": progress.kl,
+        "labeler": r.labeler.name(), "noise": r.noise, "lag": r.lag, "method": cfg.method.info().name, "win_rate_vs_sft": last.win_rate_vs_sft, "kl": progress.kl,
         "ptx_loglik_sft": block_on(lab.ptx_loglik(true))?, "ptx_loglik_aligned": last.ptx_loglik, "seconds_training": train_s,
         "rankings": n, "iterations": progress.iterations, "beta": progress.beta, "gamma": cfg.ppo.gamma,
         "eval_prompts": r.eval_prompts, "eval_samples": r.eval_samples, "config": cfg,
@@ -417,12 +456,12 @@ fn align_cmd(a: AlignArgs) -> Result<()> {
     let mut cfg = AlignConfig::default();
     a.options.apply(&mut cfg, &ck.cfg)?;
     let out = a.out.map(OutDir::prepare).transpose()?;
-    let mut labeler = r.labeler.clone().with_noise(r.noise, cfg.seed ^ 0x1ABE)?;
     let lab = lab_for(&ck, tok, cfg, &r)?;
+    let mut ranker = Ranker::new(&r, cfg.seed)?;
     let (mut train_s, mut last) = (0.0, None);
     while lab.rankings().len() < r.rankings {
         for _ in 0..cfg.rankings_per_iteration {
-            lab.rank_offered(&mut labeler)?;
+            ranker.rank(&lab)?;
         }
         let record = block_on(lab.iterate())?;
         train_s += seconds(&record.metrics);
@@ -449,16 +488,12 @@ fn align_cmd(a: AlignArgs) -> Result<()> {
 fn compare_run(ck: &Checkpoint, cfg: AlignConfig, r: &LabelerArgs, given: Option<&[Ranking]>) -> Result<(Vec<Ranking>, Vec<CurvePoint>, Ending)> {
     let tok = Tokenizer::from_json(&ck.tokenizer_json)?;
     let lab = lab_for(ck, tok, cfg, r)?;
-    let mut labeler = r.labeler.clone().with_noise(r.noise, cfg.seed ^ 0x1ABE)?;
+    let mut ranker = Ranker::new(r, cfg.seed)?;
     let (mut train_s, mut curve) = (0.0, Vec::new());
     while lab.rankings().len() < r.rankings {
         match given {
-            Some(rs) => {
-                lab.submit(rs[lab.rankings().len()].clone(), None)?;
-            }
-            None => {
-                lab.rank_offered(&mut labeler)?;
-            }
+            Some(rs) => lab.submit(rs[lab.rankings().len()].clone(), None).map(|_| ())?,
+            None => ranker.rank(&lab)?,
         }
         let record = block_on(lab.iterate())?;
         train_s += seconds(&record.metrics);

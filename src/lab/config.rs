@@ -8,7 +8,7 @@ use crate::methods::bok::BokConfig;
 use crate::methods::dpo::DpoConfig;
 use crate::methods::ppo::PpoConfig;
 use crate::methods::MethodKind;
-use crate::reward::RmFit;
+use crate::reward::{RmFit, RmMode};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct AlignConfig {
@@ -46,7 +46,7 @@ impl Default for AlignConfig {
             min_rankings: 0,
             label_selection: Selection::First,
             k: 4,
-            rm: RmFit { epochs: 4, lr: 1e-4, batch: 4, members: 1, penalty: 0.0 },
+            rm: RmFit { mode: RmMode::Refit, epochs: 4, steps: 4, lr: 1e-4, batch: 4, members: 1, penalty: 0.0 },
             rollouts: 32,
             max_new_tokens: 64,
             batch: 8,
@@ -76,6 +76,9 @@ pub enum Selection {
     /// The groups with the answers the current reward model scores highest first, where
     /// over-optimization shows first and a label corrects the most.
     TopReward,
+    /// The groups whose order the reward models disagree on most first: where a ranking teaches
+    /// the ensemble the most.
+    Disagreement,
 }
 
 /// Salts that give each random stream of a run its own seed.

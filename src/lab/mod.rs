@@ -130,15 +130,22 @@ impl<E: Engine> Lab<E> {
         self.settings.get()
     }
 
-    /// Checks and applies options; all or none. A new β takes over from the adaptive controller's.
-    pub fn set_options(&self, o: &Options) -> Result<()> {
+    /// Checks and applies options; all or none. A new β takes over from the adaptive controller's;
+    /// a new K, temperature or answer length samples a new batch, so the groups offered next follow it.
+    pub async fn set_options(&self, o: &Options) -> Result<()> {
+        let _turn = crate::turns::take().await;
         let mut tr = self.trainer()?;
-        let old_beta = tr.cfg.ppo.beta;
+        let old = tr.cfg;
         o.apply(&mut tr.cfg, &self.model)?;
-        if tr.cfg.ppo.beta != old_beta {
+        if tr.cfg.ppo.beta != old.ppo.beta {
             tr.beta = tr.cfg.ppo.beta;
         }
         self.settings.set(tr.cfg);
+        let drawn_differently = (tr.cfg.k, tr.cfg.ppo.temperature, tr.cfg.max_new_tokens) != (old.k, old.ppo.temperature, old.max_new_tokens);
+        if drawn_differently && !tr.batch.is_empty() {
+            tr.sample_batch(&[]).await?;
+            self.publish(&mut tr).await?;
+        }
         Ok(())
     }
 

@@ -142,16 +142,18 @@ async fn offer_order<E: Engine>(tr: &mut Trainer<E>) -> Result<Vec<usize>> {
     if tr.cfg.label_selection == Selection::First || tr.fitted_on == 0 {
         return Ok((0..n).collect());
     }
-    let mut best = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
     for i in 0..n {
         let g = &tr.batch[i];
-        let answers: Vec<String> = g.outs.iter().map(|o| tr.tok.decode(o)).collect::<Result<_>>()?;
-        let prompt = g.prompt.clone();
-        let scores = tr.score_answers(&prompt, &answers).await?;
-        best.push(scores.into_iter().fold(f32::NEG_INFINITY, f32::max));
+        let seqs: Vec<Vec<u32>> = g.outs.iter().map(|o| crate::rollout::dialogue_of(&g.prompt_ids, o, tr.tok.end, tr.model.n_ctx)).collect();
+        let all = tr.reward.member_scores(&seqs, tr.tok.end).await?;
+        key.push(match tr.cfg.label_selection {
+            Selection::TopReward => crate::reward_ensemble::conservative(&all, tr.cfg.rm.penalty).into_iter().fold(f32::NEG_INFINITY, f32::max),
+            _ => crate::reward_ensemble::disagreement(&all),
+        });
     }
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
+    order.sort_by(|&a, &b| key[b].total_cmp(&key[a]));
     Ok(order)
 }
 

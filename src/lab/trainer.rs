@@ -15,7 +15,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::adapt_beta;
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, Ranking, RmReport, TokenizedRanking, K_MAX};
+use crate::reward::{dialogue_ids, Ranking, RmMode, RmReport, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
@@ -233,13 +233,14 @@ impl<E: Engine> Trainer<E> {
         Ok(self.reward.evaluate(data, self.tok.end).await?.accuracy)
     }
 
-    /// Fits the reward model afresh from the SFT trunk to every ranking so far, then normalizes it on
-    /// the SFT demonstrations. A refit, not a continuation: every ranking is seen the same number of
-    /// times, so early ones do not dominate, and the fit does not depend on when rankings arrived.
-    async fn fit_reward_model(&mut self) -> Result<RmReport> {
-        self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
-        let (report, skipped) =
-            self.reward.fit(&self.data, self.tok.end, &self.cfg.rm, &self.cfg.adam, self.cfg.ppo.grad_clip, &mut self.rng).await?;
+    /// Fits the reward models to every ranking so far (`fresh` of them new), afresh from the SFT
+    /// trunk or on from the last fit (see `RmMode`), then normalizes them on the SFT demonstrations.
+    async fn fit_reward_model(&mut self, fresh: usize) -> Result<RmReport> {
+        if self.cfg.rm.mode == RmMode::Refit || self.fitted_on == 0 {
+            self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
+        }
+        let rm = self.cfg.rm;
+        let (report, skipped) = self.reward.fit(&self.data, fresh, self.tok.end, &rm, &self.cfg.adam, self.cfg.ppo.grad_clip, &mut self.rng).await?;
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
@@ -272,7 +273,7 @@ impl<E: Engine> Trainer<E> {
         let needs = self.method.needs();
         self.phase.set("fitting the reward model");
         if needs.reward_model && self.data.len() != self.fitted_on {
-            let rm = self.fit_reward_model().await?;
+            let rm = self.fit_reward_model(self.data.len() - self.fitted_on).await?;
             (m.rm_loss, m.rm_accuracy) = (rm.loss, rm.accuracy);
         }
         m.rankings = self.data.len();

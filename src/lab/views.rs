@@ -64,6 +64,7 @@ impl<E: Engine> Trainer<E> {
             let (policy, sft) = (self.answer(p, s, false).await?, self.answer(p, s, true).await?);
             let scores = self.score_answers(p, &[policy.clone(), sft.clone()]).await?;
             out.push(Watched { prompt: p.clone(), policy, sft, policy_score: scores[0], sft_score: scores[1] });
+            crate::turns::pass().await;
         }
         Ok(out)
     }

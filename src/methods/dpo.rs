@@ -13,7 +13,7 @@ use super::{steps_only, EngineFactory, Method, MethodInfo, MethodState, Needs, U
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::methods::ppo::warmup_lr;
-use crate::reward::{pad_batch, ranking_loss};
+use crate::reward::{pad_batch, ranking_loss, replay_schedule};
 use crate::rollout::{action_targets, Rollout};
 
 pub const INFO: MethodInfo = MethodInfo {
@@ -111,15 +111,6 @@ impl<E: Engine> Dpo<E> {
     }
 }
 
-/// `batch` rankings for a step: the fresh ones first, then others drawn from all, none twice.
-pub fn minibatch(n: usize, fresh: &mut Vec<usize>, batch: usize, rng: &mut crate::rng::Rng) -> Vec<usize> {
-    let mut chosen: Vec<usize> = fresh.drain(..fresh.len().min(batch)).collect();
-    let mut rest: Vec<usize> = (0..n).filter(|i| !chosen.contains(i)).collect();
-    rng.shuffle(&mut rest);
-    chosen.extend(rest.into_iter().take(batch.saturating_sub(chosen.len())));
-    chosen
-}
-
 impl<E: Engine> Method<E> for Dpo<E> {
     fn needs(&self) -> Needs {
         Needs { reward_model: false }
@@ -127,13 +118,11 @@ impl<E: Engine> Method<E> for Dpo<E> {
 
     async fn update(&mut self, u: &mut Update<'_, E>) -> Result<UpdateMetrics> {
         self.cache_reference(u).await?;
-        let n = u.rankings.len();
-        let mut fresh: Vec<usize> = (n - u.fresh.min(n)..n).collect();
+        let schedule = replay_schedule(u.rankings.len(), u.fresh, u.cfg.dpo.steps, u.cfg.dpo.batch.max(1), u.rng);
         let mut m = UpdateMetrics::default();
         let (mut loss, mut done) = (0.0, 0);
-        for _ in 0..u.cfg.dpo.steps {
-            let chosen = minibatch(n, &mut fresh, u.cfg.dpo.batch.max(1), u.rng);
-            match self.step(u, &chosen).await? {
+        for chosen in &schedule[0] {
+            match self.step(u, chosen).await? {
                 Some(l) => (loss, done) = (loss + l, done + 1),
                 None => m.skipped_steps += 1,
             }

@@ -1,134 +1,51 @@
-// Browser tests: Debian's Chromium, headless, WebGPU on SwiftShader, driven by playwright-core.
-// The page is served from www/ by a static server started here; ?preset=tiny keeps it fast.
-// Only the tests of one engine name it in the address (?engine=webgpu); the others get what a
-// visitor gets: the engine the start-up measurement picks, and every default setting.
+// Browser tests of the page: Debian's Chromium, headless, WebGPU on SwiftShader, driven by
+// playwright-core; ?preset=tiny keeps them fast. Only the tests of one engine name it in the
+// address (?engine=webgpu); the others get what a visitor gets.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { artifacts, serve, launch, watchErrors, open, shot, stored, metricsCount, waitOffer, rankAndSubmit, trainUntil, pause, setK, measure } from "./helpers.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../www");
-const artifacts = path.resolve(root, "../test-artifacts");
-fs.mkdirSync(artifacts, { recursive: true });
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm" };
-
-let server, base;
-// --hide-scrollbars: overlay scrollbars, as on a phone. Without it the layout is 15 px narrower than
-// the viewport, and a full-page screenshot (which drops the scrollbar) lays the page out at the full
-// width but captures the narrower one, cutting off the right edge.
-const BASE_ARGS = ["--headless=new", "--hide-scrollbars", "--no-sandbox", "--disable-gpu-sandbox", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const WEBGPU_ARGS = ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader"];
-
-async function launch(webgpu, viewport = { width: 1280, height: 900 }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rlhf-chromium-"));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: false, // --headless=new below: the mode that gives WebGPU
-    args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : [])],
-    viewport,
-    acceptDownloads: true,
-  });
-  const page = ctx.pages()[0] || (await ctx.newPage());
-  watchErrors(page);
-  return { ctx, page };
-}
-
-function watchErrors(page) {
-  page.errors = [];
-  page.on("pageerror", (e) => page.errors.push(e.message));
-  page.on("console", (m) => { if (m.type() === "error") page.errors.push(m.text()); });
-}
-
-async function open(page, query = "?preset=tiny") {
-  await page.goto(`${base}/${query}`);
-  await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
-}
-
-const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-const stored = (page) => page.evaluate(() => window.__lab.rankingsStored());
-const metricsCount = (page) => page.evaluate(() => window.__lab.metrics.length);
-
-async function trainUntil(page, n, labeler) {
-  if (labeler) {
-    await page.check("#autopilot");
-    await page.selectOption("#labeler", labeler);
-  }
-  await page.click("#train-toggle");
-  await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 600_000 });
-  await page.click("#train-toggle");
-  await page.waitForFunction(() => !document.getElementById("train-toggle").dataset.running, null, { timeout: 300_000 });
-}
-
-// K sits with the other settings, folded away
-async function setK(page, k) {
-  await page.evaluate(() => { document.getElementById("controls").open = true; });
-  await page.fill("#k", String(k));
-  await page.dispatchEvent("#k", "change");
-}
-
-async function measure(page) {
-  await page.evaluate(() => { document.getElementById("win-rate").dataset.value = ""; });
-  await page.click("#measure");
-  await page.waitForFunction(() => document.getElementById("win-rate").dataset.value, null, { timeout: 300_000 });
-  return Number(await page.getAttribute("#win-rate", "data-value"));
-}
-
-before(async () => {
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://x");
-    const file = path.join(root, decodeURIComponent(url.pathname === "/" ? "/index.html" : url.pathname));
-    if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream", "content-length": fs.statSync(file).size });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${server.address().port}`;
-});
-
+let server;
+before(async () => { server = await serve(); });
 after(() => server.close());
 
-test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, reload, text safety, export and import", { timeout: 900_000 }, async (t) => {
+test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, reload, text safety, export and import", { timeout: 900_000 }, async (t) => {
   const { ctx, page } = await launch(true);
   try {
-    await t.test("the page loads on the WebGPU engine", async () => {
+    await t.test("the page loads on the WebGPU engine and offers a group of answers", async () => {
       const t0 = Date.now();
-      await open(page, "?preset=tiny&engine=webgpu");
+      await open(page, server.base, "?preset=tiny&engine=webgpu");
       const adapter = await page.textContent("#adapter");
       assert.match(adapter, /WebGPU/, adapter);
       assert.ok(await page.isHidden("#banner"), "no warning on WebGPU");
+      await waitOffer(page);
+      assert.equal(await page.locator("#answers li").count(), 4);
+      assert.match(await page.textContent("#offer-kind"), /A question it trains on/);
+      assert.match(await page.textContent("#knows"), /knows about 16 topics: tea, coffee/);
       console.log(`# loaded in ${Date.now() - t0} ms: ${adapter}`);
       await shot(page, "01-loaded");
     });
 
-    await t.test("K answers appear and a ranking typed on the keyboard is stored", async () => {
-      await setK(page, 4);
-      await page.click("#generate");
-      await page.waitForSelector("#answers li", { timeout: 120_000 });
-      assert.equal(await page.locator("#answers li").count(), 4);
+    await t.test("a ranking typed on the keyboard is stored, and the next group is on screen at once", async () => {
       await page.focus("body");
       await page.keyboard.press("3");
       await page.keyboard.press("1");
       assert.deepEqual(await page.$$eval("#answers li", (l) => l.map((x) => x.dataset.idx)), ["2", "0", "1", "3"]);
       await shot(page, "02-ranking");
+      const before = await page.getAttribute("#offer", "data-offer");
       await page.click("#submit-ranking");
       await page.waitForFunction(() => document.getElementById("ranking-count").textContent.startsWith("1 "));
+      await page.waitForFunction((b) => document.getElementById("offer").dataset.offer !== b, before, { timeout: 10_000 });
       const rs = await stored(page);
       assert.equal(rs.length, 1);
       assert.deepEqual(rs[0].ranks, [1, 2, 0, 3]);
     });
 
     await t.test("a ranking made by drag and drop, with a tie, is stored", async () => {
-      await page.click("#generate");
-      await page.waitForSelector("#answers li", { timeout: 120_000 });
+      await waitOffer(page);
       await page.dragAndDrop("#answers li:nth-child(4)", "#answers li:nth-child(1)");
       assert.equal(await page.getAttribute("#answers li:nth-child(1)", "data-idx"), "3");
       await page.check("#answers li:nth-child(3) input[type=checkbox]");
@@ -149,20 +66,20 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       assert.equal(await page.evaluate(() => window.__xss), 0);
       assert.equal(await page.textContent("#answers li:nth-child(2) .text"), "<img src=x onerror=\"window.__xss = 2\">");
       assert.equal(await page.locator("#answers img").count(), 0);
-      await page.evaluate(() => { window.__lab.ranking.responses = null; document.getElementById("answers").replaceChildren(); });
-      const q = await page.inputValue("#prompt");
       await page.fill("#prompt", "   ");
       await page.evaluate(() => document.getElementById("prompt-form").requestSubmit());
       assert.match(await page.textContent("#banner"), /Type a question first/);
-      await page.fill("#prompt", q);
     });
 
-    await t.test("training runs in the background, the plots and the watch panel receive points", async () => {
+    await t.test("learning runs in the background; the plots and the watch panel receive points", async () => {
       await page.evaluate(() => {
         window.__longTasks = [];
         new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
       });
-      await trainUntil(page, 2, "polite");
+      await page.fill("#prompt", "How do I brew better coffee?");
+      await page.click("#generate");
+      await page.waitForFunction(() => document.getElementById("offer-kind").textContent.startsWith("Your question"), null, { timeout: 60_000 });
+      await trainUntil(page, 3, "polite");
       const m = await page.evaluate(() => window.__lab.metrics.at(-1));
       for (const key of ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "entropy", "objective", "rm_loss", "rm_accuracy", "truncated"]) {
         assert.ok(Number.isFinite(m[key]), `${key}: ${m[key]}`);
@@ -185,9 +102,10 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
       await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), before);
       assert.match(await page.textContent("#data-log"), /Restored/);
-      assert.match(await page.textContent("#train-status"), /Resumed after iteration [1-9]/);
+      assert.match(await page.textContent("#train-status"), /Resumed after iteration [1-9]|Waiting for your next ranking|Learning from/);
       assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
       assert.equal(await page.textContent("#watch-items"), watched, "the watch panel's history came back");
+      await pause(page);
     });
 
     await t.test("rankings export as TRL's conversational pairs and import back; repeats are skipped, bad lines named", async () => {
@@ -242,12 +160,14 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
       const before = await metricsCount(page);
       await page.evaluate(() => window.__lab.loseDevice());
       await page.click("#train-toggle");
+      await rankAndSubmit(page).catch(() => {});
       await page.waitForFunction(() => /Recovered from the last saved state/.test(document.getElementById("banner").textContent), null, { timeout: 300_000 });
       await shot(page, "08-recovered");
-      // training goes on with the restored model
+      // learning goes on with the restored model
       await page.click("#train-toggle");
+      await rankAndSubmit(page);
       await page.waitForFunction((n) => window.__lab.metrics.length > n, before, { timeout: 300_000 });
-      await page.click("#train-toggle");
+      await pause(page);
     });
   } finally {
     await ctx.close();
@@ -257,11 +177,10 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, train with plots, r
 test("without WebGPU the page says so and the CPU engine works", { timeout: 300_000 }, async () => {
   const { ctx, page } = await launch(false);
   try {
-    await open(page);
+    await open(page, server.base);
     assert.match(await page.textContent("#adapter"), /CPU reference.*no WebGPU adapter/);
     assert.match(await page.textContent("#banner"), /WebGPU is not available/);
-    await page.click("#generate");
-    await page.waitForSelector("#answers li", { timeout: 120_000 });
+    await waitOffer(page);
     assert.equal(await page.locator("#answers li").count(), 4);
     await shot(page, "06-no-webgpu");
   } finally {
@@ -272,15 +191,16 @@ test("without WebGPU the page says so and the CPU engine works", { timeout: 300_
 test("with the page's defaults the autopilot raises its labeler's win-rate on tiny; the page names the engine it measured", { timeout: 1_500_000 }, async (t) => {
   const { ctx, page } = await launch(true);
   try {
-    await open(page);
+    await open(page, server.base);
     const adapter = await page.textContent("#adapter");
     assert.match(adapter, /training step took \d+ ms on the CPU; WebGPU needed \d+ ms|on WebGPU, \d+ ms on the CPU/, adapter);
     console.log(`# ${adapter}`);
-    const before = await measure(page);
+    const before = await measure(page, "concise");
     await trainUntil(page, 12, "concise");
-    const after = await measure(page);
+    const after = await measure(page, "concise");
     console.log(`# concise labeler's win-rate against SFT: ${before.toFixed(3)} before, ${after.toFixed(3)} after ${await metricsCount(page)} iterations`);
     assert.ok(after > 0.6 && after > before + 0.1, `win-rate ${before} -> ${after}`);
+    assert.ok((await page.evaluate(() => window.__lab.metrics.filter((m) => Number.isFinite(m.win_rate)).length)) >= 2, "the learning curve has points every 4 rankings");
     await shot(page, "07-autopilot");
 
     await t.test("the watch panel's answers changed, and the slider shows an earlier iteration's", async () => {
@@ -338,21 +258,22 @@ test("with the page's defaults the autopilot raises its labeler's win-rate on ti
 test("K = 9 trains and survives a reload; a second tab does not train over the first", { timeout: 900_000 }, async (t) => {
   const { ctx, page } = await launch(false);
   try {
-    await open(page);
+    await open(page, server.base);
     await setK(page, 9);
-    await trainUntil(page, 2, "cheerful");
+    await rankAndSubmit(page); // the group on screen was drawn with K = 4; the next ones have nine answers
+    await trainUntil(page, 3, "cheerful");
     const rs = await stored(page);
-    assert.ok(rs.length >= 2 && rs.every((r) => r.responses.length === 9), "rankings of nine answers");
+    assert.ok(rs.length >= 3 && rs.slice(1).every((r) => r.responses.length === 9), "rankings of nine answers after K changed");
     await page.reload();
     await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
     await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), rs.length);
     assert.doesNotMatch(await page.getAttribute("#banner", "class"), /error/, await page.textContent("#banner"));
-    await trainUntil(page, 3, "cheerful");
+    await trainUntil(page, 4, "cheerful");
 
-    await t.test("a second tab says another tab trains, and cannot start training", async () => {
+    await t.test("a second tab says another tab trains, and cannot learn", async () => {
       const second = await ctx.newPage();
       watchErrors(second);
-      await open(second);
+      await open(second, server.base);
       assert.match(await second.textContent("#banner"), /Another tab of this page is training this lab/);
       await second.click("#train-toggle");
       await second.waitForFunction(() => /another tab of this page is training/.test(document.getElementById("banner").textContent));
@@ -383,10 +304,9 @@ test("a first visit reads on a laptop and on a phone, with nothing wider than th
   for (const [name, viewport] of [["laptop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
     const { ctx, page } = await launch(false, viewport);
     try {
-      await open(page);
+      await open(page, server.base);
       assert.ok(await page.isVisible("#guide"), "the guide greets a first visit");
-      await page.click("#generate");
-      await page.waitForSelector("#answers li", { timeout: 120_000 });
+      await waitOffer(page);
       const wide = await page.evaluate((w) => [...document.querySelectorAll("body *")]
         .filter((e) => e.getBoundingClientRect().right > Math.min(w, document.documentElement.clientWidth) + 1 && e.getClientRects().length)
         .map((e) => `${e.tagName}#${e.id}.${e.className}`), viewport.width);

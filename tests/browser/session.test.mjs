@@ -1,0 +1,85 @@
+// A person's session in the page, as a visitor gets it (no URL options on the demo model): the
+// next group is on screen when the person submits, a question of their own is answered between an
+// iteration's steps instead of after it, the model learns once per ranking and then waits, and
+// nothing is lost when the Worker dies while it saves.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { serve, launch, open, stored, metricsCount, waitOffer, rankAndSubmit, pause } from "./helpers.mjs";
+
+let server;
+before(async () => { server = await serve(); });
+after(() => server.close());
+
+const running = (page) => page.evaluate(() => /^Learning from/.test(document.getElementById("train-status").textContent));
+
+test("the demo model: the next answers come at once while it learns, a question never waits for an iteration, and it learns once per ranking", { timeout: 900_000 }, async () => {
+  const { ctx, page } = await launch(false);
+  try {
+    await open(page, server.base, "");
+    await waitOffer(page, 300_000);
+    const first = await rankAndSubmit(page);
+    console.log(`# the second group was on screen ${first} ms after the first ranking`);
+    assert.ok(first < 1000, `waited ${first} ms for the next answers`);
+    // the first iteration runs now; a ranking submitted meanwhile gets the next group at once
+    await page.waitForFunction(() => /^Learning from/.test(document.getElementById("train-status").textContent), null, { timeout: 60_000 });
+    const during = await rankAndSubmit(page, [1, 2]);
+    console.log(`# a ranking submitted during an iteration: the next group ${during} ms later`);
+    assert.ok(during < 1000, `waited ${during} ms during an iteration`);
+    // a question of the person's own, asked while an iteration runs, is answered before it ends
+    await page.waitForFunction(() => /^Learning from/.test(document.getElementById("train-status").textContent), null, { timeout: 120_000 });
+    const iterations = await metricsCount(page);
+    await page.fill("#prompt", "What is the capital of France?");
+    const t0 = Date.now();
+    await page.click("#generate");
+    await page.waitForFunction(() => document.getElementById("offer-kind").textContent.startsWith("Your question"), null, { timeout: 60_000 });
+    const asked = Date.now() - t0;
+    const stillRunning = (await metricsCount(page)) === iterations && (await running(page));
+    console.log(`# a question asked during an iteration was answered in ${asked} ms (iteration still running: ${stillRunning})`);
+    assert.ok(asked < 3000, `the question waited ${asked} ms`);
+    assert.ok(stillRunning, "the answers came before the iteration ended: not queued behind it");
+    assert.match(await page.textContent("#offer-notes"), /knows only about tea, coffee/);
+    // two rankings, two iterations, then it waits for the person and says so
+    await page.waitForFunction(() => window.__lab.metrics.length >= 2 && /^Waiting for your next ranking/.test(document.getElementById("train-status").textContent), null, { timeout: 300_000 });
+    await page.waitForTimeout(5000);
+    assert.equal(await metricsCount(page), 2, "no iteration without a new ranking");
+    assert.equal((await stored(page)).length, 2);
+    assert.match(await page.textContent("#train-status"), /learned from all 2/);
+    assert.ok(await page.getAttribute("#offer", "data-offer"), "the group to rank is on screen");
+    const waits = await page.evaluate(() => window.__lab.metrics.map((m) => m.rankings));
+    assert.deepEqual(waits, [1, 2], "one iteration per ranking");
+  } finally {
+    await ctx.close();
+  }
+});
+
+test("nothing is lost when the Worker dies while it saves: the last complete state and every ranking come back", { timeout: 600_000 }, async () => {
+  const { ctx, page } = await launch(false);
+  try {
+    await open(page, server.base);
+    for (let i = 0; i < 3; i++) await rankAndSubmit(page);
+    // rankings that come in during an iteration are learned from together by the next one
+    await page.waitForFunction(() => window.__lab.metrics.at(-1)?.rankings === 3, null, { timeout: 300_000 });
+    await pause(page); // saves
+    await page.waitForFunction(() => /Model saved/.test(document.getElementById("saved").textContent), null, { timeout: 120_000 });
+    const savedAt = await metricsCount(page);
+    await page.click("#train-toggle");
+    for (let i = 0; i < 2; i++) await rankAndSubmit(page);
+    await page.waitForFunction(() => window.__lab.metrics.at(-1)?.rankings === 5, null, { timeout: 300_000 });
+    const killedAt = await metricsCount(page);
+    // the Worker is killed the moment it starts writing the new state
+    await page.evaluate(() => { window.__lab.crashOnSave = true; window.__lab.save().catch(() => {}); });
+    await page.waitForFunction(() => window.__lab.crashed, null, { timeout: 120_000 });
+    await page.reload();
+    await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+    assert.doesNotMatch(await page.textContent("#banner"), /could not be restored/);
+    const resumed = Number((await page.textContent("#train-status")).match(/Resumed after iteration (\d+)/)?.[1]);
+    console.log(`# saved after ${savedAt} iterations, killed while saving after ${killedAt}; resumed after ${resumed}`);
+    assert.ok(resumed === savedAt || resumed === killedAt, `a complete state: ${resumed}`);
+    assert.equal((await stored(page)).length, 5, "every ranking is kept");
+    await page.waitForFunction(() => document.getElementById("ranking-count").textContent.startsWith("5 "));
+    // the rankings the state had not seen are learned from now
+    await page.waitForFunction((fresh) => !fresh || window.__lab.metrics.at(-1)?.rankings === 5, resumed !== killedAt, { timeout: 300_000 });
+  } finally {
+    await ctx.close();
+  }
+});
