@@ -1,22 +1,23 @@
 // The same products as matmul_blocked.wgsl, tiled through workgroup memory for real GPUs:
-// an MM_TILE² tile of C per workgroup of 16×16 threads, each thread 4×4 outputs, K in steps of MM_TILE_K.
+// an MM_TILE² tile of C per workgroup of MM_TILE_WG² threads, each thread MM_PER_THREAD² outputs,
+// K in steps of MM_TILE_K.
 
 var<workgroup> As: array<f32, MM_TILE_K * MM_TILE>; // [k][m]
 var<workgroup> Bs: array<f32, MM_TILE_K * MM_TILE>; // [k][n]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(MM_TILE_WG, MM_TILE_WG)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tile = tile_of(wid, nwg);
     let pi = tile.x;
     let mm = problem(pi);
     let ncols = cols(mm);
-    let tid = lid.y * 16u + lid.x;
+    let tid = lid.y * MM_TILE_WG + lid.x;
     let m0 = tile.y * MM_TILE;
     let n0 = tile.z * MM_TILE;
-    var acc: array<f32, 16>;
+    var acc: array<f32, MM_PER_THREAD * MM_PER_THREAD>;
     for (var k0 = 0u; k0 < mm.k; k0 += MM_TILE_K) {
-        for (var i = 0u; i < 4u; i++) {
-            let e = tid + i * 256u;
+        for (var i = 0u; i < MM_TILE_LOADS; i++) {
+            let e = tid + i * MM_TILE_THREADS;
             let ka = e % MM_TILE_K;
             let ma = e / MM_TILE_K;
             let gka = k0 + ka;
@@ -30,24 +31,24 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         }
         workgroupBarrier();
         for (var kk = 0u; kk < MM_TILE_K; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = As[kk * MM_TILE + lid.y * 4u + i];
-                bv[i] = Bs[kk * MM_TILE + lid.x * 4u + i];
+            var av: array<f32, MM_PER_THREAD>;
+            var bv: array<f32, MM_PER_THREAD>;
+            for (var i = 0u; i < MM_PER_THREAD; i++) {
+                av[i] = As[kk * MM_TILE + lid.y * MM_PER_THREAD + i];
+                bv[i] = Bs[kk * MM_TILE + lid.x * MM_PER_THREAD + i];
             }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] += av[i] * bv[j];
+            for (var i = 0u; i < MM_PER_THREAD; i++) {
+                for (var j = 0u; j < MM_PER_THREAD; j++) {
+                    acc[i * MM_PER_THREAD + j] += av[i] * bv[j];
                 }
             }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            let col = n0 + lid.x * 4u + j;
-            if (col < ncols) { store(pi, mm, m0 + lid.y * 4u + i, col, acc[i * 4u + j]); }
+    for (var i = 0u; i < MM_PER_THREAD; i++) {
+        for (var j = 0u; j < MM_PER_THREAD; j++) {
+            let col = n0 + lid.x * MM_PER_THREAD + j;
+            if (col < ncols) { store(pi, mm, m0 + lid.y * MM_PER_THREAD + i, col, acc[i * MM_PER_THREAD + j]); }
         }
     }
 }

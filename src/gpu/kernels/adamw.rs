@@ -6,22 +6,25 @@ use crate::config::AdamParams;
 use crate::gpu::context::{groups_1d, GBuf};
 use crate::gpu::recorder::Recorder;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdamP {
-    n: u32,
-    max_norm: f32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    b1_corr: f32,
-    b2_corr: f32,
-    decay_mask: u32,
-    kinds: u32,
-    _p0: u32,
-    kind_start: [[u32; 4]; MAX_KINDS_VEC4 as usize],
+/// The shader, as the GPU engine compiles it (after the shared header).
+pub(super) const SOURCE: &str = include_str!("../../../shaders/adamw.wgsl");
+
+super::uniform! {
+    struct AdamP {
+        n: u32,
+        max_norm: f32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        b1_corr: f32,
+        b2_corr: f32,
+        decay_mask: u32,
+        kinds: u32,
+        _p0: u32,
+        kind_start: [[u32; 4]; MAX_KINDS_VEC4 as usize],
+    }
 }
 
 /// AdamW's step hyperparameters with the bias corrections of its step count.
@@ -71,7 +74,7 @@ pub(crate) struct AdamWKernels {
 impl AdamWKernels {
     pub(crate) fn new(b: &mut Builder) -> AdamWKernels {
         use Access::*;
-        let m = b.module("adamw", &[include_str!("../../../shaders/adamw.wgsl")]);
+        let m = b.module("adamw", &[SOURCE]);
         AdamWKernels {
             sumsq: b.kernel::<AdamP>(&m, "sumsq_partial", &[(1, Read), (2, ReadWrite)]),
             clip: b.kernel::<AdamP>(&m, "clip_scale", &[(3, Read), (4, ReadWrite)]),
@@ -112,5 +115,3 @@ impl Kernels {
         rec.dispatch(&self.adamw.adamw, &p, &[(1, x.grads), (5, x.params), (6, x.m), (7, x.v), (8, x.norm)], groups_1d(n, WG));
     }
 }
-
-pub(super) const UNIFORM_BYTES: usize = std::mem::size_of::<AdamP>();

@@ -5,17 +5,20 @@ use super::{u, Access, Builder, Kernel, Kernels, WG_ROWS};
 use crate::gpu::context::{groups_1d, GBuf};
 use crate::gpu::recorder::Recorder;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct AttnP {
-    b: u32,
-    t: u32,
-    c: u32,
-    nh: u32,
-    qkv_off: u32,
-    out_off: u32,
-    lse_off: u32,
-    _p0: u32,
+/// The shader, as the GPU engine compiles it (after the shared header).
+pub(super) const SOURCE: &str = include_str!("../../../shaders/attention.wgsl");
+
+super::uniform! {
+    struct AttnP {
+        b: u32,
+        t: u32,
+        c: u32,
+        nh: u32,
+        qkv_off: u32,
+        out_off: u32,
+        lse_off: u32,
+        _p0: u32,
+    }
 }
 
 /// Where layer l's qkv, output and logsumexp rows start.
@@ -36,7 +39,7 @@ pub(crate) struct AttentionKernels {
 impl AttentionKernels {
     pub(crate) fn new(b: &mut Builder) -> AttentionKernels {
         use Access::*;
-        let m = b.module("attention", &[include_str!("../../../shaders/attention.wgsl")]);
+        let m = b.module("attention", &[SOURCE]);
         AttentionKernels {
             forward: b.kernel::<AttnP>(&m, "attention_forward", &[(1, Read), (2, ReadWrite), (3, ReadWrite)]),
             rows: b.kernel::<AttnP>(&m, "attention_backward_rows", &[(1, Read), (4, Read), (5, Read), (6, Read), (7, ReadWrite), (8, ReadWrite)]),
@@ -79,5 +82,3 @@ impl Kernels {
         rec.dispatch(&self.attention.cols, &p, &[(1, qkv), (5, lse), (6, dout), (7, dqkv), (9, dsum)], groups);
     }
 }
-
-pub(super) const UNIFORM_BYTES: usize = std::mem::size_of::<AttnP>();

@@ -4,13 +4,16 @@ use super::{u, Access, Builder, Kernel, Kernels, WG, WG_ROWS};
 use crate::gpu::context::{groups_1d, GBuf};
 use crate::gpu::recorder::Recorder;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct CeP {
-    n: u32,
-    v: u32,
-    inv_t: f32,
-    _p0: u32,
+/// The shader, as the GPU engine compiles it (after the shared header).
+pub(super) const SOURCE: &str = include_str!("../../../shaders/crossentropy.wgsl");
+
+super::uniform! {
+    struct CeP {
+        n: u32,
+        v: u32,
+        inv_t: f32,
+        _p0: u32,
+    }
 }
 
 #[derive(Clone)]
@@ -23,7 +26,7 @@ pub(crate) struct CrossEntropyKernels {
 impl CrossEntropyKernels {
     pub(crate) fn new(b: &mut Builder) -> CrossEntropyKernels {
         use Access::*;
-        let m = b.module("crossentropy", &[include_str!("../../../shaders/crossentropy.wgsl")]);
+        let m = b.module("crossentropy", &[SOURCE]);
         CrossEntropyKernels {
             forward: b.kernel::<CeP>(&m, "crossentropy_forward", &[(1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite), (7, ReadWrite)]),
             backward: b.kernel::<CeP>(&m, "crossentropy_backward", &[(1, Read), (2, Read), (5, Read), (6, ReadWrite), (8, Read)]),
@@ -63,5 +66,3 @@ impl Kernels {
         rec.dispatch(&self.crossentropy.backward, &p, &binds, groups_1d(n * v, WG));
     }
 }
-
-pub(super) const UNIFORM_BYTES: usize = std::mem::size_of::<CeP>();

@@ -6,35 +6,38 @@ use crate::config::SampleConfig;
 use crate::gpu::context::{groups_1d, GBuf};
 use crate::gpu::recorder::Recorder;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct DecodeP {
-    b: u32,
-    t: u32,
-    c: u32,
-    nh: u32,
-    kv_off: u32,
-    pos: u32,
-    _p0: u32,
-    _p1: u32,
+/// The decode step's attention and the sampler, as the GPU engine compiles them.
+pub(super) const SOURCES: [&str; 2] = [include_str!("../../../shaders/decode.wgsl"), include_str!("../../../shaders/sample.wgsl")];
+
+super::uniform! {
+    struct DecodeP {
+        b: u32,
+        t: u32,
+        c: u32,
+        nh: u32,
+        kv_off: u32,
+        pos: u32,
+        _p0: u32,
+        _p1: u32,
+    }
 }
 
-/// As shaders/sample.wgsl's `P`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SampleP {
-    b: u32,
-    v: u32,
-    logits_off: u32,
-    logits_rs: u32,
-    top_k: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    step: u32,
-    inv_t: f32,
-    top_p: f32,
-    greedy: u32,
-    out_stride: u32,
+super::uniform! {
+    /// As shaders/sample.wgsl's `P`.
+    struct SampleP {
+        b: u32,
+        v: u32,
+        logits_off: u32,
+        logits_rs: u32,
+        top_k: u32,
+        seed_lo: u32,
+        seed_hi: u32,
+        step: u32,
+        inv_t: f32,
+        top_p: f32,
+        greedy: u32,
+        out_stride: u32,
+    }
 }
 
 #[derive(Clone)]
@@ -46,8 +49,8 @@ pub(crate) struct DecodeKernels {
 impl DecodeKernels {
     pub(crate) fn new(b: &mut Builder) -> DecodeKernels {
         use Access::*;
-        let d = b.module("decode", &[include_str!("../../../shaders/decode.wgsl")]);
-        let s = b.module("sample", &[include_str!("../../../shaders/sample.wgsl")]);
+        let d = b.module("decode", &[SOURCES[0]]);
+        let s = b.module("sample", &[SOURCES[1]]);
         DecodeKernels {
             attention: b.kernel::<DecodeP>(&d, "attention_decode", &[(1, Read), (2, ReadWrite)]),
             sample: b.kernel::<SampleP>(&s, "sample_next", &[(1, Read), (2, ReadWrite), (3, ReadWrite)]),
@@ -97,5 +100,3 @@ impl Kernels {
         rec.dispatch(&self.decode.sample, &p, &[(1, logits.0), (2, next), (3, out)], groups_1d(b, WG_ROWS));
     }
 }
-
-pub(super) const UNIFORM_BYTES: [usize; 2] = [std::mem::size_of::<DecodeP>(), std::mem::size_of::<SampleP>()];

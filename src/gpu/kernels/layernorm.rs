@@ -5,26 +5,29 @@ use super::{u, Access, Builder, Kernel, Kernels, WG_ROWS};
 use crate::gpu::context::{groups_1d, GBuf};
 use crate::gpu::recorder::Recorder;
 
-/// The uniform block, as shaders/layernorm.wgsl's `P`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct LnP {
-    n: u32,
-    c: u32,
-    t: u32,
-    pos0: u32,
-    inp_off: u32,
-    inp2_off: u32,
-    res_off: u32,
-    out_off: u32,
-    stat_off: u32,
-    w_off: u32,
-    b_off: u32,
-    dinp_off: u32,
-    row_groups: u32,
-    wte_off: u32,
-    wpe_off: u32,
-    accumulate: u32,
+/// LayerNorm (with the fused embedding and residual) and the embedding's backward pass.
+pub(super) const SOURCES: [&str; 2] = [include_str!("../../../shaders/layernorm.wgsl"), include_str!("../../../shaders/encoder.wgsl")];
+
+super::uniform! {
+    /// The uniform block, as shaders/layernorm.wgsl's `P`.
+    struct LnP {
+        n: u32,
+        c: u32,
+        t: u32,
+        pos0: u32,
+        inp_off: u32,
+        inp2_off: u32,
+        res_off: u32,
+        out_off: u32,
+        stat_off: u32,
+        w_off: u32,
+        b_off: u32,
+        dinp_off: u32,
+        row_groups: u32,
+        wte_off: u32,
+        wpe_off: u32,
+        accumulate: u32,
+    }
 }
 
 /// Where a LayerNorm's rows live: its input (the residual stream) and output rows, its statistics,
@@ -54,26 +57,26 @@ pub(crate) struct LayerNormKernels {
     encoder_backward: Kernel,
 }
 
-/// The embedding's backward pass, as shaders/encoder.wgsl's `P`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct EncP {
-    b: u32,
-    t: u32,
-    c: u32,
-    wte_off: u32,
-    wpe_off: u32,
-    dout_off: u32,
-    wte_groups: u32,
-    _p0: u32,
+super::uniform! {
+    /// The embedding's backward pass, as shaders/encoder.wgsl's `P`.
+    struct EncP {
+        b: u32,
+        t: u32,
+        c: u32,
+        wte_off: u32,
+        wpe_off: u32,
+        dout_off: u32,
+        wte_groups: u32,
+        _p0: u32,
+    }
 }
 
 impl LayerNormKernels {
     pub(crate) fn new(b: &mut Builder) -> LayerNormKernels {
         use Access::*;
-        let m = b.module("layernorm", &[include_str!("../../../shaders/layernorm.wgsl")]);
+        let m = b.module("layernorm", &[SOURCES[0]]);
         let out = [(5, ReadWrite), (6, ReadWrite), (7, ReadWrite), (8, ReadWrite)];
-        let enc = b.module("encoder", &[include_str!("../../../shaders/encoder.wgsl")]);
+        let enc = b.module("encoder", &[SOURCES[1]]);
         LayerNormKernels {
             embed: b.kernel::<LnP>(&m, "embed_layernorm", &[&[(1, Read), (2, Read)], &out[..]].concat()),
             residual: b.kernel::<LnP>(&m, "residual_layernorm", &[&[(2, Read), (3, Read), (4, Read)], &out[..]].concat()),
@@ -209,5 +212,3 @@ impl Kernels {
         rec.dispatch(&self.layernorm.encoder_backward, &p, &[(1, tokens), (2, dout.0), (3, grads)], groups);
     }
 }
-
-pub(super) const UNIFORM_BYTES: [usize; 2] = [std::mem::size_of::<LnP>(), std::mem::size_of::<EncP>()];

@@ -7,6 +7,9 @@ use crate::error::Result;
 use crate::gpu::context::{groups_1d, GBuf, Gpu};
 use crate::gpu::recorder::Recorder;
 
+/// What both matrix kernels share: GELU (for the epilogue), the problem descriptor and the epilogue.
+pub(super) const SOURCES: [&str; 2] = [include_str!("../../../shaders/gelu.wgsl"), include_str!("../../../shaders/matmul_common.wgsl")];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulKind {
     /// 4×4 outputs per thread, no shared memory: fastest on software adapters.
@@ -129,34 +132,34 @@ impl Mm {
     }
 }
 
-/// One product's descriptor, as shaders/matmul_common.wgsl's `Mm`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct MmU {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    a_off: u32,
-    a_rs: u32,
-    a_cs: u32,
-    bias_off: u32,
-    b_off: u32,
-    b_rs: u32,
-    b_cs: u32,
-    aux_off: u32,
-    c_off: u32,
-    c_rs: u32,
-    tiles_n: u32,
-    tiles: u32,
+super::uniform! {
+    /// One product's descriptor, as shaders/matmul_common.wgsl's `Mm`.
+    struct MmU {
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        a_off: u32,
+        a_rs: u32,
+        a_cs: u32,
+        bias_off: u32,
+        b_off: u32,
+        b_rs: u32,
+        b_cs: u32,
+        aux_off: u32,
+        c_off: u32,
+        c_rs: u32,
+        tiles_n: u32,
+        tiles: u32,
+    }
 }
 
-/// The uniform block of both matrix kernels: two products.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct MatmulP {
-    p0: MmU,
-    p1: MmU,
+super::uniform! {
+    /// The uniform block of both matrix kernels: two products.
+    struct MatmulP {
+        p0: MmU,
+        p1: MmU,
+    }
 }
 
 /// Buffers that stand in for bindings a call leaves unused (writable ones must not alias).
@@ -184,7 +187,7 @@ const BINDS: [(u32, Access); 7] = [
 
 impl MatmulKernels {
     pub(crate) fn new(b: &mut Builder) -> MatmulKernels {
-        let common = [include_str!("../../../shaders/gelu.wgsl"), include_str!("../../../shaders/matmul_common.wgsl")];
+        let common = SOURCES;
         let blocked = b.module("matmul_blocked", &[common[0], common[1], include_str!("../../../shaders/matmul_blocked.wgsl")]);
         let tiled = b.module("matmul_tiled", &[common[0], common[1], include_str!("../../../shaders/matmul_tiled.wgsl")]);
         MatmulKernels { blocked: b.kernel::<MatmulP>(&blocked, "matmul", &BINDS), tiled: b.kernel::<MatmulP>(&tiled, "matmul", &BINDS) }
@@ -244,5 +247,3 @@ impl Kernels {
         rec.dispatch(k, &MatmulP { p0, p1 }, &binds, groups_1d((p0.tiles + p1.tiles) as usize, 1));
     }
 }
-
-pub(super) const UNIFORM_BYTES: usize = std::mem::size_of::<MatmulP>();

@@ -30,12 +30,18 @@ use crate::cpu::layernorm::LN_EPS;
 pub const WG: u32 = 256;
 /// Threads per workgroup of one-thread-per-row kernels.
 pub const WG_ROWS: u32 = 64;
-/// The blocked matrix kernel: MM_BLOCK_WG² threads, 4×4 outputs each.
+/// Both matrix kernels: each thread computes an MM_PER_THREAD² block of C in registers.
+pub const MM_PER_THREAD: u32 = 4;
+/// The blocked matrix kernel: MM_BLOCK_WG² threads, a (MM_PER_THREAD·MM_BLOCK_WG)² tile of C.
 pub const MM_BLOCK_WG: u32 = 8;
-pub const MM_BLOCK_TILE: u32 = 4 * MM_BLOCK_WG;
-/// The tiled matrix kernel: an MM_TILE² tile of C per workgroup, K in steps of MM_TILE_K.
-pub const MM_TILE: u32 = 64;
+pub const MM_BLOCK_TILE: u32 = MM_PER_THREAD * MM_BLOCK_WG;
+/// The tiled matrix kernel: MM_TILE_WG² threads, an MM_TILE² tile of C per workgroup, K in steps
+/// of MM_TILE_K through workgroup memory, each thread loading MM_TILE_LOADS elements of A and of B.
+pub const MM_TILE_WG: u32 = 16;
+pub const MM_TILE: u32 = MM_PER_THREAD * MM_TILE_WG;
 pub const MM_TILE_K: u32 = 16;
+pub const MM_TILE_THREADS: u32 = MM_TILE_WG * MM_TILE_WG;
+pub const MM_TILE_LOADS: u32 = MM_TILE_K * MM_TILE / MM_TILE_THREADS;
 /// Workgroups of the first gradient-norm pass.
 pub const NUM_PARTIALS: u32 = 64;
 /// The largest head size the attention kernels hold in registers.
@@ -51,16 +57,73 @@ pub const MM_GELU: u32 = 4;
 pub const MM_GELU_GRAD: u32 = 8;
 pub const MM_BIAS_GRAD: u32 = 16;
 
+/// A uniform block: a `#[repr(C)]` struct laid out as its WGSL twin, with its fields' names and
+/// offsets for the test that holds the two to each other (naga reflects the WGSL side).
+macro_rules! uniform {
+    ($(#[$m:meta])* struct $name:ident { $($field:ident: $ty:ty,)* }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        pub(super) struct $name {
+            $($field: $ty,)*
+        }
+
+        impl $name {
+            /// (field, byte offset) in declaration order, and the size.
+            #[allow(dead_code)]
+            pub(super) fn layout() -> (Vec<(&'static str, usize)>, usize) {
+                (vec![$((stringify!($field), std::mem::offset_of!($name, $field)),)*], std::mem::size_of::<$name>())
+            }
+        }
+    };
+}
+pub(crate) use uniform;
+
+/// One uniform block on both sides: the WGSL source that declares it (after the header), its WGSL
+/// name, and the Rust struct's fields (name, offset) and size.
+pub struct UniformLayout {
+    pub wgsl: String,
+    pub wgsl_struct: &'static str,
+    pub fields: Vec<(&'static str, usize)>,
+    pub size: usize,
+}
+
+/// Every uniform block, for the test that reflects each WGSL struct with naga.
+pub fn uniform_layouts() -> Vec<UniformLayout> {
+    let with = |src: &str, wgsl_struct, (fields, size): (Vec<(&'static str, usize)>, usize)| UniformLayout {
+        wgsl: format!("{}{src}", header()),
+        wgsl_struct,
+        fields,
+        size,
+    };
+    vec![
+        with(&matmul::SOURCES.concat(), "Mm", matmul::MmU::layout()),
+        with(&matmul::SOURCES.concat(), "P", matmul::MatmulP::layout()),
+        with(layernorm::SOURCES[0], "P", layernorm::LnP::layout()),
+        with(layernorm::SOURCES[1], "P", layernorm::EncP::layout()),
+        with(attention::SOURCE, "P", attention::AttnP::layout()),
+        with(crossentropy::SOURCE, "P", crossentropy::CeP::layout()),
+        with(decode::SOURCES[0], "P", decode::DecodeP::layout()),
+        with(decode::SOURCES[1], "P", decode::SampleP::layout()),
+        with(adamw::SOURCE, "P", adamw::AdamP::layout()),
+        with(surrogate::SOURCE, "P", surrogate::SurrogateP::layout()),
+    ]
+}
+
 /// The constants above, as WGSL, in front of every shader.
 fn header() -> String {
     let u = |name: &str, v: u32| format!("const {name}: u32 = {v}u;\n");
     [
         u("WG", WG),
         u("WG_ROWS", WG_ROWS),
+        u("MM_PER_THREAD", MM_PER_THREAD),
         u("MM_BLOCK_WG", MM_BLOCK_WG),
         u("MM_BLOCK_TILE", MM_BLOCK_TILE),
+        u("MM_TILE_WG", MM_TILE_WG),
         u("MM_TILE", MM_TILE),
         u("MM_TILE_K", MM_TILE_K),
+        u("MM_TILE_THREADS", MM_TILE_THREADS),
+        u("MM_TILE_LOADS", MM_TILE_LOADS),
         u("NUM_PARTIALS", NUM_PARTIALS),
         u("MAX_HEAD_SIZE", MAX_HEAD_SIZE),
         u("MAX_KINDS_VEC4", MAX_KINDS_VEC4),
@@ -181,20 +244,4 @@ impl Kernels {
 
 fn u(x: usize) -> u32 {
     x as u32
-}
-
-/// The byte sizes of the uniform blocks, in the order matmul, layernorm, encoder, attention,
-/// crossentropy, decode, sample, adamw, surrogate (a test holds them to the WGSL structs).
-pub fn uniform_sizes() -> [usize; 9] {
-    [
-        matmul::UNIFORM_BYTES,
-        layernorm::UNIFORM_BYTES[0],
-        layernorm::UNIFORM_BYTES[1],
-        attention::UNIFORM_BYTES,
-        crossentropy::UNIFORM_BYTES,
-        decode::UNIFORM_BYTES[0],
-        decode::UNIFORM_BYTES[1],
-        adamw::UNIFORM_BYTES,
-        surrogate::UNIFORM_BYTES,
-    ]
 }

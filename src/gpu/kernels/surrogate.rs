@@ -4,13 +4,16 @@ use super::{u, Access, Builder, Kernel, Kernels};
 use crate::gpu::context::GBuf;
 use crate::gpu::recorder::Recorder;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SurrogateP {
-    n: u32,
-    out: u32,
-    clip: f32,
-    answers: f32,
+/// The shader, as the GPU engine compiles it (after the shared header).
+pub(super) const SOURCE: &str = include_str!("../../../shaders/surrogate.wgsl");
+
+super::uniform! {
+    struct SurrogateP {
+        n: u32,
+        out: u32,
+        clip: f32,
+        answers: f32,
+    }
 }
 
 #[derive(Clone)]
@@ -21,7 +24,7 @@ pub(crate) struct SurrogateKernels {
 impl SurrogateKernels {
     pub(crate) fn new(b: &mut Builder) -> SurrogateKernels {
         use Access::*;
-        let m = b.module("surrogate", &[include_str!("../../../shaders/surrogate.wgsl")]);
+        let m = b.module("surrogate", &[SOURCE]);
         SurrogateKernels { surrogate: b.kernel::<SurrogateP>(&m, "surrogate", &[(1, Read), (2, Read), (3, Read), (4, ReadWrite), (5, ReadWrite)]) }
     }
 }
@@ -45,5 +48,3 @@ impl Kernels {
         rec.dispatch(&self.surrogate.surrogate, &p, &binds, [1, 1, 1]);
     }
 }
-
-pub(super) const UNIFORM_BYTES: usize = std::mem::size_of::<SurrogateP>();
