@@ -288,22 +288,14 @@ impl<E: Engine> RewardModel<E> {
     /// Steps over the rankings as `schedule` lists them (passes of minibatches of indices into
     /// `data`); reports the last pass's mean loss and pairwise accuracy, and how many steps were
     /// skipped.
-    pub async fn fit(
-        &mut self,
-        data: &[TokenizedRanking],
-        schedule: &Schedule,
-        pad: u32,
-        lr: f32,
-        opt: &AdamSettings,
-        grad_clip: f32,
-    ) -> Result<(RmReport, usize)> {
+    pub async fn fit(&mut self, data: &[TokenizedRanking], schedule: &Schedule, pad: u32, step: &StepOpt) -> Result<(RmReport, usize)> {
         let mut skipped = 0;
         let mut last = RmReport::default();
         for pass in schedule {
             let (mut loss, mut right, mut pairs, mut n) = (0.0, 0.0, 0, 0);
             for idx in pass {
                 let chunk: Vec<TokenizedRanking> = idx.iter().map(|&i| data[i].clone()).collect();
-                let r = self.train_step(&chunk, pad, opt, lr, grad_clip).await?;
+                let r = self.train_step(&chunk, pad, &step.adam, step.lr, step.grad_clip).await?;
                 crate::turns::pass().await;
                 if r.skipped {
                     skipped += 1;
@@ -351,6 +343,14 @@ pub struct RmFit {
     pub members: usize,
     /// The policy optimizes the members' mean score less this many times their spread.
     pub penalty: f32,
+}
+
+/// What every step of a fit shares: the learning rate, AdamW's settings, the gradient clip.
+#[derive(Clone, Copy, Debug)]
+pub struct StepOpt {
+    pub lr: f32,
+    pub adam: AdamSettings,
+    pub grad_clip: f32,
 }
 
 /// Whether the reward model starts each fit afresh or goes on from the last.

@@ -3,10 +3,9 @@
 //! where the rankings say little. The score the policy optimizes is their mean less a multiple of
 //! their spread (Coste et al.'s uncertainty-weighted optimization).
 
-use crate::config::AdamSettings;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::{mean_std, refit_schedule, replay_schedule, RewardModel, RmFit, RmMode, RmReport, TokenizedRanking};
+use crate::reward::{mean_std, refit_schedule, replay_schedule, RewardModel, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking};
 use crate::rng::Rng;
 
 pub struct RewardEnsemble<E: Engine> {
@@ -60,8 +59,7 @@ impl<E: Engine> RewardEnsemble<E> {
         fresh: usize,
         pad: u32,
         fit: &RmFit,
-        opt: &AdamSettings,
-        grad_clip: f32,
+        step: &StepOpt,
         rng: &mut Rng,
     ) -> Result<(RmReport, usize)> {
         let (mut first, mut skipped) = (None, 0);
@@ -70,7 +68,7 @@ impl<E: Engine> RewardEnsemble<E> {
                 RmMode::Refit => refit_schedule(data.len(), fit.epochs, fit.batch, rng),
                 RmMode::Warm => replay_schedule(data.len(), fresh, fit.steps, fit.batch, rng),
             };
-            let (report, s) = m.fit(data, &schedule, pad, fit.lr, opt, grad_clip).await?;
+            let (report, s) = m.fit(data, &schedule, pad, step).await?;
             first.get_or_insert(report);
             skipped += s;
         }

@@ -15,7 +15,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::adapt_beta;
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, Ranking, RmMode, RmReport, TokenizedRanking, K_MAX};
+use crate::reward::{dialogue_ids, Ranking, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
@@ -240,7 +240,8 @@ impl<E: Engine> Trainer<E> {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
         }
         let rm = self.cfg.rm;
-        let (report, skipped) = self.reward.fit(&self.data, fresh, self.tok.end, &rm, &self.cfg.adam, self.cfg.ppo.grad_clip, &mut self.rng).await?;
+        let step = StepOpt { lr: rm.lr, adam: self.cfg.adam, grad_clip: self.cfg.ppo.grad_clip };
+        let (report, skipped) = self.reward.fit(&self.data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
