@@ -10,6 +10,9 @@ use crate::surrogate::{PolicyBatch, PtxBatch};
 pub enum AnyEngine {
     Cpu(Box<CpuGpt>),
     Gpu(Box<GpuGpt>),
+    /// The CPU engine with a batch's rows split across the page's shard Workers.
+    #[cfg(target_arch = "wasm32")]
+    Sharded(Box<crate::shard::Sharded<crate::wasm_shards::RemoteShard>>),
 }
 
 impl AnyEngine {
@@ -20,6 +23,19 @@ impl AnyEngine {
             None => AnyEngine::Cpu(Box::new(CpuGpt::new(cfg, params, b, t)?)),
         })
     }
+
+    /// The CPU engine over the page's shard Workers: this Worker's copy and one in each of the
+    /// pool's, each for its share of `b` rows. With no shard Workers, the plain CPU engine.
+    #[cfg(target_arch = "wasm32")]
+    pub fn sharded(cfg: ModelConfig, pool: &crate::wasm_shards::ShardPool, params: Vec<f32>, b: usize, t: usize) -> Result<AnyEngine> {
+        let n = pool.size() as usize;
+        if n == 0 {
+            return Ok(AnyEngine::Cpu(Box::new(CpuGpt::new(cfg, params, b, t)?)));
+        }
+        let rows = crate::shard::shard_rows(b, n + 1);
+        let others = (0..n as u32).map(|w| crate::wasm_shards::RemoteShard::new(pool, w, &params, rows, t)).collect();
+        Ok(AnyEngine::Sharded(Box::new(crate::shard::Sharded::new(CpuGpt::new(cfg, params, rows, t)?, others, b))))
+    }
 }
 
 macro_rules! each {
@@ -27,6 +43,8 @@ macro_rules! each {
         match $self {
             AnyEngine::Cpu($e) => $body,
             AnyEngine::Gpu($e) => $body,
+            #[cfg(target_arch = "wasm32")]
+            AnyEngine::Sharded($e) => $body,
         }
     };
 }

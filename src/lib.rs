@@ -19,6 +19,7 @@ pub mod reward_ensemble;
 pub mod rng;
 pub mod rollout;
 pub mod sample;
+pub mod shard;
 pub mod surrogate;
 pub mod timing;
 pub mod tokenizer;
@@ -30,3 +31,5 @@ pub mod bench;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm_shards;

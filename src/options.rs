@@ -252,6 +252,9 @@ options! {
     kl_horizon: f32, "kl-horizon", "the KL horizon", "Answers over which the adaptive controller moves β by ±20%.",
         |m| Range::Real { min: 1.0, max: 1e9, open: false }, page false,
         get |c| c.ppo.kl_horizon, set |c, v| c.ppo.kl_horizon = v;
+    kl_ceiling: f32, "kl-ceiling", "the KL ceiling", "The KL brake: above this KL to SFT (nats per answer) β rises in proportion, below it β returns to its setting.",
+        |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
+        get |c| c.ppo.kl_ceiling.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_ceiling = Some(v);
     dpo_beta: f32, "dpo-beta", "DPO's β", "β of DPO's implicit reward β·log(π/π_SFT).",
         |m| Range::Real { min: 0.0, max: 10.0, open: true }, page false,
         get |c| c.dpo.beta, set |c, v| c.dpo.beta = v;

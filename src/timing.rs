@@ -36,3 +36,32 @@ pub async fn step_ms<E: Engine>(engine: &mut E, x: &Batch, min_ms: f64) -> Resul
     }
     Ok((now_ms() - t0) / n as f64)
 }
+
+/// Milliseconds per PPO-ptx policy step on a (b, t) minibatch whose second half of each row are
+/// actions, with a 4×64 pretraining batch, after one warm-up step; the mean of `n` steps.
+pub async fn policy_step_ms<E: Engine>(engine: &mut E, b: usize, t: usize, n: usize) -> Result<f64> {
+    let cfg = engine.config();
+    let x = random_batch(cfg.vocab_size, b, t, 3);
+    let targets: Vec<i32> = x.targets.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -1 } else { v }).collect();
+    let logp_old = vec![-8.0f32; b * t];
+    let advantages: Vec<f32> = (0..b * t).map(|i| if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
+    let pol = crate::surrogate::PolicyBatch {
+        tokens: &x.tokens,
+        targets: &targets,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b,
+        t,
+        clip: 0.2,
+        temperature: 0.7,
+        answers: b as f32,
+    };
+    let ptx = random_batch(cfg.vocab_size, 4, 64.min(t), 4);
+    let ptx = crate::surrogate::PtxBatch { tokens: &ptx.tokens, targets: &ptx.targets, b: ptx.b, t: ptx.t, gamma: 27.8 };
+    engine.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0).await?;
+    let t0 = now_ms();
+    for _ in 0..n.max(1) {
+        engine.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0).await?;
+    }
+    Ok((now_ms() - t0) / n.max(1) as f64)
+}

@@ -93,28 +93,54 @@ impl Lab {
         Ok(ms)
     }
 
+    /// Milliseconds of one PPO-ptx policy minibatch of the demo's shape (8 answers of 96 tokens and a
+    /// 4×64 pretraining batch) on the CPU engine, its rows split across `shards` Workers (none: one
+    /// thread), after a warm-up step: what the Workers buy.
+    pub async fn time_policy_step(
+        config_json: String,
+        weights: Vec<u8>,
+        shards: Option<crate::wasm_shards::ShardPool>,
+    ) -> std::result::Result<f64, JsValue> {
+        let cfg = parse_config(&config_json).map_err(js)?;
+        let (params, _) = from_safetensors(&cfg, &weights).map_err(js)?;
+        let (b, t) = (8, 96.min(cfg.n_ctx));
+        let mut e = match &shards {
+            Some(pool) => AnyEngine::sharded(cfg, pool, params, b, t),
+            None => AnyEngine::new(cfg, None, params, b, t),
+        }
+        .map_err(js)?;
+        crate::timing::policy_step_ms(&mut e, b, t, 3).await.map_err(js)
+    }
+
     /// Loads a checkpoint (config.json, model.safetensors, tokenizer.json) and builds the lab on
-    /// WebGPU when `use_gpu` and an adapter is there, else on the CPU reference.
+    /// WebGPU when `use_gpu` and an adapter is there, else on the CPU reference, its batches split
+    /// across the `shards` Workers when there are any (see `wasm_shards`).
     pub async fn create(
         config_json: String,
         weights: Vec<u8>,
         tokenizer_json: String,
         options: JsValue,
         use_gpu: bool,
+        shards: Option<crate::wasm_shards::ShardPool>,
     ) -> std::result::Result<Lab, JsValue> {
         let opts: Options = if options.is_undefined() || options.is_null() { Options::default() } else { from_js(options, "options").map_err(js)? };
         let cfg = parse_config(&config_json).map_err(js)?;
         let (params, _) = from_safetensors(&cfg, &weights).map_err(js)?;
         let tok = Tokenizer::from_json(&tokenizer_json).map_err(js)?;
         let gpu = if use_gpu { Gpu::new(None).await.ok() } else { None };
-        let adapter = match &gpu {
-            Some(g) => format!("WebGPU ({:?} matrix kernel)", g.kernels.matmul_kind),
-            None => "CPU reference in wasm".to_string(),
+        let shards = shards.filter(|p| gpu.is_none() && p.size() > 0);
+        let adapter = match (&gpu, &shards) {
+            (Some(g), _) => format!("WebGPU ({:?} matrix kernel)", g.kernels.matmul_kind),
+            (None, Some(p)) => format!("CPU reference in wasm on {} Workers", p.size() + 1),
+            (None, None) => "CPU reference in wasm".to_string(),
         };
         let mut acfg = AlignConfig::default();
         opts.apply(&mut acfg, &cfg).map_err(js)?;
         let g2 = gpu.clone();
-        let make = Box::new(move |p: Vec<f32>, b: usize, t: usize| AnyEngine::new(cfg, g2.as_ref(), p, b, t));
+        let make = Box::new(move |p: Vec<f32>, b: usize, t: usize| match &shards {
+            Some(pool) => AnyEngine::sharded(cfg, pool, p, b, t),
+            None => AnyEngine::new(cfg, g2.as_ref(), p, b, t),
+        });
         let lab = lab::Lab::new(params, cfg, tok, acfg, make).map_err(js)?;
         Ok(Lab { lab: Rc::new(lab), gpu, adapter, autopilot: RefCell::new(None) })
     }
@@ -217,6 +243,16 @@ impl Lab {
     /// benchmark's protocol (`lab::FULL`): {win_rate_vs_sft, kl, ...}.
     pub fn win_rate(&self, labeler: String) -> Promise {
         promise(&self.lab, |l| async move { l.evaluate(&Labeler::parse(&labeler)?, lab::FULL).await })
+    }
+
+    /// `method` (a name from `describe().methods`) trained from the base model on the rankings so
+    /// far, one per iteration in order, with the labeler's win-rate every few rankings (the page's
+    /// learning-curve cadence): {method, title, curve: [{rankings, win_rate_vs_sft, kl, ...}], seconds}.
+    pub fn replay(&self, method: String, labeler: String) -> Promise {
+        promise(&self.lab, |l| async move {
+            let m = crate::methods::MethodKind::parse(&method)?;
+            l.replay(m, &Labeler::parse(&labeler)?, lab::PAGE_CURVE.every, lab::PAGE_CURVE.protocol).await
+        })
     }
 
     /// Each prompt answered by the current policy and by SFT with the same seed, with the reward

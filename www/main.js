@@ -2,7 +2,7 @@
 // before training uses them, watches the answers change, runs the blind test, and plots every term
 // of the objective as it trains.
 import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl, fromJsonl, putJudgement, allJudgements, clearJudgements, judgementsJsonl } from "./store.js";
-import { Plots, LearningCurve } from "./plots.js";
+import { Plots, LearningCurve, MethodsChart } from "./plots.js";
 import { Ranking } from "./ranking.js";
 import { LabClient } from "./lab-client.js";
 import { Watch } from "./watch.js";
@@ -15,6 +15,8 @@ const params = new URLSearchParams(location.search);
 const preset = params.get("preset") === "tiny" ? "tiny" : "base";
 // tests of one engine may name it; a visitor gets the one the start-up measurement picks
 const forcedEngine = ["webgpu", "cpu"].includes(params.get("engine")) ? params.get("engine") : null;
+// tests of one Worker count may name it; a visitor's CPU engine uses every core the browser reports
+const forcedWorkers = Math.max(0, Math.min(8, Number(params.get("workers")) || 0)) || null;
 const base = `assets/${preset}/`;
 const lab = new LabClient((reason) => recover(reason));
 const call = (type, args) => lab.call(type, args);
@@ -27,6 +29,8 @@ let curve;
 let heldout = [];
 let info = null; // what the lab described of itself: prompts, topics, settings, labelers, methods
 let offer = null; // the group of answers on screen, as the lab offered it
+let methodsChart = null;
+let compareLog = [];
 const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses; });
 const tokens = new TokenView($("tokens"));
 const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer));
@@ -35,6 +39,7 @@ const blind = new BlindTest($("blind"), () => call("blindPair", { seed: Math.flo
 window.__lab = {
   metrics: [], offers: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
   save: () => call("debugSave"), crash: () => lab.stop(),
+  memory: () => call("memory"), timePolicyStep: (workers) => call("timePolicyStep", { workers }),
   loseDevice: () => call("debugLoseDevice"),
   directLogprobs: (prompt, answer) => call("debugDirectLogprobs", { prompt, answer }),
   setSavedState: (bytes) => call("debugSetSavedState", { bytes }),
@@ -67,7 +72,17 @@ lab.on("progress", ({ label, got, total }) => {
   $("load-progress").value = total ? got / total : 0.1;
   $("load-text").textContent = total ? `Loading ${label}: ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB` : `Loading ${label}…`;
 });
-lab.on("metrics", ({ metrics: m, offer: next }) => {
+// The watched answers repeat from one iteration to the next (SFT's always): one copy of each text
+// keeps a long session's memory flat.
+const texts = new Map();
+const intern = (s) => (texts.has(s) ? texts.get(s) : (texts.set(s, s), s));
+function compact(m) {
+  m.watch = (m.watch || []).map((w) => ({ ...w, prompt: intern(w.prompt), policy: intern(w.policy), sft: intern(w.sft) }));
+  return m;
+}
+
+lab.on("metrics", ({ metrics, offer: next }) => {
+  const m = compact(metrics);
   window.__lab.metrics.push(m);
   plots.add(m);
   watch.add(m);
@@ -91,6 +106,15 @@ lab.on("ranking", ({ offer: next }) => {
   showOffer(next); // the autopilot ranked what was on screen
 });
 lab.on("status", ({ text }) => { $("train-status").textContent = text; });
+lab.on("comparing", ({ method }) => {
+  $("compare-status").textContent = `Training ${info.methods.find((m) => m.name === method).title} on your ${rankingCount} rankings…`;
+});
+lab.on("compared", ({ run }) => {
+  methodsChart.add(run);
+  const last = run.curve.at(-1);
+  compareLog.push(`${run.title}: win-rate ${(100 * last.win_rate_vs_sft).toFixed(0)}% at KL ${last.kl.toFixed(1)} nats, ${run.seconds.toFixed(0)} s of training`);
+  $("compare-status").textContent = compareLog.join(" · ");
+});
 // for the test of a Worker that dies while it saves
 lab.on("saving", () => {
   if (window.__lab.crashOnSave) {
@@ -275,8 +299,15 @@ function fillFirstVisit(start) {
   buildSettings(info.settings);
   plots = new Plots($("plots"));
   curve = new LearningCurve($("curve"));
+  methodsChart = new MethodsChart($("methods"), info.methods);
+  $("methods-list").replaceChildren(...info.methods.map((m) => {
+    const li = document.createElement("li");
+    li.append(Object.assign(document.createElement("strong"), { textContent: `${m.title}. ` }), m.summary);
+    return li;
+  }));
   window.__lab.plots = plots;
-  for (const m of start.restored?.history || []) {
+  for (const record of start.restored?.history || []) {
+    const m = compact(record);
     window.__lab.metrics.push(m);
     plots.add(m);
     watch.add(m);
@@ -288,7 +319,7 @@ function fillFirstVisit(start) {
 // Loads the lab in the Worker, which restores the saved model and the stored rankings; then learning
 // starts (when this tab may train).
 async function connect(first) {
-  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine });
+  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers });
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: a ${(start.parameters / 1e6).toFixed(2)}M-parameter model.`;
   describeEngine(start);
@@ -333,6 +364,7 @@ function wireTraining() {
 
 function wireJudging() {
   $("blind-next").addEventListener("click", () => blind.show().catch((e) => showError(e.message)));
+  $("compare").addEventListener("click", () => compareMethods());
   $("measure").addEventListener("click", async () => {
     const name = $("measure-labeler").value;
     $("measure").disabled = true;
@@ -348,6 +380,25 @@ function wireJudging() {
       $("measure").disabled = false;
     }
   });
+}
+
+async function compareMethods() {
+  if (rankingCount < 1) {
+    $("compare-status").textContent = "Rank some answers first: the methods learn from your rankings.";
+    return;
+  }
+  $("compare").disabled = true;
+  compareLog = [];
+  const labeler = $("measure-labeler").value;
+  try {
+    await call("compare", { labeler, methods: info.methods.map((m) => m.name) });
+    $("compare-status").textContent = `The ${labeler.replace("_", " ")} labeler judged: ${compareLog.join(" · ")}`;
+    $("compare-status").dataset.done = "1";
+  } catch (e) {
+    $("compare-status").textContent = `Could not compare: ${e.message}`;
+  } finally {
+    $("compare").disabled = false;
+  }
 }
 
 function wireData() {

@@ -104,3 +104,29 @@ export class LearningCurve {
     this.c.plot.setData(d);
   }
 }
+
+/// The methods side by side on the same rankings: the labeler's win-rate and the KL to SFT against
+/// the rankings, a series per method on shared axes.
+export class MethodsChart {
+  constructor(container, methods) {
+    this.methods = methods; // [{name, title}]
+    const titles = methods.map((m) => m.title);
+    this.win = chart(container, "methods-win", "Win-rate by method", "The chosen labeler's win-rate against the original model, for each method trained on the same rankings.", "rankings", "win-rate", titles);
+    this.kl = chart(container, "methods-kl", "KL by method", "How far each method moved the model from the original one (nats per answer).", "rankings", "KL", titles);
+    this.runs = new Map();
+  }
+
+  // run: {method, curve: [{rankings, win_rate_vs_sft, kl}]}
+  add(run) {
+    this.runs.set(run.method, run.curve);
+    const xs = [...new Set([...this.runs.values()].flat().map((c) => c.rankings))].sort((a, b) => a - b);
+    for (const [c, key] of [[this.win, "win_rate_vs_sft"], [this.kl, "kl"]]) {
+      c.data[0] = xs;
+      this.methods.forEach((m, i) => {
+        const curve = this.runs.get(m.name) || [];
+        c.data[i + 1] = xs.map((x) => curve.find((p) => p.rankings === x)?.[key] ?? null);
+      });
+      c.plot.setData(c.data);
+    }
+  }
+}

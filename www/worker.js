@@ -5,8 +5,12 @@
 // calls that need the trained models wait in line behind the running iteration.
 import init, { Lab } from "./pkg/rlhf_lab.js";
 import { openStore, putState, getState, setAsideState, allRankings, putRanking } from "./store.js";
+import { ShardPool, shardCount } from "./shards.js";
 
 let lab = null;
+let pool = null; // the shard Workers of the CPU engine
+let wasm = null; // the module's exports (its memory)
+let model = null; // the base model's config and weights, for timing
 let line = Promise.resolve(); // the trained models' calls, one at a time, iterations included
 let learning = false;
 let autopilot = null; // labeler name, or null for the person's rankings only
@@ -124,16 +128,24 @@ async function restore(rankings) {
 }
 
 const handlers = {
-  async init({ base, options, dbName, engine }) {
+  async init({ base, options, dbName, engine, workers }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
-    await init();
+    wasm = await init();
     const [config, tokenizer] = await Promise.all([fetchText(base + "config.json"), fetchText(base + "tokenizer.json")]);
     const weights = await fetchBytes(base + "model.safetensors", "weights");
+    model = { config, weights };
     post("progress", { label: "timing the engines", got: 1, total: 1 });
     // the page's ?engine= (for tests of one engine) skips the measurement
     const choice = engine ? { gpu: engine === "webgpu", gpuMs: null, cpuMs: null, forced: engine } : await chooseEngine(config, weights);
     post("progress", { label: "building the lab", got: 1, total: 1 });
-    lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu);
+    // on the CPU, every core: the batches' rows split across shard Workers (the page's ?workers=
+    // is for tests of one count; a visitor gets the cores the browser reports)
+    const shards = (workers || shardCount()) - 1;
+    if (!choice.gpu && shards > 0) {
+      pool = new ShardPool(shards);
+      await pool.start(config);
+    }
+    lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu, pool || undefined);
     owner = await claimTraining(dbName);
     let state = { restored: null, notice: null };
     let rankings = 0;
@@ -185,6 +197,30 @@ const handlers = {
   },
   debugDirectLogprobs({ prompt, answer }) {
     return inLine(() => lab.debug_direct_logprobs(prompt, answer));
+  },
+  // every method from the base model on the rankings so far; learning waits meanwhile
+  async compare({ labeler, methods }) {
+    const runs = [];
+    for (const method of methods) {
+      post("comparing", { method });
+      const run = await inLine(() => lab.replay(method, labeler));
+      post("compared", { run });
+      runs.push(run);
+    }
+    return runs;
+  },
+  // for the benchmarks: this Worker's wasm memory, and a policy minibatch timed on `workers` Workers
+  memory() {
+    return { wasm: wasm.memory.buffer.byteLength };
+  },
+  async timePolicyStep({ workers }) {
+    const shards = workers > 1 ? new ShardPool(workers - 1) : null;
+    try {
+      if (shards) await shards.start(model.config);
+      return await Lab.time_policy_step(model.config, model.weights, shards || undefined);
+    } finally {
+      shards?.stop();
+    }
   },
   debugSetSavedState({ bytes }) {
     return putState(db, bytes);

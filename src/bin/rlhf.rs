@@ -53,6 +53,9 @@ enum Command {
     Compare(CompareArgs),
     /// The labeler's win-rate of one checkpoint against another on held-out prompts
     Eval(EvalArgs),
+    /// Rank groups of answers as the labeler would: a line of JSON {"prompt", "responses"} in, a
+    /// line {"ranks"} out (the simulated person of bench/person.mjs)
+    Rank(RankArgs),
     /// Forward+backward tokens/s and matrix-product GFLOP/s, as a table
     Bench(BenchArgs),
 }
@@ -141,7 +144,7 @@ struct LogitsArgs {
 }
 
 /// How the scripted labeler stands in for a person, shared by align and compare.
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct LabelerArgs {
     #[arg(long, value_parser = labeler, help = "polite, concise, on_topic, cheerful, practical or gloomy")]
     labeler: Labeler,
@@ -227,7 +230,7 @@ struct CompareArgs {
     #[command(flatten)]
     run: LabelerArgs,
     #[arg(long, default_value = "ppo,dpo,rloo,bok", value_delimiter = ',', value_parser = <MethodKind as OptionValue>::parse,
-        help = "the methods; the first one's loop collects the rankings")]
+        help = "the methods; the first one's loop collects the rankings, then each learns from them from the base model")]
     methods: Vec<MethodKind>,
     #[command(flatten)]
     options: Options,
@@ -253,6 +256,16 @@ struct EvalArgs {
     max_tokens: Option<usize>,
     #[arg(long, value_enum, default_value = "cpu")]
     engine: EngineKind,
+}
+
+#[derive(Args)]
+struct RankArgs {
+    #[arg(long, value_parser = labeler)]
+    labeler: Labeler,
+    #[arg(long, default_value = "0", value_parser = noise, help = "share of the pairs ranked reversed (0 to 0.5)")]
+    noise: f32,
+    #[arg(long, default_value = "1")]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -426,14 +439,9 @@ fn seconds(m: &IterationMetrics) -> f64 {
     m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation
 }
 
-/// What a run ends with: the last learning-curve point (measured now if the last iteration had
-/// none) and the summary object.
-struct Ending {
-    last: CurvePoint,
-    summary: serde_json::Value,
-}
-
-fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train_s: f64) -> Result<Ending> {
+/// What a run ends with: the summary, with the last learning-curve point (measured now if the last
+/// iteration had none).
+fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train_s: f64) -> Result<serde_json::Value> {
     let n = lab.rankings().len();
     let last = match last {
         Some(c) if c.rankings == n => c,
@@ -447,7 +455,7 @@ fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train
         "rankings": n, "iterations": progress.iterations, "beta": progress.beta, "gamma": cfg.ppo.gamma,
         "eval_prompts": r.eval_prompts, "eval_samples": r.eval_samples, "config": cfg,
     });
-    Ok(Ending { last, summary })
+    Ok(summary)
 }
 
 fn align_cmd(a: AlignArgs) -> Result<()> {
@@ -468,11 +476,11 @@ fn align_cmd(a: AlignArgs) -> Result<()> {
         report(&record.metrics, record.curve.as_ref(), r.json)?;
         last = record.curve.or(last);
     }
-    let end = finish(&lab, &r, last, train_s)?;
+    let summary = finish(&lab, &r, last, train_s)?;
     if r.json {
-        emit(serde_json::json!({ "summary": end.summary }))?
+        emit(serde_json::json!({ "summary": summary }))?
     } else {
-        eprintln!("{}", serde_json::to_string_pretty(&end.summary).map_err(|e| Error::from(e.to_string()))?)
+        eprintln!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::from(e.to_string()))?)
     }
     if let Some(out) = out {
         let meta = serde_json::json!({ "aligned_from": a.model, "labeler": r.labeler.name(), "align": cfg });
@@ -483,59 +491,36 @@ fn align_cmd(a: AlignArgs) -> Result<()> {
     Ok(())
 }
 
-/// One method's run for `compare`: rankings from `given` in order when it has them, else from the
-/// labeler's loop; the run's rankings and its learning curve.
-fn compare_run(ck: &Checkpoint, cfg: AlignConfig, r: &LabelerArgs, given: Option<&[Ranking]>) -> Result<(Vec<Ranking>, Vec<CurvePoint>, Ending)> {
-    let tok = Tokenizer::from_json(&ck.tokenizer_json)?;
-    let lab = lab_for(ck, tok, cfg, r)?;
-    let mut ranker = Ranker::new(r, cfg.seed)?;
-    let (mut train_s, mut curve) = (0.0, Vec::new());
-    while lab.rankings().len() < r.rankings {
-        match given {
-            Some(rs) => lab.submit(rs[lab.rankings().len()].clone(), None).map(|_| ())?,
-            None => ranker.rank(&lab)?,
-        }
-        let record = block_on(lab.iterate())?;
-        train_s += seconds(&record.metrics);
-        if r.json {
-            report(&record.metrics, record.curve.as_ref(), true)?;
-        }
-        curve.extend(record.curve);
-    }
-    let end = finish(&lab, r, curve.last().cloned(), train_s)?;
-    Ok((lab.rankings(), curve, end))
-}
-
+/// The first method's loop collects the rankings, as `align` does; every method (the first
+/// included) then learns from them from the base model in the same order (`Lab::replay`).
 fn compare_cmd(a: CompareArgs) -> Result<()> {
-    let (ck, _) = load(&a.model)?;
+    let (ck, tok) = load(&a.model)?;
     let r = a.run;
-    let mut base = AlignConfig::default();
-    a.options.apply(&mut base, &ck.cfg)?;
-    let Some((&first, others)) = a.methods.split_first() else { bail!("--methods names no method") };
-    let mut rows = Vec::new();
-    let mut rankings: Option<Vec<Ranking>> = None;
-    for &m in std::iter::once(&first).chain(others) {
-        let cfg = AlignConfig { method: m, ..base };
-        let (rs, curve, end) = compare_run(&ck, cfg, &r, rankings.as_deref())?;
-        rankings.get_or_insert(rs);
+    let mut cfg = AlignConfig::default();
+    a.options.apply(&mut cfg, &ck.cfg)?;
+    let Some(&first) = a.methods.first() else { bail!("--methods names no method") };
+    let lab = lab_for(&ck, tok, AlignConfig { method: first, ..cfg }, &LabelerArgs { eval_every: 0, ..r.clone() })?;
+    let mut ranker = Ranker::new(&r, cfg.seed)?;
+    while lab.rankings().len() < r.rankings {
+        ranker.rank(&lab)?;
+        let record = block_on(lab.iterate())?;
         if r.json {
-            emit(serde_json::json!({ "summary": end.summary }))?;
+            report(&record.metrics, None, true)?;
         }
-        rows.push((m, curve, end));
     }
-    emit("| method | rankings | win-rate vs SFT | KL (nats per answer) | pretraining log-lik. | seconds |\n|---|---:|---:|---:|---:|---:|")?;
-    for (m, curve, end) in &rows {
-        let points: Vec<&CurvePoint> = curve.iter().filter(|c| c.rankings != end.last.rankings).chain(std::iter::once(&end.last)).collect();
-        for c in points {
-            emit(format!(
-                "| {} | {} | {:.3} | {:.2} | {:.4} | {:.1} |",
-                m.info().title,
-                c.rankings,
-                c.win_rate_vs_sft,
-                c.kl,
-                c.ptx_loglik,
-                end.summary["seconds_training"].as_f64().unwrap_or(f64::NAN) * c.rankings as f64 / end.last.rankings.max(1) as f64
-            ))?;
+    emit(
+        "| method | rankings | win-rate vs SFT | KL (nats per answer) | pretraining log-lik. | seconds of training |\n|---|---:|---:|---:|---:|---:|",
+    )?;
+    for &m in &a.methods {
+        let every = if r.eval_every > 0 { r.eval_every } else { r.rankings };
+        let run = block_on(lab.replay(m, &r.labeler, every, protocol(&r)))?;
+        if r.json {
+            emit(serde_json::json!({ "replay": run }))?;
+        }
+        let n = run.curve.last().map_or(1, |c| c.rankings.max(1));
+        for c in &run.curve {
+            let secs = run.seconds * c.rankings as f64 / n as f64;
+            emit(format!("| {} | {} | {:.3} | {:.2} | {:.4} | {secs:.0} |", run.title, c.rankings, c.win_rate_vs_sft, c.kl, c.ptx_loglik))?;
         }
     }
     Ok(())
@@ -556,6 +541,24 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     Options { temperature: a.temperature, max_new_tokens: a.max_tokens, ..Default::default() }.apply(&mut cfg, &ck.cfg)?;
     let win = block_on(win_rate(&mut ea, &mut eb, &tok, &a.labeler, &prompts, a.samples, &cfg.sample(), a.seed))?;
     emit(serde_json::json!({ "labeler": a.labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": a.samples }))
+}
+
+fn rank_cmd(a: RankArgs) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Group {
+        prompt: String,
+        responses: Vec<String>,
+    }
+    let mut labeler = a.labeler.with_noise(a.noise, a.seed)?;
+    for line in std::io::stdin().lines() {
+        let line = line.map_err(|e| Error::new(ErrorKind::Io, format!("reading stdin: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let g: Group = serde_json::from_str(&line).map_err(|e| Error::from(format!("a line of stdin: {e}")))?;
+        emit(serde_json::json!({ "ranks": labeler.rank(&g.prompt, &g.responses) }))?;
+    }
+    Ok(())
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
@@ -601,6 +604,7 @@ fn main() -> ExitCode {
         Command::Align(a) => align_cmd(a),
         Command::Compare(a) => compare_cmd(a),
         Command::Eval(a) => eval_cmd(a),
+        Command::Rank(a) => rank_cmd(a),
         Command::Bench(a) => bench_cmd(a),
     };
     match result {

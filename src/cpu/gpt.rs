@@ -45,8 +45,13 @@ pub struct CpuGpt {
     v: Vec<f32>,
     max_b: usize,
     max_t: usize,
+    /// The activations and their gradients, made on the first forward and backward pass: an engine
+    /// that only generates (with its own key-value cache) never holds them.
+    shapes: ActShapes,
     acts: Acts,
     grad_acts: Acts,
+    /// A frozen engine keeps no gradients or moments (see `Engine::freeze`).
+    frozen: bool,
     /// (B, T) and tokens of the last forward pass.
     last: Option<(usize, usize, Vec<u32>)>,
     /// Targets and temperature of the last `token_losses` call.
@@ -74,11 +79,19 @@ impl CpuGpt {
             v: vec![0.0; n],
             max_b,
             max_t,
-            acts: Acts::new(&shapes),
-            grad_acts: Acts::new(&shapes),
+            shapes,
+            acts: Acts::default(),
+            grad_acts: Acts::default(),
+            frozen: false,
             last: None,
             last_ce: None,
         })
+    }
+
+    /// A copy that computes gradients but never steps (a shard of a sharded engine): no AdamW moments.
+    pub fn without_moments(mut self) -> Self {
+        (self.m, self.v) = (Vec::new(), Vec::new());
+        self
     }
 
     fn p(&self, i: usize) -> &[f32] {
@@ -158,6 +171,9 @@ impl Engine for CpuGpt {
         let (c, l_n, nh, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.n_head, self.cfg.vocab_size);
         let (n, btc, att_n) = (b * t, b * t * c, b * nh * t * t);
         let mut a = std::mem::take(&mut self.acts);
+        if a.encoded.is_empty() {
+            a = Acts::new(&self.shapes);
+        }
         encoder_forward(&mut a.encoded, tokens, self.p(WTE), self.p(WPE), b, t, c);
         for l in 0..l_n {
             let (prev, cur) = a.residual3.split_at_mut(l * btc);
@@ -216,8 +232,14 @@ impl Engine for CpuGpt {
         let (c, l_n, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.vocab_size);
         let (n, btc) = (b * t, b * t * c);
         check_backward_inputs(weights, dhidden, self.last_ce.is_some(), n, btc)?;
+        if self.frozen {
+            bail!(kind: crate::error::ErrorKind::Internal, "this engine is frozen: it keeps no gradients");
+        }
         let a = &self.acts;
         let mut g = std::mem::take(&mut self.grad_acts);
+        if g.encoded.is_empty() {
+            g = Acts::new(&self.shapes);
+        }
         g.zero();
         let lay = self.layout.clone();
         let params = &self.params;
@@ -247,6 +269,11 @@ impl Engine for CpuGpt {
         Ok(())
     }
 
+    fn freeze(&mut self) {
+        self.frozen = true;
+        (self.grads, self.m, self.v, self.grad_acts) = (Vec::new(), Vec::new(), Vec::new(), Acts::default());
+    }
+
     fn reset_optimizer(&mut self) -> Result<()> {
         self.m.fill(0.0);
         self.v.fill(0.0);
@@ -254,6 +281,9 @@ impl Engine for CpuGpt {
     }
 
     async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
+        if self.frozen {
+            bail!(kind: crate::error::ErrorKind::Internal, "this engine is frozen: it keeps no gradients");
+        }
         let norm = global_norm(&self.grads);
         if !norm.is_finite() {
             return Ok(StepReport { grad_norm: norm, applied: false });

@@ -16,6 +16,7 @@
 //! model halfway through a step.
 #![allow(clippy::await_holding_refcell_ref)]
 
+mod compare;
 pub mod config;
 mod curve;
 mod desk;
@@ -27,6 +28,7 @@ mod views;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+pub use compare::Replay;
 pub use config::{AlignConfig, Selection};
 pub use curve::{win_rate, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE, QUICK};
 pub use desk::Offer;
@@ -57,7 +59,9 @@ struct Serving<E: Engine> {
 pub struct Lab<E: Engine> {
     model: ModelConfig,
     tok: Rc<Tokenizer>,
-    make: Box<EngineFactory<'static, E>>,
+    make: Rc<EngineFactory<'static, E>>,
+    /// The base model's weights, for `replay`.
+    sft: Rc<Vec<f32>>,
     trainer: RefCell<Trainer<E>>,
     desk: RefCell<Desk>,
     serving: RefCell<Serving<E>>,
@@ -88,15 +92,18 @@ const WATCH_PROMPTS: usize = 3;
 impl<E: Engine> Lab<E> {
     /// A lab on a base (SFT) model. `make` builds every engine: the CPU reference or the GPU.
     pub fn new(sft: Vec<f32>, model: ModelConfig, tok: Tokenizer, cfg: AlignConfig, make: Box<EngineFactory<'static, E>>) -> Result<Lab<E>> {
+        Lab::with(Rc::new(sft), model, Rc::new(tok), cfg, Rc::from(make))
+    }
+
+    fn with(sft: Rc<Vec<f32>>, model: ModelConfig, tok: Rc<Tokenizer>, cfg: AlignConfig, make: Rc<EngineFactory<'static, E>>) -> Result<Lab<E>> {
         if !(crate::reward::K_MIN..=K_MAX).contains(&cfg.k) {
             bail!("K must be between {} and {K_MAX}, got {}", crate::reward::K_MIN, cfg.k);
         }
-        let tok = Rc::new(tok);
-        let mut sft_engine = make(sft.clone(), K_MAX, model.n_ctx)?;
+        let mut sft_engine = make(sft.to_vec(), K_MAX, model.n_ctx)?;
         sft_engine.freeze();
-        let mut policy_copy = make(sft.clone(), K_MAX, model.n_ctx)?;
+        let mut policy_copy = make(sft.to_vec(), K_MAX, model.n_ctx)?;
         policy_copy.freeze();
-        let trainer = Trainer::new(sft, model, tok.clone(), cfg, &*make)?;
+        let trainer = Trainer::new(sft.to_vec(), model, tok.clone(), cfg, &*make)?;
         let settings = std::cell::Cell::new(cfg);
         let phase = trainer.phase.clone();
         let (_, eval) = crate::corpus::prompt_split();
@@ -111,6 +118,7 @@ impl<E: Engine> Lab<E> {
             settings,
             phase,
             make,
+            sft,
         })
     }
 
@@ -340,7 +348,7 @@ impl<E: Engine> Lab<E> {
 
     /// One record per iteration so far (restored with the state).
     pub fn history(&self) -> Vec<serde_json::Value> {
-        self.desk.borrow().history.clone()
+        self.desk.borrow().history.iter().filter_map(|h| serde_json::from_str(h).ok()).collect()
     }
 
     pub fn describe(&self) -> Description {

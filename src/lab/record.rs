@@ -27,10 +27,6 @@ pub struct Record {
     pub labeler: Option<&'static str>,
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
-}
-
 impl<E: Engine> Lab<E> {
     /// One iteration (see the module's comment); fails with `not_ready` when no ranking came in
     /// since the last. Returns the iteration's history record.
@@ -71,7 +67,8 @@ impl<E: Engine> Lab<E> {
             labeler: cadence.labeler.as_ref().map(|l| l.name()),
         };
         self.publish(&mut tr).await?;
-        self.desk.borrow_mut().history.push(json(&record)?);
+        let text = serde_json::to_string(&record).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        self.desk.borrow_mut().history.push(text);
         Ok(record)
     }
 

@@ -13,7 +13,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::adapt_beta;
+use crate::methods::ppo::{adapt_beta, brake_beta};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Update, UpdateMetrics};
 use crate::reward::{dialogue_ids, Ranking, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
@@ -348,6 +348,9 @@ impl<E: Engine> Trainer<E> {
         m.objective = m.rollouts.reward - self.beta * m.rollouts.kl_k1 + self.cfg.ppo.gamma * m.ptx_loglik;
         if let Some(target) = self.cfg.ppo.target_kl {
             self.beta = adapt_beta(self.beta, m.rollouts.kl_k1, target, rollouts.len() as f32, self.cfg.ppo.kl_horizon);
+        }
+        if let Some(ceiling) = self.cfg.ppo.kl_ceiling {
+            self.beta = brake_beta(self.beta, self.cfg.ppo.beta, m.rollouts.kl_k1, ceiling);
         }
         Ok(())
     }

@@ -51,6 +51,9 @@ pub struct PpoConfig {
     /// Adaptive KL controller: the target KL per sequence (None: β stays fixed).
     pub target_kl: Option<f32>,
     pub kl_horizon: f32,
+    /// The KL brake: when the rollouts' KL to SFT (nats per answer) is above it, β rises for the
+    /// next iteration in proportion, and it falls back toward the set β below it (None: no brake).
+    pub kl_ceiling: Option<f32>,
 }
 
 impl Default for PpoConfig {
@@ -69,6 +72,7 @@ impl Default for PpoConfig {
             grad_clip: 1.0,
             warmup_steps: 8,
             target_kl: None,
+            kl_ceiling: None,
             // responses over which β may move by ±20%; short, because runs here are short
             kl_horizon: 100.0,
         }
@@ -125,6 +129,16 @@ pub fn value_loss(v: f32, v_old: f32, ret: f32, clip: f32) -> (f32, f32) {
 pub fn adapt_beta(beta: f32, kl: f32, target: f32, n_steps: f32, horizon: f32) -> f32 {
     let err = ((kl - target) / target).clamp(-0.2, 0.2);
     beta * (1.0 + err * n_steps / horizon)
+}
+
+/// The KL brake (see `PpoConfig::kl_ceiling`): β times KL/ceiling above the ceiling, a fifth of
+/// the way back toward `base` below it, never under `base`.
+pub fn brake_beta(beta: f32, base: f32, kl: f32, ceiling: f32) -> f32 {
+    if kl > ceiling {
+        beta * kl / ceiling
+    } else {
+        (beta - 0.2 * (beta - base)).max(base)
+    }
 }
 
 /// What an answer's return is measured against to make its advantage.

@@ -18,7 +18,7 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/cs
 // the viewport, and a full-page screenshot (which drops the scrollbar) lays the page out at the full
 // width but captures the narrower one, cutting off the right edge.
 const BASE_ARGS = ["--headless=new", "--hide-scrollbars", "--no-sandbox", "--disable-gpu-sandbox", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--js-flags=--expose-gc"];
 const WEBGPU_ARGS = ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader"];
 
 /// Serves www/ on localhost; resolves to its base address and a close function.

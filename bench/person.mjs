@@ -1,0 +1,110 @@
+// A simulated person in the page: the visitor's page with nothing changed (the demo model, every
+// default, no autopilot, the engine the start-up measurement picks), a person who reads each group
+// of answers for 10 to 20 seconds, ranks it by a scripted labeler's rule (`rlhf rank`, with noise
+// when asked) by typing the answers' numbers and ticking ties, and submits. The page's export of the
+// models after 4, 8, 12 and 16 rankings is judged afterwards by `rlhf eval` on the held-out prompts
+// (the benchmark's protocol). Writes one JSON object per line: each ranking (the wait for the next
+// answers, the reading time), each iteration the page reported, each evaluation, and a summary.
+//
+// usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { serve, launch, waitOffer } from "../tests/browser/helpers.mjs";
+
+const [labeler, seedArg, noiseArg] = process.argv.slice(2);
+if (!labeler || !seedArg) {
+  console.error("usage: node bench/person.mjs LABELER SEED [NOISE]");
+  process.exit(2);
+}
+const seed = Number(seedArg);
+const noise = Number(noiseArg || 0);
+const RANKINGS = 16;
+const EXPORT_AT = [4, 8, 12, 16];
+const rlhf = process.env.RLHF || path.join(process.env.CARGO_TARGET_DIR || `${os.homedir()}/.cache/rlhf-lab/target`, "release/rlhf");
+const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+// reading times: seeded, uniform in [10, 20] seconds
+let state = seed * 2654435761 >>> 0;
+const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+
+// the person's rule, in the project's one implementation of it
+const ranker = spawn(rlhf, ["rank", "--labeler", labeler, "--noise", String(noise), "--seed", String(seed)], { stdio: ["pipe", "pipe", "inherit"] });
+const lines = readline.createInterface({ input: ranker.stdout })[Symbol.asyncIterator]();
+async function rank(prompt, responses) {
+  ranker.stdin.write(`${JSON.stringify({ prompt, responses })}\n`);
+  return JSON.parse((await lines.next()).value).ranks;
+}
+
+// Types the answers' numbers best first, then ticks "tie" where an answer ranks as the one above.
+async function enter(page, ranks) {
+  const order = ranks.map((r, i) => [r, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, i]) => i);
+  await page.focus("body");
+  for (const i of order) await page.keyboard.press(String(i + 1));
+  for (let pos = 1; pos < order.length; pos++) {
+    if (ranks[order[pos]] === ranks[order[pos - 1]]) await page.check(`#answers li:nth-child(${pos + 1}) input[type=checkbox]`);
+  }
+}
+
+async function exportModels(page, dir) {
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: 600_000 }), page.click("#export-model")]);
+  fs.mkdirSync(dir, { recursive: true });
+  const tar = path.join(dir, "export.tar");
+  await download.saveAs(tar);
+  execFileSync("tar", ["xf", tar, "-C", dir]);
+}
+
+const server = await serve();
+const { ctx, page } = await launch(true);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "rlhf-person-"));
+page.on("console", (m) => { if (m.type() === "error") console.error("page:", m.text()); });
+try {
+  const t0 = Date.now();
+  await page.goto(`${server.base}/`);
+  await page.waitForSelector("body[data-ready='1']", { timeout: 600_000 });
+  await waitOffer(page, 600_000);
+  const engine = await page.textContent("#adapter");
+  out({ loaded_s: (Date.now() - t0) / 1e3, engine });
+  const sessionStart = Date.now();
+  let reading = 0;
+  const exports = [];
+  for (let n = 1; n <= RANKINGS; n++) {
+    const id = await page.getAttribute("#offer", "data-offer");
+    const prompt = await page.textContent("#offer-prompt");
+    // the answers as first shown, in the lab's order
+    const responses = await page.$$eval("#answers li .text", (l) => l.map((x) => x.textContent));
+    const read = 10 + 10 * uniform();
+    reading += read;
+    const ranks = await rank(prompt, responses);
+    await page.waitForTimeout(read * 1000);
+    const training = await page.evaluate(() => /^Learning from/.test(document.getElementById("train-status").textContent));
+    await enter(page, ranks);
+    const submitted = Date.now();
+    await page.click("#submit-ranking");
+    await page.waitForFunction((old) => { const o = document.getElementById("offer").dataset.offer; return o && o !== old; }, id, { timeout: 600_000 });
+    const wait = (Date.now() - submitted) / 1e3;
+    out({ ranking: n, prompt, read_s: read, wait_s: wait, engine_busy_at_submit: training });
+    if (EXPORT_AT.includes(n)) {
+      const dir = path.join(work, `after-${n}`);
+      await exportModels(page, dir);
+      exports.push([n, dir]);
+    }
+  }
+  const session = (Date.now() - sessionStart) / 1e3;
+  const metrics = await page.evaluate(() => window.__lab.metrics.map((m) => ({ iteration: m.iteration, rankings: m.rankings, kl: m.kl_k1, reward: m.reward,
+    seconds: m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation })));
+  for (const m of metrics) out({ iteration: m });
+  await ctx.close();
+  server.close();
+  ranker.stdin.end();
+  for (const [n, dir] of exports) {
+    const r = JSON.parse(execFileSync(rlhf, ["eval", "--model", path.join(dir, "policy"), "--reference", "www/assets/base", "--labeler", labeler, "--seed", String(1 ^ 0xe7)], { encoding: "utf8" }));
+    const kl = metrics.filter((m) => m.rankings <= n).at(-1)?.kl;
+    out({ eval: { rankings: n, win_rate_vs_sft: r.win_rate, kl } });
+  }
+  out({ summary: { labeler, noise, seed, rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}

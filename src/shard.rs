@@ -1,0 +1,280 @@
+//! Data parallelism for the CPU engine: a batch's rows split across shards, each a copy of the
+//! model that runs the forward and backward pass of its rows; the gradients summed in a fixed
+//! order (shard 0, then 1, ...) on the main copy, which clips, takes the AdamW step and hands the
+//! new weights to the others. In the page the other shards are Web Workers, each with its own wasm
+//! instance (no threads, no cross-origin isolation); natively they are engines in the same process,
+//! which the tests hold to one engine's results. Keys: B rows, T positions, C channels, S shards.
+
+use crate::config::{AdamParams, ModelConfig, SampleConfig};
+use crate::cpu::gpt::CpuGpt;
+use crate::engine::{check_batch, Engine, StepReport, TokenLosses};
+use crate::error::Result;
+
+/// What a sharded engine asks of a shard besides its own copy: each call on the rows it was given.
+/// A request (`request_*`) starts work and returns at once; its result is collected later, so the
+/// shards compute while the main copy does its own rows.
+#[allow(async_fn_in_trait)]
+pub trait Shard {
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()>;
+    fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()>;
+    async fn token_losses(&mut self) -> Result<TokenLosses>;
+    fn request_hidden(&mut self) -> Result<()>;
+    async fn hidden(&mut self) -> Result<Vec<f32>>;
+    fn request_logits(&mut self) -> Result<()>;
+    async fn logits(&mut self) -> Result<Vec<f32>>;
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()>;
+    fn zero_grad(&mut self) -> Result<()>;
+    fn request_grads(&mut self) -> Result<()>;
+    async fn grads(&mut self) -> Result<Vec<f32>>;
+    fn set_params(&mut self, params: &[f32]) -> Result<()>;
+    fn freeze(&mut self);
+}
+
+/// Rows of a batch of `b` for each of `s` shards: (first row, rows), the first shards one more.
+pub fn split_rows(b: usize, s: usize) -> Vec<(usize, usize)> {
+    let (base, extra) = (b / s, b % s);
+    let mut start = 0;
+    (0..s)
+        .map(|i| {
+            let n = base + usize::from(i < extra);
+            let r = (start, n);
+            start += n;
+            r
+        })
+        .collect()
+}
+
+/// One shard's part of per-row data (rows of `width` values each).
+fn part<T>(x: &[T], (start, n): (usize, usize), width: usize) -> &[T] {
+    &x[start * width..(start + n) * width]
+}
+
+pub struct Sharded<S: Shard> {
+    main: CpuGpt,
+    others: Vec<S>,
+    max_b: usize,
+    /// How the last forward pass split its rows, shard 0 (the main copy) first, and its T.
+    split: Vec<(usize, usize)>,
+    t: usize,
+}
+
+impl<S: Shard> Sharded<S> {
+    /// The main copy and the others, each built for its share of `max_b` rows.
+    pub fn new(main: CpuGpt, others: Vec<S>, max_b: usize) -> Self {
+        Sharded { main, others, max_b, split: Vec::new(), t: 0 }
+    }
+
+    pub fn shards(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// The shards with rows in the last forward pass, with their rows (shard 0 is the main copy).
+    fn busy_others(&mut self) -> impl Iterator<Item = (&mut S, (usize, usize))> {
+        self.others.iter_mut().zip(self.split.iter().skip(1).copied()).filter(|(_, r)| r.1 > 0)
+    }
+
+    /// Per-row results of every shard, in row order: the main copy's and then the others' replies.
+    async fn gather(&mut self, mine: Vec<f32>, mut reply: impl AsyncFnMut(&mut S) -> Result<Vec<f32>>) -> Result<Vec<f32>> {
+        let mut out = mine;
+        for (o, _) in self.busy_others() {
+            out.extend(reply(o).await?);
+        }
+        Ok(out)
+    }
+
+    /// The sum of every shard's gradient, shard by shard in order, left in the main copy.
+    async fn sum_grads(&mut self) -> Result<()> {
+        for o in self.others.iter_mut() {
+            o.request_grads()?;
+        }
+        for o in self.others.iter_mut() {
+            let g = o.grads().await?;
+            for (a, b) in self.main.grads.iter_mut().zip(&g) {
+                *a += b;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shard capacity for `max_b` rows over `shards`: the largest share.
+pub fn shard_rows(max_b: usize, shards: usize) -> usize {
+    max_b.div_ceil(shards.max(1)).max(1)
+}
+
+impl<S: Shard> Engine for Sharded<S> {
+    fn config(&self) -> ModelConfig {
+        self.main.cfg
+    }
+
+    fn capacity(&self) -> (usize, usize) {
+        (self.max_b, self.main.capacity().1)
+    }
+
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        check_batch(&self.main.cfg, self.capacity(), tokens, None, b, t)?;
+        self.split = split_rows(b, self.shards());
+        self.t = t;
+        let split = self.split.clone();
+        for (o, r) in self.others.iter_mut().zip(split.iter().skip(1)) {
+            if r.1 > 0 {
+                o.forward(part(tokens, *r, t), r.1, t)?;
+            }
+        }
+        self.main.forward(part(tokens, split[0], t), split[0].1, t)
+    }
+
+    async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
+        let (split, t) = (self.split.clone(), self.t);
+        for (o, r) in self.busy_others() {
+            o.request_token_losses(part(targets, r, t), temperature)?;
+        }
+        let mine = self.main.token_losses(part(targets, split[0], t), temperature).await?;
+        let mut out = mine;
+        for (o, _) in self.busy_others() {
+            let tl = o.token_losses().await?;
+            out.losses.extend(tl.losses);
+            out.entropy.extend(tl.entropy);
+        }
+        Ok(out)
+    }
+
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        for (o, _) in self.busy_others() {
+            o.request_logits()?;
+        }
+        let mine = self.main.logits().await?;
+        self.gather(mine, async |o: &mut S| o.logits().await).await
+    }
+
+    async fn hidden(&mut self) -> Result<Vec<f32>> {
+        for (o, _) in self.busy_others() {
+            o.request_hidden()?;
+        }
+        let mine = self.main.hidden().await?;
+        self.gather(mine, async |o: &mut S| o.hidden().await).await
+    }
+
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
+        let (split, t, c) = (self.split.clone(), self.t, self.main.cfg.n_embd);
+        for (o, r) in self.others.iter_mut().zip(split.iter().skip(1)) {
+            if r.1 > 0 {
+                o.backward(weights.map(|w| part(w, *r, t)), dhidden.map(|d| part(d, *r, t * c)))?;
+            }
+        }
+        self.main.backward(weights.map(|w| part(w, split[0], t)), dhidden.map(|d| part(d, split[0], t * c)))
+    }
+
+    fn zero_grad(&mut self) -> Result<()> {
+        for o in self.others.iter_mut() {
+            o.zero_grad()?;
+        }
+        self.main.zero_grad()
+    }
+
+    async fn update(&mut self, opt: &AdamParams, grad_clip: f32) -> Result<StepReport> {
+        self.sum_grads().await?;
+        let report = self.main.update(opt, grad_clip).await?;
+        if report.applied {
+            for o in self.others.iter_mut() {
+                o.set_params(&self.main.params)?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn reset_optimizer(&mut self) -> Result<()> {
+        self.main.reset_optimizer()
+    }
+
+    fn freeze(&mut self) {
+        self.main.freeze();
+        for o in self.others.iter_mut() {
+            o.freeze();
+        }
+    }
+
+    async fn params(&mut self) -> Result<Vec<f32>> {
+        self.main.params().await
+    }
+
+    async fn grads(&mut self) -> Result<Vec<f32>> {
+        self.sum_grads().await?;
+        self.main.grads().await
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        self.main.set_params(params)?;
+        for o in self.others.iter_mut() {
+            o.set_params(params)?;
+        }
+        Ok(())
+    }
+
+    async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.main.optimizer_state().await
+    }
+
+    fn set_optimizer_state(&mut self, m: &[f32], v: &[f32]) -> Result<()> {
+        self.main.set_optimizer_state(m, v)
+    }
+
+    async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
+        self.main.generate_cached(prompt, k, stop, cfg, seed)
+    }
+}
+
+/// A shard in the same process: what the tests shard over (natively, nothing runs in parallel).
+pub struct LocalShard {
+    engine: CpuGpt,
+    pending: Option<TokenLosses>,
+}
+
+impl LocalShard {
+    pub fn new(engine: CpuGpt) -> Self {
+        LocalShard { engine, pending: None }
+    }
+}
+
+impl Shard for LocalShard {
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        self.engine.forward(tokens, b, t)
+    }
+    fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
+        self.pending = Some(crate::engine::run_ready(self.engine.token_losses(targets, temperature))?);
+        Ok(())
+    }
+    async fn token_losses(&mut self) -> Result<TokenLosses> {
+        self.pending.take().ok_or_else(|| crate::error::Error::new(crate::error::ErrorKind::Internal, "no token losses were requested"))
+    }
+    fn request_hidden(&mut self) -> Result<()> {
+        Ok(())
+    }
+    async fn hidden(&mut self) -> Result<Vec<f32>> {
+        self.engine.hidden().await
+    }
+    fn request_logits(&mut self) -> Result<()> {
+        Ok(())
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        self.engine.logits().await
+    }
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
+        self.engine.backward(weights, dhidden)
+    }
+    fn zero_grad(&mut self) -> Result<()> {
+        self.engine.zero_grad()
+    }
+    fn request_grads(&mut self) -> Result<()> {
+        Ok(())
+    }
+    async fn grads(&mut self) -> Result<Vec<f32>> {
+        self.engine.grads().await
+    }
+    fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        self.engine.set_params(params)
+    }
+    fn freeze(&mut self) {
+        self.engine.freeze()
+    }
+}

@@ -1,0 +1,222 @@
+//! The page's shards: Web Workers (www/shard-worker.js), each with its own wasm instance, that hold
+//! copies of the lab's CPU engines and run the rows of a batch they are given (see `shard.rs`).
+//! `RemoteShard` is the engine worker's side of one copy; `ShardEngine` is the copy inside a shard
+//! Worker. Messages to a Worker are handled in order and its replies come back in order, so a
+//! request and its reply pair up without ids.
+
+use js_sys::{Array, Float32Array, Int32Array, Object, Promise, Reflect, Uint32Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::checkpoint::parse_config;
+use crate::cpu::gpt::CpuGpt;
+use crate::engine::{Engine, TokenLosses};
+use crate::error::{Error, ErrorKind, Result};
+use crate::shard::Shard;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The pool of shard Workers (www/shards.js).
+    #[derive(Clone)]
+    pub type ShardPool;
+    /// Posts `msg` to Worker `worker`, handing over the buffers in `transfer`.
+    #[wasm_bindgen(method)]
+    fn send(this: &ShardPool, worker: u32, msg: &JsValue, transfer: &Array);
+    /// The next reply of Worker `worker`.
+    #[wasm_bindgen(method)]
+    fn receive(this: &ShardPool, worker: u32) -> Promise;
+    /// Shard Workers in the pool (the engine's own Worker is one more shard).
+    #[wasm_bindgen(method, getter)]
+    pub fn size(this: &ShardPool) -> u32;
+    /// A new engine id.
+    #[wasm_bindgen(method, js_name = nextEngine)]
+    fn next_engine(this: &ShardPool) -> u32;
+}
+
+fn shard_error(e: JsValue) -> Error {
+    let msg = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"));
+    Error::new(ErrorKind::Internal, format!("a shard Worker failed: {msg}"))
+}
+
+/// A message: `op` on `engine`, with fields.
+fn message(op: &str, engine: u32, fields: &[(&str, &JsValue)]) -> JsValue {
+    let m = Object::new();
+    let _ = Reflect::set(&m, &"op".into(), &op.into());
+    let _ = Reflect::set(&m, &"engine".into(), &engine.into());
+    for (k, v) in fields {
+        let _ = Reflect::set(&m, &(*k).into(), v);
+    }
+    m.into()
+}
+
+/// One engine's copy in one shard Worker.
+pub struct RemoteShard {
+    pool: ShardPool,
+    worker: u32,
+    engine: u32,
+}
+
+impl RemoteShard {
+    /// A copy of the model with `params` for up to (b, t) rows in Worker `worker`.
+    pub fn new(pool: &ShardPool, worker: u32, params: &[f32], b: usize, t: usize) -> RemoteShard {
+        let engine = pool.next_engine();
+        let p = Float32Array::from(params);
+        let msg = message("create", engine, &[("params", &p), ("b", &JsValue::from(b as u32)), ("t", &JsValue::from(t as u32))]);
+        pool.send(worker, &msg, &Array::of1(&p.buffer()));
+        RemoteShard { pool: pool.clone(), worker, engine }
+    }
+
+    fn post(&self, op: &str, fields: &[(&str, &JsValue)], transfer: &[&JsValue]) {
+        let t = Array::new();
+        for x in transfer {
+            t.push(x);
+        }
+        self.pool.send(self.worker, &message(op, self.engine, fields), &t);
+    }
+
+    async fn reply(&self) -> Result<JsValue> {
+        let v = JsFuture::from(self.pool.receive(self.worker)).await.map_err(shard_error)?;
+        if let Ok(e) = Reflect::get(&v, &"error".into()) {
+            if !e.is_undefined() {
+                return Err(shard_error(e));
+            }
+        }
+        Ok(v)
+    }
+
+    async fn floats(&self, key: &str) -> Result<Vec<f32>> {
+        let v = self.reply().await?;
+        Ok(Float32Array::from(Reflect::get(&v, &key.into()).map_err(shard_error)?).to_vec())
+    }
+
+    fn floats_field(x: Option<&[f32]>) -> JsValue {
+        x.map_or(JsValue::UNDEFINED, |v| Float32Array::from(v).into())
+    }
+}
+
+impl Drop for RemoteShard {
+    fn drop(&mut self) {
+        self.post("drop", &[], &[]);
+    }
+}
+
+impl Shard for RemoteShard {
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        let tk = Uint32Array::from(tokens);
+        self.post("forward", &[("tokens", &tk), ("b", &JsValue::from(b as u32)), ("t", &JsValue::from(t as u32))], &[&tk.buffer()]);
+        Ok(())
+    }
+    fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
+        let tg = Int32Array::from(targets);
+        self.post("token_losses", &[("targets", &tg), ("temperature", &JsValue::from(temperature))], &[&tg.buffer()]);
+        Ok(())
+    }
+    async fn token_losses(&mut self) -> Result<TokenLosses> {
+        let v = self.reply().await?;
+        let get = |k: &str| Reflect::get(&v, &k.into()).map(|x| Float32Array::from(x).to_vec()).map_err(shard_error);
+        Ok(TokenLosses { losses: get("losses")?, entropy: get("entropy")? })
+    }
+    fn request_hidden(&mut self) -> Result<()> {
+        self.post("hidden", &[], &[]);
+        Ok(())
+    }
+    async fn hidden(&mut self) -> Result<Vec<f32>> {
+        self.floats("data").await
+    }
+    fn request_logits(&mut self) -> Result<()> {
+        self.post("logits", &[], &[]);
+        Ok(())
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        self.floats("data").await
+    }
+    fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
+        let (w, d) = (Self::floats_field(weights), Self::floats_field(dhidden));
+        self.post("backward", &[("weights", &w), ("dhidden", &d)], &[]);
+        Ok(())
+    }
+    fn zero_grad(&mut self) -> Result<()> {
+        self.post("zero_grad", &[], &[]);
+        Ok(())
+    }
+    fn request_grads(&mut self) -> Result<()> {
+        self.post("grads", &[], &[]);
+        Ok(())
+    }
+    async fn grads(&mut self) -> Result<Vec<f32>> {
+        self.floats("data").await
+    }
+    fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        let p = Float32Array::from(params);
+        self.post("set_params", &[("params", &p)], &[&p.buffer()]);
+        Ok(())
+    }
+    fn freeze(&mut self) {
+        self.post("freeze", &[], &[]);
+    }
+}
+
+/// A copy of one of the lab's CPU engines inside a shard Worker: the rows it is given.
+#[wasm_bindgen]
+pub struct ShardEngine {
+    engine: CpuGpt,
+}
+
+fn js(e: Error) -> JsValue {
+    JsValue::from_str(&e.message)
+}
+
+fn floats(v: &[f32]) -> JsValue {
+    Float32Array::from(v).into()
+}
+
+#[wasm_bindgen]
+impl ShardEngine {
+    /// A copy of the model of `config_json` (HF config.json) with `params`, for up to (b, t) rows;
+    /// it computes gradients and takes no optimizer steps.
+    pub fn create(config_json: &str, params: Vec<f32>, b: usize, t: usize) -> std::result::Result<ShardEngine, JsValue> {
+        let cfg = parse_config(config_json).map_err(js)?;
+        Ok(ShardEngine { engine: CpuGpt::new(cfg, params, b, t).map_err(js)?.without_moments() })
+    }
+
+    pub fn forward(&mut self, tokens: Vec<u32>, b: usize, t: usize) -> std::result::Result<(), JsValue> {
+        self.engine.forward(&tokens, b, t).map_err(js)
+    }
+
+    /// {losses, entropy} as Float32Arrays.
+    pub fn token_losses(&mut self, targets: Vec<i32>, temperature: f32) -> std::result::Result<JsValue, JsValue> {
+        let tl = crate::engine::run_ready(self.engine.token_losses(&targets, temperature)).map_err(js)?;
+        let out = Object::new();
+        Reflect::set(&out, &"losses".into(), &floats(&tl.losses))?;
+        Reflect::set(&out, &"entropy".into(), &floats(&tl.entropy))?;
+        Ok(out.into())
+    }
+
+    pub fn hidden(&mut self) -> std::result::Result<JsValue, JsValue> {
+        Ok(floats(&crate::engine::run_ready(self.engine.hidden()).map_err(js)?))
+    }
+
+    pub fn logits(&mut self) -> std::result::Result<JsValue, JsValue> {
+        Ok(floats(&crate::engine::run_ready(self.engine.logits()).map_err(js)?))
+    }
+
+    pub fn backward(&mut self, weights: Option<Vec<f32>>, dhidden: Option<Vec<f32>>) -> std::result::Result<(), JsValue> {
+        self.engine.backward(weights.as_deref(), dhidden.as_deref()).map_err(js)
+    }
+
+    pub fn zero_grad(&mut self) -> std::result::Result<(), JsValue> {
+        self.engine.zero_grad().map_err(js)
+    }
+
+    pub fn grads(&mut self) -> JsValue {
+        floats(&self.engine.grads)
+    }
+
+    pub fn set_params(&mut self, params: Vec<f32>) -> std::result::Result<(), JsValue> {
+        self.engine.set_params(&params).map_err(js)
+    }
+
+    pub fn freeze(&mut self) {
+        self.engine.freeze();
+    }
+}

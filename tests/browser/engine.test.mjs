@@ -1,0 +1,67 @@
+// The CPU engine in the page across Workers: two Workers give one Worker's results (the fallback)
+// within float tolerance, and a long session's memory stays flat.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { serve, launch, open, waitOffer, pause } from "./helpers.mjs";
+
+let server;
+before(async () => { server = await serve(); });
+after(() => server.close());
+
+/// The first `n` iterations' metrics with the autopilot on, on `workers` Workers.
+async function firstIterations(workers, n) {
+  const { ctx, page } = await launch(false);
+  try {
+    await open(page, server.base, `?preset=tiny&workers=${workers}`);
+    const adapter = await page.textContent("#adapter");
+    await waitOffer(page);
+    await page.selectOption("#labeler", "cheerful");
+    await page.check("#autopilot");
+    await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 300_000 });
+    await page.uncheck("#autopilot");
+    return { adapter, metrics: await page.evaluate((k) => window.__lab.metrics.slice(0, k), n) };
+  } finally {
+    await ctx.close();
+  }
+}
+
+test("the CPU engine on two Workers learns as on one (the fallback), within float tolerance", { timeout: 600_000 }, async () => {
+  const one = await firstIterations(1, 3);
+  const two = await firstIterations(2, 3);
+  assert.match(one.adapter, /CPU reference in wasm \(/, one.adapter);
+  assert.match(two.adapter, /CPU reference in wasm on 2 Workers/, two.adapter);
+  for (let i = 0; i < 3; i++) {
+    for (const key of ["reward", "kl_k1", "policy_loss", "rm_loss", "rm_accuracy", "ptx_loglik", "entropy"]) {
+      const [a, b] = [one.metrics[i][key], two.metrics[i][key]];
+      assert.ok(Math.abs(a - b) <= 1e-3 + 1e-3 * Math.abs(a), `iteration ${i} ${key}: ${a} on one Worker, ${b} on two`);
+    }
+  }
+});
+
+test("memory stays flat: after 200 iterations within 10% of its level after 10", { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(false);
+  try {
+    await open(page, server.base);
+    await waitOffer(page);
+    await page.selectOption("#labeler", "polite");
+    await page.check("#autopilot");
+    // each level is taken right after a save, which the page makes every minute of a session: its
+    // transient copies of the models are part of the working set from the first minute on
+    const at = async (n) => {
+      await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 900_000 });
+      await page.evaluate(() => window.__lab.save());
+      await page.evaluate(() => window.gc && window.gc());
+      const heap = await page.evaluate(() => performance.memory.usedJSHeapSize);
+      const { wasm } = await page.evaluate(() => window.__lab.memory());
+      return { heap, wasm };
+    };
+    const early = await at(10);
+    const late = await at(200);
+    await pause(page);
+    console.log(`# after 10 iterations: JS heap ${(early.heap / 1e6).toFixed(1)} MB, wasm ${(early.wasm / 1e6).toFixed(1)} MB; after 200: ${(late.heap / 1e6).toFixed(1)} MB, ${(late.wasm / 1e6).toFixed(1)} MB`);
+    assert.ok(late.heap <= 1.1 * early.heap, `the page's JS heap grew from ${early.heap} to ${late.heap}`);
+    assert.ok(late.wasm <= 1.1 * early.wasm, `the engine's wasm memory grew from ${early.wasm} to ${late.wasm}`);
+  } finally {
+    await ctx.close();
+  }
+});

@@ -1,0 +1,87 @@
+//! The CPU engine split across shards equals one engine: the same losses, hidden states and, after
+//! training steps (a language-model step, a PPO-ptx policy step, a reward-model step through the
+//! hidden state), the same weights within float tolerance, for 1 to 3 shards and batches with fewer
+//! rows than shards.
+
+mod common;
+use common::{assert_close, randn};
+use pollster::block_on;
+
+use rlhf_lab::config::{preset, AdamParams};
+use rlhf_lab::cpu::gpt::CpuGpt;
+use rlhf_lab::engine::Engine;
+use rlhf_lab::params::ParamLayout;
+use rlhf_lab::rng::Rng;
+use rlhf_lab::shard::{shard_rows, split_rows, LocalShard, Sharded};
+use rlhf_lab::surrogate::{PolicyBatch, PtxBatch};
+
+const OPT: AdamParams = AdamParams { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-6, weight_decay: 0.1, t: 1 };
+
+fn sharded(params: &[f32], max_b: usize, t: usize, shards: usize) -> Sharded<LocalShard> {
+    let cfg = preset("tiny").unwrap().model;
+    let rows = shard_rows(max_b, shards);
+    let others = (1..shards).map(|_| LocalShard::new(CpuGpt::new(cfg, params.to_vec(), rows, t).unwrap())).collect();
+    Sharded::new(CpuGpt::new(cfg, params.to_vec(), rows, t).unwrap(), others, max_b)
+}
+
+/// A language-model step, a PPO-ptx policy step and a reward-model step through the hidden state,
+/// on one engine; returns what each produced and the weights after.
+async fn steps<E: Engine>(e: &mut E, b: usize, t: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let cfg = e.config();
+    let mut rng = Rng::new(seed);
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    let targets: Vec<i32> = (0..b * t).map(|i| if i % 5 == 0 { -1 } else { rng.below(cfg.vocab_size) as i32 }).collect();
+    let (loss, _) = e.lm_step(&tokens, &targets, b, t, &OPT, 1.0).await.unwrap();
+    // the policy step: actions in the second half of each row
+    let actions: Vec<i32> = targets.iter().enumerate().map(|(i, &x)| if i % t < t / 2 { -1 } else { x }).collect();
+    let logp_old: Vec<f32> = (0..b * t).map(|_| -3.0 - rng.uniform()).collect();
+    let advantages = randn(&mut rng, b * t, 1.0);
+    let x = PolicyBatch {
+        tokens: &tokens,
+        targets: &actions,
+        logp_old: &logp_old,
+        advantages: &advantages,
+        b,
+        t,
+        clip: 0.2,
+        temperature: 0.7,
+        answers: b as f32,
+    };
+    let ptx = PtxBatch { tokens: &tokens[..t], targets: &targets[..t], b: 1, t, gamma: 2.0 };
+    let report = e.policy_step(&x, Some(&ptx), &AdamParams { t: 2, ..OPT }, 1.0).await.unwrap();
+    // the reward model's step: a gradient at the hidden state
+    e.forward(&tokens, b, t).unwrap();
+    let hidden = e.hidden().await.unwrap();
+    let dh = randn(&mut rng, b * t * cfg.n_embd, 0.1);
+    e.zero_grad().unwrap();
+    e.backward(None, Some(&dh)).unwrap();
+    e.update(&AdamParams { t: 3, ..OPT }, 1.0).await.unwrap();
+    e.forward(&tokens, b, t).unwrap();
+    let losses = e.token_losses(&targets, 0.7).await.unwrap();
+    let outputs: Vec<f32> = [loss, report.sums.loss, report.ptx_loss].into_iter().chain(hidden).chain(losses.losses).chain(losses.entropy).collect();
+    (outputs, e.params().await.unwrap(), e.logits().await.unwrap())
+}
+
+#[test]
+fn rows_split_evenly_and_in_order() {
+    assert_eq!(split_rows(9, 2), vec![(0, 5), (5, 4)]);
+    assert_eq!(split_rows(2, 3), vec![(0, 1), (1, 1), (2, 0)]);
+    assert_eq!(split_rows(8, 4), vec![(0, 2), (2, 2), (4, 2), (6, 2)]);
+    assert_eq!(shard_rows(9, 2), 5);
+}
+
+#[test]
+fn a_sharded_engine_trains_as_one_engine_does() {
+    let cfg = preset("tiny").unwrap().model;
+    let params = ParamLayout::new(&cfg).init(31);
+    for (b, t) in [(5, 12), (2, 9)] {
+        let (want, want_params, want_logits) = block_on(steps(&mut CpuGpt::new(cfg, params.clone(), 5, 12).unwrap(), b, t, 7));
+        for shards in 1..=3 {
+            let (got, got_params, got_logits) = block_on(steps(&mut sharded(&params, 5, 12, shards), b, t, 7));
+            let what = format!("{shards} shards, batch ({b}, {t})");
+            assert_close(&format!("{what}: losses, hidden states, entropy"), &got, &want, 1e-5, 1e-4);
+            assert_close(&format!("{what}: weights after three steps"), &got_params, &want_params, 1e-6, 1e-4);
+            assert_close(&format!("{what}: logits"), &got_logits, &want_logits, 1e-5, 1e-4);
+        }
+    }
+}

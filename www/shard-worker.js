@@ -1,0 +1,67 @@
+// A shard Worker: copies of the lab's CPU engines (src/wasm_shards.rs's ShardEngine), each running
+// the rows of a batch the engine's Worker gives it. Requests are handled in order; those that
+// return something (token_losses, hidden, logits, grads) reply in order, and a failure replies
+// {error} in place of the next reply.
+import init, { ShardEngine } from "./pkg/rlhf_lab.js";
+
+const ready = init();
+let config = null;
+const engines = new Map();
+
+const reply = (data, transfer = []) => postMessage(data, transfer);
+const floats = (data) => reply({ data }, [data.buffer]);
+
+const ops = {
+  init(m) {
+    config = m.config;
+    reply({ ok: true });
+  },
+  create(m) {
+    engines.set(m.engine, ShardEngine.create(config, m.params, m.b, m.t));
+  },
+  forward(m, e) {
+    e.forward(m.tokens, m.b, m.t);
+  },
+  token_losses(m, e) {
+    const r = e.token_losses(m.targets, m.temperature);
+    reply(r, [r.losses.buffer, r.entropy.buffer]);
+  },
+  hidden(m, e) {
+    floats(e.hidden());
+  },
+  logits(m, e) {
+    floats(e.logits());
+  },
+  backward(m, e) {
+    e.backward(m.weights, m.dhidden);
+  },
+  zero_grad(m, e) {
+    e.zero_grad();
+  },
+  grads(m, e) {
+    floats(e.grads());
+  },
+  set_params(m, e) {
+    e.set_params(m.params);
+  },
+  freeze(m, e) {
+    e.freeze();
+  },
+};
+
+onmessage = async (ev) => {
+  await ready;
+  const m = ev.data;
+  if (m.op === "drop") {
+    engines.get(m.engine)?.free();
+    engines.delete(m.engine);
+    return;
+  }
+  try {
+    const e = engines.get(m.engine);
+    if (!["init", "create"].includes(m.op) && !e) throw new Error(`no engine ${m.engine}`);
+    ops[m.op](m, e);
+  } catch (err) {
+    reply({ error: { message: String(err && err.message ? err.message : err) } });
+  }
+};
