@@ -12,7 +12,7 @@ source scripts/env.sh
 LABELERS="${1:-polite concise on_topic cheerful practical gloomy~0.25}"
 SEEDS="${2:-1 2 3}"
 cargo build --release --bin rlhf
-export BIN="$CARGO_TARGET_DIR/release/rlhf"
+export BIN="${RLHF:-$CARGO_TARGET_DIR/release/rlhf}"
 mkdir -p bench/align
 for l in $LABELERS; do for s in $SEEDS; do echo "$l $s"; done; done |
     xargs -P 2 -L 1 sh -c 'name="${0%~*}"; noise=0; case "$0" in *~*) noise="${0#*~}";; esac

@@ -100,7 +100,7 @@ try {
   server.close();
   ranker.stdin.end();
   for (const [n, dir] of exports) {
-    const r = JSON.parse(execFileSync(rlhf, ["eval", "--model", path.join(dir, "policy"), "--reference", "www/assets/base", "--labeler", labeler, "--seed", String(1 ^ 0xe7)], { encoding: "utf8" }));
+    const r = JSON.parse(execFileSync(rlhf, ["eval", "--model", path.join(dir, "policy"), "--reference", "www/assets/base", "--labeler", labeler], { encoding: "utf8" }));
     const kl = metrics.filter((m) => m.rankings <= n).at(-1)?.kl;
     out({ eval: { rankings: n, win_rate_vs_sft: r.win_rate, kl } });
   }

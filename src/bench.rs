@@ -15,8 +15,7 @@ use crate::gpu::kernels::Mm;
 use crate::gpu::{Gpu, MatmulKind};
 use crate::params::ParamLayout;
 use crate::rng::Rng;
-use crate::surrogate::{PolicyBatch, PtxBatch};
-use crate::timing::{random_batch, step_ms, TIMED_OPT};
+use crate::timing::{random_batch, step_ms, TimedPolicy, TIMED_OPT};
 use crate::train::Batch;
 
 pub fn header() -> String {
@@ -144,22 +143,8 @@ fn counts_with(p: &Preset, gpu: Gpu) -> Result<Vec<String>> {
     let s = after_warm_up(&gpu, steps, |_| step(&mut e, &x))?;
     rows.push(per("training step", s, steps));
     // a PPO-ptx policy minibatch: the batch's second half as actions, a 4×64 pretraining batch
-    let n = x.b * x.t;
-    let targets: Vec<i32> = (0..n).map(|i| if i % x.t < x.t / 2 { -1 } else { x.targets[i] }).collect();
-    let (logp_old, advantages): (Vec<f32>, Vec<f32>) = (0..n).map(|i| (-8.0, if i % 2 == 0 { 0.5 } else { -0.5 })).unzip();
-    let pol = PolicyBatch {
-        tokens: &x.tokens,
-        targets: &targets,
-        logp_old: &logp_old,
-        advantages: &advantages,
-        b: x.b,
-        t: x.t,
-        clip: 0.2,
-        temperature: 0.7,
-        answers: x.b as f32,
-    };
-    let (pb, pt) = (4.min(x.b), 64.min(x.t));
-    let ptx = PtxBatch { tokens: &x.tokens[..pb * pt], targets: &x.targets[..pb * pt], b: pb, t: pt, gamma: 27.8 };
+    let timed = TimedPolicy::new(x.clone());
+    let (pol, ptx) = (timed.policy(), timed.ptx());
     let s = after_warm_up(&gpu, steps, |_| pollster::block_on(e.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0)).map(|_| ()))?;
     rows.push(per("PPO-ptx policy minibatch", s, steps));
     let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 48 };

@@ -19,6 +19,7 @@ pub mod reward_ensemble;
 pub mod rng;
 pub mod rollout;
 pub mod sample;
+pub mod settings;
 pub mod shard;
 pub mod surrogate;
 pub mod timing;

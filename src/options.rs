@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lab::{AlignConfig, Selection};
 use crate::methods::ppo::Baseline;
 use crate::methods::MethodKind;
 use crate::reward::{RmMode, K_MAX, K_MIN};
+use crate::settings::{AlignConfig, Selection};
 
 /// The range a value must lie in.
 #[derive(Clone, Copy, Debug, Serialize)]

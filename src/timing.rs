@@ -37,27 +37,50 @@ pub async fn step_ms<E: Engine>(engine: &mut E, x: &Batch, min_ms: f64) -> Resul
     Ok((now_ms() - t0) / n as f64)
 }
 
-/// Milliseconds per PPO-ptx policy step on a (b, t) minibatch whose second half of each row are
-/// actions, with a 4×64 pretraining batch, after one warm-up step; the mean of `n` steps.
+/// A PPO-ptx policy minibatch for timing: the second half of each row of `x` as actions, with
+/// fixed old log-probabilities and advantages of either sign, and a pretraining batch of up to 4×64
+/// from the start of `x`.
+pub struct TimedPolicy {
+    x: Batch,
+    targets: Vec<i32>,
+    logp_old: Vec<f32>,
+    advantages: Vec<f32>,
+}
+
+impl TimedPolicy {
+    pub fn new(x: Batch) -> Self {
+        let (n, t) = (x.b * x.t, x.t);
+        let targets = (0..n).map(|i| if i % t < t / 2 { -1 } else { x.targets[i] }).collect();
+        let (logp_old, advantages) = (0..n).map(|i| (-8.0, if i % 2 == 0 { 0.5 } else { -0.5 })).unzip();
+        TimedPolicy { x, targets, logp_old, advantages }
+    }
+
+    pub fn policy(&self) -> crate::surrogate::PolicyBatch<'_> {
+        let x = &self.x;
+        crate::surrogate::PolicyBatch {
+            tokens: &x.tokens,
+            targets: &self.targets,
+            logp_old: &self.logp_old,
+            advantages: &self.advantages,
+            b: x.b,
+            t: x.t,
+            clip: 0.2,
+            temperature: 0.7,
+            answers: x.b as f32,
+        }
+    }
+
+    pub fn ptx(&self) -> crate::surrogate::PtxBatch<'_> {
+        let (b, t) = (4.min(self.x.b), 64.min(self.x.t));
+        crate::surrogate::PtxBatch { tokens: &self.x.tokens[..b * t], targets: &self.x.targets[..b * t], b, t, gamma: 27.8 }
+    }
+}
+
+/// Milliseconds per PPO-ptx policy step on a random (b, t) minibatch (see `TimedPolicy`), after one
+/// warm-up step; the mean of `n` steps.
 pub async fn policy_step_ms<E: Engine>(engine: &mut E, b: usize, t: usize, n: usize) -> Result<f64> {
-    let cfg = engine.config();
-    let x = random_batch(cfg.vocab_size, b, t, 3);
-    let targets: Vec<i32> = x.targets.iter().enumerate().map(|(i, &v)| if i % t < t / 2 { -1 } else { v }).collect();
-    let logp_old = vec![-8.0f32; b * t];
-    let advantages: Vec<f32> = (0..b * t).map(|i| if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
-    let pol = crate::surrogate::PolicyBatch {
-        tokens: &x.tokens,
-        targets: &targets,
-        logp_old: &logp_old,
-        advantages: &advantages,
-        b,
-        t,
-        clip: 0.2,
-        temperature: 0.7,
-        answers: b as f32,
-    };
-    let ptx = random_batch(cfg.vocab_size, 4, 64.min(t), 4);
-    let ptx = crate::surrogate::PtxBatch { tokens: &ptx.tokens, targets: &ptx.targets, b: ptx.b, t: ptx.t, gamma: 27.8 };
+    let p = TimedPolicy::new(random_batch(engine.config().vocab_size, b, t, 3));
+    let (pol, ptx) = (p.policy(), p.ptx());
     engine.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0).await?;
     let t0 = now_ms();
     for _ in 0..n.max(1) {

@@ -89,15 +89,21 @@ lab.on("metrics", ({ metrics, offer: next }) => {
   if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
   let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
   if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
+  const ceiling = info.settings.find((x) => x.key === "klCeiling")?.value;
+  if (Number.isFinite(ceiling) && m.kl_k1 > ceiling) {
+    s += ` The answers have moved ${m.kl_k1.toFixed(1)} nats from the original model's, more than the brake's ${ceiling}: β rises, holding the model near the answers the reward model has learned from.`;
+  }
   $("train-status").textContent = s;
   if (!offer) showOffer(next);
   clearError();
 });
 lab.on("phase", ({ phase, taken }) => {
   if (phase) $("train-status").textContent = `Learning from ${taken} ranking${taken === 1 ? "" : "s"}: ${phase}…`;
+  $("spinner").hidden = !phase;
 });
 lab.on("waiting", ({ offer: next, taken }) => {
   if (!offer) showOffer(next);
+  $("spinner").hidden = true;
   $("train-status").textContent = taken === 0 ? "Rank the answers in section 1: the model learns from your first ranking on."
     : `Waiting for your next ranking: the model has learned from all ${taken}. Rank the answers in section 1.`;
 });
@@ -130,7 +136,7 @@ lab.on("error", ({ kind, text }) => {
 });
 lab.on("training", ({ running }) => {
   $("train-toggle").textContent = running ? "Pause learning" : "Resume learning";
-  $("spinner").hidden = !running;
+  if (!running) $("spinner").hidden = true;
   $("train-toggle").dataset.running = running ? "1" : "";
   if (!running) $("train-status").textContent = "Paused: your rankings are kept, and the model learns from them when you resume.";
 });
@@ -292,6 +298,7 @@ function fillFirstVisit(start) {
   $("knows").textContent = `This small model knows about ${info.topics.length} topics: ${info.topics.join(", ")}. Its answers to anything else are about those.`;
   $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
   heldout = info.heldout;
+  $("prompt").placeholder = `for example: ${info.prompts[0]}`;
   $("watch-edit").value = info.watch_prompts[0];
   const labelers = info.labelers.map(([name, what]) => [name, name.replace("_", " "), what]);
   fillSelect($("labeler"), labelers);

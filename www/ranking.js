@@ -1,5 +1,6 @@
-// The ranking widget: answers in the visitor's order, best first. Reorder by dragging, or by typing
-// the answers' numbers from best to worst; "tie" joins an answer to the one above it.
+// The ranking widget: answers in the visitor's order, best first. Reorder by dragging, by the
+// arrow buttons (touch screens have no drag and drop and no number keys), or by typing the
+// answers' numbers from best to worst; "tie" joins an answer to the one above it.
 
 export class Ranking {
   constructor(list, onChange) {
@@ -38,7 +39,19 @@ export class Ranking {
       box.disabled = pos === 0;
       box.addEventListener("change", () => { this.tied[pos] = box.checked; this.onChange(); });
       tie.append(box, " tie with above");
-      li.append(num, text, tie);
+      const moves = document.createElement("span");
+      moves.className = "moves";
+      for (const [label, to, sign] of [["Move up", pos - 1, "▲"], ["Move down", pos + 1, "▼"]]) {
+        const b = Object.assign(document.createElement("button"), { type: "button", className: "move secondary", textContent: sign, title: label });
+        b.setAttribute("aria-label", `${label}: answer ${idx + 1}`);
+        b.disabled = to < 0 || to >= this.order.length;
+        b.addEventListener("click", () => this.move(pos, to));
+        moves.append(b);
+      }
+      const side = document.createElement("span");
+      side.className = "side";
+      side.append(moves, tie);
+      li.append(num, text, side);
       li.addEventListener("dragstart", (e) => { e.dataTransfer.setData("text/plain", String(pos)); li.classList.add("dragging"); });
       li.addEventListener("dragend", () => li.classList.remove("dragging"));
       li.addEventListener("dragover", (e) => e.preventDefault());

@@ -39,18 +39,20 @@ export class Watch {
     q.textContent = w.prompt;
     const sides = document.createElement("div");
     sides.className = "sides";
-    sides.append(this.side("Original (SFT)", w.prompt, w.sft, w.sft_score, "sft"), this.side("In training", w.prompt, w.policy, w.policy_score, "policy"));
+    sides.append(this.side("Original (SFT)", w.prompt, w.sft, w.sft_score, w.sft_spread, "sft"), this.side("In training", w.prompt, w.policy, w.policy_score, w.policy_spread, "policy"));
     box.append(q, sides);
     return box;
   }
 
-  side(title, prompt, text, score, who) {
+  // spread: the reward models' disagreement on the score (0 with one reward model)
+  side(title, prompt, text, score, spread, who) {
     const d = document.createElement("div");
     const h = document.createElement("h4");
     h.textContent = `${title} `;
     const badge = document.createElement("span");
     badge.className = "score";
-    badge.textContent = `reward ${score >= 0 ? "+" : ""}${score.toFixed(2)}`;
+    badge.textContent = `reward ${score >= 0 ? "+" : ""}${score.toFixed(2)}${spread > 0 ? ` ± ${spread.toFixed(2)}` : ""}`;
+    if (spread > 0) badge.title = "± the reward models' spread: where they disagree, the score means less";
     h.append(badge);
     const p = document.createElement("button");
     p.className = "answer-text linkish";

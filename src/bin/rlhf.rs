@@ -24,6 +24,7 @@ use rlhf_lab::options::{OptionValue, Options};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::reward::Ranking;
 use rlhf_lab::sample::generate;
+use rlhf_lab::settings::{SALT_EVAL, SALT_LABELER};
 use rlhf_lab::tokenizer::Tokenizer;
 use rlhf_lab::train::{build_base_model, Phase};
 
@@ -186,7 +187,7 @@ struct Ranker {
 
 impl Ranker {
     fn new(r: &LabelerArgs, seed: u64) -> Result<Ranker> {
-        Ok(Ranker { labeler: r.labeler.clone().with_noise(r.noise, seed ^ 0x1ABE)?, lag: r.lag, reading: None })
+        Ok(Ranker { labeler: r.labeler.clone().with_noise(r.noise, seed ^ SALT_LABELER)?, lag: r.lag, reading: None })
     }
 
     /// One ranking submitted.
@@ -248,8 +249,8 @@ struct EvalArgs {
     prompts: usize,
     #[arg(long, default_value = "4", value_parser = at_least_one)]
     samples: usize,
-    #[arg(long, default_value = "7")]
-    seed: u64,
+    #[arg(long, help = "the answers' seed (by default the one the alignment loop's win-rates use)")]
+    seed: Option<u64>,
     #[arg(long, help = "the sampling temperature (the alignment loop's by default)")]
     temperature: Option<f32>,
     #[arg(long, value_parser = at_least_one, help = "the answer length (the alignment loop's by default)")]
@@ -539,7 +540,8 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     // answers drawn as the alignment loop draws them, unless told otherwise (and checked the same way)
     let mut cfg = AlignConfig::default();
     Options { temperature: a.temperature, max_new_tokens: a.max_tokens, ..Default::default() }.apply(&mut cfg, &ck.cfg)?;
-    let win = block_on(win_rate(&mut ea, &mut eb, &tok, &a.labeler, &prompts, a.samples, &cfg.sample(), a.seed))?;
+    let seed = a.seed.unwrap_or(cfg.seed ^ SALT_EVAL);
+    let win = block_on(win_rate(&mut ea, &mut eb, &tok, &a.labeler, &prompts, a.samples, &cfg.sample(), seed))?;
     emit(serde_json::json!({ "labeler": a.labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": a.samples }))
 }
 

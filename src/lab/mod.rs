@@ -17,7 +17,6 @@
 #![allow(clippy::await_holding_refcell_ref)]
 
 mod compare;
-pub mod config;
 mod curve;
 mod desk;
 mod export;
@@ -28,8 +27,8 @@ mod views;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+pub use crate::settings::{AlignConfig, Selection};
 pub use compare::Replay;
-pub use config::{AlignConfig, Selection};
 pub use curve::{win_rate, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE, QUICK};
 pub use desk::Offer;
 pub use export::Exported;
@@ -255,7 +254,7 @@ impl<E: Engine> Lab<E> {
     pub async fn ask(&self, prompt: &str) -> Result<Offer> {
         let ids = self.tok.prompt_ids(prompt, self.model.n_ctx)?;
         let cfg = self.settings.get();
-        let seed = config::SALT_ASK ^ self.desk.borrow().issued();
+        let seed = crate::settings::SALT_ASK ^ self.desk.borrow().issued();
         let responses = {
             let _turn = crate::turns::take().await;
             let mut s = self.serving.borrow_mut();
@@ -318,7 +317,7 @@ impl<E: Engine> Lab<E> {
         let _turn = crate::turns::take().await;
         let mut s = self.serving.borrow_mut();
         let policy = answers(&mut s.policy, &self.tok, &ids, 1, &sc, seed).await?.remove(0);
-        let sft = answers(&mut s.sft, &self.tok, &ids, 1, &sc, seed ^ config::SALT_BLIND_SFT).await?.remove(0);
+        let sft = answers(&mut s.sft, &self.tok, &ids, 1, &sc, seed ^ crate::settings::SALT_BLIND_SFT).await?.remove(0);
         Ok(BlindPair { prompt, policy, sft })
     }
 

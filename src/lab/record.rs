@@ -3,7 +3,6 @@
 //! point when one is due), the groups of the new batch offered for ranking, and the serving copy
 //! of the policy brought up to date.
 
-use super::config::SALT_EVAL;
 use super::curve::{win_rate, CurvePoint, WinRateProtocol};
 use super::trainer::{IterationMetrics, Trainer};
 use super::views::Watched;
@@ -13,6 +12,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::labelers::Labeler;
 use crate::reward::Ranking;
+use crate::settings::SALT_EVAL;
 
 /// What one iteration leaves in the history: its metrics, the watched answers, and a point of the
 /// learning curve when one was due.
@@ -50,7 +50,7 @@ impl<E: Engine> Lab<E> {
         let metrics = tr.iterate(&fresh, &asked, &*self.make).await?;
         let watch_prompts = self.watch_prompts();
         tr.phase.set("answering the watched questions");
-        let watch = tr.watch(&watch_prompts, super::config::SALT_WATCH).await?;
+        let watch = tr.watch(&watch_prompts, crate::settings::SALT_WATCH).await?;
         let cadence = self.cadence.borrow().clone();
         let curve = match cadence.due(before, metrics.rankings) {
             Some(l) => {

@@ -6,7 +6,6 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::config::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_PTX_EVAL};
 use crate::bail;
 use crate::clock::now_ms;
 use crate::config::{ModelConfig, SampleConfig};
@@ -14,12 +13,13 @@ use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta};
-use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Update, UpdateMetrics};
+use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::reward::{dialogue_ids, Ranking, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
 use crate::sample::generate;
+use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_PTX_EVAL};
 use crate::tokenizer::Tokenizer;
 use crate::train::{lm_batch, Batch};
 
@@ -336,7 +336,7 @@ impl<E: Engine> Trainer<E> {
             prompt_lens: &self.prompt_lens,
             fresh,
             beta: self.beta,
-            cfg: &self.cfg,
+            cfg: Settings { ppo: &self.cfg.ppo, dpo: &self.cfg.dpo, bok: &self.cfg.bok, batch: self.cfg.batch },
             adam: &self.cfg.adam,
             pad: self.tok.end,
             pretraining,

@@ -9,8 +9,15 @@ use crate::bail;
 use crate::corpus::format_dialogue;
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::reward::mean_std;
+use crate::reward_ensemble::conservative;
 use crate::rollout::{action_targets, Rollout};
 use crate::sample::answers;
+
+/// Each sequence's spread of scores across the reward models (members × sequences in).
+fn spreads(all: &[Vec<f32>]) -> Vec<f32> {
+    (0..all[0].len()).map(|j| mean_std(&all.iter().map(|m| m[j]).collect::<Vec<_>>()).1).collect()
+}
 
 /// One prompt answered by the current policy and by the SFT model with the same seed, scored.
 #[derive(Clone, Debug, Serialize)]
@@ -20,6 +27,9 @@ pub struct Watched {
     pub sft: String,
     pub policy_score: f32,
     pub sft_score: f32,
+    /// The reward models' disagreement on each score: their spread (0 with one reward model).
+    pub policy_spread: f32,
+    pub sft_spread: f32,
 }
 
 /// An answer token by token: each token's text, its log-probability under the policy and under the
@@ -62,8 +72,18 @@ impl<E: Engine> Trainer<E> {
         for (i, p) in prompts.iter().enumerate() {
             let s = seed.wrapping_add(i as u64);
             let (policy, sft) = (self.answer(p, s, false).await?, self.answer(p, s, true).await?);
-            let scores = self.score_answers(p, &[policy.clone(), sft.clone()]).await?;
-            out.push(Watched { prompt: p.clone(), policy, sft, policy_score: scores[0], sft_score: scores[1] });
+            let seqs: Vec<Vec<u32>> = [&policy, &sft].iter().map(|a| self.dialogue(p, a)).collect::<Result<_>>()?;
+            let all = self.reward.member_scores(&seqs, self.tok.end).await?;
+            let (scores, spread) = (conservative(&all, self.cfg.rm.penalty), spreads(&all));
+            out.push(Watched {
+                prompt: p.clone(),
+                policy,
+                sft,
+                policy_score: scores[0],
+                sft_score: scores[1],
+                policy_spread: spread[0],
+                sft_spread: spread[1],
+            });
             crate::turns::pass().await;
         }
         Ok(out)

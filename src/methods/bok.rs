@@ -8,11 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{steps_only, EngineFactory, Method, MethodInfo, MethodState, Needs, Update, UpdateMetrics};
+use super::{steps_only, weighted_step, EngineFactory, Method, MethodInfo, MethodState, Needs, Update, UpdateMetrics};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::methods::ppo::warmup_lr;
-use crate::rollout::{action_targets, rollout_batch, Rollout};
+use crate::rollout::{action_targets, Rollout};
 
 pub const INFO: MethodInfo = MethodInfo {
     name: "bok",
@@ -77,23 +76,12 @@ impl<E: Engine> Method<E> for BestOfK<E> {
         for epoch in 0..u.cfg.bok.epochs {
             u.rng.shuffle(&mut chosen);
             for idx in chosen.chunks(max_b.min(u.cfg.batch.max(1))) {
-                let chunk: Vec<&Rollout> = idx.iter().map(|&i| &u.rollouts[i]).collect();
-                let (tokens, t) = rollout_batch(&chunk, u.pad);
-                u.policy.forward(&tokens, chunk.len(), t)?;
-                let tl = u.policy.token_losses(&action_targets(&chunk, t), u.cfg.ppo.temperature).await?;
-                let weights = sft_weights(&chunk, t);
-                if epoch + 1 == u.cfg.bok.epochs {
-                    loss += weights.iter().zip(&tl.losses).map(|(w, l)| w * l).sum::<f32>() * chunk.len() as f32;
-                    n += chunk.len();
-                }
-                u.policy.zero_grad()?;
-                u.policy.backward(Some(&weights), None)?;
                 self.steps += 1;
-                let lr = warmup_lr(u.cfg.bok.lr, self.steps, u.cfg.ppo.warmup_steps);
-                if !u.policy.update(&u.adam.at(lr, self.steps), u.cfg.ppo.grad_clip).await?.applied {
-                    m.skipped_steps += 1;
+                let (l, applied) = weighted_step(u, idx, sft_weights, u.cfg.bok.lr, self.steps).await?;
+                if epoch + 1 == u.cfg.bok.epochs {
+                    (loss, n) = (loss + l * idx.len() as f32, n + idx.len());
                 }
-                crate::turns::pass().await;
+                m.skipped_steps += usize::from(!applied);
             }
         }
         m.policy_loss = loss / n.max(1) as f32;

@@ -57,12 +57,22 @@ pub struct Update<'a, E: Engine> {
     pub fresh: usize,
     /// The KL coefficient in force (the adaptive controller may have moved it from the setting).
     pub beta: f32,
-    pub cfg: &'a crate::lab::AlignConfig,
+    pub cfg: Settings<'a>,
     pub adam: &'a AdamSettings,
     pub pad: u32,
     pub pretraining: Pretraining<'a>,
     pub rng: &'a mut Rng,
     pub make: &'a EngineFactory<'a, E>,
+}
+
+/// The settings a method reads: every method's own, and the minibatch size.
+#[derive(Clone, Copy)]
+pub struct Settings<'a> {
+    pub ppo: &'a ppo::PpoConfig,
+    pub dpo: &'a dpo::DpoConfig,
+    pub bok: &'a bok::BokConfig,
+    /// Rows of a minibatch.
+    pub batch: usize,
 }
 
 /// What an update reports: the method's loss and how far the policy moved. A method leaves NaN in
@@ -169,6 +179,33 @@ impl MethodKind {
             crate::error::Error::new(crate::error::ErrorKind::BadInput, format!("unknown method '{name}'; choose one of: {}", names.join(", ")))
         })
     }
+}
+
+/// One AdamW step on a minibatch of rollouts (indices `idx`) whose loss is a weighted sum of −log π
+/// at their actions, the weights given by `weights` (the minibatch, T): RLOO's and best-of-K's
+/// step. Returns the minibatch's loss (Σ weight·(−log π)) and whether the step was taken.
+pub(crate) async fn weighted_step<E: Engine>(
+    u: &mut Update<'_, E>,
+    idx: &[usize],
+    weights: impl Fn(&[&Rollout], usize) -> Vec<f32>,
+    lr: f32,
+    step: u32,
+) -> Result<(f32, bool)> {
+    let chunk: Vec<&Rollout> = idx.iter().map(|&i| &u.rollouts[i]).collect();
+    let (tokens, t) = crate::rollout::rollout_batch(&chunk, u.pad);
+    u.policy.forward(&tokens, chunk.len(), t)?;
+    let tl = u.policy.token_losses(&crate::rollout::action_targets(&chunk, t), u.cfg.ppo.temperature).await?;
+    let w = weights(&chunk, t);
+    let loss = w.iter().zip(&tl.losses).map(|(w, l)| w * l).sum::<f32>();
+    if !w.iter().all(|x| x.is_finite()) {
+        return Ok((loss, false));
+    }
+    u.policy.zero_grad()?;
+    u.policy.backward(Some(&w), None)?;
+    let applied =
+        u.policy.update(&u.adam.at(crate::methods::ppo::warmup_lr(lr, step, u.cfg.ppo.warmup_steps), step), u.cfg.ppo.grad_clip).await?.applied;
+    crate::turns::pass().await;
+    Ok((loss, applied))
 }
 
 /// A step count and no more: the state of the methods without a value model.

@@ -7,11 +7,10 @@
 //! over a minibatch of B answers: one pass over the batch, no clipping, no value model, no
 //! pretraining term.
 
-use super::{steps_only, EngineFactory, Method, MethodInfo, MethodState, Needs, Update, UpdateMetrics};
+use super::{steps_only, weighted_step, EngineFactory, Method, MethodInfo, MethodState, Needs, Update, UpdateMetrics};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::methods::ppo::warmup_lr;
-use crate::rollout::{action_targets, leave_one_out, rollout_batch, token_rewards, Rollout};
+use crate::rollout::{action_targets, leave_one_out, token_rewards, Rollout};
 
 pub const INFO: MethodInfo = MethodInfo {
     name: "rloo",
@@ -57,27 +56,12 @@ impl<E: Engine> Method<E> for Rloo<E> {
         let mut m = UpdateMetrics::default();
         let (mut loss, mut answers) = (0.0, 0);
         for idx in order.chunks(max_b.min(u.cfg.batch.max(1))) {
-            let chunk: Vec<&Rollout> = idx.iter().map(|&i| &u.rollouts[i]).collect();
             let a: Vec<f32> = idx.iter().map(|&i| adv[i]).collect();
-            let (tokens, t) = rollout_batch(&chunk, u.pad);
-            u.policy.forward(&tokens, chunk.len(), t)?;
-            let targets = action_targets(&chunk, t);
-            let tl = u.policy.token_losses(&targets, u.cfg.ppo.temperature).await?;
-            let weights = rloo_weights(&chunk, &a, t);
-            loss += weights.iter().zip(&tl.losses).map(|(w, l)| w * l).sum::<f32>() * chunk.len() as f32;
-            answers += chunk.len();
-            if !weights.iter().all(|w| w.is_finite()) {
-                m.skipped_steps += 1;
-                continue;
-            }
-            u.policy.zero_grad()?;
-            u.policy.backward(Some(&weights), None)?;
             self.steps += 1;
-            let lr = warmup_lr(u.cfg.ppo.lr, self.steps, u.cfg.ppo.warmup_steps);
-            if !u.policy.update(&u.adam.at(lr, self.steps), u.cfg.ppo.grad_clip).await?.applied {
-                m.skipped_steps += 1;
-            }
-            crate::turns::pass().await;
+            let (l, applied) = weighted_step(u, idx, |chunk, t| rloo_weights(chunk, &a, t), u.cfg.ppo.lr, self.steps).await?;
+            loss += l * idx.len() as f32;
+            answers += idx.len();
+            m.skipped_steps += usize::from(!applied);
         }
         m.policy_loss = loss / answers.max(1) as f32;
         Ok(m)

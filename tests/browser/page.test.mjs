@@ -57,6 +57,17 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       assert.deepEqual(rs[1].ranks, [1, 1, 2, 0]);
     });
 
+    await t.test("a ranking made with the arrow buttons, as on a touch screen, is stored", async () => {
+      await waitOffer(page);
+      await page.click("#answers li:nth-child(1) button[title='Move down']");
+      await page.click("#answers li:nth-child(4) button[title='Move up']");
+      assert.deepEqual(await page.$$eval("#answers li", (l) => l.map((x) => x.dataset.idx)), ["1", "0", "3", "2"]);
+      assert.ok(await page.isDisabled("#answers li:nth-child(1) button[title='Move up']"), "the first answer cannot move up");
+      await page.click("#submit-ranking");
+      await page.waitForFunction(() => document.getElementById("ranking-count").textContent.startsWith("3 "));
+      assert.deepEqual((await stored(page))[2].ranks, [1, 0, 3, 2]);
+    });
+
     await t.test("model text is shown as text, never as HTML; a blank question is refused with a message", async () => {
       await page.evaluate(() => {
         window.__xss = 0;

@@ -46,11 +46,11 @@ impl Default for AlignConfig {
             min_rankings: 0,
             label_selection: Selection::First,
             k: 4,
-            rm: RmFit { mode: RmMode::Refit, epochs: 4, steps: 4, lr: 1e-4, batch: 4, members: 1, penalty: 0.0 },
+            rm: RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0 },
             rollouts: 32,
             max_new_tokens: 64,
             batch: 8,
-            ppo: PpoConfig::default(),
+            ppo: PpoConfig { beta: 0.1, kl_ceiling: Some(6.0), ..PpoConfig::default() },
             dpo: DpoConfig::default(),
             bok: BokConfig::default(),
             adam: AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 },
@@ -93,3 +93,5 @@ pub const SALT_WATCH: u64 = 0x3A7C;
 pub const SALT_BLIND_SFT: u64 = 0xB11D;
 /// The answers to a person's own question.
 pub const SALT_ASK: u64 = 0xA5C;
+/// A scripted labeler's noise (the command line's `--noise`).
+pub const SALT_LABELER: u64 = 0x1ABE;

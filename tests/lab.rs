@@ -1,0 +1,88 @@
+//! The person's loop in the library, on `tiny`: the group on offer, the next one at once (from the
+//! same batch while the engine has not sampled a new one), an iteration only after a new ranking,
+//! a question of one's own answered and taken into the next batch, and the notes a person reads.
+
+use pollster::block_on;
+use rlhf_lab::checkpoint::Checkpoint;
+use rlhf_lab::cpu::gpt::CpuGpt;
+use rlhf_lab::error::ErrorKind;
+use rlhf_lab::lab::{AlignConfig, Lab};
+use rlhf_lab::reward::Ranking;
+use rlhf_lab::tokenizer::Tokenizer;
+
+fn lab() -> Lab<CpuGpt> {
+    let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
+    let model = ck.cfg;
+    let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
+    Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), AlignConfig::default(), Box::new(make)).unwrap()
+}
+
+fn ranking(o: &rlhf_lab::lab::Offer) -> Ranking {
+    Ranking { prompt: o.prompt.clone(), responses: o.responses.clone(), ranks: (0..o.responses.len()).collect() }
+}
+
+#[test]
+fn the_next_group_is_ready_when_the_person_is_and_the_model_waits_for_rankings() {
+    let lab = lab();
+    assert!(lab.offered().is_none(), "nothing to rank before the first batch");
+    block_on(lab.start()).unwrap();
+    let first = lab.offered().unwrap();
+    assert_eq!(first.responses.len(), 4);
+    assert!(!first.yours && first.notes.is_empty(), "{first:?}");
+    assert_eq!(lab.offered().unwrap().id, first.id, "the group on offer stays until it is ranked");
+    // no ranking yet: no iteration
+    assert_eq!(block_on(lab.iterate()).unwrap_err().kind, ErrorKind::NotReady);
+    // the next group comes at once, from the same batch: the engine has not sampled another
+    let next = lab.submit(ranking(&first), Some(first.id)).unwrap().next.unwrap();
+    assert_ne!(next.id, first.id);
+    assert!(lab.submit(ranking(&first), Some(first.id)).is_err(), "a group is ranked once");
+    // one iteration learns from the ranking; the group in the person's hands stays theirs
+    block_on(lab.iterate()).unwrap();
+    assert_eq!(lab.offered().unwrap().id, next.id);
+    assert_eq!(block_on(lab.iterate()).unwrap_err().kind, ErrorKind::NotReady, "bounded: one iteration per new ranking");
+    let after = lab.submit(ranking(&next), Some(next.id)).unwrap().next.unwrap();
+    assert!(after.id > next.id, "then a group of the new batch");
+    block_on(lab.iterate()).unwrap();
+    assert_eq!(lab.progress().unwrap().iterations, 2);
+}
+
+#[test]
+fn a_question_of_ones_own_is_answered_at_once_noted_and_trained_on_next() {
+    let lab = lab();
+    block_on(lab.start()).unwrap();
+    let mine = block_on(lab.ask("What is the capital of France?")).unwrap();
+    assert!(mine.yours);
+    assert_eq!(lab.offered().unwrap().id, mine.id, "the person's question is the group to rank now");
+    assert!(mine.notes.iter().any(|n| n.contains("knows only about tea, coffee")), "{:?}", mine.notes);
+    assert!(mine.responses.iter().all(|a| !a.contains("<|")), "no special token inside an answer: {:?}", mine.responses);
+    let on_topic = block_on(lab.ask("How do I brew better coffee?")).unwrap();
+    assert!(!on_topic.notes.iter().any(|n| n.contains("knows only")), "{:?}", on_topic.notes);
+    assert!(block_on(lab.ask("   ")).is_err());
+    // the next batch holds both questions
+    lab.submit(ranking(&on_topic), Some(on_topic.id)).unwrap();
+    block_on(lab.iterate()).unwrap();
+    let mut prompts = Vec::new();
+    while let Some(o) = lab.offered() {
+        prompts.push(o.prompt.clone());
+        lab.submit(ranking(&o), Some(o.id)).unwrap();
+        if prompts.len() > 16 {
+            break;
+        }
+    }
+    assert!(prompts.contains(&"What is the capital of France?".to_string()), "{prompts:?}");
+    assert!(prompts.contains(&"How do I brew better coffee?".to_string()), "{prompts:?}");
+}
+
+#[test]
+fn a_ranking_warns_only_when_it_was_cut_to_the_context() {
+    let lab = lab();
+    let short = Ranking {
+        prompt: "Tell me about tea.".into(),
+        responses: vec!["Tea is made from leaves.".into(), "Tea is made from leaves.".into()],
+        ranks: vec![0, 0],
+    };
+    assert_eq!(lab.submit(short, None).unwrap().warning, None, "identical answers are no reason to call the prompt too long");
+    let long =
+        Ranking { prompt: "Tell me about tea.".into(), responses: vec!["tea ".repeat(200), "Tea is made from leaves.".into()], ranks: vec![1, 0] };
+    assert!(lab.submit(long, None).unwrap().warning.unwrap().contains("more than this model's context of 128"));
+}
