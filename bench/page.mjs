@@ -36,7 +36,7 @@ try {
   await page.selectOption("#labeler", labeler);
   await page.check("#autopilot");
   const memoryAt = async (n) => {
-    await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 3_600_000 });
+    await page.waitForFunction((k) => window.__lab.iterations >= k, n, { timeout: 3_600_000 });
     await page.evaluate(() => window.__lab.save());
     await page.evaluate(() => window.gc && window.gc());
     out({ memory_after: n, js_heap: await page.evaluate(() => performance.memory.usedJSHeapSize), wasm: (await page.evaluate(() => window.__lab.memory())).wasm });

@@ -6,7 +6,7 @@
 // (the benchmark's protocol). Writes one JSON object per line: each ranking (the wait for the next
 // answers, the reading time), each iteration the page reported, each evaluation, and a summary.
 //
-// usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
+// usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl   (RANKINGS=N for a shorter session)
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -21,8 +21,8 @@ if (!labeler || !seedArg) {
 }
 const seed = Number(seedArg);
 const noise = Number(noiseArg || 0);
-const RANKINGS = 16;
-const EXPORT_AT = [4, 8, 12, 16];
+const RANKINGS = Number(process.env.RANKINGS || 16);
+const EXPORT_AT = [4, 8, 12, 16].filter((n) => n <= RANKINGS);
 const rlhf = process.env.RLHF || path.join(process.env.CARGO_TARGET_DIR || `${os.homedir()}/.cache/rlhf-lab/target`, "release/rlhf");
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -48,7 +48,9 @@ async function enter(page, ranks) {
   }
 }
 
-async function exportModels(page, dir) {
+// The page's export once the model has learned from `n` rankings (the person reads on meanwhile).
+async function exportModels(page, n, dir) {
+  await page.waitForFunction((k) => (window.__lab.last()?.rankings ?? 0) >= k, n, { timeout: 1_200_000 });
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: 600_000 }), page.click("#export-model")]);
   fs.mkdirSync(dir, { recursive: true });
   const tar = path.join(dir, "export.tar");
@@ -70,6 +72,7 @@ try {
   const sessionStart = Date.now();
   let reading = 0;
   const exports = [];
+  let exporting = Promise.resolve();
   for (let n = 1; n <= RANKINGS; n++) {
     const id = await page.getAttribute("#offer", "data-offer");
     const prompt = await page.textContent("#offer-prompt");
@@ -88,11 +91,13 @@ try {
     out({ ranking: n, prompt, read_s: read, wait_s: wait, engine_busy_at_submit: training });
     if (EXPORT_AT.includes(n)) {
       const dir = path.join(work, `after-${n}`);
-      await exportModels(page, dir);
+      exporting = exporting.then(() => exportModels(page, n, dir));
       exports.push([n, dir]);
     }
   }
+  // the session: from the first answers on screen to the last ranking submitted and the next answers shown
   const session = (Date.now() - sessionStart) / 1e3;
+  await exporting;
   const metrics = await page.evaluate(() => window.__lab.metrics.map((m) => ({ iteration: m.iteration, rankings: m.rankings, kl: m.kl_k1, reward: m.reward,
     seconds: m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation })));
   for (const m of metrics) out({ iteration: m });

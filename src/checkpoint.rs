@@ -371,8 +371,9 @@ pub struct LabState {
     pub rankings_taken: usize,
     pub beta: f32,
     pub iteration: usize,
-    /// The page's per-iteration records (metrics, watched answers), kept as given.
-    pub history: Vec<serde_json::Value>,
+    /// The page's per-iteration records (metrics, watched answers), one JSON object's text each,
+    /// kept as given: a save copies them once instead of building a tree of every value.
+    pub history: Vec<String>,
 }
 
 /// An engine's weights and AdamW moments, as a saved lab keeps them.
@@ -387,6 +388,31 @@ const LAB_STATE_KEY: &str = "rlhf_lab_state";
 
 fn bad_state(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::BadState, msg)
+}
+
+/// The state's metadata object with `"history": [..]` appended from the records' texts as they are
+/// (each is one JSON object, written by `serde_json`).
+fn with_history(meta: serde_json::Value, history: &[String]) -> String {
+    let mut text = meta.to_string();
+    text.pop(); // the object's closing brace
+    text.reserve(history.iter().map(|h| h.len() + 1).sum::<usize>() + 16);
+    text.push_str(",\"history\":[");
+    for (i, h) in history.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(h);
+    }
+    text.push_str("]}");
+    text
+}
+
+/// The saved history: a list of objects, each kept as its JSON text.
+fn history(v: &serde_json::Value) -> Result<Vec<String>> {
+    let list = v.as_array().ok_or_else(|| bad_state("the saved state's history is not a list"))?;
+    list.iter()
+        .map(|h| if h.is_object() { Ok(h.to_string()) } else { Err(bad_state("the saved state's history holds something other than records")) })
+        .collect()
 }
 
 impl LabState {
@@ -416,14 +442,14 @@ impl LabState {
             "rewards": self.rewards.iter().map(|r| json!({ "bias": r.head.bias, "head_steps": r.head.t, "steps": r.steps })).collect::<Vec<_>>(),
             "rankings_taken": self.rankings_taken,
             "value": self.value.as_ref().map(|(_, h)| json!({ "bias": h.bias, "head_steps": h.t })),
-            "beta": self.beta, "iteration": self.iteration, "history": self.history,
+            "beta": self.beta, "iteration": self.iteration,
         });
         let views: Vec<(String, TensorView)> = tensors
             .iter()
             .map(|(n, v)| TensorView::new(Dtype::F32, vec![v.len()], bytemuck::cast_slice(v)).map(|t| (n.clone(), t)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| bad_state(format!("building the state: {e}")))?;
-        let meta: HashMap<String, String> = [(LAB_STATE_KEY.to_string(), meta.to_string())].into();
+        let meta: HashMap<String, String> = [(LAB_STATE_KEY.to_string(), with_history(meta, &self.history))].into();
         safetensors::serialize(views, Some(meta)).map_err(|e| bad_state(format!("serializing the state: {e}")))
     }
 
@@ -496,7 +522,7 @@ impl LabState {
             value,
             beta: number(&meta["beta"], "β")? as f32,
             iteration: count(&meta["iteration"], "iteration")? as usize,
-            history: serde_json::from_value(meta["history"].clone()).map_err(|e| bad_state(format!("the saved state's history: {e}")))?,
+            history: history(&meta["history"])?,
         })
     }
 }

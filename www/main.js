@@ -6,6 +6,7 @@ import { Plots, LearningCurve, MethodsChart } from "./plots.js";
 import { Ranking } from "./ranking.js";
 import { LabClient } from "./lab-client.js";
 import { Watch } from "./watch.js";
+import { History } from "./history.js";
 import { TokenView } from "./tokens.js";
 import { BlindTest, winRate } from "./blind.js";
 import { tar } from "./tar.js";
@@ -33,11 +34,12 @@ let methodsChart = null;
 let compareLog = [];
 const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses; });
 const tokens = new TokenView($("tokens"));
-const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer));
+const iterations = new History(); // not `history`: that is the browser's
+const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer), iterations);
 const blind = new BlindTest($("blind"), () => call("blindPair", { seed: Math.floor(Math.random() * 1e9) }), recordJudgement);
 // for tests and the curious
 window.__lab = {
-  metrics: [], offers: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
+  get metrics() { return iterations.records(); }, get iterations() { return iterations.length; }, last: () => iterations.at(-1), offers: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
   save: () => call("debugSave"), crash: () => lab.stop(),
   memory: () => call("memory"), timePolicyStep: (workers) => call("timePolicyStep", { workers }),
   loseDevice: () => call("debugLoseDevice"),
@@ -72,21 +74,17 @@ lab.on("progress", ({ label, got, total }) => {
   $("load-progress").value = total ? got / total : 0.1;
   $("load-text").textContent = total ? `Loading ${label}: ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB` : `Loading ${label}…`;
 });
-// The watched answers repeat from one iteration to the next (SFT's always): one copy of each text
-// keeps a long session's memory flat.
-const texts = new Map();
-const intern = (s) => (texts.has(s) ? texts.get(s) : (texts.set(s, s), s));
-function compact(m) {
-  m.watch = (m.watch || []).map((w) => ({ ...w, prompt: intern(w.prompt), policy: intern(w.policy), sft: intern(w.sft) }));
-  return m;
+// An iteration's record goes to the compact history, the plots and the learning curve; the
+// structured-clone object is dropped.
+function record(m) {
+  iterations.push(m);
+  plots.add(m);
+  watch.added();
+  if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
 }
 
-lab.on("metrics", ({ metrics, offer: next }) => {
-  const m = compact(metrics);
-  window.__lab.metrics.push(m);
-  plots.add(m);
-  watch.add(m);
-  if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
+lab.on("metrics", ({ metrics: m, offer: next }) => {
+  record(m);
   let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
   if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
   const ceiling = info.settings.find((x) => x.key === "klCeiling")?.value;
@@ -313,13 +311,7 @@ function fillFirstVisit(start) {
     return li;
   }));
   window.__lab.plots = plots;
-  for (const record of start.restored?.history || []) {
-    const m = compact(record);
-    window.__lab.metrics.push(m);
-    plots.add(m);
-    watch.add(m);
-    if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
-  }
+  for (const m of start.restored?.history || []) record(m);
   if (start.restored) $("train-status").textContent = `Resumed after iteration ${start.restored.iteration}.`;
 }
 

@@ -48,7 +48,18 @@ function chart(container, id, title, help, xLabel, yLabel, series) {
     series: [{ label: xLabel }, ...series.map((label, i) => ({ label, stroke: COLORS[i], width: 2, points: { size: 5 } }))],
   }, data, area);
   new ResizeObserver(() => plot.setSize({ width: plotWidth(area), height: 180 })).observe(area);
-  return { plot, data };
+  // A chart off screen (scrolled away, or in a closed section) is redrawn when it comes into view,
+  // not at every iteration: a redraw costs the whole series.
+  const c = { plot, data, onScreen: false, stale: false };
+  c.draw = () => {
+    c.stale = !c.onScreen;
+    if (c.onScreen) plot.setData(data);
+  };
+  new IntersectionObserver(([e]) => {
+    c.onScreen = e.isIntersecting;
+    if (c.onScreen && c.stale) c.draw();
+  }).observe(box);
+  return c;
 }
 
 export class Plots {
@@ -60,10 +71,10 @@ export class Plots {
 
   add(m) {
     for (const p of PLOTS) {
-      const { plot, data } = this.charts[p.id];
-      data[0].push(m.iteration);
-      p.series.forEach(([key], i) => data[i + 1].push(Number.isFinite(m[key]) ? m[key] : null));
-      plot.setData(data);
+      const c = this.charts[p.id];
+      c.data[0].push(m.iteration);
+      p.series.forEach(([key], i) => c.data[i + 1].push(Number.isFinite(m[key]) ? m[key] : null));
+      c.draw();
     }
     this.points += 1;
   }
@@ -101,7 +112,7 @@ export class LearningCurve {
     d[0] = xs;
     d[1] = xs.map((x) => this.labeler.get(x) ?? null);
     d[2] = xs.map((x) => this.you.get(x) ?? null);
-    this.c.plot.setData(d);
+    this.c.draw();
   }
 }
 
@@ -126,7 +137,7 @@ export class MethodsChart {
         const curve = this.runs.get(m.name) || [];
         c.data[i + 1] = xs.map((x) => curve.find((p) => p.rankings === x)?.[key] ?? null);
       });
-      c.plot.setData(c.data);
+      c.draw();
     }
   }
 }

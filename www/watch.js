@@ -2,32 +2,32 @@
 // the reward model's scores; a slider replays earlier iterations. Model text is always text.
 
 export class Watch {
-  constructor(el, onInspect) {
+  // history: the session's records (history.js), one per iteration
+  constructor(el, onInspect, history) {
     this.items = el.querySelector("#watch-items");
     this.slider = el.querySelector("#watch-slider");
     this.at = el.querySelector("#watch-at");
     this.onInspect = onInspect;
-    this.records = []; // one {iteration, watch: [...]} per iteration
+    this.history = history;
     this.slider.addEventListener("input", () => this.show(Number(this.slider.value)));
   }
 
-  // Adds an iteration's record; the view follows the newest unless the visitor scrolled back.
-  add(record) {
-    if (!record.watch) return;
-    const following = this.records.length === 0 || Number(this.slider.value) === this.records.length - 1;
-    this.records.push(record);
-    this.slider.max = String(this.records.length - 1);
-    this.slider.disabled = this.records.length < 2;
+  // Shows the history's newest record unless the visitor scrolled back.
+  added() {
+    const n = this.history.length;
+    const following = n === 1 || Number(this.slider.value) >= n - 2;
+    this.slider.max = String(n - 1);
+    this.slider.disabled = n < 2;
     if (following) {
       this.slider.value = this.slider.max;
-      this.show(this.records.length - 1);
+      this.show(n - 1);
     }
   }
 
   show(i) {
-    const r = this.records[i];
+    const r = this.history.at(i);
     if (!r) return;
-    this.at.value = `${r.iteration + 1} of ${this.records.length} (${r.rankings} ranking${r.rankings === 1 ? "" : "s"})`;
+    this.at.value = `${r.iteration + 1} of ${this.history.length} (${r.rankings} ranking${r.rankings === 1 ? "" : "s"})`;
     this.items.replaceChildren(...r.watch.map((w) => this.item(w)));
   }
 

@@ -73,7 +73,7 @@ impl<E: Engine> Lab<E> {
             rankings_taken: tr.data_len(),
             beta: tr.beta,
             iteration: tr.iteration,
-            history: self.history(),
+            history: self.desk.borrow().history.clone(),
         })
     }
 
@@ -95,7 +95,7 @@ impl<E: Engine> Lab<E> {
         tr.fitted_on = if tr.method.needs().reward_model { used } else { 0 };
         (tr.beta, tr.iteration) = (s.beta, s.iteration);
         let mut d = self.desk.borrow_mut();
-        (d.rankings, d.used, d.history) = (rankings, used, s.history.iter().map(|h| h.to_string()).collect());
+        (d.rankings, d.used, d.history) = (rankings, used, s.history);
         Ok(())
     }
 }

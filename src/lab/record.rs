@@ -67,7 +67,8 @@ impl<E: Engine> Lab<E> {
             labeler: cadence.labeler.as_ref().map(|l| l.name()),
         };
         self.publish(&mut tr).await?;
-        let text = serde_json::to_string(&record).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        // through a Value: its keys sorted as a saved state's come back, so a restored text is the same
+        let text = serde_json::to_value(&record).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?.to_string();
         self.desk.borrow_mut().history.push(text);
         Ok(record)
     }

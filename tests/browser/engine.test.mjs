@@ -17,7 +17,7 @@ async function firstIterations(workers, n) {
     await waitOffer(page);
     await page.selectOption("#labeler", "cheerful");
     await page.check("#autopilot");
-    await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 300_000 });
+    await page.waitForFunction((k) => window.__lab.iterations >= k, n, { timeout: 300_000 });
     await page.uncheck("#autopilot");
     return { adapter, metrics: await page.evaluate((k) => window.__lab.metrics.slice(0, k), n) };
   } finally {
@@ -48,7 +48,7 @@ test("memory stays flat: after 200 iterations within 10% of its level after 10",
     // each level is taken right after a save, which the page makes every minute of a session: its
     // transient copies of the models are part of the working set from the first minute on
     const at = async (n) => {
-      await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 900_000 });
+      await page.waitForFunction((k) => window.__lab.iterations >= k, n, { timeout: 900_000 });
       await page.evaluate(() => window.__lab.save());
       await page.evaluate(() => window.gc && window.gc());
       const heap = await page.evaluate(() => performance.memory.usedJSHeapSize);

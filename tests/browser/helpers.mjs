@@ -62,9 +62,22 @@ export async function open(page, base, query = "?preset=tiny") {
   await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
 }
 
-export const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+// Charts off screen are redrawn when they come into view: scroll each into view first, as a reader would.
+export async function shot(page, name) {
+  await page.evaluate(async () => {
+    const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const y = window.scrollY;
+    for (const f of document.querySelectorAll("figure.plot")) {
+      f.scrollIntoView();
+      await frame();
+    }
+    window.scrollTo(0, y);
+    await frame();
+  });
+  return page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
 export const stored = (page) => page.evaluate(() => window.__lab.rankingsStored());
-export const metricsCount = (page) => page.evaluate(() => window.__lab.metrics.length);
+export const metricsCount = (page) => page.evaluate(() => window.__lab.iterations);
 export const offerId = (page) => page.getAttribute("#offer", "data-offer");
 
 /// Waits for a group of answers to be on screen; returns its id.
@@ -89,7 +102,7 @@ export async function rankAndSubmit(page, order = [2, 1]) {
 export async function trainUntil(page, n, labeler) {
   await page.selectOption("#labeler", labeler);
   await page.check("#autopilot");
-  await page.waitForFunction((k) => window.__lab.metrics.length >= k, n, { timeout: 600_000 });
+  await page.waitForFunction((k) => window.__lab.iterations >= k, n, { timeout: 600_000 });
   await page.uncheck("#autopilot");
   await pause(page);
 }

@@ -91,7 +91,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.click("#generate");
       await page.waitForFunction(() => document.getElementById("offer-kind").textContent.startsWith("Your question"), null, { timeout: 60_000 });
       await trainUntil(page, 3, "polite");
-      const m = await page.evaluate(() => window.__lab.metrics.at(-1));
+      const m = await page.evaluate(() => window.__lab.last());
       for (const key of ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "entropy", "objective", "rm_loss", "rm_accuracy", "truncated"]) {
         assert.ok(Number.isFinite(m[key]), `${key}: ${m[key]}`);
       }
@@ -177,7 +177,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       // learning goes on with the restored model
       await page.click("#train-toggle");
       await rankAndSubmit(page);
-      await page.waitForFunction((n) => window.__lab.metrics.length > n, before, { timeout: 300_000 });
+      await page.waitForFunction((n) => window.__lab.iterations > n, before, { timeout: 300_000 });
       await pause(page);
     });
   } finally {

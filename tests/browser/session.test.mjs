@@ -39,7 +39,7 @@ test("the demo model: the next answers come at once while it learns, a question 
     assert.ok(stillRunning, "the answers came before the iteration ended: not queued behind it");
     assert.match(await page.textContent("#offer-notes"), /knows only about tea, coffee/);
     // two rankings, two iterations, then it waits for the person and says so
-    await page.waitForFunction(() => window.__lab.metrics.length >= 2 && /^Waiting for your next ranking/.test(document.getElementById("train-status").textContent), null, { timeout: 300_000 });
+    await page.waitForFunction(() => window.__lab.iterations >= 2 && /^Waiting for your next ranking/.test(document.getElementById("train-status").textContent), null, { timeout: 300_000 });
     await page.waitForTimeout(5000);
     assert.equal(await metricsCount(page), 2, "no iteration without a new ranking");
     assert.equal((await stored(page)).length, 2);
@@ -58,13 +58,13 @@ test("nothing is lost when the Worker dies while it saves: the last complete sta
     await open(page, server.base);
     for (let i = 0; i < 3; i++) await rankAndSubmit(page);
     // rankings that come in during an iteration are learned from together by the next one
-    await page.waitForFunction(() => window.__lab.metrics.at(-1)?.rankings === 3, null, { timeout: 300_000 });
+    await page.waitForFunction(() => window.__lab.last()?.rankings === 3, null, { timeout: 300_000 });
     await pause(page); // saves
     await page.waitForFunction(() => /Model saved/.test(document.getElementById("saved").textContent), null, { timeout: 120_000 });
     const savedAt = await metricsCount(page);
     await page.click("#train-toggle");
     for (let i = 0; i < 2; i++) await rankAndSubmit(page);
-    await page.waitForFunction(() => window.__lab.metrics.at(-1)?.rankings === 5, null, { timeout: 300_000 });
+    await page.waitForFunction(() => window.__lab.last()?.rankings === 5, null, { timeout: 300_000 });
     const killedAt = await metricsCount(page);
     // the Worker is killed the moment it starts writing the new state
     await page.evaluate(() => { window.__lab.crashOnSave = true; window.__lab.save().catch(() => {}); });
@@ -78,7 +78,7 @@ test("nothing is lost when the Worker dies while it saves: the last complete sta
     assert.equal((await stored(page)).length, 5, "every ranking is kept");
     await page.waitForFunction(() => document.getElementById("ranking-count").textContent.startsWith("5 "));
     // the rankings the state had not seen are learned from now
-    await page.waitForFunction((fresh) => !fresh || window.__lab.metrics.at(-1)?.rankings === 5, resumed !== killedAt, { timeout: 300_000 });
+    await page.waitForFunction((fresh) => !fresh || window.__lab.last()?.rankings === 5, resumed !== killedAt, { timeout: 300_000 });
   } finally {
     await ctx.close();
   }
