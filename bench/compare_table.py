@@ -16,6 +16,8 @@ def main(folder):
     for path in sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl"))):
         labeler = os.path.basename(path).rsplit("-seed", 1)[0]
         for line in open(path):
+            if not line.startswith("{"):
+                continue  # runs before `--json` printed JSON lines only also printed the table
             d = json.loads(line)
             if "replay" in d:
                 runs[d["replay"]["title"]][labeler].append(d["replay"])

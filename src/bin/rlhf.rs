@@ -509,14 +509,18 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             report(&record.metrics, None, true)?;
         }
     }
-    emit(
-        "| method | rankings | win-rate vs SFT | KL (nats per answer) | pretraining log-lik. | seconds of training |\n|---|---:|---:|---:|---:|---:|",
-    )?;
+    // --json: JSON lines only; otherwise the table
+    if !r.json {
+        emit(
+            "| method | rankings | win-rate vs SFT | KL (nats per answer) | pretraining log-lik. | seconds of training |\n|---|---:|---:|---:|---:|---:|",
+        )?;
+    }
     for &m in &a.methods {
         let every = if r.eval_every > 0 { r.eval_every } else { r.rankings };
         let run = block_on(lab.replay(m, &r.labeler, every, protocol(&r)))?;
         if r.json {
             emit(serde_json::json!({ "replay": run }))?;
+            continue;
         }
         let n = run.curve.last().map_or(1, |c| c.rankings.max(1));
         for c in &run.curve {
