@@ -210,11 +210,16 @@ async function submitRanking() {
   showOffer(res.next);
 }
 
-async function applyOptions(key, value) {
+// A setting takes effect after the iteration that runs (if one does); the page says when it has.
+async function applyOptions(key, label, value) {
+  const status = $("settings-status");
+  status.textContent = `Setting ${label} to ${value}…`;
   try {
     await call("setOptions", { options: { [key]: value } });
+    status.textContent = `${label[0].toUpperCase()}${label.slice(1)} is now ${value}.`;
     clearError();
   } catch (e) {
+    status.textContent = "";
     showError(`Settings not applied: ${e.message}`);
   }
 }
@@ -284,7 +289,7 @@ function buildSettings(settings) {
     const input = Object.assign(document.createElement("input"), { type: "number", id: `setting-${s.key}`, value: String(s.value) });
     if (s.range.kind === "count") Object.assign(input, { min: s.range.min, max: s.range.max, step: 1 });
     if (s.range.kind === "real") Object.assign(input, { min: s.range.min, max: s.range.max, step: "any" });
-    input.addEventListener("change", () => applyOptions(s.key, Number(input.value)));
+    input.addEventListener("change", () => applyOptions(s.key, s.label, Number(input.value)));
     const help = Object.assign(document.createElement("span"), { className: "help", textContent: s.help });
     label.append(`${s.label[0].toUpperCase()}${s.label.slice(1)} `, input, help);
     return label;

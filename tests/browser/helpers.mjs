@@ -117,6 +117,8 @@ export async function setK(page, k) {
   await page.evaluate(() => { document.getElementById("controls").open = true; });
   await page.fill("#setting-k", String(k));
   await page.dispatchEvent("#setting-k", "change");
+  // applied after any iteration that runs: groups offered from then on have k answers
+  await page.waitForFunction((n) => new RegExp(`is now ${n}\\.$`).test(document.getElementById("settings-status").textContent), k, { timeout: 300_000 });
 }
 
 export async function measure(page, labeler) {
