@@ -97,19 +97,18 @@ impl<E: Engine> RewardEnsemble<E> {
     }
 }
 
+/// Per sequence: the members' mean score and their (population) spread (members × sequences in).
+pub fn member_stats(all: &[Vec<f32>]) -> Vec<(f32, f32)> {
+    (0..all[0].len()).map(|j| mean_std(&all.iter().map(|m| m[j]).collect::<Vec<_>>())).collect()
+}
+
 /// Per sequence: the mean over members less `penalty` times their (population) spread. One member
 /// is its own score.
 pub fn conservative(all: &[Vec<f32>], penalty: f32) -> Vec<f32> {
     if all.len() == 1 {
         return all[0].clone();
     }
-    (0..all[0].len())
-        .map(|j| {
-            let xs: Vec<f32> = all.iter().map(|m| m[j]).collect();
-            let (mean, std) = mean_std(&xs);
-            mean - penalty * std
-        })
-        .collect()
+    member_stats(all).into_iter().map(|(mean, std)| mean - penalty * std).collect()
 }
 
 /// How much the members disagree on the order of K answers (members × answers): over every pair,

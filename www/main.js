@@ -210,13 +210,15 @@ async function submitRanking() {
   showOffer(res.next);
 }
 
+const capital = (s) => `${s[0].toUpperCase()}${s.slice(1)}`;
+
 // A setting takes effect after the iteration that runs (if one does); the page says when it has.
 async function applyOptions(key, label, value) {
   const status = $("settings-status");
   status.textContent = `Setting ${label} to ${value}…`;
   try {
     await call("setOptions", { options: { [key]: value } });
-    status.textContent = `${label[0].toUpperCase()}${label.slice(1)} is now ${value}.`;
+    status.textContent = `${capital(label)} is now ${value}.`;
     clearError();
   } catch (e) {
     status.textContent = "";
@@ -291,7 +293,7 @@ function buildSettings(settings) {
     if (s.range.kind === "real") Object.assign(input, { min: s.range.min, max: s.range.max, step: "any" });
     input.addEventListener("change", () => applyOptions(s.key, s.label, Number(input.value)));
     const help = Object.assign(document.createElement("span"), { className: "help", textContent: s.help });
-    label.append(`${s.label[0].toUpperCase()}${s.label.slice(1)} `, input, help);
+    label.append(`${capital(s.label)} `, input, help);
     return label;
   }));
 }

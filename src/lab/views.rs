@@ -9,15 +9,9 @@ use crate::bail;
 use crate::corpus::format_dialogue;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::mean_std;
-use crate::reward_ensemble::conservative;
+use crate::reward_ensemble::{conservative, member_stats};
 use crate::rollout::{action_targets, Rollout};
 use crate::sample::answers;
-
-/// Each sequence's spread of scores across the reward models (members × sequences in).
-fn spreads(all: &[Vec<f32>]) -> Vec<f32> {
-    (0..all[0].len()).map(|j| mean_std(&all.iter().map(|m| m[j]).collect::<Vec<_>>()).1).collect()
-}
 
 /// One prompt answered by the current policy and by the SFT model with the same seed, scored.
 #[derive(Clone, Debug, Serialize)]
@@ -74,7 +68,8 @@ impl<E: Engine> Trainer<E> {
             let (policy, sft) = (self.answer(p, s, false).await?, self.answer(p, s, true).await?);
             let seqs: Vec<Vec<u32>> = [&policy, &sft].iter().map(|a| self.dialogue(p, a)).collect::<Result<_>>()?;
             let all = self.reward.member_scores(&seqs, self.tok.end).await?;
-            let (scores, spread) = (conservative(&all, self.cfg.rm.penalty), spreads(&all));
+            let scores = conservative(&all, self.cfg.rm.penalty);
+            let spread: Vec<f32> = member_stats(&all).into_iter().map(|(_, std)| std).collect();
             out.push(Watched {
                 prompt: p.clone(),
                 policy,
