@@ -198,16 +198,14 @@ const handlers = {
   debugDirectLogprobs({ prompt, answer }) {
     return inLine(() => lab.debug_direct_logprobs(prompt, answer));
   },
-  // every method from the base model on the rankings so far; learning waits meanwhile
+  // every method from the base model on the rankings so far, each run posted as it ends; learning
+  // waits meanwhile
   async compare({ labeler, methods }) {
-    const runs = [];
     for (const method of methods) {
       post("comparing", { method });
       const run = await inLine(() => lab.replay(method, labeler));
       post("compared", { run });
-      runs.push(run);
     }
-    return runs;
   },
   // for the benchmarks: this Worker's wasm memory, and a policy minibatch timed on `workers` Workers
   memory() {
