@@ -3,7 +3,8 @@
 // the autopilot for N rankings, then `rlhf align` natively with the same labeler, seed and loop
 // (the autopilot ranks at once: --lag 0); an iteration's seconds at the 1st, 16th and last ranking
 // on both, and their ratio. Also a PPO-ptx policy minibatch of the demo's shape timed in the page
-// on 1, 2, 4 and 8 Workers, and the page's memory (JS heap, the engine Worker's wasm) after 10
+// on 1, 2, 4 and 8 Workers (and on 1 and 2 with the plain SIMD build, for browsers without relaxed
+// SIMD), and the page's memory (JS heap, the engine Worker's wasm) after 10
 // iterations and after the last.
 //
 // usage: node bench/page.mjs [RANKINGS, default 64] [LABELER, default cheerful] > bench/page/run.jsonl
@@ -30,8 +31,18 @@ try {
   await page.waitForSelector("body[data-ready='1']", { timeout: 600_000 });
   await waitOffer(page, 600_000);
   out({ engine: await page.textContent("#adapter"), cores: await page.evaluate(() => navigator.hardwareConcurrency) });
+  const build = await page.getAttribute("#adapter", "data-build");
   for (const workers of [1, 2, 4, 8]) {
-    out({ policy_minibatch_ms: await page.evaluate((w) => window.__lab.timePolicyStep(w), workers), workers });
+    out({ policy_minibatch_ms: await page.evaluate((w) => window.__lab.timePolicyStep(w), workers), workers, build });
+  }
+  if (build !== "plain") {
+    const plain = await ctx.newPage();
+    await plain.goto(`${server.base}/?simd=plain&engine=cpu`);
+    await waitOffer(plain, 600_000);
+    for (const workers of [1, 2]) {
+      out({ policy_minibatch_ms: await plain.evaluate((w) => window.__lab.timePolicyStep(w), workers), workers, build: "plain" });
+    }
+    await plain.close();
   }
   await page.selectOption("#labeler", labeler);
   await page.check("#autopilot");

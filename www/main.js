@@ -18,6 +18,8 @@ const preset = params.get("preset") === "tiny" ? "tiny" : "base";
 const forcedEngine = ["webgpu", "cpu"].includes(params.get("engine")) ? params.get("engine") : null;
 // tests of one Worker count may name it; a visitor's CPU engine uses every core the browser reports
 const forcedWorkers = Math.max(0, Math.min(8, Number(params.get("workers")) || 0)) || null;
+// tests of the plain SIMD build may name it; a visitor gets the fastest build the browser runs
+const forcedSimd = ["plain", "relaxed"].includes(params.get("simd")) ? params.get("simd") : null;
 const base = `assets/${preset}/`;
 const lab = new LabClient((reason) => recover(reason));
 const call = (type, args) => lab.call(type, args);
@@ -269,6 +271,8 @@ function describeEngine(info) {
       : `a training step took ${c.gpuMs.toFixed(0)} ms on WebGPU, ${c.cpuMs.toFixed(0)} ms on the CPU`;
   $("adapter").textContent = `Engine: ${info.adapter} (${timing}${c.forced ? "" : "; the faster was chosen"})`;
   $("adapter").dataset.engine = c.gpu ? "webgpu" : "cpu";
+  $("adapter").dataset.build = info.build.name;
+  if (!c.gpu) $("adapter").textContent += ` · ${info.build.label}`;
   if (c.gpuMs === null && !c.forced) warn("WebGPU is not available here, so the lab runs on its CPU engine compiled to wasm: everything works, only slower. For the GPU, use a recent Chrome, Edge, Firefox or Safari with WebGPU enabled.");
   if (info.notice) warn(info.notice);
   if (!info.owner) warn("Another tab of this page is training this lab. This tab can rank and look, but training and saving stay with the other tab until it closes.");
@@ -325,7 +329,7 @@ function fillFirstVisit(start) {
 // Loads the lab in the Worker, which restores the saved model and the stored rankings; then learning
 // starts (when this tab may train).
 async function connect(first) {
-  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers });
+  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers, simd: forcedSimd });
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: a ${(start.parameters / 1e6).toFixed(2)}M-parameter model.`;
   describeEngine(start);

@@ -4,7 +4,8 @@
 // {error} in place of the next reply.
 import init, { ShardEngine } from "./pkg/rlhf_lab.js";
 
-const ready = init();
+// loaded by the first message, "init", with the build the engine's Worker runs
+let ready = null;
 let config = null;
 const engines = new Map();
 
@@ -50,8 +51,14 @@ const ops = {
 };
 
 onmessage = async (ev) => {
-  await ready;
   const m = ev.data;
+  if (m.op === "init") ready = init({ module_or_path: m.wasm });
+  try {
+    await ready;
+  } catch (err) {
+    reply({ error: { message: `the engine could not load here (${err && err.message ? err.message : err})` } });
+    return;
+  }
   if (m.op === "drop") {
     engines.get(m.engine)?.free();
     engines.delete(m.engine);

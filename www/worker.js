@@ -6,9 +6,11 @@
 import init, { Lab } from "./pkg/rlhf_lab.js";
 import { openStore, putState, getState, setAsideState, allRankings, putRanking } from "./store.js";
 import { ShardPool, shardCount } from "./shards.js";
+import { engineBuild } from "./simd.js";
 
 let lab = null;
 let pool = null; // the shard Workers of the CPU engine
+let build = null; // which build of the engine runs here (www/simd.js)
 let wasm = null; // the module's exports (its memory)
 let model = null; // the base model's config and weights, for timing
 let line = Promise.resolve(); // the trained models' calls, one at a time, iterations included
@@ -128,9 +130,10 @@ async function restore(rankings) {
 }
 
 const handlers = {
-  async init({ base, options, dbName, engine, workers }) {
+  async init({ base, options, dbName, engine, workers, simd }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
-    wasm = await init();
+    build = engineBuild(simd);
+    wasm = await init({ module_or_path: build.url });
     const [config, tokenizer] = await Promise.all([fetchText(base + "config.json"), fetchText(base + "tokenizer.json")]);
     const weights = await fetchBytes(base + "model.safetensors", "weights");
     model = { config, weights };
@@ -143,7 +146,7 @@ const handlers = {
     const shards = (workers || shardCount()) - 1;
     if (!choice.gpu && shards > 0) {
       pool = new ShardPool(shards);
-      await pool.start(config);
+      await pool.start(config, build.url);
     }
     lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu, pool || undefined);
     owner = await claimTraining(dbName);
@@ -157,7 +160,7 @@ const handlers = {
     }
     post("progress", { label: "sampling the first answers", got: 1, total: 1 });
     await inLine(() => lab.start());
-    return { adapter: lab.adapter, choice, owner, parameters: lab.parameters, describe: lab.describe(), rankings, offer: lab.offered(), ...state };
+    return { adapter: lab.adapter, build: { name: build.name, label: build.label }, choice, owner, parameters: lab.parameters, describe: lab.describe(), rankings, offer: lab.offered(), ...state };
   },
   offered() {
     return lab.offered();
@@ -214,7 +217,7 @@ const handlers = {
   async timePolicyStep({ workers }) {
     const shards = workers > 1 ? new ShardPool(workers - 1) : null;
     try {
-      if (shards) await shards.start(model.config);
+      if (shards) await shards.start(model.config, build.url);
       return await Lab.time_policy_step(model.config, model.weights, shards || undefined);
     } finally {
       shards?.stop();

@@ -1,5 +1,6 @@
-// The CPU engine in the page across Workers: two Workers give one Worker's results (the fallback)
-// within float tolerance, and a long session's memory stays flat.
+// The CPU engine in the page across Workers and builds: two Workers give one Worker's results (the
+// fallback) within float tolerance, the plain SIMD build (for browsers without relaxed SIMD) the
+// relaxed one's, and a long session's memory stays flat.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { serve, launch, open, waitOffer, pause } from "./helpers.mjs";
@@ -8,34 +9,48 @@ let server;
 before(async () => { server = await serve(); });
 after(() => server.close());
 
-/// The first `n` iterations' metrics with the autopilot on, on `workers` Workers.
-async function firstIterations(workers, n) {
+/// The first `n` iterations' metrics with the autopilot on, on `workers` Workers (and the build
+/// `simd` names, else the browser's fastest).
+async function firstIterations(workers, n, simd = null) {
   const { ctx, page } = await launch(false);
   try {
-    await open(page, server.base, `?preset=tiny&workers=${workers}`);
+    await open(page, server.base, `?preset=tiny&workers=${workers}${simd ? `&simd=${simd}` : ""}`);
     const adapter = await page.textContent("#adapter");
+    const build = await page.getAttribute("#adapter", "data-build");
     await waitOffer(page);
     await page.selectOption("#labeler", "cheerful");
     await page.check("#autopilot");
     await page.waitForFunction((k) => window.__lab.iterations >= k, n, { timeout: 300_000 });
     await page.uncheck("#autopilot");
-    return { adapter, metrics: await page.evaluate((k) => window.__lab.metrics.slice(0, k), n) };
+    return { adapter, build, metrics: await page.evaluate((k) => window.__lab.metrics.slice(0, k), n) };
   } finally {
     await ctx.close();
   }
 }
 
-test("the CPU engine on two Workers learns as on one (the fallback), within float tolerance", { timeout: 600_000 }, async () => {
-  const one = await firstIterations(1, 3);
-  const two = await firstIterations(2, 3);
-  assert.match(one.adapter, /CPU reference in wasm \(/, one.adapter);
-  assert.match(two.adapter, /CPU reference in wasm on 2 Workers/, two.adapter);
-  for (let i = 0; i < 3; i++) {
+/// The metrics of two runs agree within float tolerance, iteration by iteration.
+function assertClose(x, y, what) {
+  for (let i = 0; i < x.metrics.length; i++) {
     for (const key of ["reward", "kl_k1", "policy_loss", "rm_loss", "rm_accuracy", "ptx_loglik", "entropy"]) {
-      const [a, b] = [one.metrics[i][key], two.metrics[i][key]];
-      assert.ok(Math.abs(a - b) <= 1e-3 + 1e-3 * Math.abs(a), `iteration ${i} ${key}: ${a} on one Worker, ${b} on two`);
+      const [a, b] = [x.metrics[i][key], y.metrics[i][key]];
+      assert.ok(Math.abs(a - b) <= 1e-3 + 1e-3 * Math.abs(a), `iteration ${i} ${key}: ${a} ${what[0]}, ${b} ${what[1]}`);
     }
   }
+}
+
+test("the CPU engine on two Workers learns as on one (the fallback), and the plain SIMD build as the relaxed one, within float tolerance", { timeout: 900_000 }, async () => {
+  const one = await firstIterations(1, 3);
+  const two = await firstIterations(2, 3);
+  const plain = await firstIterations(2, 3, "plain");
+  assert.match(one.adapter, /CPU reference in wasm \(/, one.adapter);
+  assert.match(two.adapter, /CPU reference in wasm on 2 Workers/, two.adapter);
+  // Chromium has relaxed SIMD: a visitor's page loads the build with the fused multiply-add
+  assert.equal(two.build, "relaxed");
+  assert.match(two.adapter, /wasm SIMD with fused multiply-add/, two.adapter);
+  assert.equal(plain.build, "plain");
+  assert.match(plain.adapter, /· wasm SIMD$/, plain.adapter);
+  assertClose(one, two, ["on one Worker", "on two"]);
+  assertClose(two, plain, ["with relaxed SIMD", "with plain SIMD"]);
 });
 
 test("memory stays flat: after 200 iterations within 10% of its level after 10", { timeout: 1_200_000 }, async () => {
