@@ -219,6 +219,9 @@ options! {
     rm_mode: RmMode, "rm-mode", "the reward model's fit", "Refit the reward model from SFT to every ranking each iteration, or go on from the last fit with a few steps.",
         |m| Range::Choice { names: RM_MODES }, page false,
         get |c| c.rm.mode, set |c, v| c.rm.mode = v;
+    rm_refit_until: usize, "rm-refit-until", "refits up to this many rankings", "A warm-started reward model is refitted afresh while there are at most this many rankings.",
+        |m| Range::Count { min: 0, max: 100000 }, page false,
+        get |c| c.rm.refit_until, set |c, v| c.rm.refit_until = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps per iteration of a warm-started fit.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

@@ -343,6 +343,21 @@ pub struct RmFit {
     pub members: usize,
     /// The policy optimizes the members' mean score less this many times their spread.
     pub penalty: f32,
+    /// A warm fit starts afresh, as a refit, while there are at most this many rankings: a fit
+    /// to the first handful is not carried on for good (0: never).
+    #[serde(default)]
+    pub refit_until: usize,
+}
+
+impl RmFit {
+    /// How the fit to `n` rankings runs.
+    pub fn mode_at(&self, n: usize) -> RmMode {
+        if n <= self.refit_until {
+            RmMode::Refit
+        } else {
+            self.mode
+        }
+    }
 }
 
 /// What every step of a fit shares: the learning rate, AdamW's settings, the gradient clip.

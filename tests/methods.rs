@@ -12,7 +12,7 @@ use rlhf_lab::methods::bok::{best_of_groups, sft_weights};
 use rlhf_lab::methods::dpo::dpo_loss;
 use rlhf_lab::methods::ppo::brake_beta;
 use rlhf_lab::methods::rloo::{rloo_advantages, rloo_weights};
-use rlhf_lab::reward::replay_schedule;
+use rlhf_lab::reward::{replay_schedule, RmFit, RmMode};
 use rlhf_lab::reward_ensemble::{conservative, disagreement};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::rollout::Rollout;
@@ -138,6 +138,18 @@ fn a_replay_takes_the_new_rankings_first_then_draws_the_others() {
     let mut second = s[0][1].clone();
     second.sort();
     assert_eq!(second, vec![0, 1]);
+}
+
+#[test]
+fn a_warm_fit_refits_afresh_up_to_its_limit_then_goes_on() {
+    let fit = RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0, refit_until: 16 };
+    assert_eq!(fit.mode_at(1), RmMode::Refit);
+    assert_eq!(fit.mode_at(16), RmMode::Refit);
+    assert_eq!(fit.mode_at(17), RmMode::Warm);
+    let never = RmFit { refit_until: 0, ..fit };
+    assert_eq!(never.mode_at(1), RmMode::Warm);
+    let refit = RmFit { mode: RmMode::Refit, ..never };
+    assert_eq!(refit.mode_at(100), RmMode::Refit);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, Ranking, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
+use crate::reward::{dialogue_ids, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
@@ -236,10 +236,10 @@ impl<E: Engine> Trainer<E> {
     /// Fits the reward models to every ranking so far (`fresh` of them new), afresh from the SFT
     /// trunk or on from the last fit (see `RmMode`), then normalizes them on the SFT demonstrations.
     async fn fit_reward_model(&mut self, fresh: usize) -> Result<RmReport> {
-        if self.cfg.rm.mode == RmMode::Refit || self.fitted_on == 0 {
+        let rm = RmFit { mode: self.cfg.rm.mode_at(self.data.len()), ..self.cfg.rm };
+        if rm.mode == RmMode::Refit || self.fitted_on == 0 {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
         }
-        let rm = self.cfg.rm;
         let step = StepOpt { lr: rm.lr, adam: self.cfg.adam, grad_clip: self.cfg.ppo.grad_clip };
         let (report, skipped) = self.reward.fit(&self.data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
         self.rm_skipped += skipped;
