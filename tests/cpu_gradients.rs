@@ -287,3 +287,21 @@ fn gradient_from_the_hidden_state_matches_finite_differences() {
     assert!(m.backward(None, None).is_err());
     assert!(m.backward(Some(&[1.0]), None).is_err());
 }
+
+#[test]
+fn the_layers_exp_is_within_two_ulp_of_exp_and_keeps_nan() {
+    use rlhf_lab::cpu::expf::{expf, EXP_MAX, EXP_MIN};
+    let mut worst = 0.0f64;
+    let steps = 200_000;
+    for i in 0..=steps {
+        let x = EXP_MIN + (EXP_MAX - EXP_MIN) * i as f32 / steps as f32;
+        let exact = (x as f64).exp();
+        let ulp = (exact as f32).abs() * f32::EPSILON;
+        worst = worst.max((expf(x) as f64 - exact).abs() / ulp as f64);
+    }
+    assert!(worst <= 2.0, "expf is {worst:.2} ulp from exp at worst");
+    assert_eq!(expf(0.0), 1.0);
+    assert!(expf(f32::NAN).is_nan());
+    assert!(expf(f32::NEG_INFINITY) < 1.2e-38 && expf(f32::NEG_INFINITY) >= 0.0);
+    assert!(expf(1e9).is_finite());
+}

@@ -1,6 +1,7 @@
 //! Causal multi-head self-attention over a fused qkv input, written as the matrix products of the
 //! paper (scores q·kᵀ, weights times v) so the CPU's matrix kernel does the work.
 
+use super::expf::expf;
 use super::matmul::{gemm_scaled, gemm_strided};
 
 /// inp (B,T,3C) holds q, k, v; writes preatt and att (B,NH,T,T) and out (B,T,C). Per (b, head):
@@ -23,7 +24,7 @@ pub fn attention_forward(out: &mut [f32], preatt: &mut [f32], att: &mut [f32], i
                 let maxval = p[..=ti].iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for t2 in 0..=ti {
-                    w[t2] = (p[t2] - maxval).exp();
+                    w[t2] = expf(p[t2] - maxval);
                     sum += w[t2];
                 }
                 w[..=ti].iter_mut().for_each(|x| *x /= sum);
@@ -98,7 +99,7 @@ pub fn attention_decode(out: &mut [f32], q: &[f32], q_rs: usize, kc: &[f32], vc:
             }
             let mut sum = 0.0;
             for wt in w.iter_mut() {
-                *wt = (*wt - maxval).exp();
+                *wt = expf(*wt - maxval);
                 sum += *wt;
             }
             let o = &mut out[ri * c + h * hs..][..hs];

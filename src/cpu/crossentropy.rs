@@ -2,6 +2,8 @@
 //! A target below zero marks a position that carries no loss (the prompt, during SFT).
 //! Dividing the logits by the temperature here is what makes PPO's log-probabilities those of the sampler.
 
+use super::expf::expf;
+
 /// losses (N) = -log softmax(logits/T)[target] (0 where target < 0); lse (N) = logsumexp(logits/T);
 /// entropy (N) = entropy of softmax(logits/T).
 #[allow(clippy::too_many_arguments)]
@@ -22,7 +24,7 @@ pub fn crossentropy_forward(
         let mut s = 0.0f32;
         let mut sx = 0.0f32; // Σ e^(x-m)·x, for the entropy
         for &x in row {
-            let e = (x * inv_t - m).exp();
+            let e = expf(x * inv_t - m);
             s += e;
             sx += e * x * inv_t;
         }
@@ -51,7 +53,7 @@ pub fn crossentropy_backward(
             continue;
         }
         for j in 0..v {
-            let p = (logits[r * v + j] * inv_t - lse[r]).exp();
+            let p = expf(logits[r * v + j] * inv_t - lse[r]);
             let onehot = if j == targets[r] as usize { 1.0 } else { 0.0 };
             dlogits[r * v + j] += weights[r] * (p - onehot) * inv_t;
         }

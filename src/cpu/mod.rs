@@ -6,6 +6,7 @@ pub mod attention;
 pub mod crossentropy;
 pub mod decode;
 pub mod encoder;
+pub mod expf;
 pub mod gelu;
 pub mod gpt;
 pub mod layernorm;
