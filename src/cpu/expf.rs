@@ -10,19 +10,25 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// Adding and subtracting 1.5·2^23 rounds to the nearest integer, without a call.
 const ROUND: f32 = 12_582_912.0;
-/// Below it e^x is under f32's smallest normal; above it, over its largest value.
+/// Below it e^x is under f32's smallest normal (it gives 0: a denormal would slow every product
+/// it enters); above it, near f32's largest value.
 pub const EXP_MIN: f32 = -87.336_55;
 pub const EXP_MAX: f32 = 88.0;
 
-/// e^x within 2 ulp for EXP_MIN ≤ x ≤ EXP_MAX; x is clamped to that range (so e^−∞ gives about
-/// 1e−38, not 0: every caller here takes e^x of x ≤ 30); NaN stays NaN.
+/// e^x within 2 ulp for EXP_MIN ≤ x ≤ EXP_MAX, 0 below, e^EXP_MAX above (every caller here takes
+/// e^x of x ≤ 30); NaN stays NaN.
 #[inline(always)]
 pub fn expf(x: f32) -> f32 {
+    let under = x < EXP_MIN;
     let x = x.clamp(EXP_MIN, EXP_MAX);
     let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
     let er = p * r * r + r + 1.0;
     let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    er * two_n
+    if under {
+        0.0
+    } else {
+        er * two_n
+    }
 }
