@@ -4,7 +4,7 @@
 // {error} in place of the next reply.
 import init, { ShardEngine } from "./pkg/rlhf_lab.js";
 
-// loaded by the first message, "init", with the build the engine's Worker runs
+// loaded by the first message, "init", from the module the engine's Worker compiled
 let ready = null;
 let config = null;
 const engines = new Map();
@@ -52,7 +52,7 @@ const ops = {
 
 onmessage = async (ev) => {
   const m = ev.data;
-  if (m.op === "init") ready = init({ module_or_path: m.wasm });
+  if (m.op === "init") ready = init({ module_or_path: m.module });
   try {
     await ready;
   } catch (err) {

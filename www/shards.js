@@ -40,10 +40,10 @@ export class ShardPool {
     return new Promise((resolve) => q.waiting.push(resolve));
   }
 
-  // Loads the wasm (the build at `wasm`, the engine Worker's own) in every Worker and gives it the
-  // model's config; resolves when all are ready.
-  async start(config, wasm) {
-    this.workers.forEach((_, i) => this.send(i, { op: "init", config, wasm }, []));
+  // Instantiates the engine Worker's compiled wasm module in every Worker and gives it the model's
+  // config; resolves when all are ready.
+  async start(config, module) {
+    this.workers.forEach((_, i) => this.send(i, { op: "init", config, module }, []));
     const replies = await Promise.all(this.workers.map((_, i) => this.receive(i)));
     const failed = replies.find((r) => r.error);
     if (failed) throw new Error(`a shard Worker could not start: ${failed.error.message}`);

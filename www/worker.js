@@ -11,6 +11,7 @@ import { engineBuild } from "./simd.js";
 let lab = null;
 let pool = null; // the shard Workers of the CPU engine
 let build = null; // which build of the engine runs here (www/simd.js)
+let compiled = null; // its compiled module, shared with the shard Workers
 let wasm = null; // the module's exports (its memory)
 let model = null; // the base model's config and weights, for timing
 let line = Promise.resolve(); // the trained models' calls, one at a time, iterations included
@@ -129,11 +130,24 @@ async function restore(rankings) {
   return { restored: null, notice: null };
 }
 
+// Streaming where the server names the type (application/wasm), else from the bytes.
+async function compileWasm(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`the engine (${url}) could not be loaded: HTTP ${response.status}`);
+  if (WebAssembly.compileStreaming && response.headers.get("content-type") === "application/wasm") {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
 const handlers = {
   async init({ base, options, dbName, engine, workers, simd }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
     build = engineBuild(simd);
-    wasm = await init({ module_or_path: build.url });
+    // compiled once and posted to the shard Workers: one copy of the code, which V8 optimizes as
+    // it runs hot in any of them
+    compiled = await compileWasm(build.url);
+    wasm = await init({ module_or_path: compiled });
     const [config, tokenizer] = await Promise.all([fetchText(base + "config.json"), fetchText(base + "tokenizer.json")]);
     const weights = await fetchBytes(base + "model.safetensors", "weights");
     model = { config, weights };
@@ -146,7 +160,7 @@ const handlers = {
     const shards = (workers || shardCount()) - 1;
     if (!choice.gpu && shards > 0) {
       pool = new ShardPool(shards);
-      await pool.start(config, build.url);
+      await pool.start(config, compiled);
     }
     lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu, pool || undefined);
     owner = await claimTraining(dbName);
@@ -217,7 +231,7 @@ const handlers = {
   async timePolicyStep({ workers }) {
     const shards = workers > 1 ? new ShardPool(workers - 1) : null;
     try {
-      if (shards) await shards.start(model.config, build.url);
+      if (shards) await shards.start(model.config, compiled);
       return await Lab.time_policy_step(model.config, model.weights, shards || undefined);
     } finally {
       shards?.stop();
