@@ -199,6 +199,15 @@ test("without WebGPU the page says so and the CPU engine works", { timeout: 300_
   }
 });
 
+/// Waits until `n` blind judgements are stored (they are read from IndexedDB, so a Promise:
+/// waitForFunction would take the Promise itself as the truthy answer).
+async function waitJudgements(page, n, timeout = 120_000) {
+  for (const t0 = Date.now(); (await page.evaluate(() => window.__lab.judgementsStored())).length < n;) {
+    if (Date.now() - t0 > timeout) throw new Error(`${n} judgements were not stored within ${timeout} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 test("with the page's defaults the autopilot raises its labeler's win-rate on tiny; the page names the engine it measured", { timeout: 1_500_000 }, async (t) => {
   const { ctx, page } = await launch(true);
   try {
@@ -246,7 +255,7 @@ test("with the page's defaults the autopilot raises its labeler's win-rate on ti
       for (let i = 0; i < 8; i++) {
         await page.waitForSelector("#blind[data-ready='1']", { timeout: 120_000 });
         await page.keyboard.press(["a", "b", "t"][i % 3]);
-        await page.waitForFunction((n) => window.__lab.judgementsStored().then((j) => j.length === n + 1), i, { timeout: 120_000 });
+        await waitJudgements(page, i + 1);
       }
       const js = await page.evaluate(() => window.__lab.judgementsStored());
       assert.equal(js.length, 8);
