@@ -10,8 +10,7 @@ import { engineBuild } from "./simd.js";
 
 let lab = null;
 let pool = null; // the shard Workers of the CPU engine
-let build = null; // which build of the engine runs here (www/simd.js)
-let compiled = null; // its compiled module, shared with the shard Workers
+let compiled = null; // the engine's compiled module (the build www/simd.js picks), shared with the shard Workers
 let wasm = null; // the module's exports (its memory)
 let model = null; // the base model's config and weights, for timing
 let line = Promise.resolve(); // the trained models' calls, one at a time, iterations included
@@ -143,7 +142,7 @@ async function compileWasm(url) {
 const handlers = {
   async init({ base, options, dbName, engine, workers, simd }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
-    build = engineBuild(simd);
+    const build = engineBuild(simd);
     // compiled once and posted to the shard Workers: one copy of the code, which V8 optimizes as
     // it runs hot in any of them
     compiled = await compileWasm(build.url);
