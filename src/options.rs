@@ -222,6 +222,9 @@ options! {
     rm_refit_until: usize, "rm-refit-until", "refits up to this many rankings", "A warm-started reward model is refitted afresh while there are at most this many rankings.",
         |m| Range::Count { min: 0, max: 100000 }, page false,
         get |c| c.rm.refit_until, set |c, v| c.rm.refit_until = v;
+    rm_head_lr_scale: f32, "rm-head-lr-scale", "the reward head's step size", "The reward head's learning rate as a multiple of the reward model's.",
+        |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
+        get |c| c.rm.head_lr_scale, set |c, v| c.rm.head_lr_scale = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps per iteration of a warm-started fit.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

@@ -221,7 +221,8 @@ impl<E: Engine> RewardModel<E> {
     }
 
     /// One AdamW step on a minibatch of rankings (already tokenized: one K-row batch per ranking).
-    pub async fn train_step(&mut self, batch: &[TokenizedRanking], pad: u32, opt: &AdamSettings, lr: f32, grad_clip: f32) -> Result<RmReport> {
+    pub async fn train_step(&mut self, batch: &[TokenizedRanking], pad: u32, step: &StepOpt) -> Result<RmReport> {
+        let (opt, lr) = (&step.adam, step.lr);
         let c = self.engine.config().n_embd;
         self.engine.zero_grad()?;
         let mut report = RmReport::default();
@@ -255,9 +256,9 @@ impl<E: Engine> RewardModel<E> {
             return Ok(report);
         }
         self.steps += 1;
-        let rep = self.engine.update(&opt.at(lr, self.steps), grad_clip).await?;
+        let rep = self.engine.update(&opt.at(lr, self.steps), step.grad_clip).await?;
         if rep.applied {
-            self.head.step(opt, lr);
+            self.head.step(opt, lr * step.head_lr_scale);
         } else {
             self.head.grad.fill(0.0);
             report.skipped = true;
@@ -295,7 +296,7 @@ impl<E: Engine> RewardModel<E> {
             let (mut loss, mut right, mut pairs, mut n) = (0.0, 0.0, 0, 0);
             for idx in pass {
                 let chunk: Vec<TokenizedRanking> = idx.iter().map(|&i| data[i].clone()).collect();
-                let r = self.train_step(&chunk, pad, &step.adam, step.lr, step.grad_clip).await?;
+                let r = self.train_step(&chunk, pad, step).await?;
                 crate::turns::pass().await;
                 if r.skipped {
                     skipped += 1;
@@ -347,6 +348,14 @@ pub struct RmFit {
     /// to the first handful is not carried on for good (0: never).
     #[serde(default)]
     pub refit_until: usize,
+    /// The head's step size as a multiple of the trunk's: a head that learns fast leaves the
+    /// trunk's features less distorted by a handful of rankings (linear probing, then fine-tuning).
+    #[serde(default = "one")]
+    pub head_lr_scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl RmFit {
@@ -364,6 +373,8 @@ impl RmFit {
 #[derive(Clone, Copy, Debug)]
 pub struct StepOpt {
     pub lr: f32,
+    /// The head's step size as a multiple of `lr`.
+    pub head_lr_scale: f32,
     pub adam: AdamSettings,
     pub grad_clip: f32,
 }

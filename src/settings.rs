@@ -46,7 +46,7 @@ impl Default for AlignConfig {
             min_rankings: 0,
             label_selection: Selection::First,
             k: 4,
-            rm: RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0, refit_until: 0 },
+            rm: RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0, refit_until: 0, head_lr_scale: 1.0 },
             rollouts: 32,
             max_new_tokens: 64,
             batch: 8,

@@ -8,9 +8,10 @@ use rlhf_lab::config::preset;
 use rlhf_lab::config::AdamSettings;
 use rlhf_lab::corpus::{prompt_for, respond, STYLES, TOPICS};
 use rlhf_lab::cpu::gpt::CpuGpt;
+use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, Ranking, RewardModel};
+use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, Ranking, RewardModel, StepOpt};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -109,9 +110,10 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let mut rm = RewardModel::new(engine, 4);
     let before = block_on(rm.evaluate(&held, tok.end)).unwrap();
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let step = StepOpt { lr: 2e-3, head_lr_scale: 1.0, adam, grad_clip: 1.0 };
     for _ in 0..10 {
         for chunk in train.chunks(4) {
-            block_on(rm.train_step(chunk, tok.end, &adam, 2e-3, 1.0)).unwrap();
+            block_on(rm.train_step(chunk, tok.end, &step)).unwrap();
         }
     }
     let after = block_on(rm.evaluate(&held, tok.end)).unwrap();
@@ -136,4 +138,37 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let after = block_on(rm.score(&others, tok.end)).unwrap();
     let by_hand: Vec<f32> = raw.iter().map(|r| (r - mu) / sd).collect();
     assert_close("normalized scores", &after, &by_hand, 1e-4, 1e-4);
+}
+
+#[test]
+fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
+    // AdamW's first step moves each weight by lr·g/(|g| + eps): lr·sign(g) wherever the gradient is
+    // not tiny, so the head's largest move is its learning rate, and the trunk's step is unchanged
+    let p = preset("tiny").unwrap();
+    let mut rng = Rng::new(5);
+    let text: Vec<String> = (0..200)
+        .map(|_| {
+            let t = &TOPICS[rng.below(TOPICS.len())];
+            rlhf_lab::corpus::format_dialogue(&prompt_for(t, &mut rng), &respond(t, *rng.choose(&STYLES), &mut rng))
+        })
+        .collect();
+    let tok = Tokenizer::train(&text, p.model.vocab_size).unwrap();
+    let t = &TOPICS[0];
+    let prompt = prompt_for(t, &mut rng);
+    let seqs: Vec<Vec<u32>> = STYLES.iter().take(4).map(|&s| dialogue_ids(&tok, &prompt, &respond(t, s, &mut rng), p.model.n_ctx).unwrap()).collect();
+    let batch = vec![(seqs, vec![0, 1, 2, 3])];
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let step = |scale: f32| {
+        let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 4, p.model.n_ctx).unwrap();
+        let mut rm = RewardModel::new(engine, 4);
+        let before = rm.head.w.clone();
+        block_on(rm.train_step(&batch, tok.end, &StepOpt { lr: 1e-3, head_lr_scale: scale, adam, grad_clip: 1.0 })).unwrap();
+        let moved = rm.head.w.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        (moved, block_on(rm.engine.params()).unwrap())
+    };
+    let (one, trunk_one) = step(1.0);
+    let (ten, trunk_ten) = step(10.0);
+    assert!((one - 1e-3).abs() < 1e-5, "largest head move at scale 1: {one}");
+    assert!((ten - 1e-2).abs() < 1e-4, "largest head move at scale 10: {ten}");
+    assert_eq!(trunk_one, trunk_ten, "the head's scale must not change the trunk's step");
 }
