@@ -181,7 +181,7 @@ fn camel(snake: &str) -> String {
     out
 }
 
-const SELECTIONS: &[&str] = &["first", "top_reward", "disagreement"];
+const SELECTIONS: &[&str] = &["first", "top_reward", "spread", "disagreement"];
 const BASELINES: &[&str] = &["value", "group"];
 const RM_MODES: &[&str] = &["refit", "warm"];
 

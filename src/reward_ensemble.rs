@@ -111,6 +111,19 @@ pub fn conservative(all: &[Vec<f32>], penalty: f32) -> Vec<f32> {
     member_stats(all).into_iter().map(|(mean, std)| mean - penalty * std).collect()
 }
 
+/// How far apart the reward models place a group's K answers (members × answers): the range of
+/// their conservative scores. A group they score alike is likely all ties to whoever ranks it,
+/// and a ranking of it teaches little.
+pub fn score_range(all: &[Vec<f32>], penalty: f32) -> f32 {
+    let s = conservative(all, penalty);
+    let (lo, hi) = s.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    if s.is_empty() {
+        0.0
+    } else {
+        hi - lo
+    }
+}
+
 /// How much the members disagree on the order of K answers (members × answers): over every pair,
 /// the spread across members of the probability σ(r_i − r_j) that the first beats the second,
 /// averaged. 0 for one member.

@@ -76,6 +76,9 @@ pub enum Selection {
     /// The groups with the answers the current reward model scores highest first, where
     /// over-optimization shows first and a label corrects the most.
     TopReward,
+    /// The groups whose answers the reward model scores furthest apart first: the fewest rankings
+    /// that are all ties.
+    Spread,
     /// The groups whose order the reward models disagree on most first: where a ranking teaches
     /// the ensemble the most.
     Disagreement,

@@ -13,7 +13,7 @@ use rlhf_lab::methods::dpo::dpo_loss;
 use rlhf_lab::methods::ppo::brake_beta;
 use rlhf_lab::methods::rloo::{rloo_advantages, rloo_weights};
 use rlhf_lab::reward::{replay_schedule, RmFit, RmMode};
-use rlhf_lab::reward_ensemble::{conservative, disagreement};
+use rlhf_lab::reward_ensemble::{conservative, disagreement, score_range};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::rollout::Rollout;
 
@@ -116,6 +116,11 @@ fn the_ensembles_conservative_score_and_disagreement_by_hand() {
     let spread = ((p.0 - p.1) / 2.0).abs();
     assert!((disagreement(&all) as f64 - spread).abs() < 1e-6);
     assert_eq!(disagreement(&[vec![1.0, 0.0]]), 0.0, "one member cannot disagree");
+    // the range of the group's scores: one member's own, or the conservative ones
+    assert_eq!(score_range(&[vec![0.5, -1.0, 2.0, 0.0]], 1.0), 3.0);
+    let members = [vec![1.0, 0.0], vec![3.0, 0.0]];
+    // means 2 and 0, spreads 1 and 0: conservative scores 2 − 0.5·1 = 1.5 and 0
+    assert_eq!(score_range(&members, 0.5), 1.5);
 }
 
 #[test]

@@ -147,6 +147,7 @@ async fn offer_order<E: Engine>(tr: &mut Trainer<E>) -> Result<Vec<usize>> {
         let all = tr.reward.member_scores(&seqs, tr.tok.end).await?;
         key.push(match tr.cfg.label_selection {
             Selection::TopReward => crate::reward_ensemble::conservative(&all, tr.cfg.rm.penalty).into_iter().fold(f32::NEG_INFINITY, f32::max),
+            Selection::Spread => crate::reward_ensemble::score_range(&all, tr.cfg.rm.penalty),
             _ => crate::reward_ensemble::disagreement(&all),
         });
     }
