@@ -1,7 +1,8 @@
 """The README's realignment tables from `rlhf align --json` runs: win-rate against SFT by rankings,
 mean ± spread (population standard deviation) over seeds, the lowest seed, KL to SFT, the change
 in held-out pretraining log-likelihood, and the compute each run took.
-usage: python3 bench/align_table.py bench/align   (files named LABELER[~NOISE]-seedN.jsonl)"""
+usage: python3 bench/align_table.py bench/align   (files named LABELER[~NOISE]-seedN.jsonl)
+       python3 bench/align_table.py bench/ablation minr4   (an ablation's: PREFIX-LABELER[~NOISE]-seedN.jsonl)"""
 import collections
 import glob
 import json
@@ -12,10 +13,10 @@ import sys
 ORDER = ["polite", "concise", "on_topic", "cheerful", "practical", "gloomy~0.25"]
 
 
-def load(folder):
+def load(folder, prefix=""):
     runs = collections.defaultdict(list)  # labeler -> [run]
-    for path in sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl"))):
-        labeler = os.path.basename(path).rsplit("-seed", 1)[0]
+    for path in sorted(glob.glob(os.path.join(folder, f"{prefix}{'-' if prefix else ''}*-seed*.jsonl"))):
+        labeler = os.path.basename(path).rsplit("-seed", 1)[0][len(prefix) + 1 if prefix else 0 :]
         run = {"evals": {}, "seconds": 0.0, "max_kl": 0.0}
         for line in open(path):
             d = json.loads(line)
@@ -39,8 +40,8 @@ def name(l):
     return base.replace("_", " ") + (f" ({float(noise):.0%} noise)" if noise else "")
 
 
-def main(folder):
-    runs = load(folder)
+def main(folder, prefix=""):
+    runs = load(folder, prefix)
     labelers = [l for l in ORDER if l in runs] + sorted(l for l in runs if l not in ORDER)
     print("| rankings | " + " | ".join(name(l) for l in labelers) + " |")
     print("|---:|" + "---:|" * len(labelers))
@@ -62,4 +63,4 @@ def main(folder):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/align")
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench/align", sys.argv[2] if len(sys.argv) > 2 else "")

@@ -17,7 +17,10 @@ pub struct AlignConfig {
     /// Rankings the command line's labeler gives per iteration (the page's person and autopilot
     /// rank one group at a time).
     pub rankings_per_iteration: usize,
-    /// Rankings the reward model needs before the policy starts moving.
+    /// Rankings the reward model needs before the policy starts moving: a reward model fitted to
+    /// one to three rankings sends the policy where chance points, and the answers sampled there
+    /// are what the person ranks next (measured: 16 rankings, six preferences × 3 seeds, mean
+    /// win-rate 0.78 -> 0.84, the lowest seed 0.30 -> 0.70; README, ablations).
     pub min_rankings: usize,
     /// The order in which an iteration's groups are offered for ranking.
     pub label_selection: Selection,
@@ -43,7 +46,7 @@ impl Default for AlignConfig {
         AlignConfig {
             method: MethodKind::Ppo,
             rankings_per_iteration: 1,
-            min_rankings: 0,
+            min_rankings: 4,
             label_selection: Selection::First,
             k: 4,
             rm: RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0, refit_until: 0, head_lr_scale: 1.0 },

@@ -85,9 +85,16 @@ function record(m) {
   if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
 }
 
+const ordinal = (n) => `${n}${[, "st", "nd", "rd"][n % 100 > 10 && n % 100 < 14 ? 0 : n % 10] || "th"}`;
+// why the answers do not change yet: the policy moves once the reward model has a few rankings
+const beforeMoving = (taken, first) =>
+  `The answers start to change at your ${ordinal(first)} ranking (${first - taken} to go): a reward model fitted to fewer would send the model wherever chance points.`;
+
 lab.on("metrics", ({ metrics: m, offer: next }) => {
   record(m);
+  const first = info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
   let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
+  if (m.rankings < first) s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"}: the reward model only. ${beforeMoving(m.rankings, first)}`;
   if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
   const ceiling = info.settings.find((x) => x.key === "klCeiling")?.value;
   if (Number.isFinite(ceiling) && m.kl_k1 > ceiling) {
@@ -104,8 +111,9 @@ lab.on("phase", ({ phase, taken }) => {
 lab.on("waiting", ({ offer: next, taken }) => {
   if (!offer) showOffer(next);
   $("spinner").hidden = true;
-  $("train-status").textContent = taken === 0 ? "Rank the answers in section 1: the model learns from your first ranking on."
-    : `Waiting for your next ranking: the model has learned from all ${taken}. Rank the answers in section 1.`;
+  const first = info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
+  $("train-status").textContent = taken === 0 ? `Rank the answers in section 1: the reward model learns from your first ranking on${first > 1 ? `, the answers change from your ${ordinal(first)}` : ""}.`
+    : `Waiting for your next ranking: the model has learned from all ${taken}. Rank the answers in section 1.${taken < first ? ` ${beforeMoving(taken, first)}` : ""}`;
 });
 lab.on("ranking", ({ offer: next }) => {
   setCount(rankingCount + 1);

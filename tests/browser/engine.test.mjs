@@ -39,9 +39,12 @@ function assertClose(x, y, what) {
 }
 
 test("the CPU engine on two Workers learns as on one (the fallback), and the plain SIMD build as the relaxed one, within float tolerance", { timeout: 900_000 }, async () => {
-  const one = await firstIterations(1, 3);
-  const two = await firstIterations(2, 3);
-  const plain = await firstIterations(2, 3, "plain");
+  // five iterations: the policy moves from the 4th ranking on (the defaults' min-rankings), so the
+  // last two hold PPO-ptx's update to the same tolerance
+  const one = await firstIterations(1, 5);
+  const two = await firstIterations(2, 5);
+  const plain = await firstIterations(2, 5, "plain");
+  assert.ok(two.metrics.at(-1).kl_k1 > 0, "the policy moved in the iterations compared");
   assert.match(one.adapter, /CPU reference in wasm \(/, one.adapter);
   assert.match(two.adapter, /CPU reference in wasm on 2 Workers/, two.adapter);
   // Chromium has relaxed SIMD: a visitor's page loads the build with the fused multiply-add
