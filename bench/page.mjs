@@ -1,7 +1,7 @@
 // The page's engine against the native one, in one run: the visitor's page (the demo model, every
 // default, the engine the start-up measurement picks, the Workers the browser's cores allow) with
 // the autopilot for N rankings, then `rlhf align` natively with the same labeler, seed and loop
-// (the autopilot ranks at once: --lag 0); an iteration's seconds at the 1st, 16th and last ranking
+// (the autopilot ranks at once: --lag 0); an iteration's seconds at the 1st, 5th, 16th and last ranking
 // on both, and their ratio. Also a PPO-ptx policy minibatch of the demo's shape timed in the page
 // on 1, 2, 4 and 8 Workers (and on 1 and 2 with the plain SIMD build, for browsers without relaxed
 // SIMD), and the page's memory (JS heap, the engine Worker's wasm) after 10
@@ -63,7 +63,8 @@ try {
   const native = execFileSync(rlhf, ["align", "--model", "www/assets/base", "--labeler", labeler, "--seed", "1", "--lag", "0", "--rankings", String(rankings), "--json"], { encoding: "utf8", maxBuffer: 1 << 28 })
     .trim().split("\n").map((l) => JSON.parse(l)).filter((d) => d.iteration !== undefined);
   for (const m of native) out({ native: { rankings: m.rankings, seconds: seconds(m) } });
-  for (const n of [1, 16, rankings]) {
+  // the 5th: the first iterations with a PPO-ptx update (the policy waits for 4 rankings)
+  for (const n of [1, 5, 16, rankings]) {
     const [p, q] = [around(pageMs, n), around(native, n)];
     out({ iteration_at: n, page_s: p, native_s: q, ratio: p / q });
   }
