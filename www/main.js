@@ -78,13 +78,18 @@ lab.on("progress", ({ label, got, total }) => {
 });
 // An iteration's record goes to the compact history, the plots and the learning curve; the
 // structured-clone object is dropped.
+// Before the policy moves (the first rankings) an iteration fits the reward model alone: the policy's
+// terms were not measured, and plot as gaps rather than zeros.
+const POLICY_TERMS = ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "value_loss", "entropy", "truncated", "objective"];
 function record(m) {
   iterations.push(m);
-  plots.add(m);
+  plots.add(m.rankings < firstMoving() ? { ...m, ...Object.fromEntries(POLICY_TERMS.map((k) => [k, null])) } : m);
   watch.added();
   if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
 }
 
+// the ranking from which PPO moves the policy (the lab's min-rankings setting)
+const firstMoving = () => info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
 const ordinal = (n) => `${n}${[, "st", "nd", "rd"][n % 100 > 10 && n % 100 < 14 ? 0 : n % 10] || "th"}`;
 // why the answers do not change yet: the policy moves once the reward model has a few rankings
 const beforeMoving = (taken, first) =>
@@ -92,7 +97,7 @@ const beforeMoving = (taken, first) =>
 
 lab.on("metrics", ({ metrics: m, offer: next }) => {
   record(m);
-  const first = info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
+  const first = firstMoving();
   let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
   if (m.rankings < first) s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"}: the reward model only. ${beforeMoving(m.rankings, first)}`;
   if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
@@ -111,7 +116,7 @@ lab.on("phase", ({ phase, taken }) => {
 lab.on("waiting", ({ offer: next, taken }) => {
   if (!offer) showOffer(next);
   $("spinner").hidden = true;
-  const first = info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
+  const first = firstMoving();
   $("train-status").textContent = taken === 0 ? `Rank the answers in section 1: the reward model learns from your first ranking on${first > 1 ? `, the answers change from your ${ordinal(first)}` : ""}.`
     : `Waiting for your next ranking: the model has learned from all ${taken}. Rank the answers in section 1.${taken < first ? ` ${beforeMoving(taken, first)}` : ""}`;
 });
@@ -312,6 +317,7 @@ function buildSettings(settings) {
 
 function fillFirstVisit(start) {
   info = start.describe;
+  $("guide-first").textContent = `from your ${ordinal(Math.max(1, firstMoving()))} ranking on`;
   $("knows").textContent = `This small model knows about ${info.topics.length} topics: ${info.topics.join(", ")}. Its answers to anything else are about those.`;
   $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
   heldout = info.heldout;
