@@ -8,12 +8,15 @@
 // iterations and after the last.
 //
 // usage: node bench/page.mjs [RANKINGS, default 64] [LABELER, default cheerful] > bench/page/run.jsonl
+//        node bench/page.mjs workers > bench/page/workers.jsonl   (the minibatch alone, three rounds)
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { serve, launch, waitOffer, pause } from "../tests/browser/helpers.mjs";
 
-const rankings = Number(process.argv[2] || 64);
+// `workers` instead of a number: only the minibatch on 1 and 2 Workers, three rounds
+const workersOnly = process.argv[2] === "workers";
+const rankings = workersOnly ? 0 : Number(process.argv[2] || 64);
 const labeler = process.argv[3] || "cheerful";
 const rlhf = process.env.RLHF || path.join(process.env.CARGO_TARGET_DIR || `${os.homedir()}/.cache/rlhf-lab/target`, "release/rlhf");
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -32,6 +35,17 @@ try {
   await waitOffer(page, 600_000);
   out({ engine: await page.textContent("#adapter"), cores: await page.evaluate(() => navigator.hardwareConcurrency) });
   const build = await page.getAttribute("#adapter", "data-build");
+  // the engine Worker answers the watched questions after start-up: let it finish before timing
+  await page.waitForTimeout(15_000);
+  if (workersOnly) {
+    for (let round = 1; round <= 3; round++) {
+      const [one, two] = [await page.evaluate(() => window.__lab.timePolicyStep(1)), await page.evaluate(() => window.__lab.timePolicyStep(2))];
+      out({ round, policy_minibatch_ms: { 1: one, 2: two }, speedup: one / two, build });
+    }
+    await ctx.close();
+    server.close();
+    process.exit(0);
+  }
   for (const workers of [1, 2, 4, 8]) {
     out({ policy_minibatch_ms: await page.evaluate((w) => window.__lab.timePolicyStep(w), workers), workers, build });
   }

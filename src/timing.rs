@@ -76,15 +76,21 @@ impl TimedPolicy {
     }
 }
 
-/// Milliseconds per PPO-ptx policy step on a random (b, t) minibatch (see `TimedPolicy`), after one
-/// warm-up step; the mean of `n` steps.
-pub async fn policy_step_ms<E: Engine>(engine: &mut E, b: usize, t: usize, n: usize) -> Result<f64> {
+/// Milliseconds per PPO-ptx policy step on a random (b, t) minibatch (see `TimedPolicy`), after
+/// `warmup` untimed steps; the median of `n` steps.
+pub async fn policy_step_ms<E: Engine>(engine: &mut E, b: usize, t: usize, warmup: usize, n: usize) -> Result<f64> {
     let p = TimedPolicy::new(random_batch(engine.config().vocab_size, b, t, 3));
     let (pol, ptx) = (p.policy(), p.ptx());
-    engine.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0).await?;
-    let t0 = now_ms();
-    for _ in 0..n.max(1) {
+    for _ in 0..warmup.max(1) {
         engine.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0).await?;
     }
-    Ok((now_ms() - t0) / n.max(1) as f64)
+    let mut ms = Vec::with_capacity(n.max(1));
+    for _ in 0..n.max(1) {
+        let t0 = now_ms();
+        engine.policy_step(&pol, Some(&ptx), &TIMED_OPT, 1.0).await?;
+        ms.push(now_ms() - t0);
+    }
+    // the median: one step slowed by a collection or another task does not move it
+    ms.sort_by(f64::total_cmp);
+    Ok(ms[ms.len() / 2])
 }

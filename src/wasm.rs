@@ -109,7 +109,8 @@ impl Lab {
             None => AnyEngine::new(cfg, None, params, b, t),
         }
         .map_err(js)?;
-        crate::timing::policy_step_ms(&mut e, b, t, 3).await.map_err(js)
+        // three steps first: new Workers' code tiers up and their caches fill before the timed five
+        crate::timing::policy_step_ms(&mut e, b, t, 3, 5).await.map_err(js)
     }
 
     /// Loads a checkpoint (config.json, model.safetensors, tokenizer.json) and builds the lab on
