@@ -76,11 +76,11 @@ lab.on("progress", ({ label, got, total }) => {
   $("load-progress").value = total ? got / total : 0.1;
   $("load-text").textContent = total ? `Loading ${label}: ${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB` : `Loading ${label}…`;
 });
-// An iteration's record goes to the compact history, the plots and the learning curve; the
-// structured-clone object is dropped.
 // Before the policy moves (the first rankings) an iteration fits the reward model alone: the policy's
 // terms were not measured, and plot as gaps rather than zeros.
 const POLICY_TERMS = ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "value_loss", "entropy", "truncated", "objective"];
+// An iteration's record goes to the compact history, the plots and the learning curve; the
+// structured-clone object is dropped.
 function record(m) {
   iterations.push(m);
   plots.add(m.rankings < firstMoving() ? { ...m, ...Object.fromEntries(POLICY_TERMS.map((k) => [k, null])) } : m);
