@@ -84,17 +84,22 @@ fn ranking_loss_by_hand_with_ties() {
     assert!((ranking_loss(&r, &[0, 1, 2, 3]).0 - by_hand).abs() < 1e-6);
 }
 
+/// A tokenizer trained on `n` dialogues of the grammar (random topics and styles).
+fn grammar_tokenizer(n: usize, vocab_size: usize, rng: &mut Rng) -> Tokenizer {
+    let text: Vec<String> = (0..n)
+        .map(|_| {
+            let t = &TOPICS[rng.below(TOPICS.len())];
+            rlhf_lab::corpus::format_dialogue(&prompt_for(t, rng), &respond(t, *rng.choose(&STYLES), rng))
+        })
+        .collect();
+    Tokenizer::train(&text, vocab_size).unwrap()
+}
+
 #[test]
 fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let p = preset("tiny").unwrap();
     let mut rng = Rng::new(2);
-    let corpus_text: Vec<String> = (0..600)
-        .map(|_| {
-            let t = &TOPICS[rng.below(TOPICS.len())];
-            rlhf_lab::corpus::format_dialogue(&prompt_for(t, &mut rng), &respond(t, *rng.choose(&STYLES), &mut rng))
-        })
-        .collect();
-    let tok = Tokenizer::train(&corpus_text, p.model.vocab_size).unwrap();
+    let tok = grammar_tokenizer(600, p.model.vocab_size, &mut rng);
     let mut labeler = Labeler::new(Rule::Polite);
     let mut make = |rng: &mut Rng| {
         let t = &TOPICS[rng.below(TOPICS.len())];
@@ -146,13 +151,7 @@ fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
     // not tiny, so the head's largest move is its learning rate, and the trunk's step is unchanged
     let p = preset("tiny").unwrap();
     let mut rng = Rng::new(5);
-    let text: Vec<String> = (0..200)
-        .map(|_| {
-            let t = &TOPICS[rng.below(TOPICS.len())];
-            rlhf_lab::corpus::format_dialogue(&prompt_for(t, &mut rng), &respond(t, *rng.choose(&STYLES), &mut rng))
-        })
-        .collect();
-    let tok = Tokenizer::train(&text, p.model.vocab_size).unwrap();
+    let tok = grammar_tokenizer(200, p.model.vocab_size, &mut rng);
     let t = &TOPICS[0];
     let prompt = prompt_for(t, &mut rng);
     let seqs: Vec<Vec<u32>> = STYLES.iter().take(4).map(|&s| dialogue_ids(&tok, &prompt, &respond(t, s, &mut rng), p.model.n_ctx).unwrap()).collect();
