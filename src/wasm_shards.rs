@@ -31,6 +31,12 @@ extern "C" {
     /// A new engine id.
     #[wasm_bindgen(method, js_name = nextEngine)]
     fn next_engine(this: &ShardPool) -> u32;
+    /// A Float32Array of `n` values to fill and transfer (one that came back when there is one).
+    #[wasm_bindgen(method)]
+    fn buffer(this: &ShardPool, n: u32) -> Float32Array;
+    /// Hands Worker `worker` back a buffer it sent.
+    #[wasm_bindgen(method)]
+    fn recycle(this: &ShardPool, worker: u32, buffer: &Float32Array);
 }
 
 fn shard_error(e: JsValue) -> Error {
@@ -144,10 +150,15 @@ impl Shard for RemoteShard {
         Ok(())
     }
     async fn grads(&mut self) -> Result<Vec<f32>> {
-        self.floats("data").await
+        let v = self.reply().await?;
+        let g = Float32Array::from(Reflect::get(&v, &"data".into()).map_err(shard_error)?);
+        let out = g.to_vec();
+        self.pool.recycle(self.worker, &g);
+        Ok(out)
     }
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        let p = Float32Array::from(params);
+        let p = self.pool.buffer(params.len() as u32);
+        p.copy_from(params);
         self.post("set_params", &[("params", &p)], &[&p.buffer()]);
         Ok(())
     }
@@ -208,12 +219,30 @@ impl ShardEngine {
         self.engine.zero_grad().map_err(js)
     }
 
-    pub fn grads(&mut self) -> JsValue {
-        floats(&self.engine.grads)
+    pub fn n_params(&self) -> usize {
+        self.engine.params.len()
     }
 
-    pub fn set_params(&mut self, params: Vec<f32>) -> std::result::Result<(), JsValue> {
-        self.engine.set_params(&params).map_err(js)
+    /// Copies the gradients into `out` (a buffer of `n_params` values that crosses to the engine's
+    /// Worker and comes back: see www/shards.js).
+    pub fn grads_into(&self, out: &Float32Array) -> std::result::Result<(), JsValue> {
+        if out.length() as usize != self.engine.grads.len() {
+            return Err(js(Error::new(
+                ErrorKind::Internal,
+                format!("expected a buffer of {} gradients, got {}", self.engine.grads.len(), out.length()),
+            )));
+        }
+        out.copy_from(&self.engine.grads);
+        Ok(())
+    }
+
+    /// Copies `params` into the model, straight from the buffer the engine's Worker sent.
+    pub fn set_params(&mut self, params: &Float32Array) -> std::result::Result<(), JsValue> {
+        if params.length() as usize != self.engine.params.len() {
+            return Err(js(Error::new(ErrorKind::Internal, format!("expected {} parameters, got {}", self.engine.params.len(), params.length()))));
+        }
+        params.copy_to(&mut self.engine.params);
+        Ok(())
     }
 
     pub fn freeze(&mut self) {

@@ -9,6 +9,12 @@ let ready = null;
 let config = null;
 const engines = new Map();
 
+// buffers that crossed to the engine's Worker and came back, to fill again (see shards.js)
+const spare = [];
+const buffer = (n) => {
+  const i = spare.findIndex((b) => b.length === n);
+  return i < 0 ? new Float32Array(n) : spare.splice(i, 1)[0];
+};
 const reply = (data, transfer = []) => postMessage(data, transfer);
 const floats = (data) => reply({ data }, [data.buffer]);
 
@@ -40,10 +46,13 @@ const ops = {
     e.zero_grad();
   },
   grads(m, e) {
-    floats(e.grads());
+    const g = buffer(e.n_params());
+    e.grads_into(g);
+    floats(g);
   },
   set_params(m, e) {
     e.set_params(m.params);
+    postMessage({ recycle: m.params }, [m.params.buffer]);
   },
   freeze(m, e) {
     e.freeze();
@@ -57,6 +66,10 @@ onmessage = async (ev) => {
     await ready;
   } catch (err) {
     reply({ error: { message: `the engine could not load here (${err && err.message ? err.message : err})` } });
+    return;
+  }
+  if (m.op === "recycle") {
+    spare.push(m.buffer);
     return;
   }
   if (m.op === "drop") {
