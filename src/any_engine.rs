@@ -107,4 +107,7 @@ impl Engine for AnyEngine {
     async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
         each!(self, e => e.generate(prompt, k, stop, cfg, seed).await)
     }
+    async fn generate_groups(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<Vec<Vec<Vec<u32>>>> {
+        each!(self, e => e.generate_groups(groups, k, stop, cfg).await)
+    }
 }

@@ -106,6 +106,20 @@ pub trait Engine {
     /// K continuations of a prompt, each stopping at `stop` (not included) or after
     /// `cfg.max_new_tokens`. The GPU engine samples on the GPU with a key-value cache.
     async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>>;
+    /// K continuations of each of a batch's prompts, each group with its seed: one `generate` per
+    /// group, in order, passing the turn between groups (see `turns`). A sharded engine runs the
+    /// groups on its shards at once; a group's answers depend only on its prompt and seed.
+    async fn generate_groups(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<Vec<Vec<Vec<u32>>>>
+    where
+        Self: Sized,
+    {
+        let mut out = Vec::with_capacity(groups.len());
+        for (prompt, seed) in groups {
+            out.push(self.generate(prompt, k, stop, cfg, *seed).await?);
+            crate::turns::pass().await;
+        }
+        Ok(out)
+    }
 }
 
 /// Language-model loss: forward, then the mean next-token loss over positions with a target.

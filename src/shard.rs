@@ -28,6 +28,9 @@ pub trait Shard {
     async fn grads(&mut self) -> Result<Vec<f32>>;
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
     fn freeze(&mut self);
+    /// K continuations of `prompt` (see `Engine::generate`), collected by `generated`.
+    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()>;
+    async fn generated(&mut self) -> Result<Vec<Vec<u32>>>;
 }
 
 /// Rows of a batch of `b` for each of `s` shards: (first row, rows), the first shards one more.
@@ -222,18 +225,43 @@ impl<S: Shard> Engine for Sharded<S> {
     async fn generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<Vec<Vec<u32>>> {
         self.main.generate_cached(prompt, k, stop, cfg, seed)
     }
+
+    /// Group i on shard i mod S, the others' requested first so they sample while the main copy
+    /// samples its own; every copy holds the same weights, so a group's answers are those one
+    /// engine gives.
+    async fn generate_groups(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<Vec<Vec<Vec<u32>>>> {
+        let s = self.shards();
+        for (i, (prompt, seed)) in groups.iter().enumerate().filter(|(i, _)| i % s != 0) {
+            self.others[i % s - 1].request_generate(prompt, k, stop, cfg, *seed)?;
+        }
+        let mut out = vec![Vec::new(); groups.len()];
+        for (i, (prompt, seed)) in groups.iter().enumerate().step_by(s) {
+            out[i] = self.main.generate_cached(prompt, k, stop, cfg, *seed)?;
+            crate::turns::pass().await;
+        }
+        for (i, slot) in out.iter_mut().enumerate().filter(|(i, _)| i % s != 0) {
+            *slot = self.others[i % s - 1].generated().await?;
+        }
+        Ok(out)
+    }
 }
 
 /// A shard in the same process: what the tests shard over (natively, nothing runs in parallel).
 pub struct LocalShard {
     engine: CpuGpt,
     pending: Option<TokenLosses>,
+    /// Answers requested and not yet collected, in order.
+    answers: std::collections::VecDeque<Vec<Vec<u32>>>,
 }
 
 impl LocalShard {
     pub fn new(engine: CpuGpt) -> Self {
-        LocalShard { engine, pending: None }
+        LocalShard { engine, pending: None, answers: Default::default() }
     }
+}
+
+fn nothing_requested(what: &str) -> crate::error::Error {
+    crate::error::Error::new(crate::error::ErrorKind::Internal, format!("no {what} were requested"))
 }
 
 impl Shard for LocalShard {
@@ -245,7 +273,7 @@ impl Shard for LocalShard {
         Ok(())
     }
     async fn token_losses(&mut self) -> Result<TokenLosses> {
-        self.pending.take().ok_or_else(|| crate::error::Error::new(crate::error::ErrorKind::Internal, "no token losses were requested"))
+        self.pending.take().ok_or_else(|| nothing_requested("token losses"))
     }
     fn request_hidden(&mut self) -> Result<()> {
         Ok(())
@@ -276,5 +304,12 @@ impl Shard for LocalShard {
     }
     fn freeze(&mut self) {
         self.engine.freeze()
+    }
+    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()> {
+        self.answers.push_back(self.engine.generate_cached(prompt, k, stop, cfg, seed)?);
+        Ok(())
+    }
+    async fn generated(&mut self) -> Result<Vec<Vec<u32>>> {
+        self.answers.pop_front().ok_or_else(|| nothing_requested("answers"))
     }
 }

@@ -4,11 +4,12 @@
 //! Worker. Messages to a Worker are handled in order and its replies come back in order, so a
 //! request and its reply pair up without ids.
 
-use js_sys::{Array, Float32Array, Int32Array, Object, Promise, Reflect, Uint32Array};
+use js_sys::{Array, Float32Array, Float64Array, Int32Array, Object, Promise, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::checkpoint::parse_config;
+use crate::config::SampleConfig;
 use crate::cpu::gpt::CpuGpt;
 use crate::engine::{Engine, TokenLosses};
 use crate::error::{Error, ErrorKind, Result};
@@ -165,6 +166,28 @@ impl Shard for RemoteShard {
     fn freeze(&mut self) {
         self.post("freeze", &[], &[]);
     }
+    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()> {
+        let p = Uint32Array::from(prompt);
+        // every field named: a new one must be sent too (ShardEngine::generate reads them back)
+        let SampleConfig { temperature, top_k, top_p, max_new_tokens } = *cfg;
+        let sc = Float64Array::from(&[k as f64, stop as f64, temperature as f64, top_k as f64, top_p as f64, max_new_tokens as f64][..]);
+        self.post("generate", &[("prompt", &p), ("sample", &sc), ("seed", &JsValue::from(seed))], &[&p.buffer()]);
+        Ok(())
+    }
+    async fn generated(&mut self) -> Result<Vec<Vec<u32>>> {
+        let v = self.reply().await?;
+        let get = |k: &str| Reflect::get(&v, &k.into()).map(|x| Uint32Array::from(x).to_vec()).map_err(shard_error);
+        let (lens, tokens) = (get("lens")?, get("tokens")?);
+        let mut rest = &tokens[..];
+        Ok(lens
+            .iter()
+            .map(|&n| {
+                let (answer, tail) = rest.split_at((n as usize).min(rest.len()));
+                rest = tail;
+                answer.to_vec()
+            })
+            .collect())
+    }
 }
 
 /// A copy of one of the lab's CPU engines inside a shard Worker: the rows it is given.
@@ -247,5 +270,21 @@ impl ShardEngine {
 
     pub fn freeze(&mut self) {
         self.engine.freeze();
+    }
+
+    /// K continuations of `prompt` (`sample`: k, stop, temperature, top_k, top_p, max_new_tokens) as
+    /// {lens, tokens}: each answer's length and the answers one after another, as Uint32Arrays.
+    pub fn generate(&mut self, prompt: Vec<u32>, sample: Vec<f64>, seed: u64) -> std::result::Result<JsValue, JsValue> {
+        let [k, stop, temperature, top_k, top_p, max_new_tokens] = sample[..] else {
+            return Err(js(Error::new(ErrorKind::Internal, "expected six sampling settings")));
+        };
+        let sc =
+            SampleConfig { temperature: temperature as f32, top_k: top_k as usize, top_p: top_p as f32, max_new_tokens: max_new_tokens as usize };
+        let outs = self.engine.generate_cached(&prompt, k as usize, stop as u32, &sc, seed).map_err(js)?;
+        let lens: Vec<u32> = outs.iter().map(|o| o.len() as u32).collect();
+        let out = Object::new();
+        Reflect::set(&out, &"lens".into(), &Uint32Array::from(&lens[..]))?;
+        Reflect::set(&out, &"tokens".into(), &Uint32Array::from(&outs.concat()[..]))?;
+        Ok(out.into())
     }
 }

@@ -1,13 +1,13 @@
 //! The CPU engine split across shards equals one engine: the same losses, hidden states and, after
 //! training steps (a language-model step, a PPO-ptx policy step, a reward-model step through the
 //! hidden state), the same weights within float tolerance, for 1 to 3 shards and batches with fewer
-//! rows than shards.
+//! rows than shards; and groups of answers sampled across the shards are the ones one engine samples.
 
 mod common;
 use common::{assert_close, randn};
 use pollster::block_on;
 
-use rlhf_lab::config::{preset, AdamParams};
+use rlhf_lab::config::{preset, AdamParams, SampleConfig};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::params::ParamLayout;
@@ -83,5 +83,31 @@ fn a_sharded_engine_trains_as_one_engine_does() {
             assert_close(&format!("{what}: weights after three steps"), &got_params, &want_params, 1e-6, 1e-4);
             assert_close(&format!("{what}: logits"), &got_logits, &want_logits, 1e-5, 1e-4);
         }
+    }
+}
+
+/// Five groups of three answers to random prompts of different lengths, each with its seed.
+fn groups(vocab: usize) -> Vec<(Vec<u32>, u64)> {
+    let mut rng = Rng::new(5);
+    (0..5).map(|i| ((0..3 + 2 * i).map(|_| rng.below(vocab) as u32).collect(), 100 + i as u64)).collect()
+}
+
+#[test]
+fn a_sharded_engine_samples_each_group_as_one_engine_does() {
+    let cfg = preset("tiny").unwrap().model;
+    let params = ParamLayout::new(&cfg).init(32);
+    let sc = SampleConfig { temperature: 0.8, top_k: 0, top_p: 1.0, max_new_tokens: 10 };
+    let (gs, stop) = (groups(cfg.vocab_size), 3);
+    let mut one = CpuGpt::new(cfg, params.clone(), 5, 12).unwrap();
+    let want: Vec<_> = gs.iter().map(|(p, seed)| block_on(one.generate(p, 3, stop, &sc, *seed)).unwrap()).collect();
+    assert!(want.iter().flatten().any(|a| !a.is_empty()), "the model wrote nothing: the test would pass on empty answers");
+    for shards in 1..=3 {
+        let mut e = sharded(&params, 5, 12, shards);
+        assert_eq!(block_on(e.generate_groups(&gs, 3, stop, &sc)).unwrap(), want, "{shards} shards");
+        // after training, every copy samples with the main copy's new weights
+        block_on(steps(&mut e, 5, 12, 7));
+        let main: Vec<_> = gs.iter().map(|(p, seed)| block_on(e.generate(p, 3, stop, &sc, *seed)).unwrap()).collect();
+        assert_eq!(block_on(e.generate_groups(&gs, 3, stop, &sc)).unwrap(), main, "{shards} shards, after three steps");
+        assert_ne!(main, want, "three steps changed no answer: the check above could not fail");
     }
 }

@@ -1,7 +1,7 @@
 // A shard Worker: copies of the lab's CPU engines (src/wasm_shards.rs's ShardEngine), each running
-// the rows of a batch the engine's Worker gives it. Requests are handled in order; those that
-// return something (token_losses, hidden, logits, grads) reply in order, and a failure replies
-// {error} in place of the next reply.
+// the rows of a batch, or the groups of answers, the engine's Worker gives it. Requests are handled
+// in order; those that return something (token_losses, hidden, logits, grads, generate) reply in
+// order, and a failure replies {error} in place of the next reply.
 import init, { ShardEngine } from "./pkg/rlhf_lab.js";
 
 // loaded by the first message, "init", from the module the engine's Worker compiled
@@ -56,6 +56,10 @@ const ops = {
   },
   freeze(m, e) {
     e.freeze();
+  },
+  generate(m, e) {
+    const r = e.generate(m.prompt, m.sample, m.seed);
+    reply(r, [r.lens.buffer, r.tokens.buffer]);
   },
 };
 

@@ -18,7 +18,6 @@ use crate::reward::{dialogue_ids, Ranking, RmFit, RmMode, RmReport, StepOpt, Tok
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
-use crate::sample::generate;
 use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_PTX_EVAL};
 use crate::tokenizer::Tokenizer;
 use crate::train::{lm_batch, Batch};
@@ -190,20 +189,28 @@ impl<E: Engine> Trainer<E> {
         let k = self.cfg.k;
         let n = self.cfg.rollouts.div_ceil(k).max(self.cfg.rankings_per_iteration).max(asked.len()).max(1);
         let sc = self.sample_cfg();
-        let mut groups = Vec::with_capacity(n);
+        let mut prompts = Vec::with_capacity(n);
+        let mut jobs = Vec::with_capacity(n);
         for i in 0..n {
             let prompt = match asked.get(i) {
                 Some(p) => p.clone(),
                 None => self.rng.choose(&self.train_prompts).clone(),
             };
             let seed = self.rng.next_u64();
-            let prompt_ids = self.tok.encode(&format_prompt(&prompt))?;
-            let outs = generate(&mut self.policy, &prompt_ids, k, self.tok.end, &sc, seed).await?;
-            let outs = outs.iter().map(|o| self.tok.answer_ids(o).to_vec()).collect();
-            groups.push(Group { prompt, prompt_ids, outs });
-            crate::turns::pass().await;
+            jobs.push((self.tok.encode(&format_prompt(&prompt))?, seed));
+            prompts.push(prompt);
         }
-        self.batch = groups;
+        let outs = self.policy.generate_groups(&jobs, k, self.tok.end, &sc).await?;
+        self.batch = prompts
+            .into_iter()
+            .zip(jobs)
+            .zip(outs)
+            .map(|((prompt, (prompt_ids, _)), outs)| Group {
+                prompt,
+                prompt_ids,
+                outs: outs.iter().map(|o| self.tok.answer_ids(o).to_vec()).collect(),
+            })
+            .collect();
         Ok(())
     }
 
