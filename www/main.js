@@ -350,7 +350,9 @@ async function connect(first) {
   if (first) fillFirstVisit(start);
   $("lab").hidden = false;
   setCount(start.rankings);
-  if (start.rankings) log(`Restored ${start.rankings} ranking${start.rankings === 1 ? "" : "s"} from this browser.`);
+  // in the log as well as the status line, which the resumed learning overwrites within seconds
+  const model = start.restored ? ` and the model as it was after iteration ${start.restored.iteration}` : "";
+  if (start.rankings || start.restored) log(`Restored ${start.rankings} ranking${start.rankings === 1 ? "" : "s"}${model} from this browser.`);
   showOffer(start.offer);
   if (start.owner) await call("setLearning", { on: true, labeler: null });
 }

@@ -77,7 +77,8 @@ test("nothing is lost when the Worker dies while it saves: the last complete sta
     await page.reload();
     await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
     assert.doesNotMatch(await page.textContent("#banner"), /could not be restored/);
-    const resumed = Number((await page.textContent("#train-status")).match(/Resumed after iteration (\d+)/)?.[1]);
+    // the log keeps it (the status line says it too, until the resumed learning's first phase)
+    const resumed = Number((await page.textContent("#data-log")).match(/the model as it was after iteration (\d+)/)?.[1]);
     console.log(`# saved after ${savedAt} iterations, killed while saving after ${killedAt}; resumed after ${resumed}`);
     assert.ok(resumed === savedAt || resumed === killedAt, `a complete state: ${resumed}`);
     assert.equal((await stored(page)).length, 5, "every ranking is kept");
