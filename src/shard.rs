@@ -235,14 +235,25 @@ impl<S: Shard> Engine for Sharded<S> {
             self.others[i % s - 1].request_generate(prompt, k, stop, cfg, *seed)?;
         }
         let mut out = vec![Vec::new(); groups.len()];
+        let mut failed = None;
         for (i, (prompt, seed)) in groups.iter().enumerate().step_by(s) {
-            out[i] = self.main.generate_cached(prompt, k, stop, cfg, *seed)?;
+            match self.main.generate_cached(prompt, k, stop, cfg, *seed) {
+                Ok(answers) => out[i] = answers,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
             crate::turns::pass().await;
         }
+        // every requested reply is collected, failure or not: the next request's reply is its own
         for (i, slot) in out.iter_mut().enumerate().filter(|(i, _)| i % s != 0) {
-            *slot = self.others[i % s - 1].generated().await?;
+            match self.others[i % s - 1].generated().await {
+                Ok(answers) => *slot = answers,
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        Ok(out)
+        failed.map_or(Ok(out), Err)
     }
 }
 

@@ -111,3 +111,20 @@ fn a_sharded_engine_samples_each_group_as_one_engine_does() {
         assert_ne!(main, want, "three steps changed no answer: the check above could not fail");
     }
 }
+
+#[test]
+fn a_group_that_fails_leaves_no_reply_unread() {
+    let cfg = preset("tiny").unwrap().model;
+    let params = ParamLayout::new(&cfg).init(33);
+    let sc = SampleConfig { temperature: 0.8, top_k: 0, top_p: 1.0, max_new_tokens: 4 };
+    let mut gs = groups(cfg.vocab_size);
+    // the main copy's first group: a prompt as long as the context, which generation refuses
+    gs[0].0 = vec![1; cfg.n_ctx];
+    let mut e = sharded(&params, 5, 12, 2);
+    let err = block_on(e.generate_groups(&gs, 2, 3, &sc)).unwrap_err();
+    assert!(err.message.contains("prompt"), "{}", err.message);
+    // the shard's answers were all collected: the next call pairs each request with its own reply
+    let ok = &gs[1..];
+    let want: Vec<_> = ok.iter().map(|(p, seed)| block_on(e.generate(p, 2, 3, &sc, *seed)).unwrap()).collect();
+    assert_eq!(block_on(e.generate_groups(ok, 2, 3, &sc)).unwrap(), want);
+}
