@@ -3,6 +3,7 @@
 // in order; those that return something (token_losses, hidden, logits, grads, generate) reply in
 // order, and a failure replies {error} in place of the next reply.
 import init, { ShardEngine } from "./pkg/rlhf_lab.js";
+import { takeSpare } from "./shards.js";
 
 // loaded by the first message, "init", from the module the engine's Worker compiled
 let ready = null;
@@ -11,10 +12,6 @@ const engines = new Map();
 
 // buffers that crossed to the engine's Worker and came back, to fill again (see shards.js)
 const spare = [];
-const buffer = (n) => {
-  const i = spare.findIndex((b) => b.length === n);
-  return i < 0 ? new Float32Array(n) : spare.splice(i, 1)[0];
-};
 const reply = (data, transfer = []) => postMessage(data, transfer);
 const floats = (data) => reply({ data }, [data.buffer]);
 
@@ -46,7 +43,7 @@ const ops = {
     e.zero_grad();
   },
   grads(m, e) {
-    const g = buffer(e.n_params());
+    const g = takeSpare(spare, e.n_params());
     e.grads_into(g);
     floats(g);
   },

@@ -44,8 +44,7 @@ export class ShardPool {
 
   // A Float32Array of n values to fill and transfer: one that came back, or a new one.
   buffer(n) {
-    const i = this.spare.findIndex((b) => b.length === n);
-    return i < 0 ? new Float32Array(n) : this.spare.splice(i, 1)[0];
+    return takeSpare(this.spare, n);
   }
 
   // Hands Worker i a buffer it sent (gradients), to fill again.
@@ -72,6 +71,13 @@ export class ShardPool {
   stop() {
     for (const w of this.workers) w.terminate();
   }
+}
+
+// A buffer of n values from `spare` (buffers that crossed and came back), or a new one: the
+// engine's Worker and the shard Workers each keep their own.
+export function takeSpare(spare, n) {
+  const i = spare.findIndex((b) => b.length === n);
+  return i < 0 ? new Float32Array(n) : spare.splice(i, 1)[0];
 }
 
 // How many Workers share the CPU engine's work: every core the browser reports, up to 8 (beyond
