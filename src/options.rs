@@ -210,6 +210,9 @@ options! {
     min_rankings: usize, "min-rankings", "rankings before PPO starts", "Rankings the reward model needs before the policy moves.",
         |m| Range::Count { min: 0, max: 1000 }, page false,
         get |c| c.min_rankings, set |c, v| c.min_rankings = v;
+    catch_up: usize, "catch-up", "updates when PPO starts", "Policy updates in the iteration where the policy starts moving (one per ranking so far, at most this many).",
+        |m| Range::Count { min: 1, max: 16 }, page false,
+        get |c| c.catch_up, set |c, v| c.catch_up = v;
     label_selection: Selection, "label-selection", "the label selection", "The order in which a batch's groups are offered for ranking.",
         |m| Range::Choice { names: SELECTIONS }, page false,
         get |c| c.label_selection, set |c, v| c.label_selection = v;

@@ -22,6 +22,11 @@ pub struct AlignConfig {
     /// are what the person ranks next (measured: 16 rankings, six preferences × 3 seeds, mean
     /// win-rate 0.78 -> 0.84, the lowest seed 0.30 -> 0.70; README, ablations).
     pub min_rankings: usize,
+    /// Policy updates in the iteration where the policy starts moving: the updates the first
+    /// rankings would have earned (one per ranking) are spent once the reward model has enough of
+    /// them, each on a batch sampled after the one before (1: a single update, as later).
+    #[serde(default = "one_update")]
+    pub catch_up: usize,
     /// The order in which an iteration's groups are offered for ranking.
     pub label_selection: Selection,
     /// Answers per prompt, 2 to 9: rollouts come in groups of K, and a ranking orders one group.
@@ -47,6 +52,7 @@ impl Default for AlignConfig {
             method: MethodKind::Ppo,
             rankings_per_iteration: 1,
             min_rankings: 4,
+            catch_up: 1,
             label_selection: Selection::First,
             k: 4,
             rm: RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0, refit_until: 0, head_lr_scale: 1.0 },
@@ -61,6 +67,10 @@ impl Default for AlignConfig {
             seed: 1,
         }
     }
+}
+
+fn one_update() -> usize {
+    1
 }
 
 impl AlignConfig {

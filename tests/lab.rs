@@ -86,3 +86,18 @@ fn a_ranking_warns_only_when_it_was_cut_to_the_context() {
         Ranking { prompt: "Tell me about tea.".into(), responses: vec!["tea ".repeat(200), "Tea is made from leaves.".into()], ranks: vec![1, 0] };
     assert!(lab.submit(long, None).unwrap().warning.unwrap().contains("more than this model's context of 128"));
 }
+
+#[test]
+fn the_policy_moves_once_per_ranking_and_catches_up_on_those_it_waited_for() {
+    use rlhf_lab::lab::update_rounds;
+    // (rankings so far, new ones, rankings the policy waits for, catch-up) -> updates
+    assert_eq!(update_rounds(3, 1, 4, 4), 0, "fewer rankings than the wait: the reward model alone");
+    assert_eq!(update_rounds(4, 1, 4, 4), 4, "the 4th ranking: the four rankings' updates at once");
+    assert_eq!(update_rounds(4, 1, 4, 2), 2, "at most the catch-up");
+    assert_eq!(update_rounds(4, 1, 4, 1), 1, "no catch-up: one");
+    assert_eq!(update_rounds(5, 1, 4, 4), 1, "after: one per iteration");
+    assert_eq!(update_rounds(6, 3, 4, 4), 4, "three came at once and crossed the wait: one per ranking so far");
+    assert_eq!(update_rounds(9, 3, 4, 4), 1, "past the wait, several at once: still one");
+    assert_eq!(update_rounds(1, 1, 0, 4), 1, "no wait: the policy moved from the first ranking, nothing to catch up");
+    assert_eq!(update_rounds(2, 5, 1, 4), 2, "more new than held (a restore): counted as crossing");
+}

@@ -33,7 +33,7 @@ pub use curve::{win_rate, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE
 pub use desk::Offer;
 pub use export::Exported;
 pub use record::Record;
-pub use trainer::IterationMetrics;
+pub use trainer::{update_rounds, IterationMetrics};
 pub use views::{Inspection, Watched};
 
 use crate::bail;

@@ -87,6 +87,19 @@ pub struct Trainer<E: Engine> {
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
 }
 
+/// Policy updates in an iteration that has `n` rankings, `fresh` of them new: none while there are
+/// fewer than `min`; in the iteration that reaches `min`, one per ranking so far, at most
+/// `catch_up`; one after (so that with `catch_up` ≥ `min` every ranking has moved the policy once).
+pub fn update_rounds(n: usize, fresh: usize, min: usize, catch_up: usize) -> usize {
+    if n < min {
+        0
+    } else if n - fresh.min(n) < min {
+        n.min(catch_up).max(1)
+    } else {
+        1
+    }
+}
+
 /// Prose for the pretraining mix, closed by the end token: (training stream, held-out stream).
 fn prose_streams(corpus: &Corpus, tok: &Tokenizer) -> Result<(Vec<u32>, Vec<u32>)> {
     let (mut train, mut held) = (Vec::new(), Vec::new());
@@ -286,25 +299,37 @@ impl<E: Engine> Trainer<E> {
         }
         m.rankings = self.data.len();
         m.rm_skipped_steps = self.rm_skipped;
-        let (t1, mut t2) = (now_ms(), now_ms());
-        if self.data.len() >= self.cfg.min_rankings {
+        let t1 = now_ms();
+        let (mut scoring, mut updating, mut sampling) = (0.0, 0.0, 0.0);
+        for round in 0..self.update_rounds(fresh.len()) {
+            if round > 0 {
+                // each update on answers of the policy it updates
+                let t = now_ms();
+                self.sample_batch(&[]).await?;
+                sampling += now_ms() - t;
+            }
+            let t = now_ms();
             self.phase.set("scoring the answers");
             let mut rollouts = self.score(needs.reward_model, &mut m).await?;
-            t2 = now_ms();
+            let t2 = now_ms();
             self.phase.set("updating the policy");
             self.update(&mut rollouts, fresh.len(), make, &mut m).await?;
+            (scoring, updating) = (scoring + t2 - t, updating + now_ms() - t2);
         }
         let t3 = now_ms();
         self.phase.set("sampling the next answers");
         self.sample_batch(asked).await?;
         self.phase.set("");
-        let t4 = now_ms();
         m.seconds_reward_model = (t1 - t0) / 1e3;
-        m.seconds_scoring = (t2 - t1) / 1e3;
-        m.seconds_update = (t3 - t2) / 1e3;
-        m.seconds_generation = (t4 - t3) / 1e3;
+        m.seconds_scoring = scoring / 1e3;
+        m.seconds_update = updating / 1e3;
+        m.seconds_generation = (sampling + now_ms() - t3) / 1e3;
         self.iteration += 1;
         Ok(m)
+    }
+
+    fn update_rounds(&self, fresh: usize) -> usize {
+        update_rounds(self.data.len(), fresh, self.cfg.min_rankings, self.cfg.catch_up)
     }
 
     /// The batch as rollouts with their log-probabilities under the policy and the reference and,
