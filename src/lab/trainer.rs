@@ -301,7 +301,8 @@ impl<E: Engine> Trainer<E> {
         m.rm_skipped_steps = self.rm_skipped;
         let t1 = now_ms();
         let (mut scoring, mut updating, mut sampling) = (0.0, 0.0, 0.0);
-        for round in 0..self.update_rounds(fresh.len()) {
+        let rounds = update_rounds(self.data.len(), fresh.len(), self.cfg.min_rankings, self.cfg.catch_up);
+        for round in 0..rounds {
             if round > 0 {
                 // each update on answers of the policy it updates
                 let t = now_ms();
@@ -326,10 +327,6 @@ impl<E: Engine> Trainer<E> {
         m.seconds_generation = (sampling + now_ms() - t3) / 1e3;
         self.iteration += 1;
         Ok(m)
-    }
-
-    fn update_rounds(&self, fresh: usize) -> usize {
-        update_rounds(self.data.len(), fresh, self.cfg.min_rankings, self.cfg.catch_up)
     }
 
     /// The batch as rollouts with their log-probabilities under the policy and the reference and,
