@@ -3,7 +3,7 @@
 # evaluation cadence) for the four labelers the defaults were measured on and two preferences
 # nobody tuned for (practical; gloomy ranked with noise, a quarter of its pairs reversed), seeds
 # 1..3, 64 rankings, a win-rate against SFT every 8. Writes one JSON-lines file per run to
-# bench/align/ and prints the README's table. Two runs at a time, one matrix thread each: about an
+# bench/align/ and prints the README's table. Two runs at a time, one thread each: about an
 # hour on 2 cores.
 # usage: bash bench/align.sh [labelers, default "polite concise on_topic cheerful practical gloomy~0.25"] [seeds, default "1 2 3"]
 set -euo pipefail
@@ -16,6 +16,6 @@ export BIN="${RLHF:-$CARGO_TARGET_DIR/release/rlhf}"
 mkdir -p bench/align
 for l in $LABELERS; do for s in $SEEDS; do echo "$l $s"; done; done |
     xargs -P 2 -L 1 sh -c 'name="${0%~*}"; noise=0; case "$0" in *~*) noise="${0#*~}";; esac
-        MATMUL_NUM_THREADS=1 "$BIN" align --model www/assets/base --labeler "$name" --noise "$noise" \
+        "$BIN" align --threads 1 --model www/assets/base --labeler "$name" --noise "$noise" \
         --seed "$1" --rankings 64 --eval-every 8 --json > "bench/align/$0-seed$1.jsonl"'
 python3 bench/align_table.py bench/align

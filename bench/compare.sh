@@ -14,6 +14,6 @@ cargo build --release --bin rlhf
 export BIN="${RLHF:-$CARGO_TARGET_DIR/release/rlhf}"
 mkdir -p bench/compare
 for l in $LABELERS; do for s in $SEEDS; do echo "$l $s"; done; done |
-    xargs -P 2 -L 1 sh -c 'MATMUL_NUM_THREADS=1 "$BIN" compare --model www/assets/base --labeler "$0" --seed "$1" \
+    xargs -P 2 -L 1 sh -c '"$BIN" compare --threads 1 --model www/assets/base --labeler "$0" --seed "$1" \
         --rankings 32 --eval-every 8 --json > "bench/compare/$0-seed$1.jsonl"'
 python3 bench/compare_table.py bench/compare

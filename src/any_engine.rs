@@ -7,12 +7,17 @@ use crate::error::Result;
 use crate::gpu::gpt::GpuGpt;
 use crate::surrogate::{PolicyBatch, PtxBatch};
 
+/// The CPU engine's other copies: the page's shard Workers, natively threads.
+#[cfg(target_arch = "wasm32")]
+type OtherShard = crate::wasm_shards::RemoteShard;
+#[cfg(not(target_arch = "wasm32"))]
+type OtherShard = crate::thread_shard::ThreadShard;
+
 pub enum AnyEngine {
     Cpu(Box<CpuGpt>),
     Gpu(Box<GpuGpt>),
-    /// The CPU engine with a batch's rows split across the page's shard Workers.
-    #[cfg(target_arch = "wasm32")]
-    Sharded(Box<crate::shard::Sharded<crate::wasm_shards::RemoteShard>>),
+    /// The CPU engine with a batch's rows split across shards (`shard.rs`).
+    Sharded(Box<crate::shard::Sharded<OtherShard>>),
 }
 
 impl AnyEngine {
@@ -36,6 +41,19 @@ impl AnyEngine {
         let others = (0..n as u32).map(|w| crate::wasm_shards::RemoteShard::new(pool, w, &params, rows, t)).collect();
         Ok(AnyEngine::Sharded(Box::new(crate::shard::Sharded::new(CpuGpt::new(cfg, params, rows, t)?, others, b))))
     }
+
+    /// The CPU engine on `threads` threads: this thread's copy and one on each other, each for its
+    /// share of `b` rows. With one thread, the plain CPU engine.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn threaded(cfg: ModelConfig, params: Vec<f32>, b: usize, t: usize, threads: usize) -> Result<AnyEngine> {
+        if threads <= 1 {
+            return Ok(AnyEngine::Cpu(Box::new(CpuGpt::new(cfg, params, b, t)?)));
+        }
+        let rows = crate::shard::shard_rows(b, threads);
+        let others =
+            (1..threads).map(|_| crate::thread_shard::ThreadShard::new(CpuGpt::new(cfg, params.clone(), rows, t)?)).collect::<Result<_>>()?;
+        Ok(AnyEngine::Sharded(Box::new(crate::shard::Sharded::new(CpuGpt::new(cfg, params, rows, t)?, others, b))))
+    }
 }
 
 macro_rules! each {
@@ -43,7 +61,6 @@ macro_rules! each {
         match $self {
             AnyEngine::Cpu($e) => $body,
             AnyEngine::Gpu($e) => $body,
-            #[cfg(target_arch = "wasm32")]
             AnyEngine::Sharded($e) => $body,
         }
     };

@@ -5,7 +5,6 @@
 
 use crate::clock::now_ms;
 use crate::config::{Preset, SampleConfig};
-use crate::cpu::gpt::CpuGpt;
 use crate::cpu::matmul::gemm;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -60,7 +59,8 @@ fn batch(p: &Preset) -> Batch {
     random_batch(p.model.vocab_size, p.train.batch_size, p.train.seq_len.min(p.model.n_ctx), 2)
 }
 
-pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
+/// Rows of `engine` ("cpu" on `threads` threads, or "gpu" with each matrix kernel).
+pub fn run(p: &Preset, engine: &str, threads: usize) -> Result<Vec<String>> {
     let cfg = p.model;
     let x = batch(p);
     let params = ParamLayout::new(&cfg).init(1);
@@ -74,7 +74,7 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
     let mut rows = Vec::new();
     match engine {
         "cpu" => {
-            let mut e = CpuGpt::new(cfg, params, x.b, x.t)?;
+            let mut e = crate::any_engine::AnyEngine::threaded(cfg, params, x.b, x.t, threads)?;
             let ms = pollster::block_on(step_ms(&mut e, &x, 2000.0))?;
             let mut rng = Rng::new(3);
             let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
@@ -84,7 +84,7 @@ pub fn run(p: &Preset, engine: &str) -> Result<Vec<String>> {
                 gemm(m, k, n, &a, k, 1, &bm, n, 1, 0.0, &mut c);
                 Ok(())
             })?;
-            rows.push(row("cpu (matrixmultiply)", (x.b * x.t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
+            rows.push(row(&format!("cpu (matrixmultiply), {threads} thr."), (x.b * x.t) as f64 / (ms / 1e3), flops / (mm_ms / 1e3) / 1e9));
         }
         "gpu" => {
             for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {

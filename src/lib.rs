@@ -29,6 +29,8 @@ pub mod turns;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod thread_shard;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

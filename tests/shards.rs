@@ -2,6 +2,7 @@
 //! training steps (a language-model step, a PPO-ptx policy step, a reward-model step through the
 //! hidden state), the same weights within float tolerance, for 1 to 3 shards and batches with fewer
 //! rows than shards; and groups of answers sampled across the shards are the ones one engine samples.
+//! The same with the command line's shards, copies on their own threads (`ThreadShard`).
 
 mod common;
 use common::{assert_close, randn};
@@ -12,15 +13,24 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
-use rlhf_lab::shard::{shard_rows, split_rows, LocalShard, Sharded};
+use rlhf_lab::shard::{shard_rows, split_rows, LocalShard, Shard, Sharded};
 use rlhf_lab::surrogate::{PolicyBatch, PtxBatch};
+use rlhf_lab::thread_shard::ThreadShard;
 
 const OPT: AdamParams = AdamParams { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-6, weight_decay: 0.1, t: 1 };
 
 fn sharded(params: &[f32], max_b: usize, t: usize, shards: usize) -> Sharded<LocalShard> {
+    sharded_with(params, max_b, t, shards, LocalShard::new)
+}
+
+fn threaded(params: &[f32], max_b: usize, t: usize, shards: usize) -> Sharded<ThreadShard> {
+    sharded_with(params, max_b, t, shards, |e| ThreadShard::new(e).unwrap())
+}
+
+fn sharded_with<S: Shard>(params: &[f32], max_b: usize, t: usize, shards: usize, shard: impl Fn(CpuGpt) -> S) -> Sharded<S> {
     let cfg = preset("tiny").unwrap().model;
     let rows = shard_rows(max_b, shards);
-    let others = (1..shards).map(|_| LocalShard::new(CpuGpt::new(cfg, params.to_vec(), rows, t).unwrap())).collect();
+    let others = (1..shards).map(|_| shard(CpuGpt::new(cfg, params.to_vec(), rows, t).unwrap())).collect();
     Sharded::new(CpuGpt::new(cfg, params.to_vec(), rows, t).unwrap(), others, max_b)
 }
 
@@ -77,11 +87,15 @@ fn a_sharded_engine_trains_as_one_engine_does() {
     for (b, t) in [(5, 12), (2, 9)] {
         let (want, want_params, want_logits) = block_on(steps(&mut CpuGpt::new(cfg, params.clone(), 5, 12).unwrap(), b, t, 7));
         for shards in 1..=3 {
-            let (got, got_params, got_logits) = block_on(steps(&mut sharded(&params, 5, 12, shards), b, t, 7));
-            let what = format!("{shards} shards, batch ({b}, {t})");
-            assert_close(&format!("{what}: losses, hidden states, entropy"), &got, &want, 1e-5, 1e-4);
-            assert_close(&format!("{what}: weights after three steps"), &got_params, &want_params, 1e-6, 1e-4);
-            assert_close(&format!("{what}: logits"), &got_logits, &want_logits, 1e-5, 1e-4);
+            let on_threads = block_on(steps(&mut threaded(&params, 5, 12, shards), b, t, 7));
+            for (how, (got, got_params, got_logits)) in
+                [("in one thread", block_on(steps(&mut sharded(&params, 5, 12, shards), b, t, 7))), ("on threads", on_threads)]
+            {
+                let what = format!("{shards} shards {how}, batch ({b}, {t})");
+                assert_close(&format!("{what}: losses, hidden states, entropy"), &got, &want, 1e-5, 1e-4);
+                assert_close(&format!("{what}: weights after three steps"), &got_params, &want_params, 1e-6, 1e-4);
+                assert_close(&format!("{what}: logits"), &got_logits, &want_logits, 1e-5, 1e-4);
+            }
         }
     }
 }
@@ -102,6 +116,7 @@ fn a_sharded_engine_samples_each_group_as_one_engine_does() {
     let want: Vec<_> = gs.iter().map(|(p, seed)| block_on(one.generate(p, 3, stop, &sc, *seed)).unwrap()).collect();
     assert!(want.iter().flatten().any(|a| !a.is_empty()), "the model wrote nothing: the test would pass on empty answers");
     for shards in 1..=3 {
+        assert_eq!(block_on(threaded(&params, 5, 12, shards).generate_groups(&gs, 3, stop, &sc)).unwrap(), want, "{shards} shards on threads");
         let mut e = sharded(&params, 5, 12, shards);
         assert_eq!(block_on(e.generate_groups(&gs, 3, stop, &sc)).unwrap(), want, "{shards} shards");
         // after training, every copy samples with the main copy's new weights
@@ -127,4 +142,20 @@ fn a_group_that_fails_leaves_no_reply_unread() {
     let ok = &gs[1..];
     let want: Vec<_> = ok.iter().map(|(p, seed)| block_on(e.generate(p, 2, 3, &sc, *seed)).unwrap()).collect();
     assert_eq!(block_on(e.generate_groups(ok, 2, 3, &sc)).unwrap(), want);
+}
+
+#[test]
+fn a_thread_shard_reports_a_failed_request_at_its_next_reply() {
+    let cfg = preset("tiny").unwrap().model;
+    let params = ParamLayout::new(&cfg).init(34);
+    let mut shard = ThreadShard::new(CpuGpt::new(cfg, params, 2, 8).unwrap()).unwrap();
+    // a forward pass has no reply: a token outside the vocabulary fails it on the thread
+    shard.forward(&[cfg.vocab_size as u32; 8], 1, 8).unwrap();
+    shard.request_hidden().unwrap();
+    let err = block_on(shard.hidden()).unwrap_err();
+    assert!(err.message.contains("token"), "{}", err.message);
+    // the failure was reported once; the next request is answered as its own
+    shard.forward(&[1; 16], 2, 8).unwrap();
+    shard.request_hidden().unwrap();
+    assert_eq!(block_on(shard.hidden()).unwrap().len(), 2 * 8 * cfg.n_embd);
 }

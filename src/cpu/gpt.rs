@@ -28,8 +28,10 @@ macro_rules! cpu_acts {
                 Acts { $($name: vec![0.0; $size],)* }
             }
 
-            fn zero(&mut self) {
-                $(self.$name.fill(0.0);)*
+            /// Zeroes what a batch of `$s`'s shape uses: the buffers are made for the largest batch,
+            /// and zeroing all of them cost 8% of a step on smaller ones.
+            fn zero_used(&mut self, $s: &ActShapes) {
+                $(self.$name[..$size].fill(0.0);)*
             }
         }
     };
@@ -240,7 +242,7 @@ impl Engine for CpuGpt {
         if g.encoded.is_empty() {
             g = Acts::new(&self.shapes);
         }
-        g.zero();
+        g.zero_used(&ActShapes::new(&self.cfg, b, t, Keeper::Cpu));
         let lay = self.layout.clone();
         let params = &self.params;
         let grads = &mut self.grads;
