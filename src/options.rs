@@ -228,6 +228,9 @@ options! {
     rm_head_lr_scale: f32, "rm-head-lr-scale", "the reward head's step size", "The reward head's learning rate as a multiple of the reward model's.",
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.rm.head_lr_scale, set |c, v| c.rm.head_lr_scale = v;
+    rm_label_smoothing: f32, "rm-label-smoothing", "the ranking loss's label smoothing", "Each ranked pair counts as the winner preferred with probability 1 − ε: a reversed label costs the reward model less.",
+        |m| Range::Real { min: 0.0, max: 0.49, open: false }, page false,
+        get |c| c.rm.label_smoothing, set |c, v| c.rm.label_smoothing = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps per iteration of a warm-started fit.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

@@ -68,6 +68,14 @@ fn sigmoid(x: f32) -> f32 {
 /// The ranking loss of one prompt's rewards (K) and its gradient d loss / d reward (K):
 /// −1/C(K,2)·Σ_pairs [log σ(r_w − r_l)], where a tied pair contributes ½[log σ(d) + log σ(−d)].
 pub fn ranking_loss(rewards: &[f32], ranks: &[usize]) -> (f32, Vec<f32>) {
+    smoothed_ranking_loss(rewards, ranks, 0.0)
+}
+
+/// The ranking loss with each untied pair's label smoothed by ε: the winner is taken to be preferred
+/// with probability 1 − ε, so a pair contributes −[(1−ε)·log σ(d) + ε·log σ(−d)] (a conservative
+/// Bradley-Terry loss for labels of which some are reversed; ε = 0 is `ranking_loss`). Its
+/// minimum sits at a finite margin, d = log((1−ε)/ε), instead of at d → ∞.
+pub fn smoothed_ranking_loss(rewards: &[f32], ranks: &[usize], eps: f32) -> (f32, Vec<f32>) {
     let k = rewards.len();
     let mut grad = vec![0.0; k];
     if k < 2 {
@@ -85,13 +93,14 @@ pub fn ranking_loss(rewards: &[f32], ranks: &[usize]) -> (f32, Vec<f32>) {
     };
     for i in 0..k {
         for j in i + 1..k {
-            match ranks[i].cmp(&ranks[j]) {
-                std::cmp::Ordering::Less => win(i, j, 1.0, &mut loss),
-                std::cmp::Ordering::Greater => win(j, i, 1.0, &mut loss),
-                std::cmp::Ordering::Equal => {
-                    win(i, j, 0.5, &mut loss);
-                    win(j, i, 0.5, &mut loss);
-                }
+            let (w, l, p) = match ranks[i].cmp(&ranks[j]) {
+                std::cmp::Ordering::Less => (i, j, 1.0 - eps),
+                std::cmp::Ordering::Greater => (j, i, 1.0 - eps),
+                std::cmp::Ordering::Equal => (i, j, 0.5),
+            };
+            win(w, l, p, &mut loss);
+            if p < 1.0 {
+                win(l, w, 1.0 - p, &mut loss);
             }
         }
     }
@@ -233,7 +242,7 @@ impl<E: Engine> RewardModel<E> {
             let h = self.engine.hidden().await?;
             let last = |i: usize| &h[(i * t + lens[i] - 1) * c..][..c];
             let rewards: Vec<f32> = (0..seqs.len()).map(|i| self.head.apply(last(i))).collect();
-            let (loss, dr) = ranking_loss(&rewards, ranks);
+            let (loss, dr) = smoothed_ranking_loss(&rewards, ranks, step.label_smoothing);
             let (r, n) = pair_accuracy(&rewards, ranks);
             right += r;
             total += n;
@@ -352,6 +361,9 @@ pub struct RmFit {
     /// trunk's features less distorted by a handful of rankings (linear probing, then fine-tuning).
     #[serde(default = "one")]
     pub head_lr_scale: f32,
+    /// The ranking loss's label smoothing ε (`smoothed_ranking_loss`; 0: none).
+    #[serde(default)]
+    pub label_smoothing: f32,
 }
 
 fn one() -> f32 {
@@ -375,6 +387,8 @@ pub struct StepOpt {
     pub lr: f32,
     /// The head's step size as a multiple of `lr`.
     pub head_lr_scale: f32,
+    /// ε of `smoothed_ranking_loss`.
+    pub label_smoothing: f32,
     pub adam: AdamSettings,
     pub grad_clip: f32,
 }

@@ -11,7 +11,7 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, Ranking, RewardModel, StepOpt};
+use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, smoothed_ranking_loss, Ranking, RewardModel, StepOpt};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -84,6 +84,25 @@ fn ranking_loss_by_hand_with_ties() {
     assert!((ranking_loss(&r, &[0, 1, 2, 3]).0 - by_hand).abs() < 1e-6);
 }
 
+#[test]
+fn smoothed_ranking_loss_by_hand() {
+    // K = 2, r = (1, 0), ranked, ε = 0.1: −[0.9·log σ(1) + 0.1·log σ(−1)] = 0.9·0.31326 + 0.1·1.31326
+    let (l, g) = smoothed_ranking_loss(&[1.0, 0.0], &[0, 1], 0.1);
+    // d/dr0 = −0.9·σ(−1) + 0.1·σ(1) = −0.9·0.268941 + 0.1·0.731059
+    assert!((l - 0.413_262).abs() < 1e-5 && (g[0] + 0.168_941).abs() < 1e-5 && (g[1] - 0.168_941).abs() < 1e-5, "{l} {g:?}");
+    // its minimum: no pull at the margin log((1−ε)/ε) = log 9, a push back beyond it
+    let d = 9.0f32.ln();
+    let (_, g) = smoothed_ranking_loss(&[d, 0.0], &[0, 1], 0.1);
+    assert!(g[0].abs() < 1e-6, "{g:?}");
+    assert!(smoothed_ranking_loss(&[d + 1.0, 0.0], &[0, 1], 0.1).1[0] > 0.0);
+    // ε = 0 is the plain loss, and a tie is smoothed already: ε leaves it alone
+    let r = [0.3f32, -1.2, 2.0, 0.1];
+    for ranks in [[0usize, 1, 2, 3], [1, 1, 0, 2]] {
+        assert_eq!(smoothed_ranking_loss(&r, &ranks, 0.0), ranking_loss(&r, &ranks));
+    }
+    assert_eq!(smoothed_ranking_loss(&[1.0, 0.0], &[0, 0], 0.1), ranking_loss(&[1.0, 0.0], &[0, 0]));
+}
+
 /// A tokenizer trained on `n` dialogues of the grammar (random topics and styles).
 fn grammar_tokenizer(n: usize, vocab_size: usize, rng: &mut Rng) -> Tokenizer {
     let text: Vec<String> = (0..n)
@@ -115,7 +134,7 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let mut rm = RewardModel::new(engine, 4);
     let before = block_on(rm.evaluate(&held, tok.end)).unwrap();
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
-    let step = StepOpt { lr: 2e-3, head_lr_scale: 1.0, adam, grad_clip: 1.0 };
+    let step = StepOpt { lr: 2e-3, head_lr_scale: 1.0, label_smoothing: 0.0, adam, grad_clip: 1.0 };
     for _ in 0..10 {
         for chunk in train.chunks(4) {
             block_on(rm.train_step(chunk, tok.end, &step)).unwrap();
@@ -161,7 +180,7 @@ fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
         let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 4, p.model.n_ctx).unwrap();
         let mut rm = RewardModel::new(engine, 4);
         let before = rm.head.w.clone();
-        block_on(rm.train_step(&batch, tok.end, &StepOpt { lr: 1e-3, head_lr_scale: scale, adam, grad_clip: 1.0 })).unwrap();
+        block_on(rm.train_step(&batch, tok.end, &StepOpt { lr: 1e-3, head_lr_scale: scale, label_smoothing: 0.0, adam, grad_clip: 1.0 })).unwrap();
         let moved = rm.head.w.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         (moved, block_on(rm.engine.params()).unwrap())
     };

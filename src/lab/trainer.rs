@@ -260,7 +260,13 @@ impl<E: Engine> Trainer<E> {
         if rm.mode == RmMode::Refit || self.fitted_on == 0 {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
         }
-        let step = StepOpt { lr: rm.lr, head_lr_scale: rm.head_lr_scale, adam: self.cfg.adam, grad_clip: self.cfg.ppo.grad_clip };
+        let step = StepOpt {
+            lr: rm.lr,
+            head_lr_scale: rm.head_lr_scale,
+            label_smoothing: rm.label_smoothing,
+            adam: self.cfg.adam,
+            grad_clip: self.cfg.ppo.grad_clip,
+        };
         let (report, skipped) = self.reward.fit(&self.data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
