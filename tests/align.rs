@@ -6,10 +6,10 @@ use pollster::block_on;
 use rlhf_lab::checkpoint::{Checkpoint, LabState, LAB_STATE_VERSION};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::error::ErrorKind;
-use rlhf_lab::lab::{AlignConfig, Lab, FULL};
+use rlhf_lab::lab::{best_of_n_win_rate, win_rate, AlignConfig, Lab, FULL};
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::options::Options;
-use rlhf_lab::reward::Ranking;
+use rlhf_lab::reward::{Ranking, RewardModel};
 use rlhf_lab::tokenizer::Tokenizer;
 
 fn tiny() -> Checkpoint {
@@ -159,4 +159,28 @@ fn find(bytes: &[u8], vals: &[f32]) -> usize {
 
 fn find_bytes(bytes: &[u8], needle: &[u8]) -> usize {
     bytes.windows(needle.len()).position(|w| w == needle).expect("bytes present")
+}
+
+#[test]
+fn best_of_n_by_the_labeler_never_loses_to_fewer_draws() {
+    // each draw count's answers include the fewer draws' (the same seeds), so the labeler's
+    // favourite of more scores at least as high, answer by answer
+    let ck = tiny();
+    let tok = Tokenizer::from_json(&ck.tokenizer_json).unwrap();
+    let (mut a, mut b) =
+        (CpuGpt::new(ck.cfg, ck.params.clone(), 4, ck.cfg.n_ctx).unwrap(), CpuGpt::new(ck.cfg, ck.params.clone(), 4, ck.cfg.n_ctx).unwrap());
+    let prompts: Vec<String> = rlhf_lab::corpus::prompt_split().1.into_iter().take(6).collect();
+    let (labeler, sc) = (Labeler::new(Rule::Cheerful), AlignConfig::default().sample());
+    let win = |n: usize, a: &mut CpuGpt, b: &mut CpuGpt| {
+        block_on(best_of_n_win_rate(a, b, &tok, &labeler, None::<&mut RewardModel<CpuGpt>>, &prompts, 2, n, &sc, 9)).unwrap()
+    };
+    let one = block_on(win_rate(&mut a, &mut b, &tok, &labeler, &prompts, 2, &sc, 9)).unwrap();
+    assert_eq!(win(1, &mut a, &mut b), one, "one draw is the plain win-rate");
+    let (three, eight) = (win(3, &mut a, &mut b), win(8, &mut a, &mut b));
+    assert!(one <= three && three <= eight, "{one} {three} {eight}");
+    assert!(eight > one, "eight draws won no pair more than one: the check above could not fail ({one})");
+    assert!(
+        block_on(best_of_n_win_rate(&mut a, &mut b, &tok, &labeler, None::<&mut RewardModel<CpuGpt>>, &prompts, 2, 0, &sc, 9)).is_err(),
+        "zero draws is refused"
+    );
 }

@@ -114,3 +114,35 @@ fn a_closed_pipe_ends_output_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(status.success(), "{status:?}: {err}");
 }
+
+#[test]
+fn a_reward_model_written_by_align_judges_best_of_n_and_anything_else_is_refused() {
+    let judge: Vec<&str> = [
+        "eval",
+        "--model",
+        "www/assets/tiny",
+        "--reference",
+        "www/assets/tiny",
+        "--labeler",
+        "polite",
+        "--prompts",
+        "2",
+        "--samples",
+        "1",
+        "--best-of",
+        "2",
+    ]
+    .to_vec();
+    refused(&[&judge[..], &["--judge", "www/assets/tiny"]].concat(), "holds no score.weight: not a reward model");
+    refused(&[&judge[..], &["--judge", "www/assets/demo-missing"]].concat(), "cannot read www/assets/demo-missing/config.json");
+    let out = std::env::temp_dir().join(format!("rlhf-judge-{}", std::process::id()));
+    let (code, _, err) = rlhf(&align(&["--rankings", "2", "--eval-prompts", "1", "--eval-samples", "1", "--out", out.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let rm = out.join("reward_model");
+    let (code, stdout, err) = rlhf(&[&judge[..], &["--judge", rm.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((v["best_of"].as_u64(), v["judge"].as_str()), (Some(2), rm.to_str()), "{stdout}");
+    assert!((0.0..=1.0).contains(&v["win_rate"].as_f64().unwrap()), "{stdout}");
+    std::fs::remove_dir_all(out).unwrap();
+}

@@ -147,7 +147,18 @@ fn a_replay_takes_the_new_rankings_first_then_draws_the_others() {
 
 #[test]
 fn a_warm_fit_refits_afresh_up_to_its_limit_then_goes_on() {
-    let fit = RmFit { mode: RmMode::Warm, epochs: 4, steps: 8, lr: 1e-4, batch: 4, members: 1, penalty: 0.0, refit_until: 16, head_lr_scale: 1.0 };
+    let fit = RmFit {
+        mode: RmMode::Warm,
+        epochs: 4,
+        steps: 8,
+        lr: 1e-4,
+        batch: 4,
+        members: 1,
+        penalty: 0.0,
+        refit_until: 16,
+        head_lr_scale: 1.0,
+        label_smoothing: 0.0,
+    };
     assert_eq!(fit.mode_at(1), RmMode::Refit);
     assert_eq!(fit.mode_at(16), RmMode::Refit);
     assert_eq!(fit.mode_at(17), RmMode::Warm);

@@ -17,12 +17,12 @@ use rlhf_lab::corpus::prompt_split;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::error::{Error, ErrorKind, Result};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
-use rlhf_lab::lab::{win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, WinRateProtocol};
+use rlhf_lab::lab::{best_of_n_win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, WinRateProtocol};
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::methods::MethodKind;
 use rlhf_lab::options::{OptionValue, Options};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::reward::Ranking;
+use rlhf_lab::reward::{Ranking, RewardModel};
 use rlhf_lab::sample::generate;
 use rlhf_lab::settings::{SALT_EVAL, SALT_LABELER};
 use rlhf_lab::tokenizer::Tokenizer;
@@ -271,6 +271,14 @@ struct EvalArgs {
     temperature: Option<f32>,
     #[arg(long, value_parser = at_least_one, help = "the answer length (the alignment loop's by default)")]
     max_tokens: Option<usize>,
+    #[arg(long, default_value = "1", value_parser = at_least_one,
+        help = "each of the model's answers is the favourite of N drawn: by the labeler's own rule (a ceiling, not a policy), or by --judge")]
+    best_of: usize,
+    #[arg(
+        long,
+        help = "a reward model (DIR/reward_model of `align --out DIR`) that picks the best of --best-of answers instead of the labeler's rule"
+    )]
+    judge: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -567,8 +575,27 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     let mut cfg = AlignConfig::default();
     Options { temperature: a.temperature, max_new_tokens: a.max_tokens, ..Default::default() }.apply(&mut cfg, &ck.cfg)?;
     let seed = a.seed.unwrap_or(cfg.seed ^ SALT_EVAL);
-    let win = block_on(win_rate(&mut ea, &mut eb, &tok, &a.labeler, &prompts, a.samples, &cfg.sample(), seed))?;
-    emit(serde_json::json!({ "labeler": a.labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": a.samples }))
+    let mut judge = a.judge.as_deref().map(|dir| reward_model(dir, &ck.cfg, &engines)).transpose()?;
+    let win = block_on(best_of_n_win_rate(&mut ea, &mut eb, &tok, &a.labeler, judge.as_mut(), &prompts, a.samples, a.best_of, &cfg.sample(), seed))?;
+    let judge = a.judge.map(|d| d.display().to_string());
+    emit(
+        serde_json::json!({ "labeler": a.labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": a.samples, "best_of": a.best_of, "judge": judge }),
+    )
+}
+
+/// A reward model written by `align --out`: the trunk and its `score.weight` head (the bias, which
+/// no choice among answers depends on, is left at 0).
+fn reward_model(dir: &std::path::Path, cfg: &ModelConfig, engines: &Engines) -> Result<RewardModel<AnyEngine>> {
+    let ck = Checkpoint::load(dir)?;
+    if ck.cfg != *cfg {
+        bail!("the reward model in {} has another shape than the model: {:?}", dir.display(), ck.cfg);
+    }
+    let Some((_, _, w)) = ck.extra.iter().find(|(name, _, _)| name == "score.weight") else {
+        bail!("{} holds no score.weight: not a reward model written by `align --out`", dir.display())
+    };
+    let mut rm = RewardModel::new(engines.make(ck.params, 8, cfg.n_ctx)?, 0);
+    rm.head.w = w.clone();
+    Ok(rm)
 }
 
 fn rank_cmd(a: RankArgs) -> Result<()> {

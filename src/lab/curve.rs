@@ -8,6 +8,7 @@ use crate::config::SampleConfig;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::labelers::Labeler;
+use crate::reward::{dialogue_ids, RewardModel};
 use crate::sample::answers;
 use crate::tokenizer::Tokenizer;
 
@@ -70,20 +71,59 @@ pub async fn win_rate<A: Engine, B: Engine>(
     sc: &SampleConfig,
     seed: u64,
 ) -> Result<f32> {
-    if prompts.is_empty() || samples == 0 {
-        bail!("a win-rate needs at least one prompt and one sample per prompt");
+    best_of_n_win_rate(a, b, tok, labeler, None::<&mut RewardModel<A>>, prompts, samples, 1, sc, seed).await
+}
+
+/// `win_rate` with each of A's answers the favourite of `n` drawn for it: by the labeler's own rule
+/// (what a policy that knew the rule could reach without leaving A's answers, at a KL to A of at
+/// most log n nats), or by a reward model's score when `judge` is one (what that reward model can
+/// tell apart). n = 1 is `win_rate`, answer for answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn best_of_n_win_rate<A: Engine, B: Engine, R: Engine>(
+    a: &mut A,
+    b: &mut B,
+    tok: &Tokenizer,
+    labeler: &Labeler,
+    mut judge: Option<&mut RewardModel<R>>,
+    prompts: &[String],
+    samples: usize,
+    n: usize,
+    sc: &SampleConfig,
+    seed: u64,
+) -> Result<f32> {
+    if prompts.is_empty() || samples == 0 || n == 0 {
+        bail!("a win-rate needs at least one prompt, one sample per prompt and one draw per sample");
     }
     let mut total = 0.0;
-    let mut n = 0;
+    let mut pairs = 0;
     for (i, p) in prompts.iter().enumerate() {
         let ids = tok.prompt_ids(p, a.config().n_ctx)?;
-        let ya = answers(a, tok, &ids, samples, sc, seed + i as u64).await?;
+        let mut best: Vec<(f32, String)> = Vec::new();
+        // draw c of every sample; draw 0 is win_rate's answers (B's seeds are 10 000 above)
+        for c in 0..n as u64 {
+            let ya = answers(a, tok, &ids, samples, sc, seed + i as u64 + 100_000 * c).await?;
+            let scores = match judge.as_deref_mut() {
+                Some(rm) => {
+                    let n_ctx = rm.engine.config().n_ctx;
+                    let seqs: Vec<Vec<u32>> = ya.iter().map(|y| dialogue_ids(tok, p, y, n_ctx)).collect::<Result<_>>()?;
+                    rm.score(&seqs, tok.end).await?
+                }
+                None => ya.iter().map(|y| labeler.score(p, y)).collect(),
+            };
+            for (j, (y, s)) in ya.into_iter().zip(scores).enumerate() {
+                match best.get_mut(j) {
+                    None => best.push((s, y)),
+                    Some(b) if s > b.0 => *b = (s, y),
+                    Some(_) => {}
+                }
+            }
+        }
         let yb = answers(b, tok, &ids, samples, sc, seed + 10_000 + i as u64).await?;
-        for (x, y) in ya.iter().zip(&yb) {
+        for ((_, x), y) in best.iter().zip(&yb) {
             total += labeler.compare(p, x, y);
-            n += 1;
+            pairs += 1;
         }
         crate::turns::pass().await;
     }
-    Ok(total / n as f32)
+    Ok(total / pairs as f32)
 }
