@@ -113,7 +113,7 @@ pub async fn best_of_n_win_rate<A: Engine, B: Engine, R: Engine>(
             for (j, (y, s)) in ya.into_iter().zip(scores).enumerate() {
                 match best.get_mut(j) {
                     None => best.push((s, y)),
-                    Some(b) if s > b.0 => *b = (s, y),
+                    Some(kept) if s > kept.0 => *kept = (s, y),
                     Some(_) => {}
                 }
             }
