@@ -7,6 +7,7 @@ mod common;
 use common::assert_close;
 
 use rlhf_lab::corpus::{all_prompts, topic_of, TOPICS};
+use rlhf_lab::lab::AlignConfig;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::methods::bok::{best_of_groups, sft_weights};
 use rlhf_lab::methods::dpo::dpo_loss;
@@ -147,18 +148,9 @@ fn a_replay_takes_the_new_rankings_first_then_draws_the_others() {
 
 #[test]
 fn a_warm_fit_refits_afresh_up_to_its_limit_then_goes_on() {
-    let fit = RmFit {
-        mode: RmMode::Warm,
-        epochs: 4,
-        steps: 8,
-        lr: 1e-4,
-        batch: 4,
-        members: 1,
-        penalty: 0.0,
-        refit_until: 16,
-        head_lr_scale: 1.0,
-        label_smoothing: 0.0,
-    };
+    // the defaults' warm fit, refitted afresh while there are at most 16 rankings
+    let fit = RmFit { refit_until: 16, ..AlignConfig::default().rm };
+    assert_eq!(fit.mode, RmMode::Warm);
     assert_eq!(fit.mode_at(1), RmMode::Refit);
     assert_eq!(fit.mode_at(16), RmMode::Refit);
     assert_eq!(fit.mode_at(17), RmMode::Warm);

@@ -618,10 +618,11 @@ fn rank_cmd(a: RankArgs) -> Result<()> {
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
     emit(bench::header())?;
+    let threads = a.threads.unwrap_or_else(rlhf_lab::thread_shard::default_threads);
     for name in &a.presets {
         let p = preset(name)?;
         for e in &a.engines {
-            for row in bench::run(&p, e, a.threads.unwrap_or_else(rlhf_lab::thread_shard::default_threads))? {
+            for row in bench::run(&p, e, threads)? {
                 emit(&row)?;
             }
         }
