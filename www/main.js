@@ -5,7 +5,7 @@ import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl,
 import { Plots, LearningCurve, MethodsChart } from "./plots.js";
 import { Ranking } from "./ranking.js";
 import { LabClient } from "./lab-client.js";
-import { Watch } from "./watch.js";
+import { Watch, trustNote } from "./watch.js";
 import { History } from "./history.js";
 import { TokenView } from "./tokens.js";
 import { BlindTest, winRate } from "./blind.js";
@@ -244,7 +244,7 @@ async function applyOptions(key, label, value) {
 // ---- watching and judging
 async function inspect(prompt, answer) {
   try {
-    tokens.show(await call("inspect", { prompt, answer }));
+    tokens.show(await call("inspect", { prompt, answer }), trustNote(iterations));
     $("tokens").scrollIntoView({ behavior: "smooth", block: "nearest" });
   } catch (e) {
     showError(`Could not show the tokens: ${e.message}`);

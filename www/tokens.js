@@ -18,7 +18,8 @@ export class TokenView {
     this.plotBox = el.querySelector("#token-plot");
   }
 
-  show(view) {
+  // trust: a line on how far the reward model's scores can be trusted (watch.js's trustNote)
+  show(view, trust = "") {
     this.el.hidden = false;
     this.view = view;
     const spans = view.tokens.map((tok, i) => {
@@ -40,7 +41,7 @@ export class TokenView {
       return s;
     });
     this.text.replaceChildren(...spans);
-    this.detail.textContent = `Whole answer: reward ${view.score.toFixed(2)}. Hover or focus a token for its numbers.`;
+    this.detail.textContent = `Whole answer: reward ${view.score.toFixed(2)}. Hover or focus a token for its numbers.${trust ? ` ${trust}` : ""}`;
     this.plot();
   }
 

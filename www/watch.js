@@ -1,12 +1,39 @@
 // The watch panel: the same questions answered after every iteration by SFT and by the policy, with
 // the reward model's scores; a slider replays earlier iterations. Model text is always text.
 
+// The trust note averages over the last 4 iterations that measured it (a ranking each at a person's
+// pace: recent enough to follow the fit, 24 pairs to mean something). 24 pairs ordered at chance
+// measure 0.5 ± 0.1, so a share under 0.65 cannot be told from guessing.
+const TRUST_SPAN = 4;
+const GUESSING = 0.65;
+
+// How far to trust the reward model's scores as of record i: the share of pairs in the last few
+// rankings that it ordered as they were ranked before it learned from them (rm_new_accuracy; an
+// iteration whose new rankings were all ties has none). With one reward model this is the page's
+// measure of its uncertainty: a score it gives an answer it has not seen is worth what this share
+// says, not what its size suggests.
+export function trustNote(history, i = history.length - 1) {
+  const shares = [];
+  let j = i;
+  for (; j >= 0 && shares.length < TRUST_SPAN; j--) {
+    const a = history.at(j)?.rm_new_accuracy;
+    if (Number.isFinite(a)) shares.push(a);
+  }
+  if (!shares.length) return "";
+  // the rankings those iterations learned from (an iteration may take several)
+  const n = Math.max(1, (history.at(i).rankings ?? 0) - (j >= 0 ? history.at(j).rankings ?? 0 : 0));
+  const share = shares.reduce((x, y) => x + y, 0) / shares.length;
+  const how = `How far to trust these scores: before learning them, the reward model ordered ${Math.round(100 * share)}% of the pairs of the last ${n === 1 ? "ranking" : `${n} rankings`} as they were ranked (50% is chance).`;
+  return share < GUESSING ? `${how} It has not learned this preference yet: its scores of new answers are close to guesses.` : how;
+}
+
 export class Watch {
   // history: the session's records (history.js), one per iteration
   constructor(el, onInspect, history) {
     this.items = el.querySelector("#watch-items");
     this.slider = el.querySelector("#watch-slider");
     this.at = el.querySelector("#watch-at");
+    this.trust = el.querySelector("#watch-trust");
     this.onInspect = onInspect;
     this.history = history;
     this.slider.addEventListener("input", () => this.show(Number(this.slider.value)));
@@ -28,6 +55,7 @@ export class Watch {
     const r = this.history.at(i);
     if (!r) return;
     this.at.value = `${r.iteration + 1} of ${this.history.length} (${r.rankings} ranking${r.rankings === 1 ? "" : "s"})`;
+    this.trust.textContent = trustNote(this.history, i);
     this.items.replaceChildren(...r.watch.map((w) => this.item(w)));
   }
 

@@ -97,6 +97,10 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       }
       assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
       assert.equal(await page.locator("#watch-items .watched").count(), 3);
+      // the scores come with how far to trust them: the reward model's record on the last rankings before it learned them
+      const shares = (await page.evaluate(() => window.__lab.metrics.map((m) => m.rm_new_accuracy))).filter(Number.isFinite).slice(-4);
+      const percent = Math.round((100 * shares.reduce((a, b) => a + b, 0)) / shares.length);
+      assert.match(await page.textContent("#watch-trust"), new RegExp(`^How far to trust these scores: before learning them, the reward model ordered ${percent}% of the pairs of the last \\d+ rankings`));
       // the page stayed responsive: no main-thread task of 200 ms or more while the Worker trained
       const longest = Math.max(0, ...(await page.evaluate(() => window.__longTasks)));
       console.log(`# longest main-thread task during training: ${longest.toFixed(0)} ms`);
@@ -244,6 +248,7 @@ test("with the page's defaults the autopilot raises its labeler's win-rate on ti
         assert.ok(Math.abs(lp - direct[i]) < 1e-3 && Math.abs(lps - directSft[i]) < 1e-3, `token ${i}: ${lp} ${lps} vs ${direct[i]} ${directSft[i]}`);
         assert.ok(Math.abs(d - (direct[i] - directSft[i])) < 2e-3);
       });
+      assert.match(await page.textContent("#token-detail"), /^Whole answer: reward -?\d.*How far to trust these scores/);
       await page.focus("#token-text .tok");
       assert.match(await page.textContent("#token-detail"), /log π = -?\d/);
       await shot(page, "09-tokens");
