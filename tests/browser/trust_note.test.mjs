@@ -1,0 +1,31 @@
+// The watch panel's trust note (www/watch.js) against hand-computed cases; plain Node, no browser.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { trustNote } from "../../www/watch.js";
+
+// A history of iteration records as History (www/history.js) returns them: at(i), negative from the end.
+const history = (records) => ({ length: records.length, at: (i) => records[i < 0 ? i + records.length : i] });
+
+test("the note averages the last four iterations that measured the reward model, and counts their rankings", () => {
+  const h = history([
+    { rankings: 1, rm_new_accuracy: 0.5 },
+    { rankings: 2, rm_new_accuracy: null }, // all ties: no measure
+    { rankings: 4, rm_new_accuracy: 0.9 }, // an iteration that took two rankings
+    { rankings: 5, rm_new_accuracy: 0.8 },
+    { rankings: 6, rm_new_accuracy: 1.0 },
+    { rankings: 7, rm_new_accuracy: 0.7 },
+  ]);
+  // (0.7 + 1.0 + 0.8 + 0.9) / 4 = 0.85, over rankings 3 to 7
+  assert.equal(trustNote(h), "How far to trust these scores: before learning them, the reward model ordered 85% of the pairs of the last 5 rankings as they were ranked (50% is chance).");
+  // as of the second record: 0.5 over rankings 1 and 2 (the tie-only one counts as a ranking, not a measure)
+  assert.match(trustNote(h, 1), /ordered 50% of the pairs of the last 2 rankings .* It has not learned this preference yet/);
+  assert.match(trustNote(h, 0), /of the last ranking as/);
+});
+
+test("under 65% the note says the scores are close to guesses; without a measure there is no note", () => {
+  const at = (a) => trustNote(history([{ rankings: 1, rm_new_accuracy: a }]));
+  assert.match(at(0.64), /close to guesses/);
+  assert.doesNotMatch(at(0.65), /close to guesses/);
+  assert.equal(trustNote(history([{ rankings: 1, rm_new_accuracy: null }])), "");
+  assert.equal(trustNote(history([])), "");
+});
