@@ -2,7 +2,8 @@
 adoption rules count them: runs at 0.80 or more after 8 rankings, at 0.90 or more at both 32 and 64,
 never under 0.80 at any evaluation from 16 on, with KL under 10 at every evaluation; the mean
 win-rate at 8, 16, 32 and 64 rankings and the lowest at 64. Counts use the unrounded win-rates.
-usage: python3 bench/targets.py bench/ablation d64 rms4x64   (one line per prefix)"""
+usage: python3 bench/targets.py bench/ablation d64 rms4x64   (one line per prefix)
+       python3 bench/targets.py bench/ablation d64+s456-d64   (a "+" pools the prefixes' runs: seeds 1-6)"""
 import sys
 
 from align_table import load
@@ -26,7 +27,11 @@ def counts(runs):
 if __name__ == "__main__":
     folder, prefixes = sys.argv[1], sys.argv[2:]
     for p in prefixes:
-        c = counts(load(folder, p))
+        runs = {}
+        for part in p.split("+"):
+            for labeler, rs in load(folder, part).items():
+                runs.setdefault(labeler, []).extend(rs)
+        c = counts(runs)
         if not c["runs"]:
             print(f"{p}: no run reached 64 rankings")
             continue
