@@ -216,6 +216,9 @@ options! {
     label_selection: Selection, "label-selection", "the label selection", "The order in which a batch's groups are offered for ranking.",
         |m| Range::Choice { names: SELECTIONS }, page false,
         get |c| c.label_selection, set |c, v| c.label_selection = v;
+    offer_sft: usize, "offer-sft", "SFT's answers in a group", "Answers of each group offered for ranking drawn from the original (SFT) model instead of the policy, at most K − 1.",
+        |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
+        get |c| c.offer_sft, set |c, v| c.offer_sft = v;
     rm_lr: f32, "rm-lr", "the reward model's learning rate", "AdamW step size for the reward model.",
         |m| Range::Real { min: 0.0, max: 0.01, open: true }, page false,
         get |c| c.rm.lr, set |c, v| c.rm.lr = v;

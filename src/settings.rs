@@ -29,6 +29,12 @@ pub struct AlignConfig {
     pub catch_up: usize,
     /// The order in which an iteration's groups are offered for ranking.
     pub label_selection: Selection,
+    /// Answers of each offered group drawn from the frozen SFT model instead of the policy (at
+    /// most K − 1): rankings then compare the policy's answers with SFT's, the comparison the
+    /// win-rate makes, where the policy's own answers alone may carry no signal. The policy still
+    /// learns from its own rollouts only.
+    #[serde(default)]
+    pub offer_sft: usize,
     /// Answers per prompt, 2 to 9: rollouts come in groups of K, and a ranking orders one group.
     pub k: usize,
     pub rm: RmFit,
@@ -54,6 +60,7 @@ impl Default for AlignConfig {
             min_rankings: 4,
             catch_up: 1,
             label_selection: Selection::First,
+            offer_sft: 0,
             k: 4,
             rm: RmFit {
                 mode: RmMode::Warm,
@@ -120,5 +127,7 @@ pub const SALT_WATCH: u64 = 0x3A7C;
 pub const SALT_BLIND_SFT: u64 = 0xB11D;
 /// The answers to a person's own question.
 pub const SALT_ASK: u64 = 0xA5C;
+/// SFT's answers in an offered group, and where they go among the policy's.
+pub const SALT_OFFER_SFT: u64 = 0x5F7;
 /// A scripted labeler's noise (the command line's `--noise`).
 pub const SALT_LABELER: u64 = 0x1ABE;

@@ -101,3 +101,38 @@ fn the_policy_moves_once_per_ranking_and_catches_up_on_those_it_waited_for() {
     assert_eq!(update_rounds(1, 1, 0, 4), 1, "no wait: the policy moved from the first ranking, nothing to catch up");
     assert_eq!(update_rounds(2, 5, 1, 4), 2, "more new than held (a restore): counted as crossing");
 }
+
+#[test]
+fn sft_answers_offered_beside_the_policys_leave_the_policys_batch_as_it_was() {
+    let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
+    let model = ck.cfg;
+    let with = |offer_sft: usize| {
+        let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
+        let cfg = AlignConfig { offer_sft, ..AlignConfig::default() };
+        let lab = Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).unwrap();
+        block_on(lab.start()).unwrap();
+        let mut groups = Vec::new();
+        while let Some(o) = lab.offered() {
+            lab.submit(ranking(&o), Some(o.id)).unwrap();
+            groups.push(o);
+        }
+        groups
+    };
+    let (plain, mixed) = (with(0), with(2));
+    assert_eq!(plain.len(), mixed.len());
+    let mut replaced = 0;
+    for (p, m) in plain.iter().zip(&mixed) {
+        assert_eq!(p.prompt, m.prompt, "the same questions: SFT's answers come from a stream of their own");
+        assert_eq!(m.responses.len(), 4);
+        let kept = p.responses.iter().zip(&m.responses).filter(|(a, b)| a == b).count();
+        assert!(kept >= 2, "two of the policy's answers stay where they were: {p:?} {m:?}");
+        replaced += 4 - kept;
+        assert!(m.responses.iter().all(|a| !a.contains("<|")), "{m:?}");
+    }
+    assert!(replaced >= plain.len(), "SFT's answers (other draws) replace some of the policy's: {replaced}");
+    // more than K − 1 would leave no answer of the policy: at most K − 1 are SFT's
+    let all_but_one = with(9);
+    for (p, m) in plain.iter().zip(&all_but_one) {
+        assert!(p.responses.iter().zip(&m.responses).any(|(a, b)| a == b), "one of the policy's answers stays: {p:?} {m:?}");
+    }
+}

@@ -77,12 +77,13 @@ impl<E: Engine> Lab<E> {
     /// policy up to date.
     pub(super) async fn publish(&self, tr: &mut Trainer<E>) -> Result<()> {
         let order = offer_order(tr).await?;
+        let answers = tr.offered_answers(&order).await?;
         let mut groups = Vec::with_capacity(order.len());
-        for i in order {
-            let g = &tr.batch[i];
-            let responses: Vec<String> = g.outs.iter().map(|o| self.tok.decode(o)).collect::<Result<_>>()?;
-            let notes = self.notes(&g.prompt, &responses);
-            groups.push((g.prompt.clone(), responses, notes));
+        for (i, outs) in order.into_iter().zip(answers) {
+            let prompt = tr.batch[i].prompt.clone();
+            let responses: Vec<String> = outs.iter().map(|o| self.tok.decode(o)).collect::<Result<_>>()?;
+            let notes = self.notes(&prompt, &responses);
+            groups.push((prompt, responses, notes));
         }
         let params = tr.policy.params().await?;
         self.serving.borrow_mut().policy.set_params(&params)?;

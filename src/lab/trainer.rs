@@ -18,7 +18,7 @@ use crate::reward::{dialogue_ids, Ranking, RmFit, RmMode, RmReport, StepOpt, Tok
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
-use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_PTX_EVAL};
+use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL};
 use crate::tokenizer::Tokenizer;
 use crate::train::{lm_batch, Batch};
 
@@ -225,6 +225,29 @@ impl<E: Engine> Trainer<E> {
             })
             .collect();
         Ok(())
+    }
+
+    /// The answers of the batch's groups `order` as offered for ranking: the policy's, with
+    /// `offer_sft` of each group's K replaced by the frozen SFT model's answers to the same question
+    /// at random places (the batch itself, which the policy learns from, keeps its own answers).
+    pub async fn offered_answers(&mut self, order: &[usize]) -> Result<Vec<Vec<Vec<u32>>>> {
+        let mut groups: Vec<Vec<Vec<u32>>> = order.iter().map(|&i| self.batch[i].outs.clone()).collect();
+        let n = self.cfg.offer_sft.min(self.cfg.k.saturating_sub(1));
+        if n == 0 || groups.is_empty() {
+            return Ok(groups);
+        }
+        // a stream of its own, so that offering SFT's answers leaves the policy's samples as they were
+        let mut rng = Rng::new(self.cfg.seed ^ SALT_OFFER_SFT ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let jobs: Vec<(Vec<u32>, u64)> = order.iter().map(|&i| (self.batch[i].prompt_ids.clone(), rng.next_u64())).collect();
+        let sft = self.reference.generate_groups(&jobs, n, self.tok.end, &self.sample_cfg()).await?;
+        for (outs, theirs) in groups.iter_mut().zip(sft) {
+            let mut places: Vec<usize> = (0..outs.len()).collect();
+            rng.shuffle(&mut places);
+            for (&p, o) in places.iter().zip(theirs) {
+                outs[p] = self.tok.answer_ids(&o).to_vec();
+            }
+        }
+        Ok(groups)
     }
 
     fn tokenized(&self, rs: &[Ranking]) -> Result<Vec<TokenizedRanking>> {
