@@ -11,10 +11,14 @@ use rlhf_lab::reward::Ranking;
 use rlhf_lab::tokenizer::Tokenizer;
 
 fn lab() -> Lab<CpuGpt> {
+    lab_with(AlignConfig::default())
+}
+
+fn lab_with(cfg: AlignConfig) -> Lab<CpuGpt> {
     let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
     let model = ck.cfg;
     let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
-    Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), AlignConfig::default(), Box::new(make)).unwrap()
+    Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).unwrap()
 }
 
 fn ranking(o: &rlhf_lab::lab::Offer) -> Ranking {
@@ -104,12 +108,8 @@ fn the_policy_moves_once_per_ranking_and_catches_up_on_those_it_waited_for() {
 
 #[test]
 fn sft_answers_offered_beside_the_policys_leave_the_policys_batch_as_it_was() {
-    let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
-    let model = ck.cfg;
     let with = |offer_sft: usize| {
-        let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
-        let cfg = AlignConfig { offer_sft, ..AlignConfig::default() };
-        let lab = Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).unwrap();
+        let lab = lab_with(AlignConfig { offer_sft, ..AlignConfig::default() });
         block_on(lab.start()).unwrap();
         let mut groups = Vec::new();
         while let Some(o) = lab.offered() {
