@@ -1,5 +1,7 @@
 // The blind test: an SFT answer and a trained answer to a held-out question, in random order; the
 // visitor picks one or a tie. Judgements are kept apart from rankings and never train the model.
+// Orders come in shuffled blocks of four, two of each, so any eight judgements in a row show each
+// order at least twice: a preference for the first place cannot lean the count far either way.
 
 // Mean and 95% interval of scores 1 (trained model preferred), 0.5 (tie), 0 (SFT preferred): the
 // normal approximation with the sample's own spread, clipped to [0, 1]; no interval below 2 picks.
@@ -21,6 +23,7 @@ export class BlindTest {
     this.next = next;
     this.record = record;
     this.pair = null;
+    this.orders = [];
     el.querySelector("#pick-a").addEventListener("click", () => this.pick("a"));
     el.querySelector("#pick-b").addEventListener("click", () => this.pick("b"));
     el.querySelector("#pick-tie").addEventListener("click", () => this.pick("tie"));
@@ -29,13 +32,27 @@ export class BlindTest {
   async show() {
     this.el.dataset.ready = "";
     const pair = await this.next();
-    const policyFirst = Math.random() < 0.5;
-    this.pair = { ...pair, first: policyFirst ? "policy" : "sft" };
+    const first = this.nextOrder();
+    const policyFirst = first === "policy";
+    this.pair = { ...pair, first };
     this.el.querySelector("#blind-prompt").textContent = pair.prompt;
     this.el.querySelector("#blind-a").textContent = (policyFirst ? pair.policy : pair.sft) || "(empty answer)";
     this.el.querySelector("#blind-b").textContent = (policyFirst ? pair.sft : pair.policy) || "(empty answer)";
     this.el.hidden = false;
     this.el.dataset.ready = "1";
+  }
+
+  // Which answer goes first: the next of a shuffled block of two "policy" and two "sft".
+  nextOrder() {
+    if (this.orders.length === 0) {
+      const block = ["policy", "policy", "sft", "sft"];
+      for (let i = block.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [block[i], block[j]] = [block[j], block[i]];
+      }
+      this.orders = block;
+    }
+    return this.orders.pop();
   }
 
   // key: "a", "b" or "tie"
