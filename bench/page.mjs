@@ -1,6 +1,6 @@
 // The page's engine against the native one, in one run: the visitor's page (the demo model, every
 // default, the engine the start-up measurement picks, the Workers the browser's cores allow) with
-// the autopilot for N rankings, then `rlhf align` natively with the same labeler, seed and loop
+// the autopilot for N rankings, then `rlhf align` natively with the same labeler, the seed the page drew and the same loop
 // (the autopilot ranks at once: --lag 0); an iteration's seconds at the 1st, 5th, 16th and last ranking
 // on both, and their ratio. Also a PPO-ptx policy minibatch of the demo's shape timed in the page
 // on 1, 2, 4 and 8 Workers (and on 1 and 2 with the plain SIMD build, for browsers without relaxed
@@ -33,7 +33,9 @@ try {
   await page.goto(`${server.base}/`);
   await page.waitForSelector("body[data-ready='1']", { timeout: 600_000 });
   await waitOffer(page, 600_000);
-  out({ engine: await page.textContent("#adapter"), cores: await page.evaluate(() => navigator.hardwareConcurrency) });
+  // the native run below uses the seed the page drew for its session
+  const labSeed = await page.evaluate(() => window.__lab.seed);
+  out({ engine: await page.textContent("#adapter"), cores: await page.evaluate(() => navigator.hardwareConcurrency), lab_seed: labSeed });
   const build = await page.getAttribute("#adapter", "data-build");
   // the engine Worker answers the watched questions after start-up: let it finish before timing
   await page.waitForTimeout(15_000);
@@ -74,7 +76,7 @@ try {
   for (const m of pageMs) out({ page: { rankings: m.rankings, seconds: seconds(m), reward_model: m.seconds_reward_model, scoring: m.seconds_scoring, update: m.seconds_update, generation: m.seconds_generation } });
   await ctx.close();
   server.close();
-  const native = execFileSync(rlhf, ["align", "--model", "www/assets/base", "--labeler", labeler, "--seed", "1", "--lag", "0", "--rankings", String(rankings), "--json"], { encoding: "utf8", maxBuffer: 1 << 28 })
+  const native = execFileSync(rlhf, ["align", "--model", "www/assets/base", "--labeler", labeler, "--seed", String(labSeed), "--lag", "0", "--rankings", String(rankings), "--json"], { encoding: "utf8", maxBuffer: 1 << 28 })
     .trim().split("\n").map((l) => JSON.parse(l)).filter((d) => d.iteration !== undefined);
   for (const m of native) out({ native: { rankings: m.rankings, seconds: seconds(m) } });
   // the 5th: the first iterations with a PPO-ptx update (the policy waits for 4 rankings)

@@ -68,7 +68,9 @@ try {
   await page.waitForSelector("body[data-ready='1']", { timeout: 600_000 });
   await waitOffer(page, 600_000);
   const engine = await page.textContent("#adapter");
-  out({ loaded_s: (Date.now() - t0) / 1e3, engine });
+  // the seed the page drew for this session (its questions and samples), not the person's
+  const labSeed = await page.evaluate(() => window.__lab.seed);
+  out({ loaded_s: (Date.now() - t0) / 1e3, engine, lab_seed: labSeed });
   const sessionStart = Date.now();
   let reading = 0;
   const exports = [];
@@ -109,7 +111,7 @@ try {
     const kl = metrics.filter((m) => m.rankings <= n).at(-1)?.kl;
     out({ eval: { rankings: n, win_rate_vs_sft: r.win_rate, kl } });
   }
-  out({ summary: { labeler, noise, seed, rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
+  out({ summary: { labeler, noise, seed, lab_seed: labSeed, rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }

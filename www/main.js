@@ -41,7 +41,7 @@ const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer),
 const blind = new BlindTest($("blind"), () => call("blindPair", { seed: Math.floor(Math.random() * 1e9) }), recordJudgement);
 // for tests and the curious
 window.__lab = {
-  get metrics() { return iterations.records(); }, get iterations() { return iterations.length; }, last: () => iterations.at(-1), offers: [], rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
+  get metrics() { return iterations.records(); }, get iterations() { return iterations.length; }, last: () => iterations.at(-1), offers: [], seed: null, rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
   save: () => call("debugSave"), crash: () => lab.stop(),
   memory: () => call("memory"), timePolicyStep: (workers) => call("timePolicyStep", { workers }),
   loseDevice: () => call("debugLoseDevice"),
@@ -344,6 +344,7 @@ function fillFirstVisit(start) {
 // starts (when this tab may train).
 async function connect(first) {
   const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers, simd: forcedSimd });
+  window.__lab.seed = start.seed;
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: a ${(start.parameters / 1e6).toFixed(2)}M-parameter model.`;
   describeEngine(start);

@@ -4,7 +4,7 @@
 // (offered, submit, ask, blind pairs) go straight to the lab and never wait for an iteration; the
 // calls that need the trained models wait in line behind the running iteration.
 import init, { Lab } from "./pkg/rlhf_lab.js";
-import { openStore, putState, getState, setAsideState, allRankings, putRanking } from "./store.js";
+import { openStore, putState, getState, setAsideState, allRankings, putRanking, sessionSeed } from "./store.js";
 import { ShardPool, shardCount } from "./shards.js";
 import { engineBuild } from "./simd.js";
 
@@ -161,19 +161,24 @@ const handlers = {
       pool = new ShardPool(shards);
       await pool.start(config, compiled);
     }
-    lab = await Lab.create(config, weights, tokenizer, options || {}, choice.gpu, pool || undefined);
+    // a stored session goes on with its seed; without a store (tests of the engine) the default
+    let seed = null;
+    if (dbName) {
+      db = await openStore(dbName);
+      seed = await sessionSeed(db);
+    }
+    lab = await Lab.create(config, weights, tokenizer, { ...options, ...(seed === null ? {} : { seed }) }, choice.gpu, pool || undefined);
     owner = await claimTraining(dbName);
     let state = { restored: null, notice: null };
     let rankings = 0;
     if (dbName) {
-      db = await openStore(dbName);
       const stored = await allRankings(db);
       rankings = stored.length;
       state = await restore(stored);
     }
     post("progress", { label: "sampling the first answers", got: 1, total: 1 });
     await inLine(() => lab.start());
-    return { adapter: lab.adapter, build: { name: build.name, label: build.label }, choice, owner, parameters: lab.parameters, describe: lab.describe(), rankings, offer: lab.offered(), ...state };
+    return { adapter: lab.adapter, build: { name: build.name, label: build.label }, choice, owner, seed, parameters: lab.parameters, describe: lab.describe(), rankings, offer: lab.offered(), ...state };
   },
   offered() {
     return lab.offered();

@@ -113,8 +113,10 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
     await t.test("a reload restores the rankings, the trained model and the watched answers", async () => {
       const before = (await stored(page)).length;
       const watched = await page.textContent("#watch-items");
+      const seed = await page.evaluate(() => window.__lab.seed);
       await page.reload();
       await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+      assert.ok(Number.isInteger(seed) && (await page.evaluate(() => window.__lab.seed)) === seed, "the session goes on with its seed");
       await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), before);
       assert.match(await page.textContent("#data-log"), /Restored/);
       assert.match(await page.textContent("#train-status"), /Resumed after iteration [1-9]|Waiting for your next ranking|Learning from/);
@@ -320,6 +322,18 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
         };
       }));
       assert.ok(keys.includes("latest") && keys.some((k) => String(k).startsWith("unreadable-")), JSON.stringify(keys));
+    });
+
+    await t.test("\"Forget everything\" starts a new session: no rankings, and a seed of its own", async () => {
+      const seed = await page.evaluate(() => window.__lab.seed);
+      await pause(page);
+      await page.click("#forget");
+      await page.waitForFunction(() => /cleared/.test(document.getElementById("data-log").textContent));
+      await page.reload();
+      await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+      assert.equal((await stored(page)).length, 0);
+      const again = await page.evaluate(() => window.__lab.seed);
+      assert.ok(Number.isInteger(again) && again !== seed, `seeds ${seed} and ${again}: a new session draws its own`);
     });
   } finally {
     await ctx.close();
