@@ -20,6 +20,8 @@ const forcedEngine = ["webgpu", "cpu"].includes(params.get("engine")) ? params.g
 const forcedWorkers = Math.max(0, Math.min(8, Number(params.get("workers")) || 0)) || null;
 // tests of the plain SIMD build may name it; a visitor gets the fastest build the browser runs
 const forcedSimd = ["plain", "relaxed"].includes(params.get("simd")) ? params.get("simd") : null;
+// tests that compare two pages name one seed for both; a visitor's session draws its own
+const forcedSeed = /^\d{1,9}$/.test(params.get("seed") ?? "") ? Number(params.get("seed")) : null;
 const base = `assets/${preset}/`;
 const lab = new LabClient((reason) => recover(reason));
 const call = (type, args) => lab.call(type, args);
@@ -343,7 +345,7 @@ function fillFirstVisit(start) {
 // Loads the lab in the Worker, which restores the saved model and the stored rankings; then learning
 // starts (when this tab may train).
 async function connect(first) {
-  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers, simd: forcedSimd });
+  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers, simd: forcedSimd, seed: forcedSeed });
   window.__lab.seed = start.seed;
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: a ${(start.parameters / 1e6).toFixed(2)}M-parameter model.`;

@@ -61,15 +61,15 @@ export function getState(db) {
   return tx(db, "readonly", (s) => s.get("latest"), STATE);
 }
 
-// The session's seed, drawn when a session starts (none stored) and kept until "forget" clears
-// the state: each session, a visitor's first and each after "forget", draws its own questions and
-// answers, and a reload or a second tab goes on with the same. `add` fails where another tab
-// stored one first; that one is then read.
-export async function sessionSeed(db) {
+// The session's seed, drawn when a session starts (none stored; `given` instead, where a test names
+// one) and kept until "forget" clears the state: each session, a visitor's first and each after
+// "forget", draws its own questions and answers, and a reload or a second tab goes on with the
+// same. `add` fails where another tab stored one first; that one is then read.
+export async function sessionSeed(db, given = null) {
   const read = () => tx(db, "readonly", (s) => s.get("seed"), STATE);
   const stored = await read();
   if (Number.isInteger(stored)) return stored;
-  const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+  const seed = given ?? crypto.getRandomValues(new Uint32Array(1))[0];
   try {
     await tx(db, "readwrite", (s) => s.add(seed, "seed"), STATE);
     return seed;

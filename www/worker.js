@@ -140,7 +140,7 @@ async function compileWasm(url) {
 }
 
 const handlers = {
-  async init({ base, options, dbName, engine, workers, simd }) {
+  async init({ base, options, dbName, engine, workers, simd, seed: forcedSeed }) {
     post("progress", { label: "engine (wasm)", got: 0, total: 0 });
     const build = engineBuild(simd);
     // compiled once and posted to the shard Workers: one copy of the code, which V8 optimizes as
@@ -161,11 +161,11 @@ const handlers = {
       pool = new ShardPool(shards);
       await pool.start(config, compiled);
     }
-    // a stored session goes on with its seed; without a store (tests of the engine) the default
-    let seed = null;
+    // a stored session goes on with its seed; a new one takes the page's ?seed= or draws one
+    let seed = forcedSeed ?? null;
     if (dbName) {
       db = await openStore(dbName);
-      seed = await sessionSeed(db);
+      seed = await sessionSeed(db, forcedSeed);
     }
     lab = await Lab.create(config, weights, tokenizer, { ...options, ...(seed === null ? {} : { seed }) }, choice.gpu, pool || undefined);
     owner = await claimTraining(dbName);

@@ -14,7 +14,8 @@ after(() => server.close());
 async function firstIterations(workers, n, simd = null) {
   const { ctx, page } = await launch(false);
   try {
-    await open(page, server.base, `?preset=tiny&workers=${workers}${simd ? `&simd=${simd}` : ""}`);
+    // one seed for every page compared: a session otherwise draws its own
+    await open(page, server.base, `?preset=tiny&seed=7&workers=${workers}${simd ? `&simd=${simd}` : ""}`);
     const adapter = await page.textContent("#adapter");
     const build = await page.getAttribute("#adapter", "data-build");
     await waitOffer(page);
