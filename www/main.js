@@ -444,10 +444,13 @@ function wireData() {
   $("import-rankings").addEventListener("change", (e) => importRankings(e.target).catch((err) => showError(err.message)));
   $("export-model").addEventListener("click", () => exportModels().catch((err) => showError(`Export failed: ${err.message}`)));
   $("forget").addEventListener("click", async () => {
+    // the engine stops saving first (a dead one saves nothing), then the store is cleared
+    await call("forget").catch(() => {});
     await clearRankings(db);
     await clearState(db);
     await clearJudgements(db);
-    log("Stored rankings, judgements and models cleared; reload the page to start over from the base model.");
+    log("Stored rankings, judgements and models cleared; starting a new session from the base model.");
+    location.reload();
   });
 }
 

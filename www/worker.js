@@ -20,6 +20,8 @@ let looping = false;
 let wake = null; // resolves the loop's wait for a ranking or a setting
 let db = null;
 let lastSave = 0;
+let saving = Promise.resolve(); // the save in progress, if any
+let forgotten = false; // "Forget everything" was asked: nothing is saved again in this Worker's life
 const SAVE_EVERY_MS = 60_000;
 // how often the loop tells the page what the running iteration is doing
 const PHASE_EVERY_MS = 400;
@@ -58,13 +60,17 @@ function claimTraining(dbName) {
 
 // The models go to IndexedDB now and then and whenever learning pauses: one put, so a Worker
 // that dies while saving leaves the last complete state in place.
-async function saveState(force) {
-  if (!db || !owner || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return;
+function saveState(force) {
+  if (forgotten || !db || !owner || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return saving;
   lastSave = Date.now();
-  const bytes = await inLine(() => lab.save_state());
-  post("saving", { bytes: bytes.length });
-  await putState(db, bytes);
-  post("saved", { bytes: bytes.length });
+  saving = (async () => {
+    const bytes = await inLine(() => lab.save_state());
+    if (forgotten) return;
+    post("saving", { bytes: bytes.length });
+    await putState(db, bytes);
+    post("saved", { bytes: bytes.length });
+  })();
+  return saving;
 }
 
 // the trained models' calls, one at a time, in order
@@ -252,6 +258,14 @@ const handlers = {
   },
   debugLoseDevice() {
     return inLine(() => lab.debug_lose_device());
+  },
+  // Before the page clears the store: learning stops, a save in progress ends, and none follows,
+  // so no state of the forgotten session is written after the clear.
+  async forget() {
+    forgotten = true;
+    learning = false;
+    poke();
+    await saving.catch(() => {});
   },
   setLearning({ on, labeler }) {
     autopilot = labeler || null;

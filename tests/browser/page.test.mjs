@@ -324,14 +324,15 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
       assert.ok(keys.includes("latest") && keys.some((k) => String(k).startsWith("unreadable-")), JSON.stringify(keys));
     });
 
-    await t.test("\"Forget everything\" starts a new session: no rankings, and a seed of its own", async () => {
+    await t.test("\"Forget everything\" while it learns starts a new session: no rankings, the base model, a seed of its own", async () => {
       const seed = await page.evaluate(() => window.__lab.seed);
-      await pause(page);
-      await page.click("#forget");
-      await page.waitForFunction(() => /cleared/.test(document.getElementById("data-log").textContent));
-      await page.reload();
+      await page.selectOption("#labeler", "cheerful");
+      await page.check("#autopilot");
+      await page.waitForFunction(() => /^Learning from/.test(document.getElementById("train-status").textContent), null, { timeout: 120_000 });
+      await Promise.all([page.waitForEvent("load", { timeout: 180_000 }), page.click("#forget")]);
       await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
       assert.equal((await stored(page)).length, 0);
+      assert.doesNotMatch(await page.textContent("#data-log"), /Restored/, "nothing of the forgotten session came back");
       const again = await page.evaluate(() => window.__lab.seed);
       assert.ok(Number.isInteger(again) && again !== seed, `seeds ${seed} and ${again}: a new session draws its own`);
     });
