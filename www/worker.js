@@ -61,7 +61,7 @@ function claimTraining(dbName) {
 // The models go to IndexedDB now and then and whenever learning pauses: one put, so a Worker
 // that dies while saving leaves the last complete state in place.
 function saveState(force) {
-  if (forgotten || !db || !owner || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return saving;
+  if (forgotten || !db || !owner || (!force && Date.now() - lastSave < SAVE_EVERY_MS)) return Promise.resolve();
   lastSave = Date.now();
   saving = (async () => {
     const bytes = await inLine(() => lab.save_state());
