@@ -21,7 +21,7 @@ def main(folder):
         name = os.path.basename(path)[:-6].replace("-seed", ", seed ").replace("~0.25", " (25% noise)")
         wins = " / ".join(f"{e['win_rate_vs_sft']:.2f}" for e in evals)
         kl = evals[-1]["kl"] if evals and evals[-1]["kl"] is not None else float("nan")
-        lab_seed = s.get("lab_seed", "1")
+        lab_seed = s.get("lab_seed", "1")  # runs that predate the record: the page then always used seed 1
         print(f"| {name} | {lab_seed} | {st.median(waits):.2f} / {max(waits):.2f} | {s['session_s']:.0f} | {s['reading_s'] + 30:.0f} | {wins} | {kl:.1f} |")
 
 
