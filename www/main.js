@@ -10,6 +10,7 @@ import { History } from "./history.js";
 import { TokenView } from "./tokens.js";
 import { BlindTest, winRate } from "./blind.js";
 import { tar } from "./tar.js";
+import { forgetEverything, listenForForget } from "./forget.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -24,6 +25,7 @@ const forcedSimd = ["plain", "relaxed"].includes(params.get("simd")) ? params.ge
 const forcedSeed = /^\d{1,9}$/.test(params.get("seed") ?? "") ? Number(params.get("seed")) : null;
 const base = `assets/${preset}/`;
 const lab = new LabClient((reason) => recover(reason));
+const dbName = `rlhf-lab-${preset}`;
 const call = (type, args) => lab.call(type, args);
 
 // ---- state
@@ -36,6 +38,7 @@ let info = null; // what the lab described of itself: prompts, topics, settings,
 let offer = null; // the group of answers on screen, as the lab offered it
 let methodsChart = null;
 let compareLog = [];
+let forgetting = false; // this session is being forgotten (here or in another tab): nothing more is stored
 const ranking = new Ranking($("answers"), () => { $("submit-ranking").disabled = !ranking.responses; });
 const tokens = new TokenView($("tokens"));
 const iterations = new History(); // not `history`: that is the browser's
@@ -57,7 +60,8 @@ function banner(kind, text) {
   b.className = `banner ${kind}`;
   b.textContent = text;
 }
-const showError = (text) => banner("error", text);
+// (not while the session is being forgotten: the engine's calls then fail on purpose)
+const showError = (text) => { if (!forgetting) banner("error", text); };
 const warn = (text) => banner("warn", text);
 // a success clears an error the visitor has already read
 function clearError() {
@@ -211,7 +215,7 @@ async function ask() {
 }
 
 async function submitRanking() {
-  if (!offer || !ranking.responses) return;
+  if (!offer || !ranking.responses || forgetting) return;
   const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
   const id = offer.id;
   await putRanking(db, r); // stored before training sees it
@@ -345,7 +349,7 @@ function fillFirstVisit(start) {
 // Loads the lab in the Worker, which restores the saved model and the stored rankings; then learning
 // starts (when this tab may train).
 async function connect(first) {
-  const start = await call("init", { base, options: {}, dbName: `rlhf-lab-${preset}`, engine: forcedEngine, workers: forcedWorkers, simd: forcedSimd, seed: forcedSeed });
+  const start = await call("init", { base, options: {}, dbName, engine: forcedEngine, workers: forcedWorkers, simd: forcedSimd, seed: forcedSeed });
   window.__lab.seed = start.seed;
   $("load-progress").value = 1;
   $("load-text").textContent = `Ready: a ${(start.parameters / 1e6).toFixed(2)}M-parameter model.`;
@@ -444,11 +448,14 @@ function wireData() {
   $("import-rankings").addEventListener("change", (e) => importRankings(e.target).catch((err) => showError(err.message)));
   $("export-model").addEventListener("click", () => exportModels().catch((err) => showError(`Export failed: ${err.message}`)));
   $("forget").addEventListener("click", async () => {
-    // the engine stops saving first (a dead one saves nothing), then the store is cleared
-    await call("forget").catch(() => {});
-    await clearRankings(db);
-    await clearState(db);
-    await clearJudgements(db);
+    forgetting = true;
+    log("Forgetting everything: stopping the engine, here and in this lab's other tabs…");
+    // every engine of this lab stops saving first, in this tab and the others; then the store is cleared
+    await forgetEverything(dbName, lab, async () => {
+      await clearRankings(db);
+      await clearState(db);
+      await clearJudgements(db);
+    });
     log("Stored rankings, judgements and models cleared; starting a new session from the base model.");
     location.reload();
   });
@@ -494,7 +501,11 @@ async function exportModels() {
 }
 
 async function main() {
-  db = await openStore(`rlhf-lab-${preset}`);
+  db = await openStore(dbName);
+  listenForForget(dbName, lab, () => {
+    forgetting = true;
+    warn("Everything this page stored was forgotten in another tab. Starting a new session from the base model…");
+  });
   if (localStorage.getItem("rlhf-lab-guide") === "closed") $("guide").hidden = true;
   $("guide-close").addEventListener("click", () => {
     $("guide").hidden = true;

@@ -7,6 +7,7 @@ import init, { Lab } from "./pkg/rlhf_lab.js";
 import { openStore, putState, getState, setAsideState, allRankings, putRanking, sessionSeed } from "./store.js";
 import { ShardPool, shardCount } from "./shards.js";
 import { engineBuild } from "./simd.js";
+import { afterForget, trainingLock } from "./forget.js";
 
 let lab = null;
 let pool = null; // the shard Workers of the CPU engine
@@ -51,7 +52,7 @@ async function chooseEngine(config, weights) {
 function claimTraining(dbName) {
   if (!dbName || !self.navigator.locks) return Promise.resolve(true);
   return new Promise((resolve) => {
-    self.navigator.locks.request(`${dbName}-training`, { ifAvailable: true }, (lock) => {
+    self.navigator.locks.request(trainingLock(dbName), { ifAvailable: true }, (lock) => {
       resolve(!!lock);
       return lock ? new Promise(() => {}) : null; // held until the Worker ends
     });
@@ -170,6 +171,7 @@ const handlers = {
     // a stored session goes on with its seed; a new one takes the page's ?seed= or draws one
     let seed = forcedSeed ?? null;
     if (dbName) {
+      await afterForget(dbName); // another tab may be clearing the store
       db = await openStore(dbName);
       seed = await sessionSeed(db, forcedSeed);
     }

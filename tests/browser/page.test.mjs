@@ -283,6 +283,15 @@ test("with the page's defaults the autopilot raises its labeler's win-rate on ti
   }
 });
 
+// the keys of the lab's saved state: "latest", "seed", states kept aside
+const savedKeys = (page) => page.evaluate(() => new Promise((resolve) => {
+  const req = indexedDB.open("rlhf-lab-tiny");
+  req.onsuccess = () => {
+    const r = req.result.transaction("state").objectStore("state").getAllKeys();
+    r.onsuccess = () => resolve(r.result);
+  };
+}));
+
 test("K = 9 trains and survives a reload; a second tab does not train over the first", { timeout: 900_000 }, async (t) => {
   const { ctx, page } = await launch(false);
   try {
@@ -314,13 +323,7 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
       await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
       assert.match(await page.textContent("#banner"), /could not be restored .*kept aside; this session starts from the base model/);
       await trainUntil(page, 1, "cheerful");
-      const keys = await page.evaluate(() => new Promise((resolve) => {
-        const req = indexedDB.open("rlhf-lab-tiny");
-        req.onsuccess = () => {
-          const r = req.result.transaction("state").objectStore("state").getAllKeys();
-          r.onsuccess = () => resolve(r.result);
-        };
-      }));
+      const keys = await savedKeys(page);
       assert.ok(keys.includes("latest") && keys.some((k) => String(k).startsWith("unreadable-")), JSON.stringify(keys));
     });
 
@@ -335,6 +338,32 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
       assert.doesNotMatch(await page.textContent("#data-log"), /Restored/, "nothing of the forgotten session came back");
       const again = await page.evaluate(() => window.__lab.seed);
       assert.ok(Number.isInteger(again) && again !== seed, `seeds ${seed} and ${again}: a new session draws its own`);
+    });
+
+    await t.test("\"Forget everything\" in a second tab while the first learns: both start the same new session, nothing written back", async () => {
+      const seed = await page.evaluate(() => window.__lab.seed);
+      await page.selectOption("#labeler", "cheerful");
+      await page.check("#autopilot");
+      await page.waitForFunction(() => /^Learning from/.test(document.getElementById("train-status").textContent), null, { timeout: 120_000 });
+      const second = await ctx.newPage();
+      watchErrors(second);
+      await open(second, server.base);
+      assert.ok((await stored(second)).length > 0, "the second tab sees the first one's rankings");
+      const firstReloads = page.waitForEvent("load", { timeout: 180_000 });
+      await Promise.all([second.waitForEvent("load", { timeout: 180_000 }), second.click("#forget")]);
+      await firstReloads;
+      for (const p of [page, second]) await p.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+      // the first tab's engine (the one that saves) ended before the clear: give a late save time to show
+      await page.waitForTimeout(3_000);
+      for (const p of [page, second]) {
+        assert.equal((await stored(p)).length, 0);
+        assert.doesNotMatch(await p.textContent("#data-log"), /Restored/, "nothing of the forgotten session came back");
+      }
+      const seeds = await Promise.all([page, second].map((p) => p.evaluate(() => window.__lab.seed)));
+      assert.ok(seeds[0] === seeds[1] && seeds[0] !== seed, `seeds ${seed} -> ${seeds}: one new session in both tabs`);
+      const keys = await savedKeys(page);
+      assert.ok(!keys.includes("latest"), `no saved model of the forgotten session: ${JSON.stringify(keys)}`);
+      await second.close();
     });
   } finally {
     await ctx.close();
