@@ -31,7 +31,7 @@ fn the_next_group_is_ready_when_the_person_is_and_the_model_waits_for_rankings()
     assert!(lab.offered().is_none(), "nothing to rank before the first batch");
     block_on(lab.start()).unwrap();
     let first = lab.offered().unwrap();
-    assert_eq!(first.responses.len(), 4);
+    assert_eq!(first.responses.len(), AlignConfig::default().k);
     assert!(!first.yours && first.notes.is_empty(), "{first:?}");
     assert_eq!(lab.offered().unwrap().id, first.id, "the group on offer stays until it is ranked");
     // no ranking yet: no iteration
@@ -123,10 +123,10 @@ fn sft_answers_offered_beside_the_policys_leave_the_policys_batch_as_it_was() {
     let mut replaced = 0;
     for (p, m) in plain.iter().zip(&mixed) {
         assert_eq!(p.prompt, m.prompt, "the same questions: SFT's answers come from a stream of their own");
-        assert_eq!(m.responses.len(), 4);
+        assert_eq!(m.responses.len(), AlignConfig::default().k);
         let kept = p.responses.iter().zip(&m.responses).filter(|(a, b)| a == b).count();
         assert!(kept >= 2, "two of the policy's answers stay where they were: {p:?} {m:?}");
-        replaced += 4 - kept;
+        replaced += m.responses.len() - kept;
         assert!(m.responses.iter().all(|a| !a.contains("<|")), "{m:?}");
     }
     assert!(replaced >= plain.len(), "SFT's answers (other draws) replace some of the policy's: {replaced}");

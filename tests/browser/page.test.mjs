@@ -22,7 +22,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       assert.match(adapter, /WebGPU/, adapter);
       assert.ok(await page.isHidden("#banner"), "no warning on WebGPU");
       await waitOffer(page);
-      assert.equal(await page.locator("#answers li").count(), 4);
+      assert.equal(await page.locator("#answers li").count(), 6, "K = 6 by default");
       assert.match(await page.textContent("#offer-kind"), /A question it trains on/);
       assert.match(await page.textContent("#knows"), /knows about 16 topics: tea, coffee/);
       console.log(`# loaded in ${Date.now() - t0} ms: ${adapter}`);
@@ -33,7 +33,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.focus("body");
       await page.keyboard.press("3");
       await page.keyboard.press("1");
-      assert.deepEqual(await page.$$eval("#answers li", (l) => l.map((x) => x.dataset.idx)), ["2", "0", "1", "3"]);
+      assert.deepEqual(await page.$$eval("#answers li", (l) => l.map((x) => x.dataset.idx)), ["2", "0", "1", "3", "4", "5"]);
       await shot(page, "02-ranking");
       const before = await page.getAttribute("#offer", "data-offer");
       await page.click("#submit-ranking");
@@ -41,7 +41,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.waitForFunction((b) => document.getElementById("offer").dataset.offer !== b, before, { timeout: 10_000 });
       const rs = await stored(page);
       assert.equal(rs.length, 1);
-      assert.deepEqual(rs[0].ranks, [1, 2, 0, 3]);
+      assert.deepEqual(rs[0].ranks, [1, 2, 0, 3, 4, 5]);
     });
 
     await t.test("a ranking made by drag and drop, with a tie, is stored", async () => {
@@ -53,19 +53,19 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.waitForFunction(() => document.getElementById("ranking-count").textContent.startsWith("2 "));
       const rs = await stored(page);
       assert.equal(rs.length, 2);
-      // order 3,0,1,2 with answer 1 tied to answer 0
-      assert.deepEqual(rs[1].ranks, [1, 1, 2, 0]);
+      // order 3,0,1,2,4,5 with answer 1 tied to answer 0
+      assert.deepEqual(rs[1].ranks, [1, 1, 2, 0, 3, 4]);
     });
 
     await t.test("a ranking made with the arrow buttons, as on a touch screen, is stored", async () => {
       await waitOffer(page);
       await page.click("#answers li:nth-child(1) button[title='Move down']");
       await page.click("#answers li:nth-child(4) button[title='Move up']");
-      assert.deepEqual(await page.$$eval("#answers li", (l) => l.map((x) => x.dataset.idx)), ["1", "0", "3", "2"]);
+      assert.deepEqual(await page.$$eval("#answers li", (l) => l.map((x) => x.dataset.idx)), ["1", "0", "3", "2", "4", "5"]);
       assert.ok(await page.isDisabled("#answers li:nth-child(1) button[title='Move up']"), "the first answer cannot move up");
       await page.click("#submit-ranking");
       await page.waitForFunction(() => document.getElementById("ranking-count").textContent.startsWith("3 "));
-      assert.deepEqual((await stored(page))[2].ranks, [1, 0, 3, 2]);
+      assert.deepEqual((await stored(page))[2].ranks, [1, 0, 3, 2, 4, 5]);
     });
 
     await t.test("model text is shown as text, never as HTML; a blank question is refused with a message", async () => {
@@ -198,7 +198,7 @@ test("without WebGPU the page says so and the CPU engine works", { timeout: 300_
     assert.match(await page.textContent("#adapter"), /CPU reference.*no WebGPU adapter/);
     assert.match(await page.textContent("#banner"), /WebGPU is not available/);
     await waitOffer(page);
-    assert.equal(await page.locator("#answers li").count(), 4);
+    assert.equal(await page.locator("#answers li").count(), 6, "K = 6 by default");
     await shot(page, "06-no-webgpu");
   } finally {
     await ctx.close();
@@ -297,7 +297,7 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
   try {
     await open(page, server.base);
     await setK(page, 9);
-    await rankAndSubmit(page); // the group on screen was drawn with K = 4; the next ones have nine answers
+    await rankAndSubmit(page); // the group on screen was drawn with K = 6; the next ones have nine answers
     await trainUntil(page, 3, "cheerful");
     const rs = await stored(page);
     assert.ok(rs.length >= 3 && rs.slice(1).every((r) => r.responses.length === 9), "rankings of nine answers after K changed");
