@@ -1,6 +1,6 @@
 // A simulated person in the page: the visitor's page with nothing changed (the demo model, every
 // default, no autopilot, the engine the start-up measurement picks), a person who reads each group
-// of answers for 10 to 20 seconds, ranks it by a scripted labeler's rule (`rlhf rank`, with noise
+// of answers for 2.5 to 5 seconds per answer (10 to 20 s for four), ranks it by a scripted labeler's rule (`rlhf rank`, with noise
 // when asked) by typing the answers' numbers and ticking ties, and submits. The page's export of the
 // models after 4, 8, 12 and 16 rankings is judged afterwards by `rlhf eval` on the held-out prompts
 // (the benchmark's protocol). Writes one JSON object per line: each ranking (the wait for the next
@@ -26,7 +26,8 @@ const EXPORT_AT = [4, 8, 12, 16].filter((n) => n <= RANKINGS);
 const rlhf = process.env.RLHF || path.join(process.env.CARGO_TARGET_DIR || `${os.homedir()}/.cache/rlhf-lab/target`, "release/rlhf");
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-// reading times: seeded, uniform in [10, 20] seconds
+// reading times: seeded, uniform in [2.5, 5] seconds per answer (10 to 20 s for a group of four, 15
+// to 30 s for six)
 let state = seed * 2654435761 >>> 0;
 const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
 
@@ -80,7 +81,7 @@ try {
     const prompt = await page.textContent("#offer-prompt");
     // the answers as first shown, in the lab's order
     const responses = await page.$$eval("#answers li .text", (l) => l.map((x) => x.textContent));
-    const read = 10 + 10 * uniform();
+    const read = (responses.length / 4) * (10 + 10 * uniform());
     reading += read;
     const ranks = await rank(prompt, responses);
     await page.waitForTimeout(read * 1000);

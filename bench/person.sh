@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The person's loop in the page (bench/person.mjs): a simulated person with a preference of our own
-# ranks 16 groups at 10 to 20 s of reading each, on the visitor's page with nothing changed; the
-# waits for the next answers, the session's length, and the learning curve of the page's exports
-# (rlhf eval). Alone on the machine: the waits are what is measured. About 6 minutes a session.
+# ranks 16 groups at 2.5 to 5 s of reading per answer (15 to 30 s for the default six), on the
+# visitor's page with nothing changed; the waits for the next answers, the session's length, and
+# the learning curve of the page's exports (rlhf eval). Alone on the machine: the waits are what is
+# measured. About 6 to 9 minutes a session.
 # usage: bash bench/person.sh [preferences, default "practical gloomy~0.25"] [seeds, default "1 2"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
