@@ -60,6 +60,8 @@ export class BlindTest {
     if (!this.pair) return;
     const p = this.pair;
     this.pair = null;
+    // not ready until the next pair is on screen: a pick in between would be dropped
+    this.el.dataset.ready = "";
     const second = p.first === "policy" ? "sft" : "policy";
     const pick = key === "tie" ? "tie" : key === "a" ? p.first : second;
     await this.record({ prompt: p.prompt, sft: p.sft, policy: p.policy, shown_first: p.first, pick, time: Date.now() });
