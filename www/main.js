@@ -258,6 +258,7 @@ async function inspect(prompt, answer) {
 }
 
 async function recordJudgement(j) {
+  if (forgetting) return;
   await putJudgement(db, { ...j, rankings: rankingCount });
   await showJudgements();
 }
@@ -468,6 +469,7 @@ async function importRankings(input) {
   let added = 0;
   const notes = [];
   for (const r of rankings) {
+    if (forgetting) return; // the store is being cleared: storing more would bring the session back
     try {
       await putRanking(db, r);
       const { warning } = await call("submit", { ranking: r, offer: null });
