@@ -17,7 +17,10 @@ def main(folder):
         rows = [json.loads(l) for l in open(path)]
         waits = [r["wait_s"] for r in rows if "ranking" in r]
         evals = sorted((r["eval"] for r in rows if "eval" in r), key=lambda e: e["rankings"])
-        s = next(r["summary"] for r in rows if "summary" in r)
+        s = next((r["summary"] for r in rows if "summary" in r), None)
+        if s is None:  # a session still running, or one that stopped before its end
+            print(f"{path}: no summary, left out", file=sys.stderr)
+            continue
         name = os.path.basename(path)[:-6].replace("-seed", ", seed ").replace("~0.25", " (25% noise)")
         wins = " / ".join(f"{e['win_rate_vs_sft']:.2f}" for e in evals)
         kl = evals[-1]["kl"] if evals and evals[-1]["kl"] is not None else float("nan")
