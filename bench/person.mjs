@@ -6,7 +6,8 @@
 // afterwards by `rlhf eval` on the held-out prompts (the benchmark's protocol). Writes one JSON object per line: each ranking (the wait for the next
 // answers, the reading time), each iteration the page reported, each evaluation, and a summary.
 //
-// usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl   (RANKINGS=N for a shorter session)
+// usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
+//   (RANKINGS=N for a shorter session; READING=group for 10 to 20 s per group whatever K)
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -22,6 +23,9 @@ if (!labeler || !seedArg) {
 const seed = Number(seedArg);
 const noise = Number(noiseArg || 0);
 const RANKINGS = Number(process.env.RANKINGS || 16);
+// READING=group: 10 to 20 s per group however many answers it has (a person who skims six answers
+// as fast as four): the engine then has less time per ranking
+const PER_GROUP = process.env.READING === "group";
 const EXPORT_AT = [4, 8, 12, 16].filter((n) => n <= RANKINGS);
 const rlhf = process.env.RLHF || path.join(process.env.CARGO_TARGET_DIR || `${os.homedir()}/.cache/rlhf-lab/target`, "release/rlhf");
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -81,7 +85,7 @@ try {
     const prompt = await page.textContent("#offer-prompt");
     // the answers as first shown, in the lab's order
     const responses = await page.$$eval("#answers li .text", (l) => l.map((x) => x.textContent));
-    const read = (responses.length / 4) * (10 + 10 * uniform());
+    const read = (PER_GROUP ? 1 : responses.length / 4) * (10 + 10 * uniform());
     reading += read;
     const ranks = await rank(prompt, responses);
     await page.waitForTimeout(read * 1000);
@@ -112,7 +116,7 @@ try {
     const kl = metrics.filter((m) => m.rankings <= n).at(-1)?.kl;
     out({ eval: { rankings: n, win_rate_vs_sft: r.win_rate, kl } });
   }
-  out({ summary: { labeler, noise, seed, lab_seed: labSeed, rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
+  out({ summary: { labeler, noise, seed, lab_seed: labSeed, reading: PER_GROUP ? "10-20 s per group" : "2.5-5 s per answer", rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
