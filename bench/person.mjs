@@ -3,8 +3,9 @@
 // of answers for 2.5 to 5 seconds per answer (10 to 20 s for four), ranks it by a scripted
 // labeler's rule (`rlhf rank`, with noise when asked) by typing the answers' numbers and ticking
 // ties, and submits. The page's export of the models after 4, 8, 12 and 16 rankings is judged
-// afterwards by `rlhf eval` on the held-out prompts (the benchmark's protocol). Writes one JSON object per line: each ranking (the wait for the next
-// answers, the reading time), each iteration the page reported, each evaluation, and a summary.
+// afterwards by `rlhf eval` on the held-out prompts (the benchmark's protocol). Writes one JSON
+// object per line: each ranking (the wait for the next answers, the reading time), each iteration
+// the page reported, each evaluation, and a summary.
 //
 // usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
 //   (RANKINGS=N for a shorter session; READING=group for 10 to 20 s per group whatever K)
