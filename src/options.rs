@@ -213,6 +213,9 @@ options! {
     catch_up: usize, "catch-up", "updates when PPO starts", "Policy updates in the iteration where the policy starts moving (one per ranking so far, at most this many).",
         |m| Range::Count { min: 1, max: 16 }, page false,
         get |c| c.catch_up, set |c, v| c.catch_up = v;
+    max_updates: usize, "max-updates", "updates per iteration", "New rankings an iteration trains for at most (the reward model's steps and a policy update each): those that came in during the last.",
+        |m| Range::Count { min: 1, max: 16 }, page false,
+        get |c| c.max_updates, set |c, v| c.max_updates = v;
     label_selection: Selection, "label-selection", "the label selection", "The order in which a batch's groups are offered for ranking.",
         |m| Range::Choice { names: SELECTIONS }, page false,
         get |c| c.label_selection, set |c, v| c.label_selection = v;
@@ -234,7 +237,7 @@ options! {
     rm_label_smoothing: f32, "rm-label-smoothing", "the ranking loss's label smoothing", "Each ranked pair counts as the winner preferred with probability 1 − ε: a reversed label costs the reward model less.",
         |m| Range::Real { min: 0.0, max: 0.49, open: false }, page false,
         get |c| c.rm.label_smoothing, set |c, v| c.rm.label_smoothing = v;
-    rm_steps: usize, "rm-steps", "the reward model's steps", "Steps per iteration of a warm-started fit.",
+    rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;
     rm_epochs: usize, "rm-epochs", "the reward model's epochs", "Passes over the rankings in each refit.",

@@ -344,7 +344,8 @@ pub struct RmFit {
     pub mode: RmMode,
     /// Passes over every ranking in a refit.
     pub epochs: usize,
-    /// Steps per iteration when warm-started.
+    /// Steps per new ranking when warm-started (an iteration that takes several: for at most
+    /// `AlignConfig::max_updates` of them).
     pub steps: usize,
     pub lr: f32,
     /// Rankings per step.

@@ -27,6 +27,16 @@ pub struct AlignConfig {
     /// them, each on a batch sampled after the one before (1: a single update, as later).
     #[serde(default = "one_update")]
     pub catch_up: usize,
+    /// New rankings an iteration trains for at most: each earns its reward-model steps and, past
+    /// the first `min_rankings`, one policy update. A person who ranks faster than an iteration
+    /// runs gets per ranking what the loop the benchmark measures gives (one ranking per
+    /// iteration), instead of sharing one iteration's training among the rankings that came in
+    /// during the last (measured on the page, README "A person's session"). At most 2: an
+    /// iteration of two took 35 to 44 s in the page on the 2-core machine (one: about 20 s), in
+    /// which a person reading 10 s per group ranks four groups of the batch's six, so a group is
+    /// always on offer.
+    #[serde(default = "two_updates")]
+    pub max_updates: usize,
     /// The order in which an iteration's groups are offered for ranking.
     pub label_selection: Selection,
     /// Answers of each offered group drawn from the frozen SFT model instead of the policy (at
@@ -62,6 +72,7 @@ impl Default for AlignConfig {
             rankings_per_iteration: 1,
             min_rankings: 4,
             catch_up: 1,
+            max_updates: 2,
             label_selection: Selection::First,
             offer_sft: 0,
             k: 6,
@@ -92,6 +103,10 @@ impl Default for AlignConfig {
 
 fn one_update() -> usize {
     1
+}
+
+fn two_updates() -> usize {
+    2
 }
 
 impl AlignConfig {

@@ -94,16 +94,49 @@ fn a_ranking_warns_only_when_it_was_cut_to_the_context() {
 #[test]
 fn the_policy_moves_once_per_ranking_and_catches_up_on_those_it_waited_for() {
     use rlhf_lab::lab::update_rounds;
-    // (rankings so far, new ones, rankings the policy waits for, catch-up) -> updates
-    assert_eq!(update_rounds(3, 1, 4, 4), 0, "fewer rankings than the wait: the reward model alone");
-    assert_eq!(update_rounds(4, 1, 4, 4), 4, "the 4th ranking: the four rankings' updates at once");
-    assert_eq!(update_rounds(4, 1, 4, 2), 2, "at most the catch-up");
-    assert_eq!(update_rounds(4, 1, 4, 1), 1, "no catch-up: one");
-    assert_eq!(update_rounds(5, 1, 4, 4), 1, "after: one per iteration");
-    assert_eq!(update_rounds(6, 3, 4, 4), 4, "three came at once and crossed the wait: one per ranking so far");
-    assert_eq!(update_rounds(9, 3, 4, 4), 1, "past the wait, several at once: still one");
-    assert_eq!(update_rounds(1, 1, 0, 4), 1, "no wait: the policy moved from the first ranking, nothing to catch up");
-    assert_eq!(update_rounds(2, 5, 1, 4), 2, "more new than held (a restore): counted as crossing");
+    // (rankings so far, new ones, rankings the policy waits for, catch-up, most per iteration) -> updates
+    assert_eq!(update_rounds(3, 1, 4, 4, 2), 0, "fewer rankings than the wait: the reward model alone");
+    assert_eq!(update_rounds(4, 1, 4, 4, 2), 4, "the 4th ranking: the four rankings' updates at once");
+    assert_eq!(update_rounds(4, 1, 4, 2, 2), 2, "at most the catch-up");
+    assert_eq!(update_rounds(4, 1, 4, 1, 2), 1, "no catch-up: one");
+    assert_eq!(update_rounds(5, 1, 4, 4, 2), 1, "after: one per ranking");
+    assert_eq!(update_rounds(6, 3, 4, 1, 2), 3, "three came at once and crossed the wait: the 4th's one, then one each for the 5th and 6th");
+    assert_eq!(update_rounds(6, 3, 4, 4, 2), 6, "the same with catch-up: the 4th's four, then two");
+    assert_eq!(update_rounds(8, 2, 4, 1, 2), 2, "a person who ranked twice during an iteration: two, as two iterations would give");
+    assert_eq!(update_rounds(9, 3, 4, 1, 2), 2, "three during one iteration: at most two, so an iteration stays bounded");
+    assert_eq!(update_rounds(9, 3, 4, 1, 1), 1, "at most one: the old rule, one per iteration");
+    assert_eq!(update_rounds(1, 1, 0, 4, 2), 1, "no wait: the policy moved from the first ranking, nothing to catch up");
+    assert_eq!(update_rounds(2, 5, 1, 4, 2), 2, "more new than held (a restore): the 1st's catch-up of one, then one");
+    assert_eq!(update_rounds(7, 0, 4, 1, 2), 0, "no new ranking: the policy does not move");
+}
+
+#[test]
+fn a_person_faster_than_an_iteration_gets_one_update_per_ranking_at_most_two() {
+    // rankings that came in while an iteration ran: each moves the policy once, as when the
+    // benchmark's labeler ranks one group per iteration, and the reward model fits for each; but
+    // no iteration trains for more than two
+    let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ..AlignConfig::default() });
+    block_on(lab.start()).unwrap();
+    let steps = |lab: &Lab<CpuGpt>| block_on(lab.snapshot()).unwrap().policy_steps;
+    let rm_steps = |lab: &Lab<CpuGpt>| block_on(lab.snapshot()).unwrap().rewards[0].steps;
+    let rank_next = |lab: &Lab<CpuGpt>, n: usize| {
+        for _ in 0..n {
+            let o = lab.offered().unwrap();
+            lab.submit(ranking(&o), Some(o.id)).unwrap();
+        }
+    };
+    rank_next(&lab, 1);
+    block_on(lab.iterate()).unwrap();
+    let (one, rm_one) = (steps(&lab), rm_steps(&lab));
+    assert!(one > 0, "the first ranking moved the policy");
+    assert_eq!(rm_one as usize, AlignConfig::default().rm.steps, "and fitted the reward model");
+    rank_next(&lab, 2);
+    block_on(lab.iterate()).unwrap();
+    assert_eq!((steps(&lab), rm_steps(&lab)), (3 * one, 3 * rm_one), "two rankings during an iteration: two updates, twice the fit");
+    rank_next(&lab, 3);
+    block_on(lab.iterate()).unwrap();
+    assert_eq!((steps(&lab), rm_steps(&lab)), (5 * one, 5 * rm_one), "three: at most two");
+    assert_eq!(block_on(lab.iterate()).unwrap_err().kind, ErrorKind::NotReady, "none: no update");
 }
 
 #[test]

@@ -87,17 +87,18 @@ pub struct Trainer<E: Engine> {
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
 }
 
-/// Policy updates in an iteration that has `n` rankings, `fresh` of them new: none while there are
-/// fewer than `min`; in the iteration that reaches `min`, one per ranking so far, at most
-/// `catch_up`; one after (so that with `catch_up` ≥ `min` every ranking has moved the policy once).
-pub fn update_rounds(n: usize, fresh: usize, min: usize, catch_up: usize) -> usize {
-    if n < min {
-        0
-    } else if n - fresh.min(n) < min {
-        n.min(catch_up).max(1)
-    } else {
-        1
-    }
+/// Policy updates in an iteration that has `n` rankings, `fresh` of them new. Each ranking earns
+/// its updates: none before the `min`th; the `min`th, one per ranking so far, at most `catch_up`
+/// (so that with `catch_up` ≥ `min` every ranking has moved the policy once); each after it, one.
+/// An iteration spends what its new rankings earned, those after the `min`th at most `most`: a
+/// person who ranks faster than an iteration runs gets the updates the benchmark's loop (one ranking
+/// per iteration) gives, and an iteration stays bounded however far ahead the person is.
+pub fn update_rounds(n: usize, fresh: usize, min: usize, catch_up: usize, most: usize) -> usize {
+    let before = n - fresh.min(n);
+    let reaching = min > 0 && before < min && min <= n;
+    let catch = if reaching { min.min(catch_up).max(1) } else { 0 };
+    let past = n.saturating_sub(before.max(min));
+    catch + past.min(most)
 }
 
 /// Prose for the pretraining mix, closed by the end token: (training stream, held-out stream).
@@ -279,7 +280,9 @@ impl<E: Engine> Trainer<E> {
     /// Fits the reward models to every ranking so far (`fresh` of them new), afresh from the SFT
     /// trunk or on from the last fit (see `RmMode`), then normalizes them on the SFT demonstrations.
     async fn fit_reward_model(&mut self, fresh: usize) -> Result<RmReport> {
-        let rm = RmFit { mode: self.cfg.rm.mode_at(self.data.len()), ..self.cfg.rm };
+        // a warm fit's steps are earned per new ranking, as the policy's updates are (`update_rounds`)
+        let steps = self.cfg.rm.steps * fresh.clamp(1, self.cfg.max_updates.max(1));
+        let rm = RmFit { mode: self.cfg.rm.mode_at(self.data.len()), steps, ..self.cfg.rm };
         if rm.mode == RmMode::Refit || self.fitted_on == 0 {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
         }
@@ -330,7 +333,7 @@ impl<E: Engine> Trainer<E> {
         m.rm_skipped_steps = self.rm_skipped;
         let t1 = now_ms();
         let (mut scoring, mut updating, mut sampling) = (0.0, 0.0, 0.0);
-        let rounds = update_rounds(self.data.len(), fresh.len(), self.cfg.min_rankings, self.cfg.catch_up);
+        let rounds = update_rounds(self.data.len(), fresh.len(), self.cfg.min_rankings, self.cfg.catch_up, self.cfg.max_updates);
         for round in 0..rounds {
             if round > 0 {
                 // each update on answers of the policy it updates
