@@ -100,8 +100,9 @@ fn the_policy_moves_once_per_ranking_and_catches_up_on_those_it_waited_for() {
     assert_eq!(update_rounds(4, 1, 4, 2, 2), 2, "at most the catch-up");
     assert_eq!(update_rounds(4, 1, 4, 1, 2), 1, "no catch-up: one");
     assert_eq!(update_rounds(5, 1, 4, 4, 2), 1, "after: one per ranking");
-    assert_eq!(update_rounds(6, 3, 4, 1, 2), 3, "three came at once and crossed the wait: the 4th's one, then one each for the 5th and 6th");
-    assert_eq!(update_rounds(6, 3, 4, 4, 2), 6, "the same with catch-up: the 4th's four, then two");
+    assert_eq!(update_rounds(5, 2, 4, 1, 2), 2, "two came at once and crossed the wait: the 4th's one, then the 5th's");
+    assert_eq!(update_rounds(6, 3, 4, 1, 2), 2, "three: they earned three, an iteration spends at most two");
+    assert_eq!(update_rounds(6, 3, 4, 4, 2), 4, "the same with a catch-up of four: the catch-up, no more");
     assert_eq!(update_rounds(8, 2, 4, 1, 2), 2, "a person who ranked twice during an iteration: two, as two iterations would give");
     assert_eq!(update_rounds(9, 3, 4, 1, 2), 2, "three during one iteration: at most two, so an iteration stays bounded");
     assert_eq!(update_rounds(9, 3, 4, 1, 1), 1, "at most one: the old rule, one per iteration");

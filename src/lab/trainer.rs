@@ -90,15 +90,15 @@ pub struct Trainer<E: Engine> {
 /// Policy updates in an iteration that has `n` rankings, `fresh` of them new. Each ranking earns
 /// its updates: none before the `min`th; the `min`th, one per ranking so far, at most `catch_up`
 /// (so that with `catch_up` ≥ `min` every ranking has moved the policy once); each after it, one.
-/// An iteration spends what its new rankings earned, those after the `min`th at most `most`: a
-/// person who ranks faster than an iteration runs gets the updates the benchmark's loop (one ranking
-/// per iteration) gives, and an iteration stays bounded however far ahead the person is.
+/// An iteration spends what its new rankings earned, at most `most` (or the catch-up, when that is
+/// more): a person who ranks faster than an iteration runs gets the updates the benchmark's loop
+/// (one ranking per iteration) gives, and an iteration stays bounded however far ahead they are.
 pub fn update_rounds(n: usize, fresh: usize, min: usize, catch_up: usize, most: usize) -> usize {
     let before = n - fresh.min(n);
     let reaching = min > 0 && before < min && min <= n;
     let catch = if reaching { min.min(catch_up).max(1) } else { 0 };
     let past = n.saturating_sub(before.max(min));
-    catch + past.min(most)
+    (catch + past).min(most.max(catch))
 }
 
 /// Prose for the pretraining mix, closed by the end token: (training stream, held-out stream).
