@@ -32,7 +32,7 @@ pub struct AlignConfig {
     /// runs gets per ranking what the loop the benchmark measures gives (one ranking per
     /// iteration), instead of sharing one iteration's training among the rankings that came in
     /// during the last (measured on the page, README "A person's session"). At most 2: an
-    /// iteration of two took 35 to 44 s in the page on the 2-core machine (one: about 20 s), in
+    /// iteration of two took 31 to 44 s in the page on the 2-core machine (one: about 20 s), in
     /// which a person reading 10 s per group ranks four groups of the batch's six, so a group is
     /// always on offer.
     #[serde(default = "two_updates")]
