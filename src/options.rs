@@ -273,6 +273,9 @@ options! {
     kl_ceiling: f32, "kl-ceiling", "the KL ceiling", "The KL brake: above this KL to SFT (nats per answer) β rises in proportion, below it β returns to its setting.",
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.ppo.kl_ceiling.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_ceiling = Some(v);
+    kl_per_ranking: f32, "kl-per-ranking", "the KL allowed per ranking", "The brake's ceiling grows by this many nats per ranking the policy has learned from, up to the KL ceiling.",
+        |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
+        get |c| c.ppo.kl_per_ranking.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_per_ranking = Some(v);
     dpo_beta: f32, "dpo-beta", "DPO's β", "β of DPO's implicit reward β·log(π/π_SFT).",
         |m| Range::Real { min: 0.0, max: 10.0, open: true }, page false,
         get |c| c.dpo.beta, set |c, v| c.dpo.beta = v;

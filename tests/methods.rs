@@ -11,7 +11,7 @@ use rlhf_lab::lab::AlignConfig;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::methods::bok::{best_of_groups, sft_weights};
 use rlhf_lab::methods::dpo::dpo_loss;
-use rlhf_lab::methods::ppo::brake_beta;
+use rlhf_lab::methods::ppo::{brake_beta, brake_ceiling};
 use rlhf_lab::methods::rloo::{rloo_advantages, rloo_weights};
 use rlhf_lab::reward::{replay_schedule, RmFit, RmMode};
 use rlhf_lab::reward_ensemble::{conservative, disagreement, score_range};
@@ -104,6 +104,19 @@ fn the_kl_brake_raises_beta_above_the_ceiling_and_returns_below_it() {
     assert!((brake_beta(0.1, 0.1, 9.0, 6.0) - 0.15).abs() < 1e-7, "β × KL/ceiling");
     assert!((brake_beta(0.2, 0.1, 3.0, 6.0) - 0.18).abs() < 1e-7, "a fifth of the way back");
     assert_eq!(brake_beta(0.1, 0.1, 3.0, 6.0), 0.1, "never under the set β");
+}
+
+#[test]
+fn the_brakes_ceiling_grows_per_ranking_from_where_the_policy_moves() {
+    let (six, half) = (Some(6.0), Some(0.5));
+    assert_eq!(brake_ceiling(six, None, 9, 4), six, "the fixed ceiling alone");
+    assert_eq!(brake_ceiling(None, None, 9, 4), None, "no brake");
+    assert_eq!(brake_ceiling(six, half, 2, 4), Some(0.5), "before the policy moves: one ranking's worth");
+    assert_eq!(brake_ceiling(six, half, 4, 4), Some(0.5), "the ranking where it starts");
+    assert_eq!(brake_ceiling(six, half, 9, 4), Some(3.0), "six rankings from the 4th");
+    assert_eq!(brake_ceiling(six, half, 40, 4), six, "never over the ceiling");
+    assert_eq!(brake_ceiling(None, half, 40, 4), Some(18.5), "grown alone without a ceiling");
+    assert_eq!(brake_ceiling(six, half, 1, 0), Some(0.5), "a policy moving from the first ranking");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, brake_beta};
+use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::reward::{dialogue_ids, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
@@ -410,7 +410,8 @@ impl<E: Engine> Trainer<E> {
         if let Some(target) = self.cfg.ppo.target_kl {
             self.beta = adapt_beta(self.beta, m.rollouts.kl_k1, target, rollouts.len() as f32, self.cfg.ppo.kl_horizon);
         }
-        if let Some(ceiling) = self.cfg.ppo.kl_ceiling {
+        let ppo = &self.cfg.ppo;
+        if let Some(ceiling) = brake_ceiling(ppo.kl_ceiling, ppo.kl_per_ranking, self.data.len(), self.cfg.min_rankings) {
             self.beta = brake_beta(self.beta, self.cfg.ppo.beta, m.rollouts.kl_k1, ceiling);
         }
         Ok(())

@@ -54,6 +54,12 @@ pub struct PpoConfig {
     /// The KL brake: when the rollouts' KL to SFT (nats per answer) is above it, β rises for the
     /// next iteration in proportion, and it falls back toward the set β below it (None: no brake).
     pub kl_ceiling: Option<f32>,
+    /// The brake's ceiling grows with the evidence: at most this many nats per ranking the policy
+    /// has learned from (counted from the one where it starts moving), up to `kl_ceiling`. A reward
+    /// model fitted to a few rankings is trusted only a little way from SFT (None: the fixed
+    /// ceiling alone).
+    #[serde(default)]
+    pub kl_per_ranking: Option<f32>,
 }
 
 impl Default for PpoConfig {
@@ -73,6 +79,7 @@ impl Default for PpoConfig {
             warmup_steps: 8,
             target_kl: None,
             kl_ceiling: None,
+            kl_per_ranking: None,
             // responses over which β may move by ±20%; short, because runs here are short
             kl_horizon: 100.0,
         }
@@ -129,6 +136,17 @@ pub fn value_loss(v: f32, v_old: f32, ret: f32, clip: f32) -> (f32, f32) {
 pub fn adapt_beta(beta: f32, kl: f32, target: f32, n_steps: f32, horizon: f32) -> f32 {
     let err = ((kl - target) / target).clamp(-0.2, 0.2);
     beta * (1.0 + err * n_steps / horizon)
+}
+
+/// The brake's ceiling with `rankings` rankings learned from, the policy moving from the
+/// `min_rankings`-th: `per_ranking` nats for each ranking from that one on, never over `ceiling`
+/// (None: no brake).
+pub fn brake_ceiling(ceiling: Option<f32>, per_ranking: Option<f32>, rankings: usize, min_rankings: usize) -> Option<f32> {
+    let grown = per_ranking.map(|c| c * (rankings + 1).saturating_sub(min_rankings.max(1)).max(1) as f32);
+    match (ceiling, grown) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The KL brake (see `PpoConfig::kl_ceiling`): β times KL/ceiling above the ceiling, a fifth of
