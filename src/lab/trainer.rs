@@ -412,7 +412,7 @@ impl<E: Engine> Trainer<E> {
         }
         let ppo = &self.cfg.ppo;
         if let Some(ceiling) = brake_ceiling(ppo.kl_ceiling, ppo.kl_per_ranking, self.data.len(), self.cfg.min_rankings) {
-            self.beta = brake_beta(self.beta, self.cfg.ppo.beta, m.rollouts.kl_k1, ceiling);
+            self.beta = brake_beta(self.beta, ppo.beta, m.rollouts.kl_k1, ceiling);
         }
         Ok(())
     }
