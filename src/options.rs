@@ -222,6 +222,9 @@ options! {
     offer_sft: usize, "offer-sft", "SFT's answers in a group", "Answers of each group offered for ranking drawn from the original (SFT) model instead of the policy, at most K − 1.",
         |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
         get |c| c.offer_sft, set |c, v| c.offer_sft = v;
+    offer_sft_from: usize, "offer-sft-from", "rankings before SFT's answers are offered", "Rankings learned from before SFT's answers (--offer-sft) join the offered groups.",
+        |m| Range::Count { min: 0, max: 100000 }, page false,
+        get |c| c.offer_sft_from, set |c, v| c.offer_sft_from = v;
     rm_lr: f32, "rm-lr", "the reward model's learning rate", "AdamW step size for the reward model.",
         |m| Range::Real { min: 0.0, max: 0.01, open: true }, page false,
         get |c| c.rm.lr, set |c, v| c.rm.lr = v;

@@ -45,6 +45,11 @@ pub struct AlignConfig {
     /// learns from its own rollouts only.
     #[serde(default)]
     pub offer_sft: usize,
+    /// Rankings learned from before SFT's answers join the offered groups: the first rankings
+    /// then compare the policy's own answers only (all K(K−1)/2 pairs among them), the later
+    /// ones anchor the reward model to SFT's answers, where a run may drift from them.
+    #[serde(default)]
+    pub offer_sft_from: usize,
     /// Answers per prompt, 2 to 9: rollouts come in groups of K, and a ranking orders one group.
     /// 6 by default: a ranking then gives 15 pairs instead of K = 4's 6, for 1.5x the answers to
     /// read (InstructGPT ranked 4 to 9 for this reason); over 18 runs to 64 rankings it met each
@@ -75,6 +80,7 @@ impl Default for AlignConfig {
             max_updates: 2,
             label_selection: Selection::First,
             offer_sft: 0,
+            offer_sft_from: 0,
             k: 6,
             rm: RmFit {
                 mode: RmMode::Warm,

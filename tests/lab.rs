@@ -170,3 +170,28 @@ fn sft_answers_offered_beside_the_policys_leave_the_policys_batch_as_it_was() {
         assert!(p.responses.iter().zip(&m.responses).any(|(a, b)| a == b), "one of the policy's answers stays: {p:?} {m:?}");
     }
 }
+
+#[test]
+fn sft_answers_join_the_offered_groups_only_once_offer_sft_from_rankings_are_learned() {
+    let lab = |offer_sft: usize| {
+        let lab = lab_with(AlignConfig { offer_sft, offer_sft_from: 1, ..AlignConfig::default() });
+        block_on(lab.start()).unwrap();
+        lab
+    };
+    let (plain, mixed) = (lab(0), lab(2));
+    let (p, m) = (plain.offered().unwrap(), mixed.offered().unwrap());
+    assert_eq!(p.responses, m.responses, "before the first ranking: the policy's answers only");
+    for (l, o) in [(&plain, &p), (&mixed, &m)] {
+        l.submit(ranking(o), Some(o.id)).unwrap();
+        block_on(l.iterate()).unwrap();
+    }
+    // the group in the person's hands during the iteration is still the first batch's
+    let (p, m) = (plain.offered().unwrap(), mixed.offered().unwrap());
+    assert_eq!(p.responses, m.responses);
+    plain.submit(ranking(&p), Some(p.id)).unwrap();
+    mixed.submit(ranking(&m), Some(m.id)).unwrap();
+    let (p, m) = (plain.offered().unwrap(), mixed.offered().unwrap());
+    assert_eq!(p.prompt, m.prompt, "the same new batch: SFT's answers come from a stream of their own");
+    let kept = p.responses.iter().zip(&m.responses).filter(|(a, b)| a == b).count();
+    assert!(kept >= 2 && kept < p.responses.len(), "after it, SFT's answers replace some of the policy's: {p:?} {m:?}");
+}

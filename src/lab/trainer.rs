@@ -230,10 +230,11 @@ impl<E: Engine> Trainer<E> {
 
     /// The answers of the batch's groups `order` as offered for ranking: the policy's, with
     /// `offer_sft` of each group's K replaced by the frozen SFT model's answers to the same question
-    /// at random places (the batch itself, which the policy learns from, keeps its own answers).
+    /// at random places once `offer_sft_from` rankings are learned from (the batch itself, which
+    /// the policy learns from, keeps its own answers).
     pub async fn offered_answers(&mut self, order: &[usize]) -> Result<Vec<Vec<Vec<u32>>>> {
         let mut groups: Vec<Vec<Vec<u32>>> = order.iter().map(|&i| self.batch[i].outs.clone()).collect();
-        let n = self.cfg.offer_sft.min(self.cfg.k.saturating_sub(1));
+        let n = if self.data.len() < self.cfg.offer_sft_from { 0 } else { self.cfg.offer_sft.min(self.cfg.k.saturating_sub(1)) };
         if n == 0 || groups.is_empty() {
             return Ok(groups);
         }
