@@ -143,7 +143,7 @@ fn a_person_faster_than_an_iteration_gets_one_update_per_ranking_at_most_two() {
 #[test]
 fn sft_answers_offered_beside_the_policys_leave_the_policys_batch_as_it_was() {
     let with = |offer_sft: usize| {
-        let lab = lab_with(AlignConfig { offer_sft, ..AlignConfig::default() });
+        let lab = lab_with(AlignConfig { offer_sft, offer_sft_from: 0, ..AlignConfig::default() });
         block_on(lab.start()).unwrap();
         let mut groups = Vec::new();
         while let Some(o) = lab.offered() {

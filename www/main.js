@@ -97,6 +97,14 @@ function record(m) {
 // the ranking from which PPO moves the policy (the lab's min-rankings setting)
 const firstMoving = () => info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
 const ordinal = (n) => `${n}${[, "st", "nd", "rd"][n % 100 > 10 && n % 100 < 14 ? 0 : n % 10] || "th"}`;
+// the original model's answers among those ranked (the lab's offer-sft settings), said once in the guide
+function sftOffered() {
+  const n = info.settings.find((x) => x.key === "offerSft")?.value ?? 0;
+  const from = info.settings.find((x) => x.key === "offerSftFrom")?.value ?? 0;
+  if (!n) return "";
+  const when = from > 0 ? `From your ${ordinal(from + 1)} ranking on, ${n}` : `${n}`;
+  return ` ${when} of each group's answers are the original model's, at random places and unmarked: your rankings keep comparing the trained model with the one it started from.`;
+}
 // why the answers do not change yet: the policy moves once the reward model has a few rankings
 const beforeMoving = (taken, first) =>
   `The answers start to change at your ${ordinal(first)} ranking (${first - taken} to go): a reward model fitted to fewer would send the model wherever chance points.`;
@@ -325,6 +333,7 @@ function buildSettings(settings) {
 function fillFirstVisit(start) {
   info = start.describe;
   $("guide-first").textContent = `from your ${ordinal(Math.max(1, firstMoving()))} ranking on`;
+  $("guide-sft").textContent = sftOffered();
   $("knows").textContent = `This small model knows about ${info.topics.length} topics: ${info.topics.join(", ")}. Its answers to anything else are about those.`;
   $("prompt-list").replaceChildren(...info.prompts.map((p) => Object.assign(document.createElement("option"), { value: p })));
   heldout = info.heldout;
