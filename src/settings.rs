@@ -44,8 +44,8 @@ pub struct AlignConfig {
     /// win-rate makes, where the policy's own answers alone may carry no signal. The policy still
     /// learns from its own rollouts only. 0 by default for now: 2 of K = 6 from the 9th ranking
     /// (`offer_sft_from`) met its rule over 18 runs to 64 rankings (README, "SFT's answers in the
-    /// ranked group from the 9th ranking"), but the page's WebGPU browser test timed out with it
-    /// as the default, which is not understood yet.
+    /// ranked group from the 9th ranking"), but the page's WebGPU browser test, which runs close to
+    /// its time limit on SwiftShader, timed out with its extra generation.
     #[serde(default)]
     pub offer_sft: usize,
     /// Rankings learned from before SFT's answers join the offered groups: the first rankings
