@@ -50,7 +50,8 @@ pub struct AlignConfig {
     pub offer_sft: usize,
     /// Rankings learned from before SFT's answers join the offered groups: the first rankings
     /// then compare the policy's own answers only (all K(K−1)/2 pairs among them), the later
-    /// ones anchor the reward model to SFT's answers, where a run may drift from them.
+    /// ones anchor the reward model to SFT's answers, where a run may drift from them. A saved
+    /// config from before this setting reads 0, as its `offer_sft` then meant (from the first).
     #[serde(default)]
     pub offer_sft_from: usize,
     /// Answers per prompt, 2 to 9: rollouts come in groups of K, and a ranking orders one group.

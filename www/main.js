@@ -94,13 +94,15 @@ function record(m) {
   if (Number.isFinite(m.win_rate)) curve.addLabeler(m.rankings, m.win_rate);
 }
 
+// a lab setting's value as the engine reported it (undefined if it has none of that name)
+const setting = (key) => info.settings.find((x) => x.key === key)?.value;
 // the ranking from which PPO moves the policy (the lab's min-rankings setting)
-const firstMoving = () => info.settings.find((x) => x.key === "minRankings")?.value ?? 0;
+const firstMoving = () => setting("minRankings") ?? 0;
 const ordinal = (n) => `${n}${[, "st", "nd", "rd"][n % 100 > 10 && n % 100 < 14 ? 0 : n % 10] || "th"}`;
 // the original model's answers among those ranked (the lab's offer-sft settings), said once in the guide
 function sftOffered() {
-  const n = info.settings.find((x) => x.key === "offerSft")?.value ?? 0;
-  const from = info.settings.find((x) => x.key === "offerSftFrom")?.value ?? 0;
+  const n = setting("offerSft") ?? 0;
+  const from = setting("offerSftFrom") ?? 0;
   if (!n) return "";
   const when = from > 0 ? `From your ${ordinal(from + 1)} ranking on, ${n}` : `${n}`;
   return ` ${when} of each group's answers are the original model's, at random places and unmarked: your rankings keep comparing the trained model with the one it started from.`;
@@ -115,7 +117,7 @@ lab.on("metrics", ({ metrics: m, offer: next }) => {
   let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
   if (m.rankings < first) s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"}: the reward model only. ${beforeMoving(m.rankings, first)}`;
   if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
-  const ceiling = info.settings.find((x) => x.key === "klCeiling")?.value;
+  const ceiling = setting("klCeiling");
   if (Number.isFinite(ceiling) && m.kl_k1 > ceiling) {
     s += ` The answers have moved ${m.kl_k1.toFixed(1)} nats from the original model's, more than the brake's ${ceiling}: β rises, holding the model near the answers the reward model has learned from.`;
   }
