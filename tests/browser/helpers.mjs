@@ -102,9 +102,16 @@ export async function rankAndSubmit(page, order = [2, 1]) {
 export async function trainUntil(page, n, labeler) {
   await page.selectOption("#labeler", labeler);
   await page.check("#autopilot");
+  const t0 = Date.now();
   await page.waitForFunction((k) => window.__lab.iterations >= k, n, { timeout: 600_000 });
+  const t1 = Date.now();
   await page.uncheck("#autopilot");
   await pause(page);
+  // where the time went, for a run that comes close to its limits
+  const parts = await page.evaluate(() => window.__lab.metrics.map((m) =>
+    [m.seconds_reward_model, m.seconds_scoring, m.seconds_update, m.seconds_generation].map((s) => s.toFixed(0)).join("/")));
+  console.log(`# ${n} iterations in ${((t1 - t0) / 1e3).toFixed(0)} s, the pause ${((Date.now() - t1) / 1e3).toFixed(0)} s; ` +
+    `seconds per iteration (reward model/scoring/update/sampling): ${parts.join(" ")}`);
 }
 
 export async function pause(page) {

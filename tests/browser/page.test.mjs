@@ -12,7 +12,7 @@ let server;
 before(async () => { server = await serve(); });
 after(() => server.close());
 
-test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, reload, text safety, export and import", { timeout: 900_000 }, async (t) => {
+test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, reload, text safety, export and import", { timeout: 1_200_000 }, async (t) => {
   const { ctx, page } = await launch(true);
   try {
     await t.test("the page loads on the WebGPU engine and offers a group of answers", async () => {
@@ -90,7 +90,11 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.fill("#prompt", "How do I brew better coffee?");
       await page.click("#generate");
       await page.waitForFunction(() => document.getElementById("offer-kind").textContent.startsWith("Your question"), null, { timeout: 60_000 });
-      await trainUntil(page, 5, "polite"); // the policy moves from the 4th ranking
+      // iteration 0 fits the reward model to the first ranking; the policy moves from the 4th, in
+      // iteration 1. Two are enough: on SwiftShader an iteration of tiny takes 1 to 3 minutes
+      // (the same run on this 2-core machine, twice the time from one hour to the next), and the
+      // pause waits for the one in flight.
+      await trainUntil(page, 2, "polite");
       const m = await page.evaluate(() => window.__lab.last());
       for (const key of ["reward", "kl_k1", "kl_k3", "ptx_loglik", "policy_loss", "entropy", "objective", "rm_loss", "rm_accuracy", "truncated"]) {
         assert.ok(Number.isFinite(m[key]), `${key}: ${m[key]}`);
@@ -177,13 +181,18 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       const before = await metricsCount(page);
       await page.evaluate(() => window.__lab.loseDevice());
       await page.click("#train-toggle");
-      await rankAndSubmit(page).catch(() => {});
+      // a ranking, so that an iteration meets the lost device (the next group may never come from
+      // it: no waiting for one here, which cost this test 300 s)
+      await waitOffer(page);
+      await page.focus("body");
+      await page.keyboard.press("2");
+      await page.click("#submit-ranking");
       await page.waitForFunction(() => /Recovered from the last saved state/.test(document.getElementById("banner").textContent), null, { timeout: 300_000 });
       await shot(page, "08-recovered");
       // learning goes on with the restored model
       await page.click("#train-toggle");
       await rankAndSubmit(page);
-      await page.waitForFunction((n) => window.__lab.iterations > n, before, { timeout: 300_000 });
+      await page.waitForFunction((n) => window.__lab.iterations > n, before, { timeout: 600_000 });
       await pause(page);
     });
   } finally {
