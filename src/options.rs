@@ -219,7 +219,7 @@ options! {
     label_selection: Selection, "label-selection", "the label selection", "The order in which a batch's groups are offered for ranking.",
         |m| Range::Choice { names: SELECTIONS }, page false,
         get |c| c.label_selection, set |c, v| c.label_selection = v;
-    offer_sft: usize, "offer-sft", "SFT's answers in a group", "Answers of each group offered for ranking drawn from the original (SFT) model instead of the policy, at most K − 1.",
+    offer_sft: usize, "offer-sft", "SFT's answers in a group", "Answers of each group offered for ranking drawn from the original (SFT) model instead of the policy, at most K − 1 (in the groups an iteration trains on: the first of each batch).",
         |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
         get |c| c.offer_sft, set |c, v| c.offer_sft = v;
     offer_sft_from: usize, "offer-sft-from", "rankings before SFT's answers are offered", "Rankings learned from before SFT's answers (--offer-sft) join the offered groups.",

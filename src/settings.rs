@@ -120,6 +120,13 @@ fn two_updates() -> usize {
 }
 
 impl AlignConfig {
+    /// The groups of a batch that get SFT's answers (`offer_sft`): those ranked before the next
+    /// batch replaces the rest, one an iteration for the autopilot (`rankings_per_iteration`), and
+    /// for a person as many as an iteration trains on (`max_updates`).
+    pub fn sft_offered_groups(&self) -> usize {
+        self.rankings_per_iteration.max(self.max_updates)
+    }
+
     /// How the policy's answers are drawn, in the loop and everywhere the page shows them.
     pub fn sample(&self) -> crate::config::SampleConfig {
         crate::config::SampleConfig { temperature: self.ppo.temperature, top_k: 0, top_p: 1.0, max_new_tokens: self.max_new_tokens }

@@ -153,17 +153,21 @@ fn sft_answers_offered_beside_the_policys_leave_the_policys_batch_as_it_was() {
         groups
     };
     let (plain, mixed) = (with(0), with(2));
-    assert_eq!(plain.len(), mixed.len());
+    let drawn = AlignConfig::default().sft_offered_groups();
+    assert!(plain.len() > drawn && plain.len() == mixed.len(), "{} groups", plain.len());
     let mut replaced = 0;
-    for (p, m) in plain.iter().zip(&mixed) {
+    for (g, (p, m)) in plain.iter().zip(&mixed).enumerate() {
         assert_eq!(p.prompt, m.prompt, "the same questions: SFT's answers come from a stream of their own");
         assert_eq!(m.responses.len(), AlignConfig::default().k);
         let kept = p.responses.iter().zip(&m.responses).filter(|(a, b)| a == b).count();
         assert!(kept >= 2, "two of the policy's answers stay where they were: {p:?} {m:?}");
+        if g >= drawn {
+            assert_eq!(p.responses, m.responses, "group {g}: only the first {drawn} groups, those an iteration trains on, get SFT's answers");
+        }
         replaced += m.responses.len() - kept;
         assert!(m.responses.iter().all(|a| !a.contains("<|")), "{m:?}");
     }
-    assert!(replaced >= plain.len(), "SFT's answers (other draws) replace some of the policy's: {replaced}");
+    assert!(replaced >= drawn, "SFT's answers (other draws) replace some of the policy's: {replaced}");
     // more than K − 1 would leave no answer of the policy: at most K − 1 are SFT's
     let all_but_one = with(9);
     for (p, m) in plain.iter().zip(&all_but_one) {

@@ -231,16 +231,21 @@ impl<E: Engine> Trainer<E> {
     /// The answers of the batch's groups `order` as offered for ranking: the policy's, with
     /// `offer_sft` of each group's K replaced by the frozen SFT model's answers to the same question
     /// at random places once `offer_sft_from` rankings are learned from (the batch itself, which
-    /// the policy learns from, keeps its own answers).
+    /// the policy learns from, keeps its own answers). Only the groups offered first get them,
+    /// as many as an iteration trains on (`sft_offered_groups`): the next batch replaces the rest
+    /// before anyone ranks them, and drawing for all six groups cost a tenth of the compute.
     pub async fn offered_answers(&mut self, order: &[usize]) -> Result<Vec<Vec<Vec<u32>>>> {
         let mut groups: Vec<Vec<Vec<u32>>> = order.iter().map(|&i| self.batch[i].outs.clone()).collect();
         let n = if self.data.len() < self.cfg.offer_sft_from { 0 } else { self.cfg.offer_sft.min(self.cfg.k.saturating_sub(1)) };
         if n == 0 || groups.is_empty() {
             return Ok(groups);
         }
-        // a stream of its own, so that offering SFT's answers leaves the policy's samples as they were
+        // a stream of its own, so that offering SFT's answers leaves the policy's samples as they were;
+        // a seed for every group, so that a group's SFT answers do not depend on how many are drawn
         let mut rng = Rng::new(self.cfg.seed ^ SALT_OFFER_SFT ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let jobs: Vec<(Vec<u32>, u64)> = order.iter().map(|&i| (self.batch[i].prompt_ids.clone(), rng.next_u64())).collect();
+        let seeds: Vec<u64> = order.iter().map(|_| rng.next_u64()).collect();
+        let drawn = order.len().min(self.cfg.sft_offered_groups());
+        let jobs: Vec<(Vec<u32>, u64)> = order[..drawn].iter().zip(seeds).map(|(&i, seed)| (self.batch[i].prompt_ids.clone(), seed)).collect();
         let sft = self.reference.generate_groups(&jobs, n, self.tok.end, &self.sample_cfg()).await?;
         for (outs, theirs) in groups.iter_mut().zip(sft) {
             let mut places: Vec<usize> = (0..outs.len()).collect();
