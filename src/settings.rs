@@ -42,10 +42,9 @@ pub struct AlignConfig {
     /// Answers of each offered group drawn from the frozen SFT model instead of the policy (at
     /// most K − 1): rankings then compare the policy's answers with SFT's, the comparison the
     /// win-rate makes, where the policy's own answers alone may carry no signal. The policy still
-    /// learns from its own rollouts only. 0 by default for now: 2 of K = 6 from the 9th ranking
-    /// (`offer_sft_from`) met its rule over 18 runs to 64 rankings (README, "SFT's answers in the
-    /// ranked group from the 9th ranking"), but the page's WebGPU browser test, which runs close to
-    /// its time limit on SwiftShader, timed out with its extra generation.
+    /// learns from its own rollouts only. 2 of K = 6 from the 9th ranking (`offer_sft_from`): that
+    /// met its rule over 18 runs to 64 rankings (README, "SFT's answers in the ranked group from
+    /// the 9th ranking"); drawn for the first groups of a batch only (`sft_offered_groups`).
     #[serde(default)]
     pub offer_sft: usize,
     /// Rankings learned from before SFT's answers join the offered groups: the first rankings
@@ -83,7 +82,7 @@ impl Default for AlignConfig {
             catch_up: 1,
             max_updates: 2,
             label_selection: Selection::First,
-            offer_sft: 0,
+            offer_sft: 2,
             offer_sft_from: 8,
             k: 6,
             rm: RmFit {

@@ -104,8 +104,8 @@ function sftOffered() {
   const n = setting("offerSft") ?? 0;
   const from = setting("offerSftFrom") ?? 0;
   if (!n) return "";
-  const when = from > 0 ? `From your ${ordinal(from + 1)} ranking on, ${n}` : `${n}`;
-  return ` ${when} of each group's answers are the original model's, at random places and unmarked: your rankings keep comparing the trained model with the one it started from.`;
+  const when = from > 0 ? `From your ${ordinal(from + 1)} ranking on, most groups have ${n}` : `Most groups have ${n}`;
+  return ` ${when} answers from the original model, at random places and unmarked: your rankings keep comparing the trained model with the one it started from.`;
 }
 // why the answers do not change yet: the policy moves once the reward model has a few rankings
 const beforeMoving = (taken, first) =>
