@@ -179,6 +179,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
 
     await t.test("a lost GPU device is recovered from the last saved state", async () => {
       const before = await metricsCount(page);
+      const times = [Date.now()];
       await page.evaluate(() => window.__lab.loseDevice());
       await page.click("#train-toggle");
       // a ranking, so that an iteration meets the lost device (the next group may never come from
@@ -188,12 +189,18 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.keyboard.press("2");
       await page.click("#submit-ranking");
       await page.waitForFunction(() => /Recovered from the last saved state/.test(document.getElementById("banner").textContent), null, { timeout: 300_000 });
+      times.push(Date.now());
       await shot(page, "08-recovered");
       // learning goes on with the restored model
       await page.click("#train-toggle");
       await rankAndSubmit(page);
+      times.push(Date.now());
       await page.waitForFunction((n) => window.__lab.iterations > n, before, { timeout: 600_000 });
+      times.push(Date.now());
       await pause(page);
+      times.push(Date.now());
+      const [recovered, offered, iterated, paused] = times.slice(1).map((t, i) => ((t - times[i]) / 1e3).toFixed(0));
+      console.log(`# recovered in ${recovered} s, the next group ${offered} s later, an iteration ${iterated} s later, the pause ${paused} s`);
     });
   } finally {
     await ctx.close();
