@@ -91,7 +91,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.click("#generate");
       await page.waitForFunction(() => document.getElementById("offer-kind").textContent.startsWith("Your question"), null, { timeout: 60_000 });
       // iteration 0 fits the reward model to the first ranking; the policy moves from the 4th, in
-      // iteration 1. Two are enough: on SwiftShader an iteration of tiny takes 1 to 3 minutes
+      // iteration 1. Two are enough: on SwiftShader an iteration of tiny takes 1 to 2.5 minutes
       // (the same run on this 2-core machine, twice the time from one hour to the next), and the
       // pause waits for the one in flight.
       await trainUntil(page, 2, "polite");
