@@ -87,15 +87,22 @@ export async function waitOffer(page, timeout = 120_000) {
 }
 
 /// Ranks the group on screen by typing answer numbers (`order`, 1-based, best first) and submits;
-/// resolves to the milliseconds until the next group was on screen.
-export async function rankAndSubmit(page, order = [2, 1]) {
-  const before = await waitOffer(page);
+/// resolves to the id of the group it ranked and the time of the click.
+export async function submitRanking(page, order = [2, 1]) {
+  const ranked = await waitOffer(page);
   await page.focus("body");
   for (const n of order) await page.keyboard.press(String(n));
-  const t0 = Date.now();
+  const at = Date.now();
   await page.click("#submit-ranking");
-  await page.waitForFunction((b) => { const o = document.getElementById("offer").dataset.offer; return o && o !== b; }, before, { timeout: 300_000 });
-  return Date.now() - t0;
+  return { ranked, at };
+}
+
+/// `submitRanking`, then waits for the next group; resolves to the milliseconds from the click
+/// until it was on screen.
+export async function rankAndSubmit(page, order = [2, 1]) {
+  const { ranked, at } = await submitRanking(page, order);
+  await page.waitForFunction((b) => { const o = document.getElementById("offer").dataset.offer; return o && o !== b; }, ranked, { timeout: 300_000 });
+  return Date.now() - at;
 }
 
 /// Lets the autopilot's labeler rank until `n` iterations have run, then pauses learning.

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { artifacts, serve, launch, watchErrors, open, shot, stored, metricsCount, waitOffer, rankAndSubmit, trainUntil, pause, setK, measure } from "./helpers.mjs";
+import { artifacts, serve, launch, watchErrors, open, shot, stored, metricsCount, waitOffer, submitRanking, rankAndSubmit, trainUntil, pause, setK, measure } from "./helpers.mjs";
 
 let server;
 before(async () => { server = await serve(); });
@@ -184,10 +184,7 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       await page.click("#train-toggle");
       // a ranking, so that an iteration meets the lost device (the next group may never come from
       // it: no waiting for one here, which cost this test 300 s)
-      await waitOffer(page);
-      await page.focus("body");
-      await page.keyboard.press("2");
-      await page.click("#submit-ranking");
+      await submitRanking(page, [2]);
       await page.waitForFunction(() => /Recovered from the last saved state/.test(document.getElementById("banner").textContent), null, { timeout: 300_000 });
       times.push(Date.now());
       await shot(page, "08-recovered");
