@@ -8,13 +8,28 @@
 // the page reported, each evaluation, and a summary.
 //
 // usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
-//   (RANKINGS=N for a shorter session; READING=group for 10 to 20 s per group whatever K)
+//   (RANKINGS=N for a shorter or a longer session: past 16 the page's export is judged every 8
+//   rankings; READING=group for 10 to 20 s per group whatever K; SHOTS=DIR for viewport shots of
+//   the page's sections at laptop and phone widths when the session ends)
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { serve, launch, waitOffer } from "../tests/browser/helpers.mjs";
+
+// The page as the person leaves it: each section at laptop width, then at a phone's.
+async function shots(page, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [tag, width, height] of [["laptop", 1280, 800], ["phone", 390, 844]]) {
+    await page.setViewportSize({ width, height });
+    for (const sel of ["body", "#train", "#watch", "#plots"]) {
+      await page.evaluate((s) => document.querySelector(s).scrollIntoView(), sel);
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: path.join(dir, `${tag}-${sel.replace(/\W/g, "")}.png`) });
+    }
+  }
+}
 
 const [labeler, seedArg, noiseArg] = process.argv.slice(2);
 if (!labeler || !seedArg) {
@@ -27,7 +42,9 @@ const RANKINGS = Number(process.env.RANKINGS || 16);
 // READING=group: 10 to 20 s per group however many answers it has (a person who skims six answers
 // as fast as four): the engine then has less time per ranking
 const PER_GROUP = process.env.READING === "group";
+// the learning curve: every 4 rankings to the 16th, then every 8 (a long session)
 const EXPORT_AT = [4, 8, 12, 16].filter((n) => n <= RANKINGS);
+for (let n = 24; n <= RANKINGS; n += 8) EXPORT_AT.push(n);
 const rlhf = process.env.RLHF || path.join(process.env.CARGO_TARGET_DIR || `${os.homedir()}/.cache/rlhf-lab/target`, "release/rlhf");
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -109,6 +126,7 @@ try {
   const metrics = await page.evaluate(() => window.__lab.metrics.map((m) => ({ iteration: m.iteration, rankings: m.rankings, kl: m.kl_k1, reward: m.reward,
     seconds: m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation })));
   for (const m of metrics) out({ iteration: m });
+  if (process.env.SHOTS) await shots(page, process.env.SHOTS);
   await ctx.close();
   server.close();
   ranker.stdin.end();

@@ -1,6 +1,7 @@
 """The README's table of the person's loop from bench/person.mjs runs: the waits for the next
-answers (median and worst), the session's length against 16 × the reading time + 30 s, and the
-win-rate against SFT of the page's exports at 4, 8, 12 and 16 rankings with their KL; and the seed
+answers (median and worst), the session's length against its reading time + 30 s (16 rankings, or
+as many as the sessions ran), and the win-rate against SFT of the page's exports (at 4, 8, 12 and 16
+rankings, and every 8 after in a longer session) with their KL; and the seed
 the page drew for the session, where the run recorded it (for `rlhf align --seed` natively).
 usage: python3 bench/person_table.py bench/person"""
 import glob
@@ -11,10 +12,13 @@ import sys
 
 
 def main(folder):
-    print("| preference, seed | the page's seed | waits: median / worst (s) | session (s) | 16 × reading + 30 (s) | win-rate at 4 / 8 / 12 / 16 | KL at 16 |")
+    runs = [[json.loads(l) for l in open(p)] for p in sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl")))]
+    # the rankings the exports were judged at, and the session's length, from the first run
+    at = sorted({r["eval"]["rankings"] for r in runs[0] if "eval" in r}) if runs else [4, 8, 12, 16]
+    n = at[-1] if at else 16
+    print(f"| preference, seed | the page's seed | waits: median / worst (s) | session (s) | {n} × reading + 30 (s) | win-rate at {' / '.join(map(str, at))} | KL at {n} |")
     print("|---|---:|---:|---:|---:|---|---:|")
-    for path in sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl"))):
-        rows = [json.loads(l) for l in open(path)]
+    for path, rows in zip(sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl"))), runs):
         waits = [r["wait_s"] for r in rows if "ranking" in r]
         evals = sorted((r["eval"] for r in rows if "eval" in r), key=lambda e: e["rankings"])
         s = next((r["summary"] for r in rows if "summary" in r), None)
@@ -26,6 +30,30 @@ def main(folder):
         kl = evals[-1]["kl"] if evals and evals[-1]["kl"] is not None else float("nan")
         lab_seed = s.get("lab_seed", "1")  # runs that predate the record: the page then always used seed 1
         print(f"| {name} | {lab_seed} | {st.median(waits):.2f} / {max(waits):.2f} | {s['session_s']:.0f} | {s['reading_s'] + 30:.0f} | {wins} | {kl:.1f} |")
+    if n > 16:
+        blocks(runs)
+
+
+def blocks(runs):
+    """A long session, 16 rankings at a time: the waits, how often the engine was busy when a ranking
+    came, the iterations that learned from the block's rankings and their mean length."""
+    print()
+    print("| preference, seed | rankings | waits: median / worst (s) | engine busy at submit | iterations | seconds per iteration |")
+    print("|---|---|---:|---:|---:|---:|")
+    for rows in runs:
+        s = next((r["summary"] for r in rows if "summary" in r), None)
+        if s is None:
+            continue
+        name = f"{s['labeler']}{' (25% noise)' if s['noise'] else ''}, seed {s['seed']}"
+        ranked = [r for r in rows if "ranking" in r]
+        its = [r["iteration"] for r in rows if "iteration" in r]
+        for lo in range(0, len(ranked), 16):
+            part = ranked[lo:lo + 16]
+            waits = [r["wait_s"] for r in part]
+            busy = sum(r["engine_busy_at_submit"] for r in part)
+            mine = [i["seconds"] for i in its if lo < i["rankings"] <= lo + 16]
+            per = f"{st.mean(mine):.1f}" if mine else "-"
+            print(f"| {name} | {lo + 1} to {lo + len(part)} | {st.median(waits):.2f} / {max(waits):.2f} | {busy} of {len(part)} | {len(mine)} | {per} |")
 
 
 if __name__ == "__main__":
