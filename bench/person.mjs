@@ -108,12 +108,15 @@ try {
     const ranks = await rank(prompt, responses);
     await page.waitForTimeout(read * 1000);
     const training = await page.evaluate(() => /^Learning from/.test(document.getElementById("train-status").textContent));
+    const typing = Date.now();
     await enter(page, ranks);
     const submitted = Date.now();
     await page.click("#submit-ranking");
     await page.waitForFunction((old) => { const o = document.getElementById("offer").dataset.offer; return o && o !== old; }, id, { timeout: 600_000 });
     const wait = (Date.now() - submitted) / 1e3;
-    out({ ranking: n, prompt, read_s: read, wait_s: wait, engine_busy_at_submit: training });
+    // typing_s: the simulated person's keys and tie boxes (Playwright's round trips included), part
+    // of the session's length beyond reading and waiting
+    out({ ranking: n, prompt, read_s: read, typing_s: (submitted - typing) / 1e3, wait_s: wait, engine_busy_at_submit: training });
     if (EXPORT_AT.includes(n)) {
       const dir = path.join(work, `after-${n}`);
       exporting = exporting.then(() => exportModels(page, n, dir));
