@@ -12,13 +12,14 @@ import sys
 
 
 def main(folder):
-    runs = [[json.loads(l) for l in open(p)] for p in sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl")))]
+    paths = sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl")))
+    runs = [[json.loads(l) for l in open(p)] for p in paths]
     # the rankings the exports were judged at, and the session's length, from the first run
     at = sorted({r["eval"]["rankings"] for r in runs[0] if "eval" in r}) if runs else [4, 8, 12, 16]
     n = at[-1] if at else 16
     print(f"| preference, seed | the page's seed | waits: median / worst (s) | session (s) | {n} × reading + 30 (s) | win-rate at {' / '.join(map(str, at))} | KL at {n} |")
     print("|---|---:|---:|---:|---:|---|---:|")
-    for path, rows in zip(sorted(glob.glob(os.path.join(folder, "*-seed*.jsonl"))), runs):
+    for path, rows in zip(paths, runs):
         waits = [r["wait_s"] for r in rows if "ranking" in r]
         evals = sorted((r["eval"] for r in rows if "eval" in r), key=lambda e: e["rankings"])
         s = next((r["summary"] for r in rows if "summary" in r), None)
@@ -44,7 +45,8 @@ def blocks(runs):
         s = next((r["summary"] for r in rows if "summary" in r), None)
         if s is None:
             continue
-        name = f"{s['labeler']}{' (25% noise)' if s['noise'] else ''}, seed {s['seed']}"
+        noise = f" ({s['noise']:.0%} noise)" if s["noise"] else ""
+        name = f"{s['labeler']}{noise}, seed {s['seed']}"
         ranked = [r for r in rows if "ranking" in r]
         its = [r["iteration"] for r in rows if "iteration" in r]
         for lo in range(0, len(ranked), 16):
