@@ -17,7 +17,7 @@ def load(folder, prefix=""):
     runs = collections.defaultdict(list)  # labeler -> [run]
     for path in sorted(glob.glob(os.path.join(folder, f"{prefix}{'-' if prefix else ''}*-seed*.jsonl"))):
         labeler = os.path.basename(path).rsplit("-seed", 1)[0][len(prefix) + 1 if prefix else 0 :]
-        run = {"evals": {}, "seconds": 0.0, "max_kl": 0.0}
+        run = {"seed": int(path[:-len(".jsonl")].rsplit("-seed", 1)[1]), "evals": {}, "seconds": 0.0, "max_kl": 0.0}
         for line in open(path):
             d = json.loads(line)
             if "eval" in d:

@@ -3,7 +3,10 @@ adoption rules count them: runs at 0.80 or more after 8 rankings, at 0.90 or mor
 never under 0.80 at any evaluation from 16 on, with KL under 10 at every evaluation; the mean
 win-rate at 8, 16, 32 and 64 rankings and the lowest at 64. Counts use the unrounded win-rates.
 usage: python3 bench/targets.py bench/ablation d64 rms4x64   (one line per prefix)
-       python3 bench/targets.py bench/ablation d64+s456-d64   (a "+" pools the prefixes' runs: seeds 1-6)"""
+       python3 bench/targets.py bench/ablation d64+s456-d64   (a "+" pools the prefixes' runs: seeds 1-6)
+       python3 bench/targets.py bench/ablation brk5/k6osf8    (a "/" takes the second prefix's run
+         where the first has none of that preference and seed: for an option that provably leaves
+         some runs as the defaults' were, so only the others were run)"""
 import sys
 
 from align_table import load
@@ -28,11 +31,21 @@ if __name__ == "__main__":
     folder, prefixes = sys.argv[1], sys.argv[2:]
     for p in prefixes:
         runs = {}
-        for part in p.split("+"):
+        pooled, _, fill = p.partition("/")
+        for part in pooled.split("+"):
             for labeler, rs in load(folder, part).items():
                 runs.setdefault(labeler, []).extend(rs)
+        taken = []
+        for labeler, rs in (load(folder, fill).items() if fill else []):
+            have = {r["seed"] for r in runs.get(labeler, [])}
+            for r in rs:
+                if r["seed"] not in have:
+                    runs.setdefault(labeler, []).append(r)
+                    taken.append(f"{labeler} seed {r['seed']}")
         c = counts(runs)
         if not c["runs"]:
             print(f"{p}: no run reached 64 rankings")
             continue
         print(f"{p}: " + "; ".join(f"{k} {v}" for k, v in c.items()))
+        if taken:
+            print(f"  from {fill}: {', '.join(taken)}")
