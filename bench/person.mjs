@@ -16,20 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { serve, launch, waitOffer } from "../tests/browser/helpers.mjs";
-
-// The page as the person leaves it: each section at laptop width, then at a phone's.
-async function shots(page, dir) {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const [tag, width, height] of [["laptop", 1280, 800], ["phone", 390, 844]]) {
-    await page.setViewportSize({ width, height });
-    for (const sel of ["body", "#train", "#watch", "#plots"]) {
-      await page.evaluate((s) => document.querySelector(s).scrollIntoView(), sel);
-      await page.waitForTimeout(500);
-      await page.screenshot({ path: path.join(dir, `${tag}-${sel.replace(/\W/g, "")}.png`) });
-    }
-  }
-}
+import { serve, launch, waitOffer, sectionShots } from "../tests/browser/helpers.mjs";
 
 const [labeler, seedArg, noiseArg] = process.argv.slice(2);
 if (!labeler || !seedArg) {
@@ -129,7 +116,10 @@ try {
   const metrics = await page.evaluate(() => window.__lab.metrics.map((m) => ({ iteration: m.iteration, rankings: m.rankings, kl: m.kl_k1, reward: m.reward,
     seconds: m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation })));
   for (const m of metrics) out({ iteration: m });
-  if (process.env.SHOTS) await shots(page, process.env.SHOTS);
+  if (process.env.SHOTS) {
+    fs.mkdirSync(process.env.SHOTS, { recursive: true });
+    await sectionShots(page, `${process.env.SHOTS}/`);
+  }
   await ctx.close();
   server.close();
   ranker.stdin.end();

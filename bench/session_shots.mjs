@@ -2,7 +2,7 @@
 // each, a question outside the model's topics, then viewport shots of each section at laptop and
 // phone widths in test-artifacts/session-*.png (docs/session-*.png came from this).
 // usage: node bench/session_shots.mjs
-import { serve, launch, waitOffer, rankAndSubmit, artifacts } from "../tests/browser/helpers.mjs";
+import { serve, launch, waitOffer, rankAndSubmit, sectionShots, artifacts } from "../tests/browser/helpers.mjs";
 const server = await serve();
 const { ctx, page } = await launch(true);
 await page.goto(`${server.base}/`);
@@ -19,17 +19,6 @@ for (let i = 0; i < 40; i++) {
   if (st[0] >= 2 && /^Waiting/.test(st[1])) break;
   await page.waitForTimeout(15000);
 }
-const sections = ["body", "#train", "#watch", "#plots"];
-async function shots(tag) {
-  for (const sel of sections) {
-    await page.evaluate((s) => document.querySelector(s).scrollIntoView(), sel);
-    await page.waitForTimeout(500);
-    await page.screenshot({ path: `${artifacts}/session-${tag}-${sel.replace(/\W/g, "")}.png` });
-  }
-}
-await shots("laptop");
-await page.setViewportSize({ width: 390, height: 844 });
-await page.waitForTimeout(1000);
-await shots("phone");
+await sectionShots(page, `${artifacts}/session-`);
 console.log(await page.textContent("#train-status"));
 await ctx.close(); server.close();

@@ -76,6 +76,19 @@ export async function shot(page, name) {
   });
   return page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 }
+// Viewport shots of the page's sections (the top with the group to rank, training, the watched
+// answers, the plots), at laptop width and then at a phone's: PREFIX + "laptop-train.png" and so on.
+export async function sectionShots(page, prefix) {
+  for (const [tag, width, height] of [["laptop", 1280, 900], ["phone", 390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(1000);
+    for (const sel of ["body", "#train", "#watch", "#plots"]) {
+      await page.evaluate((s) => document.querySelector(s).scrollIntoView(), sel);
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: `${prefix}${tag}-${sel.replace(/\W/g, "")}.png` });
+    }
+  }
+}
 export const stored = (page) => page.evaluate(() => window.__lab.rankingsStored());
 export const metricsCount = (page) => page.evaluate(() => window.__lab.iterations);
 export const offerId = (page) => page.getAttribute("#offer", "data-offer");
