@@ -19,6 +19,7 @@ def main(folder):
     n = at[-1] if at else 16
     print(f"| preference, seed | the page's seed | waits: median / worst (s) | session (s) | {n} × reading + 30 (s) | win-rate at {' / '.join(map(str, at))} | KL at {n} |")
     print("|---|---:|---:|---:|---:|---|---:|")
+    named = []
     for path, rows in zip(paths, runs):
         waits = [r["wait_s"] for r in rows if "ranking" in r]
         evals = sorted((r["eval"] for r in rows if "eval" in r), key=lambda e: e["rankings"])
@@ -30,23 +31,19 @@ def main(folder):
         wins = " / ".join(f"{e['win_rate_vs_sft']:.2f}" for e in evals)
         kl = evals[-1]["kl"] if evals and evals[-1]["kl"] is not None else float("nan")
         lab_seed = s.get("lab_seed", "1")  # runs that predate the record: the page then always used seed 1
+        named.append((name, rows))
         print(f"| {name} | {lab_seed} | {st.median(waits):.2f} / {max(waits):.2f} | {s['session_s']:.0f} | {s['reading_s'] + 30:.0f} | {wins} | {kl:.1f} |")
     if n > 16:
-        blocks(runs)
+        blocks(named)
 
 
-def blocks(runs):
-    """A long session, 16 rankings at a time: the waits, how often the engine was busy when a ranking
+def blocks(named):
+    """Finished long sessions (name, rows), 16 rankings at a time: the waits, how often the engine was busy when a ranking
     came, the iterations that learned from the block's rankings and their mean length."""
     print()
     print("| preference, seed | rankings | waits: median / worst (s) | engine busy at submit | iterations | seconds per iteration |")
     print("|---|---|---:|---:|---:|---:|")
-    for rows in runs:
-        s = next((r["summary"] for r in rows if "summary" in r), None)
-        if s is None:
-            continue
-        noise = f" ({s['noise']:.0%} noise)" if s["noise"] else ""
-        name = f"{s['labeler']}{noise}, seed {s['seed']}"
+    for name, rows in named:
         ranked = [r for r in rows if "ranking" in r]
         its = [r["iteration"] for r in rows if "iteration" in r]
         for lo in range(0, len(ranked), 16):
