@@ -28,9 +28,10 @@ pub trait Shard {
     async fn grads(&mut self) -> Result<Vec<f32>>;
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
     fn freeze(&mut self);
-    /// K continuations of `prompt` (see `Engine::generate`), collected by `generated`.
-    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()>;
-    async fn generated(&mut self) -> Result<Vec<Vec<u32>>>;
+    /// K continuations of each group's prompt, each group with its seed (see
+    /// `Engine::generate_groups`), collected by `generated`.
+    fn request_generate(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<()>;
+    async fn generated(&mut self) -> Result<Vec<Vec<Vec<u32>>>>;
 }
 
 /// Rows of a batch of `b` for each of `s` shards: (first row, rows), the first shards one more.
@@ -226,34 +227,46 @@ impl<S: Shard> Engine for Sharded<S> {
         self.main.generate_cached(prompt, k, stop, cfg, seed)
     }
 
-    /// Group i on shard i mod S, the others' requested first so they sample while the main copy
-    /// samples its own; every copy holds the same weights, so a group's answers are those one
-    /// engine gives.
+    /// Group i on shard i mod S, each shard's groups decoding in step (`GroupDecoder`), the
+    /// others' requested first so they sample while the main copy samples its own; every copy
+    /// holds the same weights and a row's arithmetic does not depend on the rows beside it, so a
+    /// group's answers are those one engine gives it alone. The main copy passes the turn after
+    /// every token (see `turns`).
     async fn generate_groups(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<Vec<Vec<Vec<u32>>>> {
         let s = self.shards();
-        for (i, (prompt, seed)) in groups.iter().enumerate().filter(|(i, _)| i % s != 0) {
-            self.others[i % s - 1].request_generate(prompt, k, stop, cfg, *seed)?;
+        let of = |j: usize| groups.iter().skip(j).step_by(s).cloned().collect::<Vec<_>>();
+        let mut asked = Vec::new();
+        for (j, o) in self.others.iter_mut().enumerate() {
+            let theirs = of(j + 1);
+            if !theirs.is_empty() {
+                o.request_generate(&theirs, k, stop, cfg)?;
+                asked.push(j);
+            }
         }
-        let mut out = vec![Vec::new(); groups.len()];
-        let mut failed = None;
-        for (i, (prompt, seed)) in groups.iter().enumerate().step_by(s) {
-            match self.main.generate_cached(prompt, k, stop, cfg, *seed) {
-                Ok(answers) => out[i] = answers,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+        let mine = match self.main.start_groups(&of(0), k, stop, cfg) {
+            Ok(mut d) => {
+                while self.main.decode_next(&mut d) {
+                    crate::turns::pass().await;
                 }
+                Ok(d.answers())
             }
-            crate::turns::pass().await;
-        }
+            Err(e) => Err(e),
+        };
         // every requested reply is collected, failure or not: the next request's reply is its own
-        for (i, slot) in out.iter_mut().enumerate().filter(|(i, _)| i % s != 0) {
-            match self.others[i % s - 1].generated().await {
-                Ok(answers) => *slot = answers,
-                Err(e) => failed = failed.or(Some(e)),
-            }
+        let mut per_shard = vec![mine];
+        for j in asked {
+            per_shard.push(self.others[j].generated().await);
         }
-        failed.map_or(Ok(out), Err)
+        let mut per_shard = per_shard.into_iter().collect::<Result<Vec<_>>>()?.into_iter().map(Vec::into_iter).collect::<Vec<_>>();
+        let mut out = Vec::with_capacity(groups.len());
+        for i in 0..groups.len() {
+            let answers = per_shard.get_mut(i % s).and_then(Iterator::next);
+            out.push(
+                answers
+                    .ok_or_else(|| crate::error::Error::new(crate::error::ErrorKind::Internal, "a shard returned fewer groups than it was given"))?,
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -262,7 +275,7 @@ pub struct LocalShard {
     engine: CpuGpt,
     pending: Option<TokenLosses>,
     /// Answers requested and not yet collected, in order.
-    answers: std::collections::VecDeque<Vec<Vec<u32>>>,
+    answers: std::collections::VecDeque<Vec<Vec<Vec<u32>>>>,
 }
 
 impl LocalShard {
@@ -316,11 +329,11 @@ impl Shard for LocalShard {
     fn freeze(&mut self) {
         self.engine.freeze()
     }
-    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()> {
-        self.answers.push_back(self.engine.generate_cached(prompt, k, stop, cfg, seed)?);
+    fn request_generate(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<()> {
+        self.answers.push_back(self.engine.generate_cached_groups(groups, k, stop, cfg)?);
         Ok(())
     }
-    async fn generated(&mut self) -> Result<Vec<Vec<u32>>> {
+    async fn generated(&mut self) -> Result<Vec<Vec<Vec<u32>>>> {
         self.answers.pop_front().ok_or_else(|| nothing_requested("answers"))
     }
 }

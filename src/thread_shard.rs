@@ -28,13 +28,13 @@ enum Request {
     Grads,
     SetParams(Vec<f32>),
     Freeze,
-    Generate { prompt: Vec<u32>, k: usize, stop: u32, cfg: SampleConfig, seed: u64 },
+    Generate { groups: Vec<(Vec<u32>, u64)>, k: usize, stop: u32, cfg: SampleConfig },
 }
 
 enum Reply {
     Losses(TokenLosses),
     Floats(Vec<f32>),
-    Answers(Vec<Vec<u32>>),
+    Answers(Vec<Vec<Vec<u32>>>),
 }
 
 pub struct ThreadShard {
@@ -107,7 +107,7 @@ fn serve(mut engine: CpuGpt, inbox: Receiver<Request>, outbox: Sender<Result<Rep
             Request::Hidden => Ok(run_ready(engine.hidden()).map(Reply::Floats)),
             Request::Logits => Ok(run_ready(engine.logits()).map(Reply::Floats)),
             Request::Grads => Ok(run_ready(engine.grads()).map(Reply::Floats)),
-            Request::Generate { prompt, k, stop, cfg, seed } => Ok(engine.generate_cached(&prompt, k, stop, &cfg, seed).map(Reply::Answers)),
+            Request::Generate { groups, k, stop, cfg } => Ok(engine.generate_cached_groups(&groups, k, stop, &cfg).map(Reply::Answers)),
         };
         // Ok: a reply to send; Err: the outcome of a request that has none
         match reply {
@@ -169,10 +169,10 @@ impl Shard for ThreadShard {
         // a stopped thread has nothing left to free
         let _ = self.send(Request::Freeze);
     }
-    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()> {
-        self.send(Request::Generate { prompt: prompt.to_vec(), k, stop, cfg: *cfg, seed })
+    fn request_generate(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<()> {
+        self.send(Request::Generate { groups: groups.to_vec(), k, stop, cfg: *cfg })
     }
-    async fn generated(&mut self) -> Result<Vec<Vec<u32>>> {
+    async fn generated(&mut self) -> Result<Vec<Vec<Vec<u32>>>> {
         match self.reply()? {
             Reply::Answers(a) => Ok(a),
             _ => Err(unexpected()),

@@ -4,7 +4,7 @@
 //! Worker. Messages to a Worker are handled in order and its replies come back in order, so a
 //! request and its reply pair up without ids.
 
-use js_sys::{Array, Float32Array, Float64Array, Int32Array, Object, Promise, Reflect, Uint32Array};
+use js_sys::{Array, BigUint64Array, Float32Array, Float64Array, Int32Array, Object, Promise, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -166,27 +166,31 @@ impl Shard for RemoteShard {
     fn freeze(&mut self) {
         self.post("freeze", &[], &[]);
     }
-    fn request_generate(&mut self, prompt: &[u32], k: usize, stop: u32, cfg: &SampleConfig, seed: u64) -> Result<()> {
-        let p = Uint32Array::from(prompt);
+    fn request_generate(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<()> {
+        let p = Uint32Array::from(&groups.iter().flat_map(|(p, _)| p.iter().copied()).collect::<Vec<_>>()[..]);
+        let lens = Uint32Array::from(&groups.iter().map(|(p, _)| p.len() as u32).collect::<Vec<_>>()[..]);
+        let seeds = BigUint64Array::from(&groups.iter().map(|&(_, s)| s).collect::<Vec<_>>()[..]);
         // every field named: a new one must be sent too (ShardEngine::generate reads them back)
         let SampleConfig { temperature, top_k, top_p, max_new_tokens } = *cfg;
         let sc = Float64Array::from(&[k as f64, stop as f64, temperature as f64, top_k as f64, top_p as f64, max_new_tokens as f64][..]);
-        self.post("generate", &[("prompt", &p), ("sample", &sc), ("seed", &JsValue::from(seed))], &[&p.buffer()]);
+        self.post("generate", &[("prompts", &p), ("prompt_lens", &lens), ("sample", &sc), ("seeds", &seeds)], &[&p.buffer()]);
         Ok(())
     }
-    async fn generated(&mut self) -> Result<Vec<Vec<u32>>> {
+    async fn generated(&mut self) -> Result<Vec<Vec<Vec<u32>>>> {
         let v = self.reply().await?;
+        let k = Reflect::get(&v, &"k".into()).ok().and_then(|k| k.as_f64()).unwrap_or(1.0).max(1.0) as usize;
         let get = |k: &str| Reflect::get(&v, &k.into()).map(|x| Uint32Array::from(x).to_vec()).map_err(shard_error);
         let (lens, tokens) = (get("lens")?, get("tokens")?);
         let mut rest = &tokens[..];
-        Ok(lens
+        let answers: Vec<Vec<u32>> = lens
             .iter()
             .map(|&n| {
                 let (answer, tail) = rest.split_at((n as usize).min(rest.len()));
                 rest = tail;
                 answer.to_vec()
             })
-            .collect())
+            .collect();
+        Ok(answers.chunks(k).map(<[Vec<u32>]>::to_vec).collect())
     }
 }
 
@@ -272,19 +276,35 @@ impl ShardEngine {
         self.engine.freeze();
     }
 
-    /// K continuations of `prompt` (`sample`: k, stop, temperature, top_k, top_p, max_new_tokens) as
-    /// {lens, tokens}: each answer's length and the answers one after another, as Uint32Arrays.
-    pub fn generate(&mut self, prompt: Vec<u32>, sample: Vec<f64>, seed: u64) -> std::result::Result<JsValue, JsValue> {
+    /// K continuations of each group's prompt (`prompts` one after another, `prompt_lens` long, each
+    /// group with its seed; `sample`: k, stop, temperature, top_k, top_p, max_new_tokens), decoding
+    /// in step, as {lens, tokens}: each answer's length and the answers one after another, group by
+    /// group, as Uint32Arrays, and k.
+    pub fn generate(&mut self, prompts: Vec<u32>, prompt_lens: Vec<u32>, sample: Vec<f64>, seeds: Vec<u64>) -> std::result::Result<JsValue, JsValue> {
         let [k, stop, temperature, top_k, top_p, max_new_tokens] = sample[..] else {
             return Err(js(Error::new(ErrorKind::Internal, "expected six sampling settings")));
         };
         let sc =
             SampleConfig { temperature: temperature as f32, top_k: top_k as usize, top_p: top_p as f32, max_new_tokens: max_new_tokens as usize };
-        let outs = self.engine.generate_cached(&prompt, k as usize, stop as u32, &sc, seed).map_err(js)?;
+        if prompt_lens.len() != seeds.len() || prompt_lens.iter().map(|&n| n as usize).sum::<usize>() != prompts.len() {
+            return Err(js(Error::new(ErrorKind::Internal, "the prompts, their lengths and their seeds do not match")));
+        }
+        let mut rest = &prompts[..];
+        let groups: Vec<(Vec<u32>, u64)> = prompt_lens
+            .iter()
+            .zip(&seeds)
+            .map(|(&n, &seed)| {
+                let (p, tail) = rest.split_at(n as usize);
+                rest = tail;
+                (p.to_vec(), seed)
+            })
+            .collect();
+        let outs = self.engine.generate_cached_groups(&groups, k as usize, stop as u32, &sc).map_err(js)?.concat();
         let lens: Vec<u32> = outs.iter().map(|o| o.len() as u32).collect();
         let out = Object::new();
         Reflect::set(&out, &"lens".into(), &Uint32Array::from(&lens[..]))?;
         Reflect::set(&out, &"tokens".into(), &Uint32Array::from(&outs.concat()[..]))?;
+        Reflect::set(&out, &"k".into(), &JsValue::from(k))?;
         Ok(out.into())
     }
 }

@@ -144,3 +144,32 @@ fn the_cpu_key_value_cache_equals_full_recomputation() {
     assert_eq!(c.generate_cached(&long, 1, stop, &greedy, 0).unwrap()[0].len(), 4);
     assert!(c.generate_cached(&vec![1; cfg.n_ctx], 1, stop, &greedy, 0).is_err());
 }
+
+#[test]
+fn groups_decoding_in_step_sample_what_each_samples_alone() {
+    let cfg = preset("tiny").unwrap().model;
+    let mut params = ParamLayout::new(&cfg).init(43);
+    let mut rng = Rng::new(44);
+    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    let mut c = CpuGpt::new(cfg, params, 4, cfg.n_ctx).unwrap();
+    let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 30 };
+    // prompts of different lengths, one so near the context's end that its group stops first
+    let groups: Vec<(Vec<u32>, u64)> = [1, 9, 4, cfg.n_ctx - 6]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| ((0..n).map(|_| rng.below(cfg.vocab_size) as u32).collect(), 7 + i as u64))
+        .collect();
+    // a stop token one row draws early, so rows and groups finish at different steps
+    let stop = c.generate_cached(&groups[1].0, 3, cfg.vocab_size as u32, &sc, groups[1].1).unwrap()[0][2];
+    let together = c.generate_cached_groups(&groups, 3, stop, &sc).unwrap();
+    for (g, (prompt, seed)) in groups.iter().enumerate() {
+        assert_eq!(together[g], c.generate_cached(prompt, 3, stop, &sc, *seed).unwrap(), "group {g} alone");
+        if prompt.len() + sc.max_new_tokens <= cfg.n_ctx {
+            // (recomputation does not stop at the context's end)
+            assert_eq!(together[g], block_on(generate_by_recompute(&mut c, prompt, 3, stop, &sc, *seed)).unwrap(), "group {g} recomputed");
+        }
+    }
+    assert!(together[3].iter().all(|a| a.len() <= 6), "the last group ran past the context");
+    let lens: Vec<usize> = together[..3].iter().flatten().map(Vec::len).collect();
+    assert!(lens.iter().any(|&n| n < 30) && lens.iter().any(|&n| n > 6), "every row stopped alike: {lens:?}");
+}

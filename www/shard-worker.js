@@ -55,7 +55,7 @@ const ops = {
     e.freeze();
   },
   generate(m, e) {
-    const r = e.generate(m.prompt, m.sample, m.seed);
+    const r = e.generate(m.prompts, m.prompt_lens, m.sample, m.seeds);
     reply(r, [r.lens.buffer, r.tokens.buffer]);
   },
 };

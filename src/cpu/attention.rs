@@ -81,19 +81,21 @@ pub fn attention_backward(
     }
 }
 
-/// One new position per row against a key-value cache: out (R,C) from each row's query (row r at
-/// q[r·q_rs..]) and the cached keys and values kc, vc (R,T,C) at positions 0..=pos.
+/// One new position per slot against a key-value cache: out (R,C) from each slot's query (slot i at
+/// q[i·q_rs..]) and the cached keys and values kc, vc (rows,T,C), slot i = (row, pos) attending to
+/// its row's positions 0..=pos.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_decode(out: &mut [f32], q: &[f32], q_rs: usize, kc: &[f32], vc: &[f32], r: usize, t: usize, c: usize, nh: usize, pos: usize) {
+pub fn attention_decode(out: &mut [f32], q: &[f32], q_rs: usize, kc: &[f32], vc: &[f32], slots: &[(usize, usize)], t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
-    let mut w = vec![0.0f32; pos + 1];
-    for ri in 0..r {
+    let mut w = Vec::new();
+    for (ri, &(row, pos)) in slots.iter().enumerate() {
+        w.resize(pos + 1, 0.0f32);
         for h in 0..nh {
             let qh = &q[ri * q_rs + h * hs..][..hs];
             let mut maxval = f32::NEG_INFINITY;
             for (t2, wt) in w.iter_mut().enumerate() {
-                let k = &kc[(ri * t + t2) * c + h * hs..][..hs];
+                let k = &kc[(row * t + t2) * c + h * hs..][..hs];
                 *wt = qh.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
                 maxval = maxval.max(*wt);
             }
@@ -105,7 +107,7 @@ pub fn attention_decode(out: &mut [f32], q: &[f32], q_rs: usize, kc: &[f32], vc:
             let o = &mut out[ri * c + h * hs..][..hs];
             o.fill(0.0);
             for (t2, wt) in w.iter().enumerate() {
-                let v = &vc[(ri * t + t2) * c + h * hs..][..hs];
+                let v = &vc[(row * t + t2) * c + h * hs..][..hs];
                 let a = wt / sum;
                 for i in 0..hs {
                     o[i] += a * v[i];

@@ -318,6 +318,21 @@ impl Engine for CpuGpt {
         self.generate_cached(prompt, k, stop, cfg, seed)
     }
 
+    /// The groups decoding in step (`GroupDecoder`), passing the turn after every token.
+    async fn generate_groups(
+        &mut self,
+        groups: &[(Vec<u32>, u64)],
+        k: usize,
+        stop: u32,
+        cfg: &crate::config::SampleConfig,
+    ) -> Result<Vec<Vec<Vec<u32>>>> {
+        let mut d = self.start_groups(groups, k, stop, cfg)?;
+        while self.decode_next(&mut d) {
+            crate::turns::pass().await;
+        }
+        Ok(d.answers())
+    }
+
     async fn optimizer_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
         Ok((self.m.clone(), self.v.clone()))
     }
