@@ -1,8 +1,8 @@
 //! Turns on the engine in the browser, where the Worker's one thread runs both an iteration and
 //! the person's requests. An iteration holds the turn and passes it at the end of each step (a
-//! minibatch, a group of answers), so a request waiting for it (the person's own question) runs
-//! between two steps instead of after the whole iteration. Natively nothing interleaves: every
-//! call here is ready at once.
+//! minibatch, a token of the batch's answers), so a request waiting for it (the person's own
+//! question) runs between two steps instead of after the whole iteration. Natively nothing
+//! interleaves: every call here is ready at once.
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
