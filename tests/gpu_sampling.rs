@@ -7,7 +7,7 @@ use common::{gpu, randn};
 use pollster::block_on;
 
 use rlhf_lab::config::preset;
-use rlhf_lab::config::SampleConfig;
+use rlhf_lab::config::{ModelConfig, SampleConfig};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::MatmulKind;
@@ -15,13 +15,19 @@ use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
 use rlhf_lab::sample::{counter_uniform, generate_by_recompute, sample_threshold};
 
+/// Tiny's weights from `init`, made larger by noise from `noise`: distinct logits, so greedy
+/// choices are not decided by rounding. Returns the noise's stream to draw prompts from.
+fn larger_weights(cfg: &ModelConfig, init: u64, noise: u64) -> (Vec<f32>, Rng) {
+    let mut params = ParamLayout::new(cfg).init(init);
+    let mut rng = Rng::new(noise);
+    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    (params, rng)
+}
+
 #[test]
 fn greedy_decoding_with_the_kv_cache_equals_full_recomputation() {
     let cfg = preset("tiny").unwrap().model;
-    let mut params = ParamLayout::new(&cfg).init(31);
-    // larger weights: distinct logits, so greedy choices are not decided by rounding
-    let mut rng = Rng::new(32);
-    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    let (params, mut rng) = larger_weights(&cfg, 31, 32);
     let greedy = SampleConfig { temperature: 0.0, top_k: 0, top_p: 1.0, max_new_tokens: 40 };
     for kind in [MatmulKind::Blocked, MatmulKind::Tiled] {
         let mut g = GpuGpt::new(gpu(kind), cfg, &params, 3, cfg.n_ctx).unwrap();
@@ -119,9 +125,7 @@ fn the_mirror_draws_from_the_truncated_softmax() {
 #[test]
 fn the_cpu_key_value_cache_equals_full_recomputation() {
     let cfg = preset("tiny").unwrap().model;
-    let mut params = ParamLayout::new(&cfg).init(41);
-    let mut rng = Rng::new(42);
-    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    let (params, mut rng) = larger_weights(&cfg, 41, 42);
     let mut c = CpuGpt::new(cfg, params, 4, cfg.n_ctx).unwrap();
     let stop = cfg.vocab_size as u32;
     for sc in [
@@ -148,9 +152,7 @@ fn the_cpu_key_value_cache_equals_full_recomputation() {
 #[test]
 fn groups_decoding_in_step_sample_what_each_samples_alone() {
     let cfg = preset("tiny").unwrap().model;
-    let mut params = ParamLayout::new(&cfg).init(43);
-    let mut rng = Rng::new(44);
-    params.iter_mut().for_each(|p| *p += 0.2 * rng.normal());
+    let (params, mut rng) = larger_weights(&cfg, 43, 44);
     let mut c = CpuGpt::new(cfg, params, 4, cfg.n_ctx).unwrap();
     let sc = SampleConfig { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 30 };
     // prompts of different lengths, one so near the context's end that its group stops first
