@@ -231,7 +231,7 @@ impl<S: Shard> Engine for Sharded<S> {
     /// others' requested first so they sample while the main copy samples its own; every copy
     /// holds the same weights and a row's arithmetic does not depend on the rows beside it, so a
     /// group's answers are those one engine gives it alone. The main copy passes the turn after
-    /// every token (see `turns`).
+    /// every token (`CpuGpt::generate_groups`).
     async fn generate_groups(&mut self, groups: &[(Vec<u32>, u64)], k: usize, stop: u32, cfg: &SampleConfig) -> Result<Vec<Vec<Vec<u32>>>> {
         let s = self.shards();
         let of = |j: usize| groups.iter().skip(j).step_by(s).cloned().collect::<Vec<_>>();
@@ -243,15 +243,7 @@ impl<S: Shard> Engine for Sharded<S> {
                 asked.push(j);
             }
         }
-        let mine = match self.main.start_groups(&of(0), k, stop, cfg) {
-            Ok(mut d) => {
-                while self.main.decode_next(&mut d) {
-                    crate::turns::pass().await;
-                }
-                Ok(d.answers())
-            }
-            Err(e) => Err(e),
-        };
+        let mine = self.main.generate_groups(&of(0), k, stop, cfg).await;
         // every requested reply is collected, failure or not: the next request's reply is its own
         let mut per_shard = vec![mine];
         for j in asked {
