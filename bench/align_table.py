@@ -2,7 +2,11 @@
 mean ± spread (population standard deviation) over seeds, the lowest seed, KL to SFT, the change
 in held-out pretraining log-likelihood, and the compute each run took.
 usage: python3 bench/align_table.py bench/align   (files named LABELER[~NOISE]-seedN.jsonl)
-       python3 bench/align_table.py bench/ablation minr4   (an ablation's: PREFIX-LABELER[~NOISE]-seedN.jsonl)"""
+       python3 bench/align_table.py bench/ablation minr4   (an ablation's: PREFIX-LABELER[~NOISE]-seedN.jsonl)
+       python3 bench/align_table.py bench/ablation brk5/k6osf8 early4   (as in targets.py, "/" takes
+         the second prefix's run where the first has none of that preference and seed; a third
+         argument adds the evaluations its runs made at rankings the runs have none of: the same
+         runs, deterministic, cut short with a denser --eval-every)"""
 import collections
 import glob
 import json
@@ -40,8 +44,32 @@ def name(l):
     return base.replace("_", " ") + (f" ({float(noise):.0%} noise)" if noise else "")
 
 
-def main(folder, prefix=""):
-    runs = load(folder, prefix)
+def filled(folder, prefix, early=""):
+    """The runs a prefix names: "A+B" pools A's and B's, "A/F" adds F's where A has no run of that
+    preference and seed (returned as "taken": for an option that provably leaves some runs as the
+    defaults' were, so only the others were run); `early` adds the evaluations its runs made at
+    rankings the same runs were not evaluated at."""
+    pooled, _, fill = prefix.partition("/")
+    runs, taken = collections.defaultdict(list), []
+    for part in pooled.split("+"):
+        for labeler, rs in load(folder, part).items():
+            runs[labeler].extend(rs)
+    for labeler, rs in (load(folder, fill).items() if fill else []):
+        have = {r["seed"] for r in runs[labeler]}
+        for r in rs:
+            if r["seed"] not in have:
+                runs[labeler].append(r)
+                taken.append(f"{labeler} seed {r['seed']}")
+    for labeler, rs in (load(folder, early).items() if early else []):
+        for e in rs:
+            for r in runs[labeler]:
+                if r["seed"] == e["seed"]:
+                    r["evals"] = {**{k: v for k, v in e["evals"].items() if k not in r["evals"]}, **r["evals"]}
+    return runs, taken
+
+
+def main(folder, prefix="", early=""):
+    runs, _ = filled(folder, prefix, early)
     labelers = [l for l in ORDER if l in runs] + sorted(l for l in runs if l not in ORDER)
     print("| rankings | " + " | ".join(name(l) for l in labelers) + " |")
     print("|---:|" + "---:|" * len(labelers))
@@ -50,7 +78,7 @@ def main(folder, prefix=""):
         cells = []
         for l in labelers:
             ws = [r["evals"][k]["win_rate_vs_sft"] for r in runs[l] if k in r["evals"]]
-            cells.append(f"{cell(ws)} (min {min(ws):.2f})" if len(ws) > 1 else cell(ws))
+            cells.append(f"{cell(ws)} (min {min(ws):.2f})" if len(ws) > 1 else cell(ws) if ws else "–")
         print(f"| {k} | " + " | ".join(cells) + " |")
     kmax = ks[-1] if ks else None
     if kmax:
@@ -63,4 +91,4 @@ def main(folder, prefix=""):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/align", sys.argv[2] if len(sys.argv) > 2 else "")
+    main(*(sys.argv[1:4] if len(sys.argv) > 1 else ["bench/align"]))

@@ -9,7 +9,7 @@ usage: python3 bench/targets.py bench/ablation d64 rms4x64   (one line per prefi
          some runs as the defaults' were, so only the others were run)"""
 import sys
 
-from align_table import load
+from align_table import filled
 
 
 def counts(runs):
@@ -30,22 +30,11 @@ def counts(runs):
 if __name__ == "__main__":
     folder, prefixes = sys.argv[1], sys.argv[2:]
     for p in prefixes:
-        runs = {}
-        pooled, _, fill = p.partition("/")
-        for part in pooled.split("+"):
-            for labeler, rs in load(folder, part).items():
-                runs.setdefault(labeler, []).extend(rs)
-        taken = []
-        for labeler, rs in (load(folder, fill).items() if fill else []):
-            have = {r["seed"] for r in runs.get(labeler, [])}
-            for r in rs:
-                if r["seed"] not in have:
-                    runs.setdefault(labeler, []).append(r)
-                    taken.append(f"{labeler} seed {r['seed']}")
+        runs, taken = filled(folder, p)
         c = counts(runs)
         if not c["runs"]:
             print(f"{p}: no run reached 64 rankings")
             continue
         print(f"{p}: " + "; ".join(f"{k} {v}" for k, v in c.items()))
         if taken:
-            print(f"  from {fill}: {', '.join(taken)}")
+            print(f"  from {p.partition('/')[2]}: {', '.join(taken)}")
