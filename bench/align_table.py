@@ -62,7 +62,7 @@ def filled(folder, prefix, early=""):
                 taken.append(f"{labeler} seed {r['seed']}")
     for labeler, rs in (load(folder, early).items() if early else []):
         for e in rs:
-            for r in runs[labeler]:
+            for r in runs.get(labeler, []):
                 if r["seed"] == e["seed"]:
                     r["evals"] = {**{k: v for k, v in e["evals"].items() if k not in r["evals"]}, **r["evals"]}
     return runs, taken
