@@ -64,7 +64,7 @@ def filled(folder, prefix, early=""):
         for e in rs:
             for r in runs.get(labeler, []):
                 if r["seed"] == e["seed"]:
-                    r["evals"] = {**{k: v for k, v in e["evals"].items() if k not in r["evals"]}, **r["evals"]}
+                    r["evals"] = {**e["evals"], **r["evals"]}  # the run's own evaluations win
     return runs, taken
 
 
