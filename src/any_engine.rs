@@ -76,6 +76,9 @@ impl Engine for AnyEngine {
     fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
         each!(self, e => e.forward(tokens, b, t))
     }
+    fn forward_rows(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
+        each!(self, e => e.forward_rows(tokens, b, t, lens))
+    }
     async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
         each!(self, e => e.token_losses(targets, temperature).await)
     }

@@ -46,6 +46,14 @@ pub trait Engine {
     fn capacity(&self) -> (usize, usize);
     /// Runs the model on tokens (B,T) up to the logits.
     fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()>;
+    /// `forward` of a batch whose row i holds lens[i] tokens and then padding. An engine may skip
+    /// the padding (the CPU engine does: its hidden states, logits and losses there read 0), so
+    /// what it gives there is unspecified, and targets and hidden-state gradients there must be
+    /// absent (−1 and 0).
+    fn forward_rows(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
+        check_lens(lens, b, t)?;
+        self.forward(tokens, b, t)
+    }
     /// Per-position losses of the last forward pass against targets (B,T) at a temperature.
     async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses>;
     /// Logits (B,T,V) of the last forward pass.
@@ -78,7 +86,10 @@ pub trait Engine {
         Self: Sized,
     {
         x.check()?;
-        self.forward(x.tokens, x.b, x.t)?;
+        match x.lens {
+            Some(lens) => self.forward_rows(x.tokens, x.b, x.t, lens)?,
+            None => self.forward(x.tokens, x.b, x.t)?,
+        }
         let tl = self.token_losses(x.targets, x.temperature).await?;
         let (weights, sums) = surrogate_weights(x, &tl.losses);
         if !weights.iter().all(|w| w.is_finite()) {
@@ -188,6 +199,17 @@ pub fn check_backward_inputs(weights: Option<&[f32]>, dhidden: Option<&[f32]>, h
         (_, Some(d)) if d.len() != btc => bail!("expected a hidden-state gradient of {btc} values, got {}", d.len()),
         _ => Ok(()),
     }
+}
+
+/// Checks the rows' lengths of a padded (B,T) batch.
+pub fn check_lens(lens: &[usize], b: usize, t: usize) -> Result<()> {
+    if lens.len() != b {
+        bail!("expected {b} row lengths, got {}", lens.len());
+    }
+    if let Some(bad) = lens.iter().find(|&&l| l == 0 || l > t) {
+        bail!("a row length of {bad} is outside 1..={t}");
+    }
+    Ok(())
 }
 
 /// Checks a batch against an engine's model and capacity before any kernel sees it.

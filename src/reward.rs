@@ -219,7 +219,7 @@ impl<E: Engine> RewardModel<E> {
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(max_b) {
             let (tokens, t, lens) = pad_batch(chunk, pad);
-            self.engine.forward(&tokens, chunk.len(), t)?;
+            self.engine.forward_rows(&tokens, chunk.len(), t, &lens)?;
             let h = self.engine.hidden().await?;
             for (i, len) in lens.iter().enumerate() {
                 out.push(self.head.apply(&h[(i * t + len - 1) * c..][..c]));
@@ -238,7 +238,7 @@ impl<E: Engine> RewardModel<E> {
         let (mut right, mut total) = (0.0, 0);
         for (seqs, ranks) in batch {
             let (tokens, t, lens) = pad_batch(seqs, pad);
-            self.engine.forward(&tokens, seqs.len(), t)?;
+            self.engine.forward_rows(&tokens, seqs.len(), t, &lens)?;
             let h = self.engine.hidden().await?;
             let last = |i: usize| &h[(i * t + lens[i] - 1) * c..][..c];
             let rewards: Vec<f32> = (0..seqs.len()).map(|i| self.head.apply(last(i))).collect();

@@ -84,11 +84,10 @@ pub fn action_targets(rollouts: &[&Rollout], t: usize) -> Vec<i32> {
     tg
 }
 
-/// Rollouts right-padded into one (B,T) batch.
-pub fn rollout_batch<R: std::borrow::Borrow<Rollout>>(chunk: &[R], pad: u32) -> (Vec<u32>, usize) {
+/// Rollouts right-padded into one (B,T) batch: tokens, T and each row's length.
+pub fn rollout_batch<R: std::borrow::Borrow<Rollout>>(chunk: &[R], pad: u32) -> (Vec<u32>, usize, Vec<usize>) {
     let seqs: Vec<&[u32]> = chunk.iter().map(|r| r.borrow().tokens.as_slice()).collect();
-    let (tokens, t, _) = pad_batch(&seqs, pad);
-    (tokens, t)
+    pad_batch(&seqs, pad)
 }
 
 /// Log-probs of each rollout's actions under an engine at a temperature (and the entropy there).
@@ -96,8 +95,8 @@ pub async fn action_logprobs<E: Engine>(engine: &mut E, rollouts: &[&Rollout], p
     let (max_b, _) = engine.capacity();
     let (mut lps, mut ents) = (Vec::new(), Vec::new());
     for chunk in rollouts.chunks(max_b) {
-        let (tokens, t) = rollout_batch(chunk, pad);
-        engine.forward(&tokens, chunk.len(), t)?;
+        let (tokens, t, lens) = rollout_batch(chunk, pad);
+        engine.forward_rows(&tokens, chunk.len(), t, &lens)?;
         let tl = engine.token_losses(&action_targets(chunk, t), temperature).await?;
         for (i, r) in chunk.iter().enumerate() {
             let rows = (r.prompt_len - 1 + i * t)..(r.tokens.len() - 1 + i * t);

@@ -7,7 +7,7 @@
 
 use crate::config::{AdamParams, ModelConfig, SampleConfig};
 use crate::cpu::gpt::CpuGpt;
-use crate::engine::{check_batch, Engine, StepReport, TokenLosses};
+use crate::engine::{check_batch, check_lens, Engine, StepReport, TokenLosses};
 use crate::error::Result;
 
 /// What a sharded engine asks of a shard besides its own copy: each call on the rows it was given.
@@ -15,7 +15,8 @@ use crate::error::Result;
 /// shards compute while the main copy does its own rows.
 #[allow(async_fn_in_trait)]
 pub trait Shard {
-    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()>;
+    /// `Engine::forward_rows` on the shard's rows (lens[i] = t for a row without padding).
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()>;
     fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()>;
     async fn token_losses(&mut self) -> Result<TokenLosses>;
     fn request_hidden(&mut self) -> Result<()>;
@@ -116,16 +117,21 @@ impl<S: Shard> Engine for Sharded<S> {
     }
 
     fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+        self.forward_rows(tokens, b, t, &vec![t; b])
+    }
+
+    fn forward_rows(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
         check_batch(&self.main.cfg, self.capacity(), tokens, None, b, t)?;
+        check_lens(lens, b, t)?;
         self.split = split_rows(b, self.shards());
         self.t = t;
         let split = self.split.clone();
         for (o, r) in self.others.iter_mut().zip(split.iter().skip(1)) {
             if r.1 > 0 {
-                o.forward(part(tokens, *r, t), r.1, t)?;
+                o.forward(part(tokens, *r, t), r.1, t, part(lens, *r, 1))?;
             }
         }
-        self.main.forward(part(tokens, split[0], t), split[0].1, t)
+        self.main.forward_rows(part(tokens, split[0], t), split[0].1, t, part(lens, split[0], 1))
     }
 
     async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
@@ -281,8 +287,8 @@ fn nothing_requested(what: &str) -> crate::error::Error {
 }
 
 impl Shard for LocalShard {
-    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
-        self.engine.forward(tokens, b, t)
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
+        self.engine.forward_rows(tokens, b, t, lens)
     }
     fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
         self.pending = Some(crate::engine::run_ready(self.engine.token_losses(targets, temperature))?);

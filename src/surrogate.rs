@@ -27,6 +27,8 @@ pub struct PolicyBatch<'a> {
     pub advantages: &'a [f32],
     pub b: usize,
     pub t: usize,
+    /// Each row's length before its padding, when it has some (see `Engine::forward_rows`).
+    pub lens: Option<&'a [usize]>,
     /// The surrogate's clip ε.
     pub clip: f32,
     /// Log-probabilities are taken of softmax(logits / temperature), as when sampling.

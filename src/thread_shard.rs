@@ -19,7 +19,7 @@ pub fn default_threads() -> usize {
 }
 
 enum Request {
-    Forward { tokens: Vec<u32>, b: usize, t: usize },
+    Forward { tokens: Vec<u32>, b: usize, t: usize, lens: Vec<usize> },
     TokenLosses { targets: Vec<i32>, temperature: f32 },
     Hidden,
     Logits,
@@ -95,7 +95,7 @@ fn serve(mut engine: CpuGpt, inbox: Receiver<Request>, outbox: Sender<Result<Rep
     let mut failed: Option<Error> = None;
     for r in inbox {
         let reply = match r {
-            Request::Forward { tokens, b, t } => Err(engine.forward(&tokens, b, t)),
+            Request::Forward { tokens, b, t, lens } => Err(engine.forward_rows(&tokens, b, t, &lens)),
             Request::Backward { weights, dhidden } => Err(engine.backward(weights.as_deref(), dhidden.as_deref())),
             Request::ZeroGrad => Err(engine.zero_grad()),
             Request::SetParams(p) => Err(engine.set_params(&p)),
@@ -126,8 +126,8 @@ fn serve(mut engine: CpuGpt, inbox: Receiver<Request>, outbox: Sender<Result<Rep
 }
 
 impl Shard for ThreadShard {
-    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
-        self.send(Request::Forward { tokens: tokens.to_vec(), b, t })
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
+        self.send(Request::Forward { tokens: tokens.to_vec(), b, t, lens: lens.to_vec() })
     }
     fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
         self.send(Request::TokenLosses { targets: targets.to_vec(), temperature })

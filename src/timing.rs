@@ -64,6 +64,7 @@ impl TimedPolicy {
             advantages: &self.advantages,
             b: x.b,
             t: x.t,
+            lens: None,
             clip: 0.2,
             temperature: 0.7,
             answers: x.b as f32,

@@ -108,9 +108,11 @@ impl Drop for RemoteShard {
 }
 
 impl Shard for RemoteShard {
-    fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result<()> {
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
         let tk = Uint32Array::from(tokens);
-        self.post("forward", &[("tokens", &tk), ("b", &JsValue::from(b as u32)), ("t", &JsValue::from(t as u32))], &[&tk.buffer()]);
+        let ln = Uint32Array::from(&lens.iter().map(|&l| l as u32).collect::<Vec<u32>>()[..]);
+        let (b, t) = (JsValue::from(b as u32), JsValue::from(t as u32));
+        self.post("forward", &[("tokens", &tk), ("b", &b), ("t", &t), ("lens", &ln)], &[&tk.buffer(), &ln.buffer()]);
         Ok(())
     }
     fn request_token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<()> {
@@ -217,8 +219,10 @@ impl ShardEngine {
         Ok(ShardEngine { engine: CpuGpt::new(cfg, params, b, t).map_err(js)?.without_moments() })
     }
 
-    pub fn forward(&mut self, tokens: Vec<u32>, b: usize, t: usize) -> std::result::Result<(), JsValue> {
-        self.engine.forward(&tokens, b, t).map_err(js)
+    /// Row i of the (b, t) batch holds lens[i] tokens, then padding (`Engine::forward_rows`).
+    pub fn forward(&mut self, tokens: Vec<u32>, b: usize, t: usize, lens: Vec<u32>) -> std::result::Result<(), JsValue> {
+        let lens: Vec<usize> = lens.into_iter().map(|l| l as usize).collect();
+        self.engine.forward_rows(&tokens, b, t, &lens).map_err(js)
     }
 
     /// {losses, entropy} as Float32Arrays.

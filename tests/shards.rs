@@ -53,6 +53,7 @@ async fn steps<E: Engine>(e: &mut E, b: usize, t: usize, seed: u64) -> (Vec<f32>
         advantages: &advantages,
         b,
         t,
+        lens: None,
         clip: 0.2,
         temperature: 0.7,
         answers: b as f32,
@@ -150,12 +151,12 @@ fn a_thread_shard_reports_a_failed_request_at_its_next_reply() {
     let params = ParamLayout::new(&cfg).init(34);
     let mut shard = ThreadShard::new(CpuGpt::new(cfg, params, 2, 8).unwrap()).unwrap();
     // a forward pass has no reply: a token outside the vocabulary fails it on the thread
-    shard.forward(&[cfg.vocab_size as u32; 8], 1, 8).unwrap();
+    shard.forward(&[cfg.vocab_size as u32; 8], 1, 8, &[8]).unwrap();
     shard.request_hidden().unwrap();
     let err = block_on(shard.hidden()).unwrap_err();
     assert!(err.message.contains("token"), "{}", err.message);
     // the failure was reported once; the next request is answered as its own
-    shard.forward(&[1; 16], 2, 8).unwrap();
+    shard.forward(&[1; 16], 2, 8, &[8, 8]).unwrap();
     shard.request_hidden().unwrap();
     assert_eq!(block_on(shard.hidden()).unwrap().len(), 2 * 8 * cfg.n_embd);
 }

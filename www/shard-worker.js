@@ -24,7 +24,7 @@ const ops = {
     engines.set(m.engine, ShardEngine.create(config, m.params, m.b, m.t));
   },
   forward(m, e) {
-    e.forward(m.tokens, m.b, m.t);
+    e.forward(m.tokens, m.b, m.t, m.lens);
   },
   token_losses(m, e) {
     const r = e.token_losses(m.targets, m.temperature);

@@ -1,6 +1,10 @@
 //! Linear layer, out = inp · weightᵀ + bias, with weights stored (OC, C) as in llm.c.
 //! The products go through `matrixmultiply` so the reference is fast enough to pretrain on.
 
+/// The block over k in which `matrixmultiply` sums a product (its sgemm KC): a product split at
+/// multiples of it sums in the same order as whole (see `Rows::kc_pieces`).
+pub const GEMM_KC: usize = 256;
+
 /// C (m,n) = beta·C + A·B with explicit row/column strides (a thin wrapper over sgemm).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_rs: usize, a_cs: usize, b: &[f32], b_rs: usize, b_cs: usize, beta: f32, c: &mut [f32]) {

@@ -12,3 +12,4 @@ pub mod gpt;
 pub mod layernorm;
 pub mod matmul;
 pub mod residual;
+pub mod rows;

@@ -51,12 +51,13 @@ impl<E: Engine> Default for Dpo<E> {
     }
 }
 
-/// A ranking's K sequences as a batch: tokens (K,T) and targets at the answers' tokens.
-fn ranking_batch(seqs: &[Vec<u32>], prompt_len: usize, pad: u32) -> (Vec<u32>, Vec<i32>, usize) {
-    let (tokens, t, _) = pad_batch(seqs, pad);
+/// A ranking's K sequences as a batch: tokens (K,T), targets at the answers' tokens, T and each
+/// row's length.
+fn ranking_batch(seqs: &[Vec<u32>], prompt_len: usize, pad: u32) -> (Vec<u32>, Vec<i32>, usize, Vec<usize>) {
+    let (tokens, t, lens) = pad_batch(seqs, pad);
     let rollouts: Vec<Rollout> = seqs.iter().map(|s| Rollout { tokens: s.clone(), prompt_len, ..Default::default() }).collect();
     let refs: Vec<&Rollout> = rollouts.iter().collect();
-    (tokens, action_targets(&refs, t), t)
+    (tokens, action_targets(&refs, t), t, lens)
 }
 
 /// Each row's summed log-probability of its targets from per-position losses (−log p).
@@ -77,8 +78,8 @@ impl<E: Engine> Dpo<E> {
     async fn cache_reference(&mut self, u: &mut Update<'_, E>) -> Result<()> {
         let temp = u.cfg.ppo.temperature;
         for i in self.reference.len()..u.rankings.len() {
-            let (tokens, targets, t) = ranking_batch(&u.rankings[i].0, u.prompt_lens[i], u.pad);
-            u.reference.forward(&tokens, u.rankings[i].0.len(), t)?;
+            let (tokens, targets, t, lens) = ranking_batch(&u.rankings[i].0, u.prompt_lens[i], u.pad);
+            u.reference.forward_rows(&tokens, u.rankings[i].0.len(), t, &lens)?;
             let tl = u.reference.token_losses(&targets, temp).await?;
             self.reference.push(row_sums(&tl.losses, &targets, t));
         }
@@ -92,8 +93,8 @@ impl<E: Engine> Dpo<E> {
         let mut total = 0.0;
         for &i in chosen {
             let (seqs, ranks) = &u.rankings[i];
-            let (tokens, targets, t) = ranking_batch(seqs, u.prompt_lens[i], u.pad);
-            u.policy.forward(&tokens, seqs.len(), t)?;
+            let (tokens, targets, t, lens) = ranking_batch(seqs, u.prompt_lens[i], u.pad);
+            u.policy.forward_rows(&tokens, seqs.len(), t, &lens)?;
             let tl = u.policy.token_losses(&targets, temp).await?;
             let (loss, dlogp) = dpo_loss(&row_sums(&tl.losses, &targets, t), &self.reference[i], ranks, cfg.beta);
             total += loss / chosen.len() as f32;

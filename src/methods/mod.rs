@@ -192,8 +192,8 @@ pub(crate) async fn weighted_step<E: Engine>(
     step: u32,
 ) -> Result<(f32, bool)> {
     let chunk: Vec<&Rollout> = idx.iter().map(|&i| &u.rollouts[i]).collect();
-    let (tokens, t) = crate::rollout::rollout_batch(&chunk, u.pad);
-    u.policy.forward(&tokens, chunk.len(), t)?;
+    let (tokens, t, lens) = crate::rollout::rollout_batch(&chunk, u.pad);
+    u.policy.forward_rows(&tokens, chunk.len(), t, &lens)?;
     let tl = u.policy.token_losses(&crate::rollout::action_targets(&chunk, t), u.cfg.ppo.temperature).await?;
     let w = weights(&chunk, t);
     let loss = w.iter().zip(&tl.losses).map(|(w, l)| w * l).sum::<f32>();

@@ -92,8 +92,8 @@ pub async fn action_values<E: Engine>(engine: &mut E, head: &ScalarHead, rollout
     let c = engine.config().n_embd;
     let mut out = Vec::new();
     for chunk in rollouts.chunks(max_b) {
-        let (tokens, t) = rollout_batch(chunk, pad);
-        engine.forward(&tokens, chunk.len(), t)?;
+        let (tokens, t, lens) = rollout_batch(chunk, pad);
+        engine.forward_rows(&tokens, chunk.len(), t, &lens)?;
         let h = engine.hidden().await?;
         for (i, r) in chunk.iter().enumerate() {
             out.push((r.prompt_len - 1..r.tokens.len() - 1).map(|s| head.apply(&h[(i * t + s) * c..][..c])).collect());
@@ -292,7 +292,7 @@ async fn policy_step<P: Engine>(
     tally: Option<&mut Tally>,
 ) -> Result<bool> {
     let cfg = opt.ppo;
-    let (tokens, t) = rollout_batch(chunk, opt.pad);
+    let (tokens, t, lens) = rollout_batch(chunk, opt.pad);
     let targets = action_targets(chunk, t);
     let (logp_old, advantages) = per_position(chunk, t);
     let x = PolicyBatch {
@@ -302,6 +302,7 @@ async fn policy_step<P: Engine>(
         advantages: &advantages,
         b: chunk.len(),
         t,
+        lens: Some(&lens),
         clip: cfg.clip,
         temperature: cfg.temperature,
         answers: chunk.len() as f32,
@@ -345,6 +346,7 @@ pub fn policy_loss_weights(chunk: &[&Rollout], losses: &[f32], t: usize, clip: f
         advantages: &advantages,
         b: chunk.len(),
         t,
+        lens: None,
         clip,
         temperature: 1.0,
         answers: chunk.len() as f32,
@@ -364,9 +366,9 @@ async fn value_step<V: Engine>(
 ) -> Result<bool> {
     let cfg = opt.ppo;
     let c = value.config().n_embd;
-    let (tokens, t) = rollout_batch(chunk, opt.pad);
+    let (tokens, t, lens) = rollout_batch(chunk, opt.pad);
     let n_act: usize = chunk.iter().map(|r| r.actions()).sum();
-    value.forward(&tokens, chunk.len(), t)?;
+    value.forward_rows(&tokens, chunk.len(), t, &lens)?;
     let h = value.hidden().await?;
     let mut dh = vec![0.0f32; chunk.len() * t * c];
     let mut loss_sum = 0.0;
