@@ -89,14 +89,16 @@ export function clearState(db) {
 
 // One line per ordered pair, in TRL's conversational preference format, so the exported
 // tokenizer's chat template renders it in the model's own format (<|user|>…<|assistant|>…<|end|>):
-// {prompt: [{role: "user", content}], chosen: [{role: "assistant", content}], rejected: [...]}. Ties make no line.
+// {prompt: [{role: "user", content}], chosen: [{role: "assistant", content}], rejected: [...]}. Ties make no
+// line, nor do two answers of the same text ranked apart: such a pair states no preference, and the
+// import (fromJsonl) refuses it, so an exported file always imports whole.
 export function toJsonl(rankings) {
   const lines = [];
   const msg = (role, content) => [{ role, content }];
   for (const r of rankings) {
     for (let i = 0; i < r.responses.length; i++) {
       for (let j = 0; j < r.responses.length; j++) {
-        if (r.ranks[i] < r.ranks[j]) {
+        if (r.ranks[i] < r.ranks[j] && r.responses[i] !== r.responses[j]) {
           lines.push(JSON.stringify({ prompt: msg("user", r.prompt), chosen: msg("assistant", r.responses[i]), rejected: msg("assistant", r.responses[j]) }));
         }
       }

@@ -149,7 +149,8 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       const fresh = JSON.stringify({ prompt: "Tell me about tea.", chosen: "Tea is made from leaves.", rejected: "Whatever." });
       fs.writeFileSync(bad, `${fresh}\n{not json\n{"prompt": "x", "chosen": 3, "rejected": "y"}\n{"prompt": "x", "chosen": "", "rejected": "y"}\n${fresh}\n`);
       await page.setInputFiles("#import-rankings", bad);
-      await page.waitForFunction(() => /problem/.test(document.getElementById("data-log").textContent));
+      // this file's own report (the first import's may name problems too)
+      await page.waitForFunction(() => /line 2: not valid JSON/.test(document.getElementById("data-log").textContent));
       const log = await page.textContent("#data-log");
       assert.match(log, /Imported 1 ranking\. Skipped 1 pair already stored/);
       assert.match(log, /line 2: not valid JSON/);
