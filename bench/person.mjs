@@ -86,6 +86,7 @@ try {
   const exports = [];
   let exporting = Promise.resolve();
   for (let n = 1; n <= RANKINGS; n++) {
+    const begun = Date.now();
     const id = await page.getAttribute("#offer", "data-offer");
     const prompt = await page.textContent("#offer-prompt");
     // the answers as first shown, in the lab's order
@@ -102,8 +103,10 @@ try {
     await page.waitForFunction((old) => { const o = document.getElementById("offer").dataset.offer; return o && o !== old; }, id, { timeout: 600_000 });
     const wait = (Date.now() - submitted) / 1e3;
     // typing_s: the simulated person's keys and tie boxes (Playwright's round trips included), part
-    // of the session's length beyond reading and waiting
-    out({ ranking: n, prompt, read_s: read, typing_s: (submitted - typing) / 1e3, wait_s: wait, engine_busy_at_submit: training });
+    // of the session's length beyond reading and waiting; other_s: the rest of the ranking's time
+    // (reading the group off the page, the ranking rule, Playwright's other round trips)
+    const other = (Date.now() - begun) / 1e3 - read - (submitted - typing) / 1e3 - wait;
+    out({ ranking: n, prompt, read_s: read, typing_s: (submitted - typing) / 1e3, wait_s: wait, other_s: other, engine_busy_at_submit: training });
     if (EXPORT_AT.includes(n)) {
       const dir = path.join(work, `after-${n}`);
       exporting = exporting.then(() => exportModels(page, n, dir));
