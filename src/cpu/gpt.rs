@@ -200,7 +200,7 @@ fn block_backward(g: &mut Acts, a: &Acts, grads: &mut [f32], params: &[f32], lay
     let (dqkv, dpreatt, datt) = (at_mut(&mut g.qkv, l, 3 * btc), at_mut(&mut g.preatt, l, att_n), at_mut(&mut g.att, l, att_n));
     for (i, len) in rows.lens.iter().copied().enumerate() {
         // each row alone, T = its length: a row's past is all it attends to
-        let (r, m) = (rows.range(i), rows.att_start(i, nh)..rows.att_start(i, nh) + nh * len * len);
+        let (r, m) = (rows.range(i), rows.att_range(i, nh));
         let (x3, x) = (r.start * 3 * c..r.end * 3 * c, r.start * c..r.end * c);
         attention_backward(
             &mut dqkv[x3.clone()],
@@ -267,7 +267,7 @@ impl CpuGpt {
             let atty = &mut a.atty[l * btc..][..btc];
             let (preatt, att) = (&mut a.preatt[l * att_n..][..att_n], &mut a.att[l * att_n..][..att_n]);
             for (i, len) in rows.lens.iter().copied().enumerate() {
-                let (r, m) = (rows.range(i), rows.att_start(i, nh)..rows.att_start(i, nh) + nh * len * len);
+                let (r, m) = (rows.range(i), rows.att_range(i, nh));
                 let (x3, x) = (r.start * 3 * c..r.end * 3 * c, r.start * c..r.end * c);
                 attention_forward(&mut atty[x], &mut preatt[m.clone()], &mut att[m], &qkv[x3], 1, len, c, nh);
             }

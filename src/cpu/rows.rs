@@ -52,9 +52,10 @@ impl Rows {
         self.lens.iter().map(|l| nh * l * l).sum()
     }
 
-    /// Where row i's attention weights start.
-    pub fn att_start(&self, i: usize, nh: usize) -> usize {
-        self.lens[..i].iter().map(|l| nh * l * l).sum()
+    /// Row i's attention weights (NH,len,len) among every row's.
+    pub fn att_range(&self, i: usize, nh: usize) -> std::ops::Range<usize> {
+        let start: usize = self.lens[..i].iter().map(|l| nh * l * l).sum();
+        start..start + nh * self.lens[i] * self.lens[i]
     }
 
     /// x (B,T,W) -> the kept positions (N,W).
@@ -105,7 +106,7 @@ mod tests {
         let g = r.gather(&x, 1);
         assert_eq!(g, vec![0, 1, 4, 5, 6, 7, 8]);
         assert_eq!(r.scatter(&g, 1, 99), vec![0, 1, 99, 99, 4, 5, 6, 7, 8, 99, 99, 99]);
-        assert_eq!((r.n(), r.range(1), r.att_size(2), r.att_start(2, 2)), (7, 2..6, 2 * (4 + 16 + 1), 2 * 20));
+        assert_eq!((r.n(), r.range(1), r.att_size(2), r.att_range(2, 2)), (7, 2..6, 2 * (4 + 16 + 1), 2 * 20..2 * 21));
         assert!(r.padding_is(&r.scatter(&g, 1, 0), 1, 0) && !r.padding_is(&x, 1, 0));
     }
 
