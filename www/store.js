@@ -87,24 +87,29 @@ export function clearState(db) {
   return tx(db, "readwrite", (s) => s.clear(), STATE);
 }
 
-// One line per ordered pair, in TRL's conversational preference format, so the exported
-// tokenizer's chat template renders it in the model's own format (<|user|>…<|assistant|>…<|end|>):
-// {prompt: [{role: "user", content}], chosen: [{role: "assistant", content}], rejected: [...]}. Ties make no
-// line, nor do two answers of the same text ranked apart: such a pair states no preference, and the
-// import (fromJsonl) refuses it, so an exported file always imports whole.
+// One line per pair a ranking states (statedPairs), in TRL's conversational preference format, so
+// the exported tokenizer's chat template renders it in the model's own format
+// (<|user|>…<|assistant|>…<|end|>): {prompt: [{role: "user", content}], chosen: [{role: "assistant",
+// content}], rejected: [...]}.
 export function toJsonl(rankings) {
-  const lines = [];
   const msg = (role, content) => [{ role, content }];
-  for (const r of rankings) {
-    for (let i = 0; i < r.responses.length; i++) {
-      for (let j = 0; j < r.responses.length; j++) {
-        if (r.ranks[i] < r.ranks[j] && r.responses[i] !== r.responses[j]) {
-          lines.push(JSON.stringify({ prompt: msg("user", r.prompt), chosen: msg("assistant", r.responses[i]), rejected: msg("assistant", r.responses[j]) }));
-        }
-      }
+  const lines = rankings.flatMap((r) =>
+    statedPairs(r).map(([i, j]) => JSON.stringify({ prompt: msg("user", r.prompt), chosen: msg("assistant", r.responses[i]), rejected: msg("assistant", r.responses[j]) })),
+  );
+  return lines.join("\n") + (lines.length ? "\n" : "");
+}
+
+// The pairs (better, worse) of answer indices a ranking states. Ties state none, nor do two answers
+// of the same text ranked apart: such a pair states no preference, and the import refuses it, so
+// an exported file always imports whole.
+function statedPairs(r) {
+  const pairs = [];
+  for (let i = 0; i < r.responses.length; i++) {
+    for (let j = 0; j < r.responses.length; j++) {
+      if (r.ranks[i] < r.ranks[j] && r.responses[i] !== r.responses[j]) pairs.push([i, j]);
     }
   }
-  return lines.join("\n") + (lines.length ? "\n" : "");
+  return pairs;
 }
 
 // A field as text: a string, or the content of a one-message conversation.
@@ -166,15 +171,9 @@ export function fromJsonl(input, stored = []) {
   return { rankings, errors, duplicates };
 }
 
-// The ordered pairs a ranking states, as keys: the same pair from a K-way ranking or an import matches.
+// The pairs a ranking states, as keys: the same pair from a K-way ranking or an import matches.
 function pairKeys(r) {
-  const keys = [];
-  for (let i = 0; i < r.responses.length; i++) {
-    for (let j = 0; j < r.responses.length; j++) {
-      if (r.ranks[i] < r.ranks[j]) keys.push(JSON.stringify([r.prompt, r.responses[i], r.responses[j]]));
-    }
-  }
-  return keys;
+  return statedPairs(r).map(([i, j]) => JSON.stringify([r.prompt, r.responses[i], r.responses[j]]));
 }
 
 // Blind-test judgements, one per line, apart from the rankings: they measure and never train.
