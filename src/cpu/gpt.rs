@@ -253,7 +253,7 @@ impl CpuGpt {
         if a.encoded.is_empty() {
             a = Acts::new(&self.shapes);
         }
-        for i in 0..rows.b {
+        for i in 0..rows.b() {
             let r = rows.range(i);
             encoder_forward(&mut a.encoded[r.start * c..r.end * c], &tokens[r.clone()], self.p(WTE), self.p(WPE), 1, r.len(), c);
         }
@@ -321,7 +321,7 @@ impl Engine for CpuGpt {
     fn forward_rows(&mut self, tokens: &[u32], b: usize, t: usize, lens: &[usize]) -> Result<()> {
         check_batch(&self.cfg, self.capacity(), tokens, None, b, t)?;
         check_lens(lens, b, t)?;
-        let rows = Rows::new(b, t, lens);
+        let rows = Rows::new(t, lens);
         self.forward_kept(rows.gather(tokens, 1), rows);
         Ok(())
     }
@@ -329,7 +329,7 @@ impl Engine for CpuGpt {
     async fn token_losses(&mut self, targets: &[i32], temperature: f32) -> Result<TokenLosses> {
         let Some((rows, _)) = &self.last else { bail!("token_losses() called before forward()") };
         let (rows, v) = (rows.clone(), self.cfg.vocab_size);
-        check_targets(&self.cfg, targets, rows.b * rows.t, temperature)?;
+        check_targets(&self.cfg, targets, rows.b() * rows.t, temperature)?;
         if !rows.padding_is(targets, 1, -1) {
             bail!(kind: crate::error::ErrorKind::Internal, "token_losses(): a target at a padded position, which forward_rows() skipped");
         }
@@ -355,7 +355,7 @@ impl Engine for CpuGpt {
     fn backward(&mut self, weights: Option<&[f32]>, dhidden: Option<&[f32]>) -> Result<()> {
         let Some((rows, tokens)) = self.last.clone() else { bail!("backward() called before forward()") };
         let (c, l_n, v) = (self.cfg.n_embd, self.cfg.n_layer, self.cfg.vocab_size);
-        let (b, t, n) = (rows.b, rows.t, rows.n());
+        let (b, t, n) = (rows.b(), rows.t, rows.n());
         let btc = n * c;
         check_backward_inputs(weights, dhidden, self.last_ce.is_some(), b * t, b * t * c)?;
         if self.frozen {

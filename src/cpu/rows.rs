@@ -8,7 +8,7 @@ use super::matmul::GEMM_KC;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rows {
-    pub b: usize,
+    /// T of the padded batch; its B is lens.len().
     pub t: usize,
     pub lens: Vec<usize>,
     /// First kept position of each row, in the compact order (B+1 entries, the last N).
@@ -18,28 +18,33 @@ pub struct Rows {
 impl Rows {
     /// Every row full: the compact order is the padded one.
     pub fn full(b: usize, t: usize) -> Self {
-        Self::new(b, t, &vec![t; b])
+        Self::new(t, &vec![t; b])
     }
 
-    /// Rows of lens[i] positions each (1 ≤ lens[i] ≤ t; the caller checks).
-    pub fn new(b: usize, t: usize, lens: &[usize]) -> Self {
-        let mut starts = Vec::with_capacity(b + 1);
+    /// Rows of lens[i] positions each in a batch padded to T (1 ≤ lens[i] ≤ t; the caller checks).
+    pub fn new(t: usize, lens: &[usize]) -> Self {
+        let mut starts = Vec::with_capacity(lens.len() + 1);
         let mut n = 0;
         for &len in lens {
             starts.push(n);
             n += len;
         }
         starts.push(n);
-        Rows { b, t, lens: lens.to_vec(), starts }
+        Rows { t, lens: lens.to_vec(), starts }
+    }
+
+    /// Rows in the batch (B).
+    pub fn b(&self) -> usize {
+        self.lens.len()
     }
 
     /// Positions kept (N).
     pub fn n(&self) -> usize {
-        self.starts[self.b]
+        self.starts[self.b()]
     }
 
     pub fn is_full(&self) -> bool {
-        self.n() == self.b * self.t
+        self.n() == self.b() * self.t
     }
 
     /// Row i's kept positions in the compact order.
@@ -69,8 +74,8 @@ impl Rows {
 
     /// The kept positions (N,W) -> (B,T,W), `fill` at the padding.
     pub fn scatter<T: Copy>(&self, x: &[T], w: usize, fill: T) -> Vec<T> {
-        let mut out = vec![fill; self.b * self.t * w];
-        for i in 0..self.b {
+        let mut out = vec![fill; self.b() * self.t * w];
+        for i in 0..self.b() {
             let r = self.range(i);
             out[i * self.t * w..][..r.len() * w].copy_from_slice(&x[r.start * w..r.end * w]);
         }
@@ -88,7 +93,7 @@ impl Rows {
     /// adds only zeros: the gradients are those of the padded batch bit for bit.
     pub fn kc_pieces(&self) -> Vec<std::ops::Range<usize>> {
         let kept_before = |p: usize| -> usize { self.lens.iter().enumerate().map(|(i, &len)| p.saturating_sub(i * self.t).min(len)).sum() };
-        let mut cuts: Vec<usize> = (0..=self.b * self.t).step_by(GEMM_KC).map(kept_before).collect();
+        let mut cuts: Vec<usize> = (0..=self.b() * self.t).step_by(GEMM_KC).map(kept_before).collect();
         cuts.push(self.n());
         cuts.dedup();
         cuts.windows(2).map(|w| w[0]..w[1]).collect()
@@ -101,7 +106,7 @@ mod tests {
 
     #[test]
     fn gather_scatter_round_trip() {
-        let r = Rows::new(3, 4, &[2, 4, 1]);
+        let r = Rows::new(4, &[2, 4, 1]);
         let x: Vec<u32> = (0..12).collect();
         let g = r.gather(&x, 1);
         assert_eq!(g, vec![0, 1, 4, 5, 6, 7, 8]);
@@ -115,14 +120,14 @@ mod tests {
         let k = GEMM_KC;
         let t = k / 2 + 8;
         // padded row 1 spans t..2t and keeps t..k+12: the block boundary k falls inside it
-        let r = Rows::new(3, t, &[t - 8, t - 4, 5]);
+        let r = Rows::new(t, &[t - 8, t - 4, 5]);
         let cut = r.range(1).start + (k - t);
         assert_eq!(r.kc_pieces(), vec![0..cut, cut..r.n()]);
         // the boundary in a row's padding: the next row starts the next piece
-        let r = Rows::new(3, t, &[t - 8, 4, 5]);
+        let r = Rows::new(t, &[t - 8, 4, 5]);
         assert_eq!(r.kc_pieces(), vec![0..t - 4, t - 4..r.n()]);
         // at a row's first position
-        let r = Rows::new(2, k, &[3, 5]);
+        let r = Rows::new(k, &[3, 5]);
         assert_eq!(r.kc_pieces(), vec![0..3, 3..8]);
         assert_eq!(Rows::full(2, 8).kc_pieces(), vec![0..16]);
     }
