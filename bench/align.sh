@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 LABELERS="${1:-polite concise on_topic cheerful practical gloomy~0.25}"
 SEEDS="${2:-1 2 3}"
-export FLAGS="${FLAGS:-}"
+export FLAGS="${FLAGS:-}" RANKINGS="${RANKINGS:-64}"
 if [ -n "${PREFIX:-}" ]; then export OUT="bench/ablation/$PREFIX-"; else export OUT="bench/align/"; fi
 cargo build --release --bin rlhf
 export BIN="${RLHF:-$CARGO_TARGET_DIR/release/rlhf}"
@@ -21,5 +21,5 @@ mkdir -p "$(dirname "${OUT}x")"
 for l in $LABELERS; do for s in $SEEDS; do echo "$l $s"; done; done |
     xargs -P 2 -L 1 sh -c 'name="${0%~*}"; noise=0; case "$0" in *~*) noise="${0#*~}";; esac
         "$BIN" align --threads 1 --model www/assets/base --labeler "$name" --noise "$noise" \
-        --seed "$1" --rankings 64 --eval-every 8 --json $FLAGS > "$OUT$0-seed$1.jsonl"'
+        --seed "$1" --rankings "${RANKINGS:-64}" --eval-every 8 --json $FLAGS > "$OUT$0-seed$1.jsonl"'
 python3 bench/align_table.py "$(dirname "${OUT}x")" ${PREFIX:-}

@@ -279,6 +279,9 @@ options! {
     kl_per_ranking: f32, "kl-per-ranking", "the KL allowed per ranking", "The brake's ceiling grows by this many nats per ranking the policy has learned from, up to the KL ceiling.",
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.ppo.kl_per_ranking.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_per_ranking = Some(v);
+    favourites: usize, "favourites", "favourite answers per step", "Rows of each PPO-ptx step's γ term taken from the answers the rankings put first (loss on the answer), beside the pretraining prose.",
+        |m| Range::Count { min: 0, max: 16 }, page false,
+        get |c| c.ppo.favourites, set |c, v| c.ppo.favourites = v;
     dpo_beta: f32, "dpo-beta", "DPO's β", "β of DPO's implicit reward β·log(π/π_SFT).",
         |m| Range::Real { min: 0.0, max: 10.0, open: true }, page false,
         get |c| c.dpo.beta, set |c, v| c.dpo.beta = v;

@@ -272,3 +272,28 @@ fn group_advantages_by_hand() {
     group_advantages(&mut rs, 0.5);
     assert!(rs[0].advantages[0] < 0.0 && rs[1].advantages[0] > 0.0, "the answer that moved away from SFT pays for it");
 }
+
+#[test]
+fn favourites_are_the_first_ranked_answers_of_rankings_that_prefer_something() {
+    let seqs = |n: u32| (0..3).map(|j| vec![n, n + 1, 10 + j]).collect::<Vec<_>>();
+    // one clear winner, two tied first, all tied (no favourite)
+    let rankings = vec![(seqs(1), vec![1, 0, 2]), (seqs(2), vec![0, 1, 0]), (seqs(3), vec![0, 0, 0])];
+    assert_eq!(favourite_answers(&rankings), vec![vec![(0, 1)], vec![(1, 0), (1, 2)]]);
+}
+
+#[test]
+fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
+    // prose: one row of t = 2; one ranking, prompt of 2 tokens [7, 8], answers of 2 and 3 tokens
+    let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
+    let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
+    let b = add_favourites(prose, 1, &rankings, &[2], 99, &mut Rng::new(1));
+    // the favourite [7 8 30 31 32] predicts 30, 31, 32 from positions 1..3; the prose row pads to t = 4
+    assert_eq!((b.b, b.t), (2, 4));
+    assert_eq!(b.tokens, vec![1, 2, 99, 99, 7, 8, 30, 31]);
+    assert_eq!(b.targets, vec![2, 3, -1, -1, -1, 30, 31, 32]);
+    // no rows asked, or no ranking with a favourite: the prose as it was
+    let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
+    let ties = vec![(vec![vec![7, 8, 20], vec![7, 8, 30]], vec![0, 0])];
+    let same = add_favourites(prose, 2, &ties, &[2], 99, &mut Rng::new(1));
+    assert_eq!((same.tokens, same.targets, same.b, same.t), (vec![1, 2], vec![2, 3], 1, 2));
+}

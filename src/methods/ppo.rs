@@ -11,6 +11,7 @@ use crate::config::AdamSettings;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::reward::ScalarHead;
+use crate::reward::TokenizedRanking;
 use crate::rng::Rng;
 use crate::rollout::{action_targets, leave_one_out, rollout_batch, token_rewards, whiten, Rollout};
 use crate::surrogate::{surrogate_weights, PolicyBatch, PtxBatch};
@@ -60,6 +61,11 @@ pub struct PpoConfig {
     /// ceiling alone).
     #[serde(default)]
     pub kl_per_ranking: Option<f32>,
+    /// Rows of each step's γ term that are answers a ranking put first, learned like SFT (loss on
+    /// the answer's tokens): the person's favourites pull the policy directly, past the reward
+    /// model (0: the γ term is pretraining prose alone, InstructGPT's).
+    #[serde(default)]
+    pub favourites: usize,
 }
 
 impl Default for PpoConfig {
@@ -80,6 +86,7 @@ impl Default for PpoConfig {
             target_kl: None,
             kl_ceiling: None,
             kl_per_ranking: None,
+            favourites: 0,
             // responses over which β may move by ±20%; short, because runs here are short
             kl_horizon: 100.0,
         }
@@ -201,6 +208,51 @@ pub fn compute_advantages(rollouts: &mut [Rollout], beta: f32, lam: f32) {
     }
     let mut advs: Vec<&mut Vec<f32>> = rollouts.iter_mut().map(|r| &mut r.advantages).collect();
     whiten(&mut advs);
+}
+
+/// The answers the rankings put first, as (ranking, answer) indices: every answer of rank 0 in a
+/// ranking that prefers something (a ranking of ties states no favourite).
+pub fn favourite_answers(rankings: &[TokenizedRanking]) -> Vec<Vec<(usize, usize)>> {
+    rankings
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, ranks))| ranks.iter().any(|&r| r > 0))
+        .map(|(i, (_, ranks))| ranks.iter().enumerate().filter(|(_, &r)| r == 0).map(|(j, _)| (i, j)).collect())
+        .collect()
+}
+
+/// A pretraining batch with `rows` favourite answers added, each drawn from a ranking chosen
+/// uniformly (then one of its first-ranked answers): the loss on an answer's tokens only (and its
+/// end token), none on its prompt or the padding. The batch widens to the longest row; the γ term
+/// stays a mean over the positions that carry loss.
+pub fn add_favourites(ptx: Batch, rows: usize, rankings: &[TokenizedRanking], prompt_lens: &[usize], pad: u32, rng: &mut Rng) -> Batch {
+    let favourites = favourite_answers(rankings);
+    if rows == 0 || favourites.is_empty() {
+        return ptx;
+    }
+    let picks: Vec<(usize, usize)> = (0..rows)
+        .map(|_| {
+            let firsts = &favourites[rng.below(favourites.len())];
+            firsts[rng.below(firsts.len())]
+        })
+        .collect();
+    let seqs: Vec<(&[u32], usize)> = picks.iter().map(|&(i, j)| (&rankings[i].0[j][..], prompt_lens[i])).collect();
+    let t = seqs.iter().map(|(s, _)| s.len().saturating_sub(1)).max().unwrap_or(0).max(ptx.t);
+    let mut out = Batch { tokens: Vec::with_capacity((ptx.b + rows) * t), targets: Vec::with_capacity((ptx.b + rows) * t), b: ptx.b + rows, t };
+    for r in 0..ptx.b {
+        out.tokens.extend_from_slice(&ptx.tokens[r * ptx.t..][..ptx.t]);
+        out.tokens.extend(std::iter::repeat_n(pad, t - ptx.t));
+        out.targets.extend_from_slice(&ptx.targets[r * ptx.t..][..ptx.t]);
+        out.targets.extend(std::iter::repeat_n(-1, t - ptx.t));
+    }
+    for (seq, prompt_len) in seqs {
+        let n = seq.len().saturating_sub(1);
+        out.tokens.extend_from_slice(&seq[..n]);
+        out.tokens.extend(std::iter::repeat_n(pad, t - n));
+        out.targets.extend((0..n).map(|i| if i + 1 >= prompt_len { seq[i + 1] as i32 } else { -1 }));
+        out.targets.extend(std::iter::repeat_n(-1, t - n));
+    }
+    out
 }
 
 /// Running sums over the last epoch of an update, for the metrics.
@@ -454,8 +506,11 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         }
         let mut m = UpdateMetrics::default();
         let opt = Optimizers { ppo, adam: u.adam, pad: u.pad };
-        let pretraining = &mut u.pretraining;
-        let ptx = || Ok(pretraining.batch(PTX_ROWS));
+        let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
+        let ptx = || {
+            let prose = pretraining.batch(PTX_ROWS);
+            Ok(add_favourites(prose, ppo.favourites, rankings, prompt_lens, pad, &mut pretraining.rng))
+        };
         let value = self.value.as_mut().map(|(v, h)| (v, h));
         self.steps = ppo_update(u.policy, value, u.rollouts, &opt, self.steps, ptx, u.rng, &mut m).await?;
         Ok(m)
