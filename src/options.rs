@@ -280,7 +280,8 @@ options! {
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.ppo.kl_per_ranking.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_per_ranking = Some(v);
     favourites: usize, "favourites", "favourite answers per step", "Rows of each PPO-ptx step's γ term taken from the answers the rankings put first (loss on the answer), beside the pretraining prose.",
-        |m| Range::Count { min: 0, max: 16 }, page false,
+        // the γ term's batch must fit the engines' rows, at least K_MAX whatever the batch
+        |m| Range::Count { min: 0, max: K_MAX - crate::methods::ppo::PTX_ROWS }, page false,
         get |c| c.ppo.favourites, set |c, v| c.ppo.favourites = v;
     dpo_beta: f32, "dpo-beta", "DPO's β", "β of DPO's implicit reward β·log(π/π_SFT).",
         |m| Range::Real { min: 0.0, max: 10.0, open: true }, page false,
