@@ -199,3 +199,24 @@ fn sft_answers_join_the_offered_groups_only_once_offer_sft_from_rankings_are_lea
     let kept = p.responses.iter().zip(&m.responses).filter(|(a, b)| a == b).count();
     assert!(kept >= 2 && kept < p.responses.len(), "after it, SFT's answers replace some of the policy's: {p:?} {m:?}");
 }
+
+#[test]
+fn the_persons_favourite_answers_pull_the_policy_toward_them_when_asked() {
+    // the same lab, the same ranking, with and without favourites in the γ term: the answer
+    // ranked first gains more log-likelihood under the policy with them
+    let gain = |favourites: usize| {
+        let d = AlignConfig::default();
+        let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ppo: rlhf_lab::methods::ppo::PpoConfig { favourites, ..d.ppo }, ..d });
+        block_on(lab.start()).unwrap();
+        let o = lab.offered().unwrap();
+        let (prompt, first) = (o.prompt.clone(), o.responses[1].clone());
+        // the second answer first: a favourite the policy's own sampling order did not choose
+        lab.submit(Ranking { prompt: o.prompt.clone(), responses: o.responses.clone(), ranks: vec![1, 0] }, Some(o.id)).unwrap();
+        let loglik = |lab: &Lab<CpuGpt>| block_on(lab.direct_logprobs(&prompt, &first)).unwrap().0.iter().sum::<f32>();
+        let before = loglik(&lab);
+        block_on(lab.iterate()).unwrap();
+        loglik(&lab) - before
+    };
+    let (without, with) = (gain(0), gain(5));
+    assert!(with > without + 0.05, "favourite's log-likelihood gain: {with} with favourites, {without} without");
+}
