@@ -135,9 +135,18 @@ pub trait Engine {
 
 /// Language-model loss: forward, then the mean next-token loss over positions with a target.
 pub async fn lm_forward<E: Engine>(e: &mut E, tokens: &[u32], targets: &[i32], b: usize, t: usize) -> Result<f32> {
-    e.forward(tokens, b, t)?;
+    // a malformed batch goes whole to `token_losses`, whose checks name what is wrong
+    let lens = if targets.len() == b * t { loss_lens(targets, t) } else { vec![t; b] };
+    e.forward_rows(tokens, b, t, &lens)?;
     let tl = e.token_losses(targets, 1.0).await?;
     Ok(mean_loss(&tl.losses, targets))
+}
+
+/// Each row's length as far as its loss reaches: one past its last position with a target (at
+/// least 1). Under the causal mask no later position changes the loss, so none is computed: the
+/// prose rows of the γ term beside shorter answers (`--favourites`), an SFT row's padding.
+pub fn loss_lens(targets: &[i32], t: usize) -> Vec<usize> {
+    targets.chunks(t.max(1)).map(|row| row.iter().rposition(|&x| x >= 0).map_or(1, |p| p + 1)).collect()
 }
 
 /// Gradient of the mean loss of the last `lm_forward`, scaled by `scale`, added to the parameter gradients.

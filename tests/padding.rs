@@ -126,3 +126,39 @@ fn inputs_at_the_padding_are_refused() {
     let err = block_on(e.logits()).unwrap_err();
     assert!(err.kind == ErrorKind::Internal && err.to_string().contains("weights changed"), "{err}");
 }
+
+#[test]
+fn the_language_model_loss_stops_where_each_rows_targets_stop() {
+    use rlhf_lab::engine::{lm_backward, lm_forward, loss_lens};
+    assert_eq!(loss_lens(&[5, -1, 7, -1, -1, -1, 2, 3, 4], 3), vec![3, 1, 3], "a row with no target keeps one position");
+    // rows whose targets stop early: the loss and the gradient are those of the whole padded
+    // batch, computed without the positions after each row's last target (300 positions: two of
+    // the matrix library's blocks)
+    let cfg = preset("tiny").unwrap().model;
+    let (b, t) = (3, 100);
+    let params = ParamLayout::new(&cfg).init(3);
+    let tokens: Vec<u32> = (0..b * t).map(|i| (i * 7 % cfg.vocab_size) as u32).collect();
+    let mut targets: Vec<i32> = (0..b * t).map(|i| ((i * 5 + 1) % cfg.vocab_size) as i32).collect();
+    targets[t + 40..2 * t].fill(-1);
+    targets[2 * t + 70..].fill(-1);
+    let run = |rows: bool| {
+        let mut e = CpuGpt::new(cfg, params.clone(), b, t).unwrap();
+        let loss = if rows {
+            let loss = block_on(lm_forward(&mut e, &tokens, &targets, b, t)).unwrap();
+            let h = block_on(e.hidden()).unwrap();
+            let at = |row: usize, pos: usize| h[(row * t + pos) * cfg.n_embd..][..cfg.n_embd].iter().any(|&x| x != 0.0);
+            assert!(at(1, 39) && !at(1, 40) && at(2, 69) && !at(2, 70) && at(0, 99), "the positions after the last target were computed");
+            loss
+        } else {
+            e.forward(&tokens, b, t).unwrap();
+            let tl = block_on(e.token_losses(&targets, 1.0)).unwrap();
+            rlhf_lab::engine::mean_loss(&tl.losses, &targets)
+        };
+        e.zero_grad().unwrap();
+        lm_backward(&mut e, &targets, 1.0).unwrap();
+        (loss, block_on(e.grads()).unwrap())
+    };
+    let ((l1, g1), (l2, g2)) = (run(true), run(false));
+    assert_eq!(l1.to_bits(), l2.to_bits());
+    assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients differ");
+}
