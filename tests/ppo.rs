@@ -286,7 +286,7 @@ fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // prose: one row of t = 2; one ranking, prompt of 2 tokens [7, 8], answers of 2 and 3 tokens
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
     let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
-    let b = add_favourites(prose, 1, &rankings, &[2], 99, &mut Rng::new(1));
+    let b = add_favourites(prose, 1, &favourite_answers(&rankings), &rankings, &[2], 99, &mut Rng::new(1));
     // the favourite [7 8 30 31 32] predicts 30, 31, 32 from positions 1..3; the prose row pads to t = 4
     assert_eq!((b.b, b.t), (2, 4));
     assert_eq!(b.tokens, vec![1, 2, 99, 99, 7, 8, 30, 31]);
@@ -294,6 +294,6 @@ fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // no rows asked, or no ranking with a favourite: the prose as it was
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
     let ties = vec![(vec![vec![7, 8, 20], vec![7, 8, 30]], vec![0, 0])];
-    let same = add_favourites(prose, 2, &ties, &[2], 99, &mut Rng::new(1));
+    let same = add_favourites(prose, 2, &favourite_answers(&ties), &ties, &[2], 99, &mut Rng::new(1));
     assert_eq!((same.tokens, same.targets, same.b, same.t), (vec![1, 2], vec![2, 3], 1, 2));
 }

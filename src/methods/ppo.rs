@@ -220,12 +220,20 @@ pub fn favourite_answers(rankings: &[TokenizedRanking]) -> Vec<Vec<(usize, usize
         .collect()
 }
 
-/// A pretraining batch with `rows` favourite answers added, each drawn from a ranking chosen
-/// uniformly (then one of its first-ranked answers): the loss on an answer's tokens only (and its
-/// end token), none on its prompt or the padding. The batch widens to the longest row; the γ term
-/// stays a mean over the positions that carry loss.
-pub fn add_favourites(ptx: Batch, rows: usize, rankings: &[TokenizedRanking], prompt_lens: &[usize], pad: u32, rng: &mut Rng) -> Batch {
-    let favourites = favourite_answers(rankings);
+/// A pretraining batch with `rows` favourite answers added (`favourites` from `favourite_answers`
+/// of `rankings`), each drawn from a ranking chosen uniformly, then one of its first-ranked
+/// answers: the loss on an answer's tokens only (and its end token), none on its prompt or the
+/// padding. The batch widens to the longest row; the γ term stays a mean over the positions that
+/// carry loss.
+pub fn add_favourites(
+    ptx: Batch,
+    rows: usize,
+    favourites: &[Vec<(usize, usize)>],
+    rankings: &[TokenizedRanking],
+    prompt_lens: &[usize],
+    pad: u32,
+    rng: &mut Rng,
+) -> Batch {
     if rows == 0 || favourites.is_empty() {
         return ptx;
     }
@@ -238,18 +246,19 @@ pub fn add_favourites(ptx: Batch, rows: usize, rankings: &[TokenizedRanking], pr
     let seqs: Vec<(&[u32], usize)> = picks.iter().map(|&(i, j)| (&rankings[i].0[j][..], prompt_lens[i])).collect();
     let t = seqs.iter().map(|(s, _)| s.len().saturating_sub(1)).max().unwrap_or(0).max(ptx.t);
     let mut out = Batch { tokens: Vec::with_capacity((ptx.b + rows) * t), targets: Vec::with_capacity((ptx.b + rows) * t), b: ptx.b + rows, t };
+    let mut push = |tokens: &[u32], targets: &[i32]| {
+        out.tokens.extend_from_slice(tokens);
+        out.tokens.extend(std::iter::repeat_n(pad, t - tokens.len()));
+        out.targets.extend_from_slice(targets);
+        out.targets.extend(std::iter::repeat_n(-1, t - targets.len()));
+    };
     for r in 0..ptx.b {
-        out.tokens.extend_from_slice(&ptx.tokens[r * ptx.t..][..ptx.t]);
-        out.tokens.extend(std::iter::repeat_n(pad, t - ptx.t));
-        out.targets.extend_from_slice(&ptx.targets[r * ptx.t..][..ptx.t]);
-        out.targets.extend(std::iter::repeat_n(-1, t - ptx.t));
+        push(&ptx.tokens[r * ptx.t..][..ptx.t], &ptx.targets[r * ptx.t..][..ptx.t]);
     }
     for (seq, prompt_len) in seqs {
         let n = seq.len().saturating_sub(1);
-        out.tokens.extend_from_slice(&seq[..n]);
-        out.tokens.extend(std::iter::repeat_n(pad, t - n));
-        out.targets.extend((0..n).map(|i| if i + 1 >= prompt_len { seq[i + 1] as i32 } else { -1 }));
-        out.targets.extend(std::iter::repeat_n(-1, t - n));
+        let targets: Vec<i32> = (0..n).map(|i| if i + 1 >= prompt_len { seq[i + 1] as i32 } else { -1 }).collect();
+        push(&seq[..n], &targets);
     }
     out
 }
@@ -506,9 +515,11 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let mut m = UpdateMetrics::default();
         let opt = Optimizers { ppo, adam: u.adam, pad: u.pad };
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
+        // the same for every step of the update: the rankings do not change within it
+        let favourites = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
         let ptx = || {
             let prose = pretraining.batch(PTX_ROWS);
-            Ok(add_favourites(prose, ppo.favourites, rankings, prompt_lens, pad, &mut pretraining.rng))
+            Ok(add_favourites(prose, ppo.favourites, &favourites, rankings, prompt_lens, pad, &mut pretraining.rng))
         };
         let value = self.value.as_mut().map(|(v, h)| (v, h));
         self.steps = ppo_update(u.policy, value, u.rollouts, &opt, self.steps, ptx, u.rng, &mut m).await?;
