@@ -87,7 +87,7 @@ pub struct AdamParams {
 }
 
 /// How answers are drawn.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SampleConfig {
     pub temperature: f32,
     /// 0 keeps every token.

@@ -6,7 +6,7 @@ use pollster::block_on;
 use rlhf_lab::checkpoint::{Checkpoint, LabState, LAB_STATE_VERSION};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::error::ErrorKind;
-use rlhf_lab::lab::{best_of_n_win_rate, win_rate, AlignConfig, Lab, FULL};
+use rlhf_lab::lab::{answers_to, best_of_n_win_rate, win_rate, AlignConfig, Lab, FULL};
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::options::Options;
 use rlhf_lab::reward::{Ranking, RewardModel};
@@ -183,4 +183,56 @@ fn best_of_n_by_the_labeler_never_loses_to_fewer_draws() {
         block_on(best_of_n_win_rate(&mut a, &mut b, &tok, &labeler, None::<&mut RewardModel<CpuGpt>>, &prompts, 2, 0, &sc, 9)).is_err(),
         "zero draws is refused"
     );
+}
+
+#[test]
+fn a_win_rates_answers_drawn_as_one_batch_of_groups_are_each_prompts_own() {
+    // the curve draws every prompt's answers at once (on shards, the groups decoding in step);
+    // each prompt's must be the ones a draw of that prompt alone with its seed gives
+    let ck = tiny();
+    let tok = Tokenizer::from_json(&ck.tokenizer_json).unwrap();
+    let prompts: Vec<String> = rlhf_lab::corpus::prompt_split().1.into_iter().take(5).collect();
+    let sc = AlignConfig::default().sample();
+    let mut one = CpuGpt::new(ck.cfg, ck.params.clone(), 4, ck.cfg.n_ctx).unwrap();
+    let alone: Vec<Vec<String>> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| block_on(rlhf_lab::sample::answers(&mut one, &tok, &tok.prompt_ids(p, ck.cfg.n_ctx).unwrap(), 3, &sc, 40 + i as u64)).unwrap())
+        .collect();
+    assert_eq!(block_on(answers_to(&mut one, &tok, &prompts, 3, &sc, 40)).unwrap(), alone, "one engine");
+    let rows = rlhf_lab::shard::shard_rows(4, 2);
+    let mut two = rlhf_lab::shard::Sharded::new(
+        CpuGpt::new(ck.cfg, ck.params.clone(), rows, ck.cfg.n_ctx).unwrap(),
+        vec![rlhf_lab::shard::LocalShard::new(CpuGpt::new(ck.cfg, ck.params.clone(), rows, ck.cfg.n_ctx).unwrap())],
+        4,
+    );
+    assert_eq!(block_on(answers_to(&mut two, &tok, &prompts, 3, &sc, 40)).unwrap(), alone, "two shards");
+    let distinct: std::collections::HashSet<&String> = alone.iter().flatten().collect();
+    assert!(distinct.len() > 5, "the prompts' answers are not all alike, so a swap would show: {alone:?}");
+}
+
+#[test]
+fn the_learning_curves_sft_answers_are_drawn_once_and_are_those_a_fresh_draw_gives() {
+    // the lab keeps the reference's answers between points; each point must equal the win-rate
+    // drawn afresh from the policy it had then and the reference
+    let ck = tiny();
+    let tok = Tokenizer::from_json(&ck.tokenizer_json).unwrap();
+    let cfg = AlignConfig::default();
+    let lab = lab(&ck, cfg.clone());
+    let mut labeler = Labeler::new(Rule::Cheerful);
+    let protocol = rlhf_lab::lab::QUICK;
+    let prompts: Vec<String> = rlhf_lab::corpus::prompt_split().1.into_iter().take(protocol.prompts).collect();
+    let fresh = |policy: Vec<f32>, labeler: &Labeler| {
+        let (mut a, mut b) =
+            (CpuGpt::new(ck.cfg, policy, 4, ck.cfg.n_ctx).unwrap(), CpuGpt::new(ck.cfg, ck.params.clone(), 4, ck.cfg.n_ctx).unwrap());
+        block_on(win_rate(&mut a, &mut b, &tok, labeler, &prompts, protocol.samples, &cfg.sample(), cfg.seed ^ rlhf_lab::settings::SALT_EVAL))
+            .unwrap()
+    };
+    let first = block_on(lab.evaluate(&labeler, protocol)).unwrap();
+    assert_eq!(first.win_rate_vs_sft, fresh(ck.params.clone(), &labeler), "the first point, SFT against itself");
+    run(&lab, &mut labeler, cfg.min_rankings + 1);
+    let moved = block_on(lab.snapshot()).unwrap().policy.params;
+    assert_ne!(moved, ck.params, "the policy moved, so the second point is not the first again");
+    let second = block_on(lab.evaluate(&labeler, protocol)).unwrap();
+    assert_eq!(second.win_rate_vs_sft, fresh(moved, &labeler), "a later point, the reference's answers kept");
 }

@@ -9,8 +9,10 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::labelers::Labeler;
 use crate::reward::{dialogue_ids, RewardModel};
-use crate::sample::answers;
 use crate::tokenizer::Tokenizer;
+
+/// B's answer to prompt i is drawn with seed `seed + B_SEEDS + i`, apart from A's draws.
+pub const B_SEEDS: u64 = 10_000;
 
 /// How a win-rate against SFT is measured: the first `prompts` held-out prompts, `samples`
 /// answers of each model to each, compared pairwise by the labeler; ties count half.
@@ -94,14 +96,11 @@ pub async fn best_of_n_win_rate<A: Engine, B: Engine, R: Engine>(
     if prompts.is_empty() || samples == 0 || n == 0 {
         bail!("a win-rate needs at least one prompt, one sample per prompt and one draw per sample");
     }
-    let mut total = 0.0;
-    let mut pairs = 0;
-    for (i, p) in prompts.iter().enumerate() {
-        let ids = tok.prompt_ids(p, a.config().n_ctx)?;
-        let mut best: Vec<(f32, String)> = Vec::new();
-        // draw c of every sample; draw 0 is win_rate's answers (B's seeds are 10 000 above)
-        for c in 0..n as u64 {
-            let ya = answers(a, tok, &ids, samples, sc, seed + i as u64 + 100_000 * c).await?;
+    let mut best: Vec<Vec<(f32, String)>> = vec![Vec::new(); prompts.len()];
+    // draw c of every sample; draw 0 is win_rate's answers
+    for c in 0..n as u64 {
+        let drawn = answers_to(a, tok, prompts, samples, sc, seed + 100_000 * c).await?;
+        for ((p, ya), kept) in prompts.iter().zip(drawn).zip(best.iter_mut()) {
             let scores = match judge.as_deref_mut() {
                 Some(rm) => {
                     let n_ctx = rm.engine.config().n_ctx;
@@ -110,20 +109,52 @@ pub async fn best_of_n_win_rate<A: Engine, B: Engine, R: Engine>(
                 }
                 None => ya.iter().map(|y| labeler.score(p, y)).collect(),
             };
-            for (j, (y, s)) in ya.into_iter().zip(scores).enumerate() {
-                match best.get_mut(j) {
-                    None => best.push((s, y)),
-                    Some(kept) if s > kept.0 => *kept = (s, y),
-                    Some(_) => {}
-                }
-            }
+            keep_best(kept, ya, scores);
         }
-        let yb = answers(b, tok, &ids, samples, sc, seed + 10_000 + i as u64).await?;
-        for ((_, x), y) in best.iter().zip(&yb) {
+    }
+    let chosen: Vec<Vec<String>> = best.into_iter().map(|b| b.into_iter().map(|(_, y)| y).collect()).collect();
+    let yb = answers_to(b, tok, prompts, samples, sc, seed + B_SEEDS).await?;
+    Ok(win_rate_of(labeler, prompts, &chosen, &yb))
+}
+
+/// Each of `prompts`' `samples` answers from one engine, prompt i drawn with seed `seed + i`, all
+/// the prompts as one batch of groups (`Engine::generate_groups`: a sharded engine splits them, the
+/// CPU engine decodes each shard's groups in step); a group's answers are those `generate` gives it.
+pub async fn answers_to<E: Engine>(
+    e: &mut E,
+    tok: &Tokenizer,
+    prompts: &[String],
+    samples: usize,
+    sc: &SampleConfig,
+    seed: u64,
+) -> Result<Vec<Vec<String>>> {
+    let n_ctx = e.config().n_ctx;
+    let groups: Vec<(Vec<u32>, u64)> =
+        prompts.iter().enumerate().map(|(i, p)| Ok((tok.prompt_ids(p, n_ctx)?, seed + i as u64))).collect::<Result<_>>()?;
+    let outs = e.generate_groups(&groups, samples, tok.end, sc).await?;
+    outs.iter().map(|g| g.iter().map(|o| tok.answer_text(o)).collect()).collect()
+}
+
+/// Keeps, sample by sample, the better scored of the kept answer and the new one (the kept on a tie).
+fn keep_best(kept: &mut Vec<(f32, String)>, answers: Vec<String>, scores: Vec<f32>) {
+    for (j, (y, s)) in answers.into_iter().zip(scores).enumerate() {
+        match kept.get_mut(j) {
+            None => kept.push((s, y)),
+            Some(k) if s > k.0 => *k = (s, y),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The labeler's preference for answers A over answers B, sample j of A against sample j of B on
+/// each prompt; ties count half.
+pub fn win_rate_of(labeler: &Labeler, prompts: &[String], a: &[Vec<String>], b: &[Vec<String>]) -> f32 {
+    let (mut total, mut pairs) = (0.0, 0);
+    for ((p, xa), xb) in prompts.iter().zip(a).zip(b) {
+        for (x, y) in xa.iter().zip(xb) {
             total += labeler.compare(p, x, y);
             pairs += 1;
         }
-        crate::turns::pass().await;
     }
-    Ok(total / pairs as f32)
+    total / pairs.max(1) as f32
 }

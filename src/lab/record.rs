@@ -3,7 +3,7 @@
 //! point when one is due), the groups of the new batch offered for ranking, and the serving copy
 //! of the policy brought up to date.
 
-use super::curve::{win_rate, CurvePoint, WinRateProtocol};
+use super::curve::{answers_to, win_rate_of, CurvePoint, WinRateProtocol, B_SEEDS};
 use super::trainer::{IterationMetrics, Trainer};
 use super::views::Watched;
 use super::{Lab, Selection};
@@ -161,7 +161,10 @@ async fn evaluate<E: Engine>(tr: &mut Trainer<E>, labeler: &Labeler, protocol: W
     let t0 = now_ms();
     let prompts: Vec<String> = crate::corpus::prompt_split().1.into_iter().take(protocol.prompts).collect();
     let (sc, seed) = (tr.sample_cfg(), tr.cfg.seed ^ SALT_EVAL);
-    let win = win_rate(&mut tr.policy, &mut tr.reference, &tr.tok, labeler, &prompts, protocol.samples, &sc, seed).await?;
+    // `curve::win_rate`, with the reference's answers kept from the last point
+    let aligned = answers_to(&mut tr.policy, &tr.tok, &prompts, protocol.samples, &sc, seed).await?;
+    let sft = tr.reference_answers(&prompts, protocol.samples, seed + B_SEEDS).await?;
+    let win = win_rate_of(labeler, &prompts, &aligned, &sft);
     let ptx = tr.ptx_loglik(false).await?;
     Ok(CurvePoint {
         labeler: labeler.name(),

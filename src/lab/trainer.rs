@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
+use super::curve::answers_to;
 use crate::bail;
 use crate::clock::now_ms;
 use crate::config::{ModelConfig, SampleConfig};
@@ -85,6 +86,18 @@ pub struct Trainer<E: Engine> {
     rm_skipped: usize,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
+    /// The SFT reference's answers to the learning curve's prompts, with what drew them: the
+    /// reference never changes, and every point of a curve draws them with the same seeds.
+    reference_answers: Option<(ReferenceDraw, Rc<Vec<Vec<String>>>)>,
+}
+
+/// What the reference's answers to held-out prompts depend on.
+#[derive(Clone, PartialEq)]
+struct ReferenceDraw {
+    prompts: Vec<String>,
+    samples: usize,
+    sc: SampleConfig,
+    seed: u64,
 }
 
 /// Policy updates in an iteration that has `n` rankings, `fresh` of them new. Each ranking earns
@@ -151,6 +164,7 @@ impl<E: Engine> Trainer<E> {
             last_kl: 0.0,
             rm_skipped: 0,
             phase: Rc::new(std::cell::Cell::new("")),
+            reference_answers: None,
             cfg,
             model,
             tok,
@@ -159,6 +173,20 @@ impl<E: Engine> Trainer<E> {
 
     pub fn sample_cfg(&self) -> SampleConfig {
         self.cfg.sample()
+    }
+
+    /// The SFT reference's `samples` answers to each prompt (prompt i drawn with seed `seed + i`),
+    /// drawn once and kept for the next point of the curve that asks for the same.
+    pub async fn reference_answers(&mut self, prompts: &[String], samples: usize, seed: u64) -> Result<Rc<Vec<Vec<String>>>> {
+        let draw = ReferenceDraw { prompts: prompts.to_vec(), samples, sc: self.sample_cfg(), seed };
+        if let Some((d, answers)) = &self.reference_answers {
+            if *d == draw {
+                return Ok(answers.clone());
+            }
+        }
+        let answers = Rc::new(answers_to(&mut self.reference, &self.tok, prompts, samples, &draw.sc, seed).await?);
+        self.reference_answers = Some((draw, answers.clone()));
+        Ok(answers)
     }
 
     /// Rankings the trainer has taken so far.
