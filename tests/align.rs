@@ -218,7 +218,7 @@ fn the_learning_curves_sft_answers_are_drawn_once_and_are_those_a_fresh_draw_giv
     let ck = tiny();
     let tok = Tokenizer::from_json(&ck.tokenizer_json).unwrap();
     let cfg = AlignConfig::default();
-    let lab = lab(&ck, cfg.clone());
+    let lab = lab(&ck, cfg);
     let mut labeler = Labeler::new(Rule::Cheerful);
     let protocol = rlhf_lab::lab::QUICK;
     let prompts: Vec<String> = rlhf_lab::corpus::prompt_split().1.into_iter().take(protocol.prompts).collect();
