@@ -371,6 +371,9 @@ pub struct LabState {
     pub rankings_taken: usize,
     pub beta: f32,
     pub iteration: usize,
+    /// The reward model's agreement with the newest rankings, (accuracy, untied pairs) per
+    /// measure, oldest first (`reward::Agreement`; a state saved before it kept none reads empty).
+    pub rm_agreement: Vec<(f32, usize)>,
     /// The page's per-iteration records (metrics, watched answers), one JSON object's text each,
     /// kept as given: a save copies them once instead of building a tree of every value.
     pub history: Vec<String>,
@@ -415,6 +418,21 @@ fn history(v: &serde_json::Value) -> Result<Vec<String>> {
         .collect()
 }
 
+fn agreement(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let bad = || bad_state("the saved state's reward-model agreement is not a list of (share, pairs)");
+    let list = v.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|m| {
+            let a = m.get(0).and_then(|a| a.as_f64()).filter(|a| (0.0..=1.0).contains(a)).ok_or_else(bad)?;
+            let n = m.get(1).and_then(|n| n.as_u64()).ok_or_else(bad)?;
+            Ok((a as f32, n as usize))
+        })
+        .collect()
+}
+
 impl LabState {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         fn model<'a>(name: &str, s: &'a ModelState) -> [(String, &'a [f32]); 3] {
@@ -442,7 +460,7 @@ impl LabState {
             "rewards": self.rewards.iter().map(|r| json!({ "bias": r.head.bias, "head_steps": r.head.t, "steps": r.steps })).collect::<Vec<_>>(),
             "rankings_taken": self.rankings_taken,
             "value": self.value.as_ref().map(|(_, h)| json!({ "bias": h.bias, "head_steps": h.t })),
-            "beta": self.beta, "iteration": self.iteration,
+            "beta": self.beta, "iteration": self.iteration, "rm_agreement": self.rm_agreement,
         });
         let views: Vec<(String, TensorView)> = tensors
             .iter()
@@ -522,6 +540,7 @@ impl LabState {
             value,
             beta: number(&meta["beta"], "β")? as f32,
             iteration: count(&meta["iteration"], "iteration")? as usize,
+            rm_agreement: agreement(&meta["rm_agreement"])?,
             history: history(&meta["history"])?,
         })
     }

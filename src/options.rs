@@ -243,6 +243,12 @@ options! {
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;
+    rm_sure_steps: usize, "rm-sure-steps", "the reward model's steps when it agrees", "Steps per new ranking, instead of --rm-steps, while the reward model ordered the last rankings' pairs as ranked before learning from them at least --rm-sure-accuracy of the time (0: always --rm-steps).",
+        |m| Range::Count { min: 0, max: 1000 }, page false,
+        get |c| c.rm.sure_steps, set |c, v| c.rm.sure_steps = v;
+    rm_sure_accuracy: f32, "rm-sure-accuracy", "the agreement for fewer steps", "The reward model's agreement with the newest rankings from which --rm-sure-steps applies.",
+        |m| Range::Real { min: 0.0, max: 1.0, open: false }, page false,
+        get |c| c.rm.sure_accuracy, set |c, v| c.rm.sure_accuracy = v;
     rm_epochs: usize, "rm-epochs", "the reward model's epochs", "Passes over the rankings in each refit.",
         |m| Range::Count { min: 1, max: 100 }, page false,
         get |c| c.rm.epochs, set |c, v| c.rm.epochs = v;

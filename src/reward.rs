@@ -365,13 +365,36 @@ pub struct RmFit {
     /// The ranking loss's label smoothing ε (`smoothed_ranking_loss`; 0: none).
     #[serde(default)]
     pub label_smoothing: f32,
+    /// A warm fit's steps per new ranking while the reward model already agrees with the newest
+    /// rankings before learning from them (`Agreement::share` at least `sure_accuracy`), in place
+    /// of `steps`: replays that a model which predicts the rankings does not need (0: always
+    /// `steps`).
+    #[serde(default)]
+    pub sure_steps: usize,
+    /// The agreement from which `sure_steps` applies.
+    #[serde(default = "three_quarters")]
+    pub sure_accuracy: f32,
 }
 
 fn one() -> f32 {
     1.0
 }
 
+fn three_quarters() -> f32 {
+    0.75
+}
+
 impl RmFit {
+    /// A warm fit's steps per new ranking, given the reward model's agreement with the newest
+    /// rankings (NaN, none measured yet: not sure).
+    pub fn steps_at(&self, agreement: f32) -> usize {
+        if self.sure_steps > 0 && agreement >= self.sure_accuracy {
+            self.sure_steps
+        } else {
+            self.steps
+        }
+    }
+
     /// How the fit to `n` rankings runs.
     pub fn mode_at(&self, n: usize) -> RmMode {
         if n <= self.refit_until {
@@ -404,6 +427,42 @@ pub enum RmMode {
     /// From the last fit, `steps` steps over minibatches of the new rankings and a replay of the
     /// others: the cost of an iteration stays the same however many rankings there are.
     Warm,
+}
+
+/// Iterations' measures of agreement that `Agreement` pools.
+pub const AGREEMENT_WINDOW: usize = 4;
+
+/// How well the reward model predicted the newest rankings before it learned from them: the
+/// share of their untied pairs it ordered as ranked, pooled over the last `AGREEMENT_WINDOW`
+/// iterations that measured any (one ranking's 15 pairs say little alone).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Agreement {
+    /// (accuracy, untied pairs) per measuring iteration, oldest first.
+    pub recent: std::collections::VecDeque<(f32, usize)>,
+}
+
+impl Agreement {
+    /// Adds an iteration's measure; one without untied pairs (or before any fit) measures nothing.
+    pub fn push(&mut self, accuracy: f32, pairs: usize) {
+        if pairs == 0 || !accuracy.is_finite() {
+            return;
+        }
+        if self.recent.len() == AGREEMENT_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((accuracy, pairs));
+    }
+
+    /// The pooled share of pairs ordered as ranked (NaN before any measure).
+    pub fn share(&self) -> f32 {
+        let pairs: usize = self.recent.iter().map(|&(_, n)| n).sum();
+        let right: f32 = self.recent.iter().map(|&(a, n)| a * n as f32).sum();
+        if pairs == 0 {
+            f32::NAN
+        } else {
+            right / pairs as f32
+        }
+    }
 }
 
 /// The steps of a fit: passes of minibatches, each a list of indices of rankings.

@@ -96,6 +96,8 @@ impl Default for AlignConfig {
                 refit_until: 0,
                 head_lr_scale: 1.0,
                 label_smoothing: 0.0,
+                sure_steps: 0,
+                sure_accuracy: 0.75,
             },
             rollouts: 32,
             max_new_tokens: 64,

@@ -73,6 +73,7 @@ impl<E: Engine> Lab<E> {
             rankings_taken: tr.data_len(),
             beta: tr.beta,
             iteration: tr.iteration,
+            rm_agreement: tr.agreement.recent.iter().copied().collect(),
             history: self.desk.borrow().history.clone(),
         })
     }
@@ -94,6 +95,10 @@ impl<E: Engine> Lab<E> {
         tr.method = method;
         tr.fitted_on = if tr.method.needs().reward_model { used } else { 0 };
         (tr.beta, tr.iteration) = (s.beta, s.iteration);
+        tr.agreement = crate::reward::Agreement::default();
+        for (a, n) in s.rm_agreement {
+            tr.agreement.push(a, n);
+        }
         let mut d = self.desk.borrow_mut();
         (d.rankings, d.used, d.history) = (rankings, used, s.history);
         Ok(())

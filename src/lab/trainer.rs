@@ -15,7 +15,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
+use crate::reward::{dialogue_ids, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
@@ -42,6 +42,9 @@ pub struct IterationMetrics {
     pub rm_new_accuracy: f32,
     /// Reward-model steps skipped so far for a non-finite loss or gradient.
     pub rm_skipped_steps: usize,
+    /// Steps of this iteration's warm fit (0: no warm fit), fewer while the reward model agrees
+    /// with the newest rankings (`RmFit::steps_at`).
+    pub rm_fit_steps: usize,
     #[serde(flatten)]
     pub rollouts: RolloutMetrics,
     #[serde(flatten)]
@@ -84,6 +87,8 @@ pub struct Trainer<E: Engine> {
     pub(super) last_kl: f32,
     /// Reward-model steps skipped for a non-finite loss or gradient, so far.
     rm_skipped: usize,
+    /// How well the reward model predicted the newest rankings before fitting them (`RmFit::steps_at`).
+    pub(super) agreement: Agreement,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
     /// The SFT reference's answers to the learning curve's prompts, with what drew them: the
@@ -163,6 +168,7 @@ impl<E: Engine> Trainer<E> {
             beta: cfg.ppo.beta,
             last_kl: 0.0,
             rm_skipped: 0,
+            agreement: Agreement::default(),
             phase: Rc::new(std::cell::Cell::new("")),
             reference_answers: None,
             cfg,
@@ -303,19 +309,22 @@ impl<E: Engine> Trainer<E> {
         Ok(())
     }
 
-    /// The reward model's pairwise accuracy on rankings (NaN before its first fit or without pairs).
+    /// The reward model's pairwise accuracy on rankings (NaN before its first fit or without
+    /// pairs), kept in the agreement that sets the next fit's steps.
     async fn rm_accuracy_on(&mut self, data: &[TokenizedRanking]) -> Result<f32> {
         if self.fitted_on == 0 || data.is_empty() {
             return Ok(f32::NAN);
         }
-        Ok(self.reward.evaluate(data, self.tok.end).await?.accuracy)
+        let r = self.reward.evaluate(data, self.tok.end).await?;
+        self.agreement.push(r.accuracy, r.pairs);
+        Ok(r.accuracy)
     }
 
     /// Fits the reward models to every ranking so far (`fresh` of them new), afresh from the SFT
     /// trunk or on from the last fit (see `RmMode`), then normalizes them on the SFT demonstrations.
-    async fn fit_reward_model(&mut self, fresh: usize) -> Result<RmReport> {
+    async fn fit_reward_model(&mut self, fresh: usize) -> Result<(RmReport, usize)> {
         // a warm fit's steps are earned per new ranking, as the policy's updates are (`update_rounds`)
-        let steps = self.cfg.rm.steps * fresh.clamp(1, self.cfg.max_updates.max(1));
+        let steps = self.cfg.rm.steps_at(self.agreement.share()) * fresh.clamp(1, self.cfg.max_updates.max(1));
         let rm = RmFit { mode: self.cfg.rm.mode_at(self.data.len()), steps, ..self.cfg.rm };
         if rm.mode == RmMode::Refit || self.fitted_on == 0 {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
@@ -331,7 +340,7 @@ impl<E: Engine> Trainer<E> {
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
-        Ok(report)
+        Ok((report, if rm.mode == RmMode::Warm { steps } else { 0 }))
     }
 
     /// Mean per-token log-likelihood of the fixed held-out pretraining batch under the policy (or
@@ -360,8 +369,8 @@ impl<E: Engine> Trainer<E> {
         let needs = self.method.needs();
         self.phase.set("fitting the reward model");
         if needs.reward_model && self.data.len() != self.fitted_on {
-            let rm = self.fit_reward_model(self.data.len() - self.fitted_on).await?;
-            (m.rm_loss, m.rm_accuracy) = (rm.loss, rm.accuracy);
+            let (rm, steps) = self.fit_reward_model(self.data.len() - self.fitted_on).await?;
+            (m.rm_loss, m.rm_accuracy, m.rm_fit_steps) = (rm.loss, rm.accuracy, steps);
         }
         m.rankings = self.data.len();
         m.rm_skipped_steps = self.rm_skipped;
