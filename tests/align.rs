@@ -93,6 +93,7 @@ fn k_9_trains_end_to_end_and_the_lab_state_round_trips() {
     al.submit(Ranking { ranks: vec![0; 9], ..tied }, None).unwrap();
 
     let state = block_on(al.snapshot()).unwrap();
+    assert_eq!(state.rm_agreement.len(), 1, "the second iteration measured the reward model on its new ranking");
     let bytes = state.to_bytes().unwrap();
     let back = LabState::from_bytes(&bytes, &ck.cfg).unwrap();
     assert_eq!(back, state);
@@ -106,6 +107,20 @@ fn k_9_trains_end_to_end_and_the_lab_state_round_trips() {
     block_on(fresh.start()).unwrap();
     block_on(fresh.iterate()).unwrap();
     assert_eq!(fresh.progress().unwrap().rankings_taken, 3);
+}
+
+#[test]
+fn a_reward_model_that_agrees_with_the_newest_rankings_takes_the_fewer_steps() {
+    let ck = tiny();
+    let steps = |cfg: AlignConfig| -> Vec<u64> {
+        let ms = run(&lab(&ck, cfg), &mut Labeler::new(Rule::Cheerful), 3);
+        ms.iter().map(|m| serde_json::from_str::<serde_json::Value>(m).unwrap()["rm_fit_steps"].as_u64().unwrap()).collect()
+    };
+    let d = AlignConfig::default();
+    assert_eq!(steps(d), vec![8, 8, 8], "the defaults: always --rm-steps");
+    // any measured agreement is enough here: the first fit has nothing measured, the next do
+    let sure = AlignConfig { rm: rlhf_lab::reward::RmFit { sure_steps: 3, sure_accuracy: 0.0, ..d.rm }, ..d };
+    assert_eq!(steps(sure), vec![8, 3, 3]);
 }
 
 #[test]
@@ -137,6 +152,16 @@ fn a_bad_lab_state_is_refused_whole_with_a_clear_message() {
     let digit = at + "\\\"version\\\":".len();
     old[digit] = b'1'; // the same length keeps the file whole: only the version differs
     assert!(refused(&good, Some(old)).contains("version 1"));
+    // an agreement share outside [0, 1]; a state saved before the agreement was kept reads none
+    let mut odd = good.clone();
+    odd.rm_agreement = vec![(1.5, 10)];
+    assert!(refused(&odd, None).contains("agreement"));
+    let mut measured = good.clone();
+    measured.rm_agreement = vec![(0.5, 12)];
+    let mut older = measured.to_bytes().unwrap();
+    let at = find_bytes(&older, b"\\\"rm_agreement\\\":[[0.5,12]]");
+    older[at + 2] = b'x'; // the same length: a key this lab does not read
+    assert_eq!(LabState::from_bytes(&older, &ck.cfg).unwrap().rm_agreement, vec![]);
     let cut = good.to_bytes().unwrap()[..1000].to_vec();
     assert!(refused(&good, Some(cut)).contains("corrupted"));
     assert!(refused(&good, Some(b"not a state".to_vec())).contains("corrupted"));

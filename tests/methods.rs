@@ -13,7 +13,7 @@ use rlhf_lab::methods::bok::{best_of_groups, sft_weights};
 use rlhf_lab::methods::dpo::dpo_loss;
 use rlhf_lab::methods::ppo::{brake_beta, brake_ceiling};
 use rlhf_lab::methods::rloo::{rloo_advantages, rloo_weights};
-use rlhf_lab::reward::{replay_schedule, RmFit, RmMode};
+use rlhf_lab::reward::{replay_schedule, Agreement, RmFit, RmMode, AGREEMENT_WINDOW};
 use rlhf_lab::reward_ensemble::{conservative, disagreement, score_range};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::rollout::Rollout;
@@ -171,6 +171,32 @@ fn a_warm_fit_refits_afresh_up_to_its_limit_then_goes_on() {
     assert_eq!(never.mode_at(1), RmMode::Warm);
     let refit = RmFit { mode: RmMode::Refit, ..never };
     assert_eq!(refit.mode_at(100), RmMode::Refit);
+}
+
+#[test]
+fn the_reward_models_agreement_pools_the_last_measures_by_pairs_and_sets_the_fits_steps() {
+    let mut a = Agreement::default();
+    assert!(a.share().is_nan(), "nothing measured yet");
+    a.push(f32::NAN, 0); // an iteration before the first fit
+    a.push(0.0, 0); // a ranking of ties only
+    assert!(a.share().is_nan());
+    a.push(1.0, 10);
+    a.push(0.5, 30);
+    // 10 + 15 of 40 pairs
+    assert!((a.share() - 0.625).abs() < 1e-6, "{}", a.share());
+    a.push(1.0, 20);
+    a.push(1.0, 20);
+    a.push(1.0, 20); // the window is full: the first measure leaves
+    assert_eq!(a.recent.len(), AGREEMENT_WINDOW);
+    // (15 + 20 + 20 + 20) of 90
+    assert!((a.share() - 75.0 / 90.0).abs() < 1e-6, "{}", a.share());
+
+    let off = AlignConfig::default().rm;
+    assert_eq!((off.sure_steps, off.steps_at(1.0)), (0, off.steps), "off: always the steps");
+    let sure = RmFit { sure_steps: 4, sure_accuracy: 0.75, ..off };
+    assert_eq!(sure.steps_at(0.75), 4, "from the threshold on");
+    assert_eq!(sure.steps_at(0.74), off.steps);
+    assert_eq!(sure.steps_at(f32::NAN), off.steps, "not sure before any measure");
 }
 
 #[test]
