@@ -19,6 +19,8 @@ export const PLOTS = [
     help: "The ranking loss over all pairs (a tie counts half each way), how often the reward model orders a pair as you did, and how often it got each new ranking right before learning from it." },
 ];
 
+const NO_ITERATIONS = "No iterations yet: a point per iteration, from your first ranking on.";
+
 const COLORS = ["#2f5bd3", "#d3542f", "#2f9d5b", "#8a3fd3"];
 
 /// The width a chart may take in `box` (its container's), within a phone's screen.
@@ -26,9 +28,11 @@ export function plotWidth(box) {
   return Math.max(240, Math.min(560, Math.floor(box.clientWidth || box.parentElement.clientWidth || 320) - 8));
 }
 
-function chart(container, id, title, help, xLabel, yLabel, series) {
+// An empty chart is a note of what fills it, not a blank frame: a visitor who has not trained yet
+// scrolls past a few lines, not eight empty axes (most of a phone's screen each).
+function chart(container, id, title, help, empty, xLabel, yLabel, series) {
   const box = document.createElement("figure");
-  box.className = "plot";
+  box.className = "plot empty";
   box.dataset.plot = id;
   const cap = document.createElement("figcaption");
   const h = document.createElement("strong");
@@ -37,8 +41,11 @@ function chart(container, id, title, help, xLabel, yLabel, series) {
   text.className = "help";
   text.textContent = help;
   cap.append(h, text);
+  const note = document.createElement("p");
+  note.className = "empty-note help";
+  note.textContent = empty;
   const area = document.createElement("div");
-  box.append(cap, area);
+  box.append(cap, note, area);
   container.append(box);
   const data = [[], ...series.map(() => [])];
   const plot = new uPlot({
@@ -52,6 +59,7 @@ function chart(container, id, title, help, xLabel, yLabel, series) {
   // not at every iteration: a redraw costs the whole series.
   const c = { plot, data, onScreen: false, stale: false };
   c.draw = () => {
+    box.classList.toggle("empty", data[0].length === 0);
     c.stale = !c.onScreen;
     if (c.onScreen) plot.setData(data);
   };
@@ -65,7 +73,7 @@ function chart(container, id, title, help, xLabel, yLabel, series) {
 export class Plots {
   constructor(container) {
     this.charts = {};
-    for (const p of PLOTS) this.charts[p.id] = chart(container, p.id, p.title, p.help, "iteration", p.y, p.series.map(([, l]) => l));
+    for (const p of PLOTS) this.charts[p.id] = chart(container, p.id, p.title, p.help, NO_ITERATIONS, "iteration", p.y, p.series.map(([, l]) => l));
     this.points = 0;
   }
 
@@ -85,7 +93,8 @@ export class Plots {
 export class LearningCurve {
   constructor(container) {
     const help = "How often the trained model's answer wins against the original's on questions never trained on (ties count half), against the rankings given so far: measured for the autopilot's labeler every few rankings, and from your blind judgements.";
-    this.c = chart(container, "curve", "Learning curve", help, "rankings", "win-rate", ["labeler", "you"]);
+    const empty = "No points yet: turn the autopilot on, measure a labeler's win-rate, or judge pairs blind.";
+    this.c = chart(container, "curve", "Learning curve", help, empty, "rankings", "win-rate", ["labeler", "you"]);
     this.labeler = new Map();
     this.you = new Map();
   }
@@ -122,8 +131,9 @@ export class MethodsChart {
   constructor(container, methods) {
     this.methods = methods; // [{name, title}]
     const titles = methods.map((m) => m.title);
-    this.win = chart(container, "methods-win", "Win-rate by method", "The chosen labeler's win-rate against the original model, for each method trained on the same rankings.", "rankings", "win-rate", titles);
-    this.kl = chart(container, "methods-kl", "KL by method", "How far each method moved the model from the original one (nats per answer).", "rankings", "KL", titles);
+    const empty = "Nothing yet: press \"Compare methods on my rankings\".";
+    this.win = chart(container, "methods-win", "Win-rate by method", "The chosen labeler's win-rate against the original model, for each method trained on the same rankings.", empty, "rankings", "win-rate", titles);
+    this.kl = chart(container, "methods-kl", "KL by method", "How far each method moved the model from the original one (nats per answer).", empty, "rankings", "KL", titles);
     this.runs = new Map();
   }
 

@@ -25,6 +25,10 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       assert.equal(await page.locator("#answers li").count(), 6, "K = 6 by default");
       assert.match(await page.textContent("#offer-kind"), /A question it trains on/);
       assert.match(await page.textContent("#knows"), /knows about 16 topics: tea, coffee/);
+      // before any training the plots are notes of what will fill them, not empty axes
+      assert.equal(await page.locator("#plots .plot.empty").count(), 7);
+      assert.ok(await page.isVisible("#plots .plot[data-plot='kl'] .empty-note"));
+      assert.ok(await page.isHidden("#plots .plot[data-plot='kl'] .uplot"));
       console.log(`# loaded in ${Date.now() - t0} ms: ${adapter}`);
       await shot(page, "01-loaded");
     });
@@ -101,6 +105,8 @@ test("the lab on WebGPU: load, rank by keyboard and by drag, learn with plots, r
       }
       assert.ok((await page.evaluate(() => window.__lab.plots.points)) >= 2);
       assert.equal(await page.locator("#watch-items .watched").count(), 3);
+      assert.equal(await page.locator("#plots .plot.empty").count(), 0, "every plot has points: no note left");
+      assert.ok(await page.isVisible("#plots .plot[data-plot='kl'] .uplot"));
       // the scores come with how far to trust them: the reward model's record on the last rankings before it learned them
       const shares = (await page.evaluate(() => window.__lab.metrics.map((m) => m.rm_new_accuracy))).filter(Number.isFinite).slice(-4);
       const percent = Math.round((100 * shares.reduce((a, b) => a + b, 0)) / shares.length);
