@@ -29,7 +29,7 @@ export function plotWidth(box) {
 }
 
 // An empty chart is a note of what fills it, not a blank frame: a visitor who has not trained yet
-// scrolls past a few lines, not eight empty axes (most of a phone's screen each).
+// scrolls past a line each, not eleven empty axes (most of a phone's screen each).
 function chart(container, id, title, help, empty, xLabel, yLabel, series) {
   const box = document.createElement("figure");
   box.className = "plot empty";
