@@ -457,11 +457,7 @@ impl Agreement {
     pub fn share(&self) -> f32 {
         let pairs: usize = self.recent.iter().map(|&(_, n)| n).sum();
         let right: f32 = self.recent.iter().map(|&(a, n)| a * n as f32).sum();
-        if pairs == 0 {
-            f32::NAN
-        } else {
-            right / pairs as f32
-        }
+        accuracy(right, pairs)
     }
 }
 
