@@ -168,6 +168,8 @@ pub const SALT_WATCH: u64 = 0x3A7C;
 pub const SALT_BLIND_SFT: u64 = 0xB11D;
 /// The answers to a person's own question.
 pub const SALT_ASK: u64 = 0xA5C;
+/// A group sampled on the spot when a batch's groups are all ranked: its question and answers.
+pub const SALT_MORE: u64 = 0x30E;
 /// SFT's answers in an offered group, and where they go among the policy's.
 pub const SALT_OFFER_SFT: u64 = 0x5F7;
 /// A scripted labeler's noise (the command line's `--noise`).

@@ -196,6 +196,12 @@ impl Lab {
         self.lab.add_rankings(rs).map_err(js)
     }
 
+    /// The group to rank now, answered on the spot by the policy that sampled the newest batch
+    /// when that batch's groups are all ranked (null before the first batch).
+    pub fn more(&self) -> Promise {
+        promise(&self.lab, |l| async move { l.more().await })
+    }
+
     /// The person's own question, answered K ways by the policy as it stood after the last
     /// iteration: the offer to rank now.
     pub fn ask(&self, prompt: String) -> Promise {

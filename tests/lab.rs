@@ -51,6 +51,31 @@ fn the_next_group_is_ready_when_the_person_is_and_the_model_waits_for_rankings()
 }
 
 #[test]
+fn a_person_who_ranks_the_whole_batch_gets_a_group_answered_on_the_spot() {
+    // one group a batch: the person runs out of groups after every ranking
+    let lab = lab_with(AlignConfig { rollouts: AlignConfig::default().k, ..AlignConfig::default() });
+    assert!(block_on(lab.more()).unwrap().is_none(), "nothing to rank before the first batch");
+    block_on(lab.start()).unwrap();
+    let first = lab.offered().unwrap();
+    assert_eq!(block_on(lab.more()).unwrap().unwrap().id, first.id, "a group on offer is the one to rank");
+    assert!(lab.submit(ranking(&first), Some(first.id)).unwrap().next.is_none(), "the batch's one group is ranked");
+    let extra = block_on(lab.more()).unwrap().unwrap();
+    assert!(extra.id > first.id && !extra.yours, "{extra:?}");
+    assert_eq!(extra.responses.len(), AlignConfig::default().k);
+    assert!(lab.train_prompts().contains(&extra.prompt), "a training question: {}", extra.prompt);
+    assert_eq!(lab.offered().unwrap().id, extra.id, "it is the group to rank now");
+    lab.submit(ranking(&extra), Some(extra.id)).unwrap();
+    let again = block_on(lab.more()).unwrap().unwrap();
+    assert!(again.id > extra.id, "each answered afresh");
+    // an iteration learns from both rankings, and its new batch is offered after the group in hand
+    block_on(lab.iterate()).unwrap();
+    assert_eq!(lab.taken(), 2);
+    assert_eq!(lab.offered().unwrap().id, again.id, "the group in the person's hands stays theirs");
+    lab.submit(ranking(&again), Some(again.id)).unwrap();
+    assert!(lab.offered().unwrap().id > again.id, "then the new batch's group");
+}
+
+#[test]
 fn a_question_of_ones_own_is_answered_at_once_noted_and_trained_on_next() {
     let lab = lab();
     block_on(lab.start()).unwrap();

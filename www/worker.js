@@ -191,10 +191,12 @@ const handlers = {
   offered() {
     return lab.offered();
   },
-  // a ranking of the offered group (or of answers from elsewhere): stored by the page first
-  submit({ ranking, offer }) {
+  // a ranking of the offered group (or of answers from elsewhere): stored by the page first; when
+  // it was the batch's last group, the next is answered on the spot rather than after the iteration
+  async submit({ ranking, offer }) {
     const out = lab.submit(ranking, offer ?? undefined);
     poke();
+    if (!out.next) out.next = await lab.more();
     return out;
   },
   addRankings({ rankings }) {

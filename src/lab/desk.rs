@@ -65,9 +65,9 @@ impl Desk {
         self.queue = groups.into_iter().map(|(p, rs, notes)| self.issue(p, rs, false, notes)).collect::<Vec<_>>().into();
     }
 
-    /// The person's own question, answered: it is the group to rank now.
-    pub fn offer_own(&mut self, prompt: String, responses: Vec<String>, notes: Vec<String>) -> Offer {
-        let offer = self.issue(prompt, responses, true, notes);
+    /// A group answered on the spot (the person's own question when `yours`): the group to rank now.
+    pub fn hand_out(&mut self, prompt: String, responses: Vec<String>, yours: bool, notes: Vec<String>) -> Offer {
+        let offer = self.issue(prompt, responses, yours, notes);
         self.current = Some(offer.clone());
         offer
     }

@@ -265,7 +265,40 @@ impl<E: Engine> Lab<E> {
         if !d.asked.iter().any(|p| p == prompt) {
             d.asked.push(prompt.to_string());
         }
-        Ok(d.offer_own(prompt.to_string(), responses, notes))
+        Ok(d.hand_out(prompt.to_string(), responses, true, notes))
+    }
+
+    /// The group to rank now; when the newest batch's groups are all ranked, a training question
+    /// answered K ways on the spot by the serving copy, the policy that sampled the batch: a
+    /// person who ranks faster than an iteration runs gets another group of that policy's at
+    /// once instead of waiting for the next batch. None before the first batch.
+    pub async fn more(&self) -> Result<Option<Offer>> {
+        let issued = {
+            let mut d = self.desk.borrow_mut();
+            if let Some(offer) = d.offered() {
+                return Ok(Some(offer));
+            }
+            d.issued()
+        };
+        if issued == 0 {
+            return Ok(None);
+        }
+        let cfg = self.settings.get();
+        let mut rng = crate::rng::Rng::new(cfg.seed ^ crate::settings::SALT_MORE ^ issued);
+        let prompt = rng.choose(&self.train_prompts()).clone();
+        let ids = self.tok.prompt_ids(&prompt, self.model.n_ctx)?;
+        let responses = {
+            let _turn = crate::turns::take().await;
+            let mut s = self.serving.borrow_mut();
+            answers(&mut s.policy, &self.tok, &ids, cfg.k, &cfg.sample(), rng.next_u64()).await?
+        };
+        let notes = self.notes(&prompt, &responses);
+        let mut d = self.desk.borrow_mut();
+        // a new batch came while these were sampled: its groups are the newer policy's
+        if let Some(offer) = d.offered() {
+            return Ok(Some(offer));
+        }
+        Ok(Some(d.hand_out(prompt, responses, false, notes)))
     }
 }
 
