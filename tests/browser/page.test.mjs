@@ -327,6 +327,18 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
     assert.doesNotMatch(await page.getAttribute("#banner", "class"), /error/, await page.textContent("#banner"));
     await trainUntil(page, 4, "cheerful");
 
+    await t.test("learning paused, a person who ranked every group of the batch gets another answered on the spot", async () => {
+      const iterations = await metricsCount(page);
+      // K = 9 and 32 rollouts: four groups a batch, some ranked already by the autopilot
+      for (let i = 0; i < 5; i++) {
+        const wait = await rankAndSubmit(page);
+        assert.ok(wait < 3000, `waited ${wait} ms for the next group (ranking ${i + 1} of 5)`);
+      }
+      assert.equal(await metricsCount(page), iterations, "no iteration ran: the groups past the batch's were sampled on the spot");
+      assert.match(await page.textContent("#offer-kind"), /A question it trains on/);
+      assert.equal(await page.locator("#answers li").count(), 9);
+    });
+
     await t.test("a second tab says another tab trains, and cannot learn", async () => {
       const second = await ctx.newPage();
       watchErrors(second);
