@@ -224,21 +224,32 @@ async function ask() {
   }
 }
 
+// One submit at a time: a second click or Enter while the next group is being answered would
+// store the same ranking twice.
+let submitting = false;
+
 async function submitRanking() {
-  if (!offer || !ranking.responses || forgetting) return;
-  const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
-  const id = offer.id;
-  await putRanking(db, r); // stored before training sees it
-  let res;
+  if (!offer || !ranking.responses || forgetting || submitting) return;
+  submitting = true;
+  $("submit-ranking").disabled = true;
   try {
-    res = await call("submit", { ranking: r, offer: id });
-  } catch (e) {
-    // the group was replaced meanwhile (the autopilot ranked it): keep the ranking as one of its own
-    res = await call("submit", { ranking: r, offer: null });
+    const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
+    const id = offer.id;
+    await putRanking(db, r); // stored before training sees it
+    let res;
+    try {
+      res = await call("submit", { ranking: r, offer: id });
+    } catch (e) {
+      // the group was replaced meanwhile (the autopilot ranked it): keep the ranking as one of its own
+      res = await call("submit", { ranking: r, offer: null });
+    }
+    setCount(res.count);
+    log(`Ranking stored (${res.count} in all).${res.warning ? ` Note: ${res.warning}.` : ""}`);
+    showOffer(res.next);
+  } finally {
+    submitting = false;
+    $("submit-ranking").disabled = !ranking.responses;
   }
-  setCount(res.count);
-  log(`Ranking stored (${res.count} in all).${res.warning ? ` Note: ${res.warning}.` : ""}`);
-  showOffer(res.next);
 }
 
 const capital = (s) => `${s[0].toUpperCase()}${s.slice(1)}`;

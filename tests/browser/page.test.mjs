@@ -337,6 +337,14 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
       assert.equal(await metricsCount(page), iterations, "no iteration ran: the groups past the batch's were sampled on the spot");
       assert.match(await page.textContent("#offer-kind"), /A question it trains on/);
       assert.equal(await page.locator("#answers li").count(), 9);
+      // a double click while the next group is answered stores the ranking once
+      const count = (await stored(page)).length;
+      const ranked = await waitOffer(page);
+      await page.focus("body");
+      await page.keyboard.press("1");
+      await page.dblclick("#submit-ranking");
+      await page.waitForFunction((b) => { const o = document.getElementById("offer").dataset.offer; return o && o !== b; }, ranked, { timeout: 60_000 });
+      assert.equal((await stored(page)).length, count + 1);
     });
 
     await t.test("a second tab says another tab trains, and cannot learn", async () => {
