@@ -1,7 +1,7 @@
 // The page: talks to the engine's Worker, shows answers to rank, stores rankings in IndexedDB
 // before training uses them, watches the answers change, runs the blind test, and plots every term
 // of the objective as it trains.
-import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl, fromJsonl, putJudgement, allJudgements, clearJudgements, judgementsJsonl } from "./store.js";
+import { openStore, putRanking, allRankings, clearRankings, clearState, toJsonl, fromJsonl, putJudgement, allJudgements, clearJudgements, judgementsJsonl, putSetting } from "./store.js";
 import { Plots, LearningCurve, MethodsChart } from "./plots.js";
 import { Ranking } from "./ranking.js";
 import { LabClient } from "./lab-client.js";
@@ -260,6 +260,7 @@ async function applyOptions(key, label, value) {
   status.textContent = `Setting ${label} to ${value}…`;
   try {
     await call("setOptions", { options: { [key]: value } });
+    if (!forgetting) await putSetting(db, key, value); // kept over a reload, cleared by "forget"
     status.textContent = `${capital(label)} is now ${value}.`;
     clearError();
   } catch (e) {

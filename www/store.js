@@ -78,6 +78,24 @@ export async function sessionSeed(db, given = null) {
   }
 }
 
+// The settings the person changed ({key: value}, the lab's option names), kept with the state so a
+// reload or a second tab starts with them and "forget" clears them. Read and written in one
+// transaction, so two tabs' changes do not undo each other.
+export function putSetting(db, key, value) {
+  return tx(db, "readwrite", (s) => {
+    const r = s.get("settings");
+    r.onsuccess = () => s.put({ ...(r.result || {}), [key]: value }, "settings");
+  }, STATE);
+}
+
+export function getSettings(db) {
+  return tx(db, "readonly", (s) => s.get("settings"), STATE);
+}
+
+export function clearSettings(db) {
+  return tx(db, "readwrite", (s) => s.delete("settings"), STATE);
+}
+
 // A state the lab could not read is kept under its own key, out of the way of new saves.
 export function setAsideState(db, bytes) {
   return tx(db, "readwrite", (s) => { s.put(bytes, `unreadable-${Date.now()}`); s.delete("latest"); }, STATE);

@@ -4,7 +4,7 @@
 // (offered, submit, ask, blind pairs) go straight to the lab and never wait for an iteration; the
 // calls that need the trained models wait in line behind the running iteration.
 import init, { Lab } from "./pkg/rlhf_lab.js";
-import { openStore, putState, getState, setAsideState, allRankings, putRanking, sessionSeed } from "./store.js";
+import { openStore, putState, getState, setAsideState, allRankings, putRanking, sessionSeed, getSettings, clearSettings } from "./store.js";
 import { ShardPool, shardCount } from "./shards.js";
 import { engineBuild } from "./simd.js";
 import { afterForget, trainingLock } from "./forget.js";
@@ -170,12 +170,24 @@ const handlers = {
     }
     // a stored session goes on with its seed; a new one takes the page's ?seed= or draws one
     let seed = forcedSeed ?? null;
+    let settings = {};
     if (dbName) {
       await afterForget(dbName); // another tab may be clearing the store
       db = await openStore(dbName);
       seed = await sessionSeed(db, forcedSeed);
+      settings = (await getSettings(db)) || {};
     }
-    lab = await Lab.create(config, weights, tokenizer, { ...options, ...(seed === null ? {} : { seed }) }, choice.gpu, pool || undefined);
+    const seeded = seed === null ? {} : { seed };
+    let settingsNotice = null;
+    try {
+      lab = await Lab.create(config, weights, tokenizer, { ...settings, ...options, ...seeded }, choice.gpu, pool || undefined);
+    } catch (e) {
+      if (!Object.keys(settings).length) throw e;
+      // settings stored by another version of the page may not apply to this one
+      await clearSettings(db);
+      lab = await Lab.create(config, weights, tokenizer, { ...options, ...seeded }, choice.gpu, pool || undefined);
+      settingsNotice = `Your stored settings could not be applied (${e.message}), so this session goes on with the defaults.`;
+    }
     owner = await claimTraining(dbName);
     let state = { restored: null, notice: null };
     let rankings = 0;
@@ -186,6 +198,7 @@ const handlers = {
     }
     post("progress", { label: "sampling the first answers", got: 1, total: 1 });
     await inLine(() => lab.start());
+    if (settingsNotice) state.notice = [state.notice, settingsNotice].filter(Boolean).join(" ");
     return { adapter: lab.adapter, build: { name: build.name, label: build.label }, choice, owner, seed, parameters: lab.parameters, describe: lab.describe(), rankings, offer: lab.offered(), ...state };
   },
   offered() {

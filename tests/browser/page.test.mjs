@@ -325,6 +325,7 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
     await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
     await page.waitForFunction((n) => document.getElementById("ranking-count").textContent.startsWith(`${n} `), rs.length);
     assert.doesNotMatch(await page.getAttribute("#banner", "class"), /error/, await page.textContent("#banner"));
+    assert.equal(await page.inputValue("#setting-k"), "9", "the setting survives the reload");
     await trainUntil(page, 4, "cheerful");
 
     await t.test("learning paused, a person who ranked every group of the batch gets another answered on the spot", async () => {
@@ -365,6 +366,21 @@ test("K = 9 trains and survives a reload; a second tab does not train over the f
       await trainUntil(page, 1, "cheerful");
       const keys = await savedKeys(page);
       assert.ok(keys.includes("latest") && keys.some((k) => String(k).startsWith("unreadable-")), JSON.stringify(keys));
+    });
+
+    await t.test("stored settings this page cannot apply give way to the defaults, and the page says so", async () => {
+      await page.evaluate(() => new Promise((resolve) => {
+        const req = indexedDB.open("rlhf-lab-tiny");
+        req.onsuccess = () => {
+          const tx = req.result.transaction("state", "readwrite");
+          tx.objectStore("state").put({ k: 99 }, "settings");
+          tx.oncomplete = () => { req.result.close(); resolve(); };
+        };
+      }));
+      await page.reload();
+      await page.waitForSelector("body[data-ready='1']", { timeout: 180_000 });
+      assert.match(await page.textContent("#banner"), /stored settings could not be applied .*goes on with the defaults/);
+      assert.equal(await page.inputValue("#setting-k"), "6");
     });
 
     await t.test("\"Forget everything\" while it learns starts a new session: no rankings, the base model, a seed of its own", async () => {
