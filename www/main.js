@@ -260,7 +260,8 @@ async function applyOptions(key, label, value) {
   status.textContent = `Setting ${label} to ${value}…`;
   try {
     await call("setOptions", { options: { [key]: value } });
-    if (!forgetting) await putSetting(db, key, value); // kept over a reload, cleared by "forget"
+    // kept over a reload, cleared by "forget"
+    if (!forgetting) await putSetting(db, key, value).catch((e) => warn(`${capital(label)} applies, but could not be stored (${e.message}): a reload will go back to the default.`));
     status.textContent = `${capital(label)} is now ${value}.`;
     clearError();
   } catch (e) {
