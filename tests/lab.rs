@@ -1,5 +1,6 @@
 //! The person's loop in the library, on `tiny`: the group on offer, the next one at once (from the
-//! same batch while the engine has not sampled a new one), an iteration only after a new ranking,
+//! same batch while the engine has not sampled a new one, answered on the spot once the batch ran
+//! out), an iteration only after a new ranking,
 //! a question of one's own answered and taken into the next batch, and the notes a person reads.
 
 use pollster::block_on;

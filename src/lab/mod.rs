@@ -253,13 +253,8 @@ impl<E: Engine> Lab<E> {
     /// iteration: the group to rank now. The next batch includes the question too.
     pub async fn ask(&self, prompt: &str) -> Result<Offer> {
         let ids = self.tok.prompt_ids(prompt, self.model.n_ctx)?;
-        let cfg = self.settings.get();
         let seed = crate::settings::SALT_ASK ^ self.desk.borrow().issued();
-        let responses = {
-            let _turn = crate::turns::take().await;
-            let mut s = self.serving.borrow_mut();
-            answers(&mut s.policy, &self.tok, &ids, cfg.k, &cfg.sample(), seed).await?
-        };
+        let responses = self.served_answers(&ids, seed).await?;
         let notes = self.notes(prompt, &responses);
         let mut d = self.desk.borrow_mut();
         if !d.asked.iter().any(|p| p == prompt) {
@@ -283,15 +278,10 @@ impl<E: Engine> Lab<E> {
         if issued == 0 {
             return Ok(None);
         }
-        let cfg = self.settings.get();
-        let mut rng = crate::rng::Rng::new(cfg.seed ^ crate::settings::SALT_MORE ^ issued);
+        let mut rng = crate::rng::Rng::new(self.settings.get().seed ^ crate::settings::SALT_MORE ^ issued);
         let prompt = rng.choose(&self.train_prompts()).clone();
         let ids = self.tok.prompt_ids(&prompt, self.model.n_ctx)?;
-        let responses = {
-            let _turn = crate::turns::take().await;
-            let mut s = self.serving.borrow_mut();
-            answers(&mut s.policy, &self.tok, &ids, cfg.k, &cfg.sample(), rng.next_u64()).await?
-        };
+        let responses = self.served_answers(&ids, rng.next_u64()).await?;
         let notes = self.notes(&prompt, &responses);
         let mut d = self.desk.borrow_mut();
         // a new batch came while these were sampled: its groups are the newer policy's
@@ -299,6 +289,15 @@ impl<E: Engine> Lab<E> {
             return Ok(Some(offer));
         }
         Ok(Some(d.hand_out(prompt, responses, false, notes)))
+    }
+
+    /// K answers to a prompt by the serving copy (the policy as it stood after the last
+    /// iteration), sampled between an iteration's steps rather than after it.
+    async fn served_answers(&self, ids: &[u32], seed: u64) -> Result<Vec<String>> {
+        let cfg = self.settings.get();
+        let _turn = crate::turns::take().await;
+        let mut s = self.serving.borrow_mut();
+        answers(&mut s.policy, &self.tok, ids, cfg.k, &cfg.sample(), seed).await
     }
 }
 
