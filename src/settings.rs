@@ -32,9 +32,9 @@ pub struct AlignConfig {
     /// runs gets per ranking what the loop the benchmark measures gives (one ranking per
     /// iteration), instead of sharing one iteration's training among the rankings that came in
     /// during the last (measured on the page, README "A person's session"). At most 2: an
-    /// iteration of two took 31 to 44 s in the page on the 2-core machine (one: about 20 s), in
-    /// which a person reading 10 s per group ranks four groups of the batch's six, so a group is
-    /// always on offer.
+    /// iteration of two took 31 to 44 s in the page on the 2-core machine when this was set (one:
+    /// about 20 s), in which a person reading 10 s per group ranks three or four groups, a batch's
+    /// four at K = 8; one who ranks them all gets a group answered on the spot (`Lab::more`).
     #[serde(default = "two_updates")]
     pub max_updates: usize,
     /// The order in which an iteration's groups are offered for ranking.
@@ -42,9 +42,10 @@ pub struct AlignConfig {
     /// Answers of each offered group drawn from the frozen SFT model instead of the policy (at
     /// most K − 1): rankings then compare the policy's answers with SFT's, the comparison the
     /// win-rate makes, where the policy's own answers alone may carry no signal. The policy still
-    /// learns from its own rollouts only. 2 of K = 6 from the 9th ranking (`offer_sft_from`): that
-    /// met its rule over 18 runs to 64 rankings (README, "SFT's answers in the ranked group from
-    /// the 9th ranking"); drawn for the first groups of a batch only (`sft_offered_groups`).
+    /// learns from its own rollouts only. 2 of K from the 9th ranking (`offer_sft_from`): with
+    /// K = 6 that met its rule over 18 runs to 64 rankings (README, "SFT's answers in the ranked
+    /// group from the 9th ranking"), and K = 8 was measured with it; drawn for the first groups of
+    /// a batch only (`sft_offered_groups`).
     #[serde(default)]
     pub offer_sft: usize,
     /// Rankings learned from before SFT's answers join the offered groups: the first rankings
@@ -54,11 +55,11 @@ pub struct AlignConfig {
     #[serde(default)]
     pub offer_sft_from: usize,
     /// Answers per prompt, 2 to 9: rollouts come in groups of K, and a ranking orders one group.
-    /// 6 by default: a ranking then gives 15 pairs instead of K = 4's 6, for 1.5x the answers to
-    /// read (InstructGPT ranked 4 to 9 for this reason); over 18 runs to 64 rankings it met each
-    /// of issue 15's counts at least as often as K = 4 (README, "K = 6 answers per ranking"). K = 8
-    /// lifted the first rankings and gloomy-with-noise's stuck starts, and over 18 runs fell one
-    /// pair of 96 short of its rule (README, "K = 8 answers per ranking").
+    /// 8 by default: a ranking then gives 28 pairs (K = 6: 15, K = 4: 6), for 8/6 of K = 6's
+    /// answers to read (InstructGPT ranked 4 to 9 for this reason). Over 36 runs to 64 rankings
+    /// (seeds 1 to 6) it met each of issue 15's counts at least as often as K = 6, and it lifted
+    /// the first rankings and gloomy-with-noise's stuck starts (README, "K = 8 answers per
+    /// ranking"); K = 6 had done the same against K = 4 ("K = 6 answers per ranking").
     pub k: usize,
     pub rm: RmFit,
     /// Responses sampled for each iteration.
@@ -86,7 +87,7 @@ impl Default for AlignConfig {
             label_selection: Selection::First,
             offer_sft: 2,
             offer_sft_from: 8,
-            k: 6,
+            k: 8,
             rm: RmFit {
                 mode: RmMode::Warm,
                 epochs: 4,
