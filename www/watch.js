@@ -2,10 +2,14 @@
 // the reward model's scores; a slider replays earlier iterations. Model text is always text.
 
 // The trust note averages over the last 4 iterations that measured it (a ranking each at a person's
-// pace: recent enough to follow the fit, 24 pairs to mean something). 24 pairs ordered at chance
-// measure 0.5 ± 0.1, so a share under 0.65 cannot be told from guessing.
+// pace: recent enough to follow the fit, 24 pairs at K = 4 and 112 at K = 8 to mean something). 24
+// pairs ordered at chance measure 0.5 ± 0.1, so a share under 0.65 cannot be told from guessing.
 const TRUST_SPAN = 4;
 const GUESSING = 0.65;
+// Up to this many rankings a reward model that guesses has not learned the preference yet; later it
+// has learned something, and what it fails on is the newest rankings (answers that now differ in
+// ways the earlier rankings did not cover, or rankings that vary: seen in 48-ranking sessions).
+const EARLY = 8;
 
 // How far to trust the reward model's scores as of record i: the share of pairs in the last few
 // rankings that it ordered as they were ranked before it learned from them (rm_new_accuracy; an
@@ -24,7 +28,11 @@ export function trustNote(history, i = history.length - 1) {
   const n = Math.max(1, (history.at(i).rankings ?? 0) - (j >= 0 ? history.at(j).rankings ?? 0 : 0));
   const share = shares.reduce((x, y) => x + y, 0) / shares.length;
   const how = `How far to trust these scores: before learning them, the reward model ordered ${Math.round(100 * share)}% of the pairs of the last ${n === 1 ? "ranking" : `${n} rankings`} as they were ranked (50% is chance).`;
-  return share < GUESSING ? `${how} It has not learned this preference yet: its scores of new answers are close to guesses.` : how;
+  if (share >= GUESSING) return how;
+  const why = (history.at(i).rankings ?? 0) <= EARLY
+    ? "It has not learned this preference yet"
+    : "It does not predict your latest rankings from your earlier ones (the answers may now differ in ways those did not cover, or your rankings vary)";
+  return `${how} ${why}: its scores of new answers are close to guesses.`;
 }
 
 export class Watch {

@@ -29,3 +29,11 @@ test("under 65% the note says the scores are close to guesses; without a measure
   assert.equal(trustNote(history([{ rankings: 1, rm_new_accuracy: null }])), "");
   assert.equal(trustNote(history([])), "");
 });
+
+test("past the 8th ranking a guessing reward model is said to miss the latest rankings, not to know nothing", () => {
+  const at = (rankings) => trustNote(history([{ rankings, rm_new_accuracy: 0.54 }]));
+  assert.match(at(8), /It has not learned this preference yet: its scores of new answers are close to guesses\.$/);
+  assert.match(at(9), /It does not predict your latest rankings from your earlier ones .*: its scores of new answers are close to guesses\.$/);
+  assert.doesNotMatch(at(48), /not learned/);
+  assert.doesNotMatch(trustNote(history([{ rankings: 48, rm_new_accuracy: 0.95 }])), /guesses/);
+});
