@@ -25,11 +25,12 @@ export function trustNote(history, i = history.length - 1) {
   }
   if (!shares.length) return "";
   // the rankings those iterations learned from (an iteration may take several)
-  const n = Math.max(1, (history.at(i).rankings ?? 0) - (j >= 0 ? history.at(j).rankings ?? 0 : 0));
+  const rankings = history.at(i).rankings ?? 0;
+  const n = Math.max(1, rankings - (j >= 0 ? history.at(j).rankings ?? 0 : 0));
   const share = shares.reduce((x, y) => x + y, 0) / shares.length;
   const how = `How far to trust these scores: before learning them, the reward model ordered ${Math.round(100 * share)}% of the pairs of the last ${n === 1 ? "ranking" : `${n} rankings`} as they were ranked (50% is chance).`;
   if (share >= GUESSING) return how;
-  const why = (history.at(i).rankings ?? 0) <= EARLY
+  const why = rankings <= EARLY
     ? "It has not learned this preference yet"
     : "It does not predict your latest rankings from your earlier ones (the answers may now differ in ways those did not cover, or your rankings vary)";
   return `${how} ${why}: its scores of new answers are close to guesses.`;
