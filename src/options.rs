@@ -136,6 +136,7 @@ macro_rules! options {
                         $set;
                     }
                 )*
+                gamma_rows_fit(&c)?;
                 *cfg = c;
                 Ok(())
             }
@@ -162,6 +163,18 @@ macro_rules! options {
             out
         }
     };
+}
+
+/// The γ term's batch, prose and favourites together, must fit the engines' rows (at least K_MAX
+/// whatever the batch).
+fn gamma_rows_fit(c: &AlignConfig) -> Result<()> {
+    let (prose, favourites) = (c.ppo.ptx_rows, c.ppo.favourites);
+    if prose + favourites > K_MAX {
+        return Err(bad(format!(
+            "prose rows per step ({prose}) and favourite answers per step ({favourites}) must add up to at most {K_MAX}: lower one of them"
+        )));
+    }
+    Ok(())
 }
 
 /// The camelCase key of a snake_case field name (as serde writes it).
@@ -286,9 +299,12 @@ options! {
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.ppo.kl_per_ranking.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_per_ranking = Some(v);
     favourites: usize, "favourites", "favourite answers per step", "Rows of each PPO-ptx step's γ term taken from the answers the rankings put first (loss on the answer), beside the pretraining prose.",
-        // the γ term's batch must fit the engines' rows, at least K_MAX whatever the batch
-        |m| Range::Count { min: 0, max: K_MAX - crate::methods::ppo::PTX_ROWS }, page false,
+        // with the prose rows, at most K_MAX (`gamma_rows_fit`)
+        |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
         get |c| c.ppo.favourites, set |c, v| c.ppo.favourites = v;
+    ptx_rows: usize, "ptx-rows", "prose rows per step", "Rows of pretraining prose (64 tokens each) in each PPO-ptx step's γ term; the term is a mean over its tokens, so more rows weigh the prose more.",
+        |m| Range::Count { min: 1, max: K_MAX }, page false,
+        get |c| c.ppo.ptx_rows, set |c, v| c.ppo.ptx_rows = v;
     dpo_beta: f32, "dpo-beta", "DPO's β", "β of DPO's implicit reward β·log(π/π_SFT).",
         |m| Range::Real { min: 0.0, max: 10.0, open: true }, page false,
         get |c| c.dpo.beta, set |c, v| c.dpo.beta = v;

@@ -38,6 +38,11 @@ fn every_alignment_option_is_checked_before_any_work() {
     refused(&align(&["--max-tokens", "0"]), "the answer length in tokens must be 1 to 126, got 0");
     refused(&align(&["--temperature", "0"]), "the temperature must be a number in (0, 10], got 0");
     refused(&align(&["--k", "10"]), "K (answers per ranking) must be 2 to 9, got 10");
+    refused(&align(&["--ptx-rows", "0"]), "prose rows per step must be 1 to 9, got 0");
+    refused(
+        &align(&["--ptx-rows", "8", "--favourites", "2"]),
+        "prose rows per step (8) and favourite answers per step (2) must add up to at most 9: lower one of them",
+    );
     refused(&align(&["--eval-samples", "0"]), "invalid value '0' for '--eval-samples <EVAL_SAMPLES>': must be at least 1, got 0");
     refused(&align(&["--beta", "x"]), "invalid value 'x' for '--beta <BETA>': 'x' is not a valid number");
     refused(&align(&["--baseline", "critic"]), "invalid value 'critic' for '--baseline <BASELINE>': must be value or group, not 'critic'");

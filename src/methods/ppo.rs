@@ -22,10 +22,6 @@ pub const INFO: MethodInfo = MethodInfo {
     summary: "InstructGPT's method: the policy samples answers, the reward model scores them, and the clipped surrogate moves the policy toward the better ones, held near SFT by a KL penalty and by γ times the pretraining log-likelihood.",
 };
 
-/// Pretraining rows of one PPO-ptx step: 4×64 = 256 tokens, about as many as a policy minibatch's
-/// answers (8 × ~35), so neither side of a step dominates its cost.
-pub const PTX_ROWS: usize = 4;
-
 #[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct PpoConfig {
     /// KL penalty coefficient β (the paper: 0.02).
@@ -65,6 +61,14 @@ pub struct PpoConfig {
     /// model (0: the γ term is pretraining prose alone, InstructGPT's).
     #[serde(default)]
     pub favourites: usize,
+    /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
+    /// its rows' tokens, so more rows weigh the prose more against the favourites.
+    #[serde(default = "four_rows")]
+    pub ptx_rows: usize,
+}
+
+fn four_rows() -> usize {
+    PpoConfig::default().ptx_rows
 }
 
 impl Default for PpoConfig {
@@ -86,6 +90,9 @@ impl Default for PpoConfig {
             kl_ceiling: None,
             kl_per_ranking: None,
             favourites: 0,
+            // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
+            // neither side of a step dominates its cost
+            ptx_rows: 4,
             // responses over which β may move by ±20%; short, because runs here are short
             kl_horizon: 100.0,
         }
@@ -518,7 +525,7 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         // the same for every step of the update: the rankings do not change within it
         let favourites = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
         let ptx = || {
-            let prose = pretraining.batch(PTX_ROWS);
+            let prose = pretraining.batch(ppo.ptx_rows);
             Ok(add_favourites(prose, ppo.favourites, &favourites, rankings, prompt_lens, pad, &mut pretraining.rng))
         };
         let value = self.value.as_mut().map(|(v, h)| (v, h));
