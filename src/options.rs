@@ -166,8 +166,8 @@ macro_rules! options {
 }
 
 /// The γ term's batch, prose and favourites together, must fit the engines' rows (at least K_MAX
-/// whatever the batch).
-fn gamma_rows_fit(c: &AlignConfig) -> Result<()> {
+/// whatever the batch). Checked with the options and again by the lab, whatever built its config.
+pub fn gamma_rows_fit(c: &AlignConfig) -> Result<()> {
     let (prose, favourites) = (c.ppo.ptx_rows, c.ppo.favourites);
     if prose + favourites > K_MAX {
         return Err(bad(format!(

@@ -227,12 +227,25 @@ fn sft_answers_join_the_offered_groups_only_once_offer_sft_from_rankings_are_lea
 }
 
 #[test]
+fn a_config_whose_gamma_term_does_not_fit_the_engines_is_refused_by_the_lab() {
+    let d = AlignConfig::default();
+    let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
+    let model = ck.cfg;
+    let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
+    let cfg = AlignConfig { ppo: rlhf_lab::methods::ppo::PpoConfig { favourites: 2, ptx_rows: 8, ..d.ppo }, ..d };
+    let err = Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).err().expect("refused");
+    assert!(err.to_string().contains("must add up to at most 9"), "{err}");
+}
+
+#[test]
 fn the_persons_favourite_answers_pull_the_policy_toward_them_when_asked() {
     // the same lab, the same ranking, with and without favourites in the γ term: the answer
-    // ranked first gains more log-likelihood under the policy with them
+    // ranked first gains more log-likelihood under the policy with them (4 rows of prose: with
+    // the 5 favourites the γ term fills the engines' 9 rows)
     let gain = |favourites: usize| {
         let d = AlignConfig::default();
-        let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ppo: rlhf_lab::methods::ppo::PpoConfig { favourites, ..d.ppo }, ..d });
+        let ppo = rlhf_lab::methods::ppo::PpoConfig { favourites, ptx_rows: 4, ..d.ppo };
+        let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ppo, ..d });
         block_on(lab.start()).unwrap();
         let o = lab.offered().unwrap();
         let (prompt, first) = (o.prompt.clone(), o.responses[1].clone());

@@ -98,6 +98,7 @@ impl<E: Engine> Lab<E> {
         if !(crate::reward::K_MIN..=K_MAX).contains(&cfg.k) {
             bail!("K must be between {} and {K_MAX}, got {}", crate::reward::K_MIN, cfg.k);
         }
+        crate::options::gamma_rows_fit(&cfg)?;
         let mut sft_engine = make(sft.to_vec(), K_MAX, model.n_ctx)?;
         sft_engine.freeze();
         let mut policy_copy = make(sft.to_vec(), K_MAX, model.n_ctx)?;
