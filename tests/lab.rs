@@ -15,11 +15,15 @@ fn lab() -> Lab<CpuGpt> {
     lab_with(AlignConfig::default())
 }
 
-fn lab_with(cfg: AlignConfig) -> Lab<CpuGpt> {
+fn try_lab_with(cfg: AlignConfig) -> rlhf_lab::error::Result<Lab<CpuGpt>> {
     let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
     let model = ck.cfg;
     let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
-    Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).unwrap()
+    Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make))
+}
+
+fn lab_with(cfg: AlignConfig) -> Lab<CpuGpt> {
+    try_lab_with(cfg).unwrap()
 }
 
 fn ranking(o: &rlhf_lab::lab::Offer) -> Ranking {
@@ -229,11 +233,8 @@ fn sft_answers_join_the_offered_groups_only_once_offer_sft_from_rankings_are_lea
 #[test]
 fn a_config_whose_gamma_term_does_not_fit_the_engines_is_refused_by_the_lab() {
     let d = AlignConfig::default();
-    let ck = Checkpoint::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/assets/tiny")).unwrap();
-    let model = ck.cfg;
-    let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
     let cfg = AlignConfig { ppo: rlhf_lab::methods::ppo::PpoConfig { favourites: 2, ptx_rows: 8, ..d.ppo }, ..d };
-    let err = Lab::new(ck.params.clone(), ck.cfg, Tokenizer::from_json(&ck.tokenizer_json).unwrap(), cfg, Box::new(make)).err().expect("refused");
+    let err = try_lab_with(cfg).err().expect("refused");
     assert!(err.to_string().contains("must add up to at most 9"), "{err}");
 }
 
