@@ -13,7 +13,7 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::rng::Rng;
-use rlhf_lab::shard::{shard_rows, split_rows, LocalShard, Shard, Sharded};
+use rlhf_lab::shard::{shard_rows, split_rows, split_work, LocalShard, Shard, Sharded};
 use rlhf_lab::surrogate::{PolicyBatch, PtxBatch};
 use rlhf_lab::thread_shard::ThreadShard;
 
@@ -79,6 +79,22 @@ fn rows_split_evenly_and_in_order() {
     assert_eq!(split_rows(2, 3), vec![(0, 1), (1, 1), (2, 0)]);
     assert_eq!(split_rows(8, 4), vec![(0, 2), (2, 2), (4, 2), (6, 2)]);
     assert_eq!(shard_rows(9, 2), 5);
+}
+
+#[test]
+fn rows_split_by_their_tokens_within_each_shards_rows() {
+    // the γ batch: 8 prose rows of 128 and one answer of 30; by rows 640 against 414 tokens
+    let gamma = [vec![128; 8], vec![30]].concat();
+    assert_eq!(split_work(&gamma, 2, 5), vec![(0, 4), (4, 5)]);
+    // equal rows keep the even split, the first shards the extra row
+    assert_eq!(split_work(&[64; 9], 2, 5), split_rows(9, 2));
+    assert_eq!(split_work(&[10; 8], 3, 3), split_rows(8, 3));
+    // one long row: the others take what their rows allow (4 and 5), not 1 and 8
+    assert_eq!(split_work(&[100, 1, 1, 1, 1, 1, 1, 1, 1], 2, 5), vec![(0, 4), (4, 5)]);
+    // 50+10 | 10+10+40 | 40: busiest 60 (by rows 50+10 | 10+10 | 40+40, busiest 80)
+    assert_eq!(split_work(&[50, 10, 10, 10, 40, 40], 3, 3), vec![(0, 2), (2, 3), (5, 1)]);
+    // more shards than rows
+    assert_eq!(split_work(&[7, 3], 3, 3), vec![(0, 1), (1, 1), (2, 0)]);
 }
 
 #[test]
