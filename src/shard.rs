@@ -37,14 +37,22 @@ pub trait Shard {
 
 /// Rows of a batch of `b` for each of `s` shards: (first row, rows), the first shards one more.
 pub fn split_rows(b: usize, s: usize) -> Vec<(usize, usize)> {
-    let (base, extra) = (b / s, b % s);
+    in_order(even_counts(b, s))
+}
+
+/// Rows per shard of an even split: `b / s` each, the first `b % s` shards one more.
+fn even_counts(b: usize, s: usize) -> Vec<usize> {
+    (0..s).map(|i| b / s + usize::from(i < b % s)).collect()
+}
+
+/// (first row, rows) of each shard given its rows, the shards taking the batch in order.
+fn in_order(counts: Vec<usize>) -> Vec<(usize, usize)> {
     let mut start = 0;
-    (0..s)
-        .map(|i| {
-            let n = base + usize::from(i < extra);
-            let r = (start, n);
+    counts
+        .into_iter()
+        .map(|n| {
             start += n;
-            r
+            (start - n, n)
         })
         .collect()
 }
@@ -53,9 +61,9 @@ pub fn split_rows(b: usize, s: usize) -> Vec<(usize, usize)> {
 /// busiest shard has the fewest tokens (`lens`, a row's length without its padding), no shard over
 /// `cap` rows; among those the one nearest to equal rows. A row costs about its tokens forward and
 /// backward, and the γ term's batch is full prose rows beside one short favourite answer: split by
-/// rows, one core did 5 prose rows while the other did 3 and the answer, then waited.
+/// rows, one core did 3 prose rows while the other did 1 and the answer, then waited.
 pub fn split_work(lens: &[usize], s: usize, cap: usize) -> Vec<(usize, usize)> {
-    let even: Vec<usize> = split_rows(lens.len(), s).into_iter().map(|(_, n)| n).collect();
+    let even = even_counts(lens.len(), s);
     let cost = |counts: &[usize]| {
         let mut start = 0;
         let busiest = counts
@@ -68,14 +76,8 @@ pub fn split_work(lens: &[usize], s: usize, cap: usize) -> Vec<(usize, usize)> {
         let moved: usize = counts.iter().zip(&even).map(|(&n, &e)| n.abs_diff(e)).sum();
         (busiest, moved)
     };
-    let best = row_counts(lens.len(), s, cap).into_iter().min_by_key(|c| cost(c)).unwrap_or(even);
-    let mut start = 0;
-    best.into_iter()
-        .map(|n| {
-            start += n;
-            (start - n, n)
-        })
-        .collect()
+    let best = row_counts(lens.len(), s, cap).into_iter().min_by_key(|c| cost(c));
+    in_order(best.unwrap_or_else(|| even.clone()))
 }
 
 /// Every way to give `b` rows to `s` shards in order with at most `cap` each: the rows per shard

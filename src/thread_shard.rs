@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::shard::Shard;
 
 /// The command line's threads when not told: one per core, at most 4 (a policy minibatch of 8 rows
-/// and a γ batch of 9 leave a finer split little to do).
+/// and a γ batch of 5 (up to 9) leave a finer split little to do).
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
 }

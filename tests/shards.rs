@@ -83,8 +83,11 @@ fn rows_split_evenly_and_in_order() {
 
 #[test]
 fn rows_split_by_their_tokens_within_each_shards_rows() {
-    // the γ batch: 8 prose rows of 128 and one answer of 30; by rows 640 against 414 tokens
-    let gamma = [vec![128; 8], vec![30]].concat();
+    // the γ batch: 4 prose rows of 64 and one answer of 30; by rows 192 against 94 tokens
+    let gamma = [vec![64; 4], vec![30]].concat();
+    assert_eq!(split_work(&gamma, 2, 5), vec![(0, 2), (2, 3)]);
+    // with 8 prose rows: by rows 320 against 222 tokens
+    let gamma = [vec![64; 8], vec![30]].concat();
     assert_eq!(split_work(&gamma, 2, 5), vec![(0, 4), (4, 5)]);
     // equal rows keep the even split, the first shards the extra row
     assert_eq!(split_work(&[64; 9], 2, 5), split_rows(9, 2));
