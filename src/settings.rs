@@ -166,6 +166,7 @@ pub enum Selection {
 /// Salts that give each random stream of a run its own seed.
 pub const SALT_CORPUS: u64 = 0xC0;
 pub const SALT_PTX_EVAL: u64 = 0xE7A1;
+pub const SALT_PTX_SEEN: u64 = 0x5EE7;
 pub const SALT_HEAD: u64 = 0x2E;
 /// The win-rate's answers.
 pub const SALT_EVAL: u64 = 0xE7;

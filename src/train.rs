@@ -31,6 +31,27 @@ pub fn pretrain_stream(corpus: &Corpus, tok: &Tokenizer, seed: u64) -> Result<Ve
     Ok(ids)
 }
 
+/// Rows of T+1 tokens from documents laid end to end in a fresh random order for each row
+/// (each document closed by its end token), the first entered at a random token: predict every
+/// next token. Unlike windows of one fixed stream, no order of documents repeats for a model
+/// that reads the same few thousand tokens many times to learn by heart (the γ term over a long
+/// session). (B,T)
+pub fn docs_batch(docs: &[Vec<u32>], b: usize, t: usize, rng: &mut Rng) -> Batch {
+    let mut tokens = Vec::with_capacity(b * t);
+    let mut targets = Vec::with_capacity(b * t);
+    for _ in 0..b {
+        let first: &Vec<u32> = rng.choose(docs);
+        let mut row = first[rng.below(first.len())..].to_vec();
+        while row.len() < t + 1 {
+            let next: &Vec<u32> = rng.choose(docs);
+            row.extend_from_slice(next);
+        }
+        tokens.extend_from_slice(&row[..t]);
+        targets.extend(row[1..t + 1].iter().map(|&x| x as i32));
+    }
+    Batch { tokens, targets, b, t }
+}
+
 /// Random windows of T+1 tokens: predict every next token.
 pub fn lm_batch(stream: &[u32], b: usize, t: usize, rng: &mut Rng) -> Batch {
     let mut tokens = Vec::with_capacity(b * t);

@@ -53,6 +53,7 @@ fn the_defaults_raise_a_labelers_win_rate_on_tiny_and_the_same_seed_gives_the_sa
         "kl_k1",
         "kl_k3",
         "ptx_loglik",
+        "ptx_loglik_seen",
         "policy_loss",
         "value_loss",
         "entropy",

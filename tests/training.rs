@@ -11,8 +11,9 @@ use rlhf_lab::engine::Engine;
 use rlhf_lab::gpu::gpt::GpuGpt;
 use rlhf_lab::gpu::MatmulKind;
 use rlhf_lab::params::ParamLayout;
+use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
-use rlhf_lab::train::{lm_batch, pretrain_stream, sft_batch, train_loop};
+use rlhf_lab::train::{docs_batch, lm_batch, pretrain_stream, sft_batch, train_loop};
 
 fn setup() -> (Preset, Corpus, Tokenizer, Vec<u32>) {
     let p = preset("tiny").unwrap();
@@ -106,4 +107,42 @@ fn the_same_seed_gives_the_same_weights_on_each_engine() {
     // and a different seed gives different weights
     let other = ParamLayout::new(&p.model).init(4);
     assert_ne!(other, init);
+}
+
+#[test]
+fn prose_rows_lay_whole_documents_end_to_end_in_a_fresh_order_each_row() {
+    const END: u32 = 0;
+    // document i: [10i+1, 10i+2, (10i+3,) END], so every token says which document it is from
+    let docs: Vec<Vec<u32>> = (1..=5).map(|i| (1..=2 + i % 2).map(|j| 10 * i + j).chain([END]).collect()).collect();
+    let (b, t) = (200, 9);
+    let batch = docs_batch(&docs, b, t, &mut Rng::new(3));
+    assert_eq!((batch.tokens.len(), batch.targets.len()), (b * t, b * t));
+    let mut followers = std::collections::HashSet::new();
+    for r in 0..b {
+        let (x, y) = (&batch.tokens[r * t..(r + 1) * t], &batch.targets[r * t..(r + 1) * t]);
+        assert!(x[1..].iter().zip(&y[..t - 1]).all(|(&a, &b)| a as i32 == b), "targets are the next tokens");
+        let row: Vec<u32> = x.iter().copied().chain([y[t - 1] as u32]).collect();
+        // split after each end token: a document's tail, whole documents, then a document's head
+        let pieces: Vec<&[u32]> = row.split_inclusive(|&x| x == END).collect();
+        for (i, p) in pieces.iter().enumerate() {
+            // a lone end token is the tail of any document
+            let doc = p.iter().find(|&&x| x != END).map_or(&docs[0], |&x| &docs[x as usize / 10 - 1]);
+            let whole = i > 0 && i + 1 < pieces.len();
+            let fits = if whole {
+                *p == &doc[..]
+            } else if i == 0 {
+                doc.ends_with(p)
+            } else {
+                doc.starts_with(p)
+            };
+            assert!(fits, "row {r}: piece {i} {p:?} of {row:?} against document {doc:?}");
+        }
+        for w in pieces.windows(2) {
+            if w[0][0] != END && w[1][0] != END {
+                followers.insert((w[0][0] / 10, w[1][0] / 10));
+            }
+        }
+    }
+    // one fixed stream would give each document one follower: here every pair turns up
+    assert!(followers.len() > 20, "document orders seen: {followers:?}");
 }

@@ -17,7 +17,7 @@ use rlhf_lab::corpus::prompt_split;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::error::{Error, ErrorKind, Result};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
-use rlhf_lab::lab::{best_of_n_win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, WinRateProtocol};
+use rlhf_lab::lab::{best_of_n_win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, Prose, WinRateProtocol};
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::methods::MethodKind;
 use rlhf_lab::options::{OptionValue, Options};
@@ -482,7 +482,8 @@ fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train
     let cfg = lab.config();
     let summary = serde_json::json!({
         "labeler": r.labeler.name(), "noise": r.noise, "lag": r.lag, "method": cfg.method.info().name, "win_rate_vs_sft": last.win_rate_vs_sft, "kl": progress.kl,
-        "ptx_loglik_sft": block_on(lab.ptx_loglik(true))?, "ptx_loglik_aligned": last.ptx_loglik, "seconds_training": train_s,
+        "ptx_loglik_sft": block_on(lab.ptx_loglik(Prose::HeldOut, true))?, "ptx_loglik_aligned": last.ptx_loglik,
+        "ptx_loglik_seen_sft": block_on(lab.ptx_loglik(Prose::Seen, true))?, "ptx_loglik_seen_aligned": block_on(lab.ptx_loglik(Prose::Seen, false))?, "seconds_training": train_s,
         "rankings": n, "iterations": progress.iterations, "beta": progress.beta, "gamma": cfg.ppo.gamma,
         "eval_prompts": r.eval_prompts, "eval_samples": r.eval_samples, "config": cfg,
     });

@@ -33,7 +33,7 @@ pub use curve::{answers_to, best_of_n_win_rate, win_rate, Cadence, CurvePoint, W
 pub use desk::Offer;
 pub use export::Exported;
 pub use record::Record;
-pub use trainer::{update_rounds, IterationMetrics};
+pub use trainer::{update_rounds, IterationMetrics, Prose};
 pub use views::{Inspection, Watched};
 
 use crate::bail;
@@ -402,9 +402,9 @@ impl<E: Engine> Lab<E> {
         Ok(Progress { iterations: tr.iteration, rankings_taken: tr.data_len(), kl: tr.last_kl, beta: tr.beta })
     }
 
-    /// Mean per-token log-likelihood of the held-out pretraining batch under the policy (or SFT).
-    pub async fn ptx_loglik(&self, reference: bool) -> Result<f32> {
+    /// Mean per-token log-likelihood of a fixed pretraining batch under the policy (or SFT).
+    pub async fn ptx_loglik(&self, prose: Prose, reference: bool) -> Result<f32> {
         let _turn = crate::turns::take().await;
-        self.trainer()?.ptx_loglik(reference).await
+        self.trainer()?.ptx_loglik(prose, reference).await
     }
 }

@@ -4,7 +4,7 @@
 //! of the policy brought up to date.
 
 use super::curve::{answers_to, win_rate_of, CurvePoint, WinRateProtocol, B_SEEDS};
-use super::trainer::{IterationMetrics, Trainer};
+use super::trainer::{IterationMetrics, Prose, Trainer};
 use super::views::Watched;
 use super::{Lab, Selection};
 use crate::clock::now_ms;
@@ -165,7 +165,7 @@ async fn evaluate<E: Engine>(tr: &mut Trainer<E>, labeler: &Labeler, protocol: W
     let aligned = answers_to(&mut tr.policy, &tr.tok, &prompts, protocol.samples, &sc, seed).await?;
     let sft = tr.reference_answers(&prompts, protocol.samples, seed + B_SEEDS).await?;
     let win = win_rate_of(labeler, &prompts, &aligned, &sft);
-    let ptx = tr.ptx_loglik(false).await?;
+    let ptx = tr.ptx_loglik(Prose::HeldOut, false).await?;
     Ok(CurvePoint {
         labeler: labeler.name(),
         rankings: tr.data_len(),

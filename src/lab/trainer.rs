@@ -19,9 +19,9 @@ use crate::reward::{dialogue_ids, Agreement, Ranking, RmFit, RmMode, RmReport, S
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
-use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL};
+use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN};
 use crate::tokenizer::Tokenizer;
-use crate::train::{lm_batch, Batch};
+use crate::train::{docs_batch, lm_batch, Batch};
 
 /// Every eighth prose document is held out for the pretraining log-likelihood metric.
 const PTX_EVAL_STRIDE: usize = 8;
@@ -51,6 +51,9 @@ pub struct IterationMetrics {
     pub update: UpdateMetrics,
     /// Mean per-token log-likelihood of a fixed held-out pretraining batch.
     pub ptx_loglik: f32,
+    /// The same on a fixed batch of the training prose the γ term reads: rising above the
+    /// held-out figure means the policy memorizes its prose rather than keeping the language.
+    pub ptx_loglik_seen: f32,
     /// E[r − β·KL] + γ·ptx log-likelihood.
     pub objective: f32,
     pub beta: f32,
@@ -70,8 +73,10 @@ pub struct Trainer<E: Engine> {
     pub(super) method: AnyMethod<E>,
     pub(super) train_prompts: Vec<String>,
     sft: Vec<f32>,
-    stream: Vec<u32>,
+    /// The training prose, a document a row, each closed by the end token.
+    prose: Vec<Vec<u32>>,
     ptx_eval: Batch,
+    ptx_seen: Batch,
     demo_ids: Vec<Vec<u32>>,
     rng: Rng,
     /// Every ranking so far, tokenized, and each one's prompt length.
@@ -94,6 +99,15 @@ pub struct Trainer<E: Engine> {
     /// The SFT reference's answers to the learning curve's prompts, with what drew them: the
     /// reference never changes, and every point of a curve draws them with the same seeds.
     reference_answers: Option<(ReferenceDraw, Rc<Vec<Vec<String>>>)>,
+}
+
+/// Which fixed batch of prose a pretraining log-likelihood reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Prose {
+    /// Documents the γ term never reads: whether the policy keeps the language.
+    HeldOut,
+    /// Rows of the documents the γ term reads: above the held-out figure, the policy memorizes.
+    Seen,
 }
 
 /// What the reference's answers to held-out prompts depend on.
@@ -119,13 +133,18 @@ pub fn update_rounds(n: usize, fresh: usize, min: usize, catch_up: usize, most: 
     (catch + past).min(most.max(catch))
 }
 
-/// Prose for the pretraining mix, closed by the end token: (training stream, held-out stream).
-fn prose_streams(corpus: &Corpus, tok: &Tokenizer) -> Result<(Vec<u32>, Vec<u32>)> {
+/// Prose for the pretraining mix, each document closed by the end token: (training documents,
+/// the held-out ones as one stream).
+fn prose_docs(corpus: &Corpus, tok: &Tokenizer) -> Result<(Vec<Vec<u32>>, Vec<u32>)> {
     let (mut train, mut held) = (Vec::new(), Vec::new());
     for (i, doc) in corpus.prose.iter().enumerate() {
-        let s = if i % PTX_EVAL_STRIDE == 0 { &mut held } else { &mut train };
-        s.extend(tok.encode(doc)?);
-        s.push(tok.end);
+        let mut ids = tok.encode(doc)?;
+        ids.push(tok.end);
+        if i % PTX_EVAL_STRIDE == 0 {
+            held.extend(ids);
+        } else {
+            train.push(ids);
+        }
     }
     Ok((train, held))
 }
@@ -138,12 +157,13 @@ impl<E: Engine> Trainer<E> {
         // the pretraining mix is plain prose from the project's grammar; its held-out documents
         // give the log-likelihood metric and never enter a training batch
         let corpus = Corpus::generate(2000, cfg.seed ^ SALT_CORPUS);
-        let (stream, held) = prose_streams(&corpus, &tok)?;
+        let (prose, held) = prose_docs(&corpus, &tok)?;
         let ptx_t = t.min(PTX_T);
-        if stream.len() < 4 * ptx_t || held.len() < 2 * ptx_t {
+        if prose.iter().map(Vec::len).sum::<usize>() < 4 * ptx_t || held.len() < 2 * ptx_t {
             bail!("the pretraining prose is too short for windows of {ptx_t} tokens");
         }
         let ptx_eval = lm_batch(&held, b, ptx_t, &mut Rng::new(SALT_PTX_EVAL));
+        let ptx_seen = docs_batch(&prose, b, ptx_t, &mut Rng::new(SALT_PTX_SEEN));
         let demo_ids =
             corpus.demonstrations.iter().take(NORMALIZE_DEMOS).map(|d| dialogue_ids(&tok, &d.prompt, &d.response, t)).collect::<Result<_>>()?;
         let mut reference = make(sft.clone(), b, t)?;
@@ -156,8 +176,9 @@ impl<E: Engine> Trainer<E> {
             method: AnyMethod::new(cfg.method),
             train_prompts: prompt_split().0,
             sft,
-            stream,
+            prose,
             ptx_eval,
+            ptx_seen,
             demo_ids,
             rng: Rng::new(cfg.seed),
             data: Vec::new(),
@@ -343,10 +364,13 @@ impl<E: Engine> Trainer<E> {
         Ok((report, if rm.mode == RmMode::Warm { steps } else { 0 }))
     }
 
-    /// Mean per-token log-likelihood of the fixed held-out pretraining batch under the policy (or
-    /// the SFT reference).
-    pub async fn ptx_loglik(&mut self, reference: bool) -> Result<f32> {
-        let b = &self.ptx_eval;
+    /// Mean per-token log-likelihood of a fixed pretraining batch (held-out or seen prose) under
+    /// the policy (or the SFT reference).
+    pub async fn ptx_loglik(&mut self, prose: Prose, reference: bool) -> Result<f32> {
+        let b = match prose {
+            Prose::HeldOut => &self.ptx_eval,
+            Prose::Seen => &self.ptx_seen,
+        };
         let engine = if reference { &mut self.reference } else { &mut self.policy };
         Ok(-lm_forward(engine, &b.tokens, &b.targets, b.b, b.t).await?)
     }
@@ -430,7 +454,7 @@ impl<E: Engine> Trainer<E> {
 
     /// The method's update, then the pretraining log-likelihood, the objective and β.
     async fn update(&mut self, rollouts: &mut [Rollout], fresh: usize, make: &EngineFactory<'_, E>, m: &mut IterationMetrics) -> Result<()> {
-        let pretraining = Pretraining { stream: &self.stream, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };
+        let pretraining = Pretraining { docs: &self.prose, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };
         let mut u = Update {
             policy: &mut self.policy,
             reference: &mut self.reference,
@@ -448,7 +472,8 @@ impl<E: Engine> Trainer<E> {
             make,
         };
         m.update = self.method.update(&mut u).await?;
-        m.ptx_loglik = self.ptx_loglik(false).await?;
+        m.ptx_loglik = self.ptx_loglik(Prose::HeldOut, false).await?;
+        m.ptx_loglik_seen = self.ptx_loglik(Prose::Seen, false).await?;
         m.objective = m.rollouts.reward - self.beta * m.rollouts.kl_k1 + self.cfg.ppo.gamma * m.ptx_loglik;
         if let Some(target) = self.cfg.ppo.target_kl {
             self.beta = adapt_beta(self.beta, m.rollouts.kl_k1, target, rollouts.len() as f32, self.cfg.ppo.kl_horizon);

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::Rollout;
-use crate::train::{lm_batch, Batch};
+use crate::train::{docs_batch, Batch};
 
 /// Makes an engine for (params, max batch, max sequence length): the CPU reference or the GPU.
 pub type EngineFactory<'a, E> = dyn Fn(Vec<f32>, usize, usize) -> Result<E> + 'a;
@@ -29,17 +29,18 @@ pub struct Needs {
     pub reward_model: bool,
 }
 
-/// Random windows of the pretraining prose, for the methods that keep the language model's
-/// likelihood up (PPO-ptx's γ term).
+/// Rows of the pretraining prose, its documents in a fresh order each row, for the methods that
+/// keep the language model's likelihood up (PPO-ptx's γ term).
 pub struct Pretraining<'a> {
-    pub stream: &'a [u32],
+    /// Tokenized documents, each closed by the end token.
+    pub docs: &'a [Vec<u32>],
     pub t: usize,
     pub rng: Rng,
 }
 
 impl Pretraining<'_> {
     pub fn batch(&mut self, rows: usize) -> Batch {
-        lm_batch(self.stream, rows, self.t, &mut self.rng)
+        docs_batch(self.docs, rows, self.t, &mut self.rng)
     }
 }
 
