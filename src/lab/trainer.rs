@@ -25,7 +25,7 @@ use crate::train::{docs_batch, lm_batch, Batch};
 
 /// Every eighth prose document is held out for the pretraining log-likelihood metric.
 const PTX_EVAL_STRIDE: usize = 8;
-/// Pretraining windows: 64 tokens, as long as a dialogue of the demo's corpus.
+/// Pretraining rows: 64 tokens, as long as a dialogue of the demo's corpus.
 const PTX_T: usize = 64;
 /// SFT demonstrations the reward model is normalized on.
 const NORMALIZE_DEMOS: usize = 64;
