@@ -53,7 +53,6 @@ fn the_defaults_raise_a_labelers_win_rate_on_tiny_and_the_same_seed_gives_the_sa
         "kl_k1",
         "kl_k3",
         "ptx_loglik",
-        "ptx_loglik_seen",
         "policy_loss",
         "value_loss",
         "entropy",
@@ -66,8 +65,12 @@ fn the_defaults_raise_a_labelers_win_rate_on_tiny_and_the_same_seed_gives_the_sa
     ] {
         assert!(last[key].as_f64().is_some_and(f64::is_finite), "metric {key} missing or not finite: {last}");
     }
-    let win = block_on(al.evaluate(&labeler, FULL)).unwrap().win_rate_vs_sft;
+    let point = block_on(al.evaluate(&labeler, FULL)).unwrap();
+    let win = point.win_rate_vs_sft;
     assert!(win > 0.6, "win-rate of the aligned policy against SFT after 16 rankings: {win}");
+    // the prose the γ term read and the held-out prose, measured with the point
+    assert!(point.ptx_loglik_seen.is_finite() && point.ptx_loglik_seen < 0.0, "seen prose {}", point.ptx_loglik_seen);
+    assert_ne!(point.ptx_loglik_seen, point.ptx_loglik, "two batches of prose, two measures");
     let kl = al.progress().unwrap().kl;
     assert!(kl < 10.0, "KL to SFT {kl}");
     // the held-out prompts were never used for rankings

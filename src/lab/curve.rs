@@ -41,6 +41,10 @@ pub struct CurvePoint {
     /// KL to SFT of the last iteration's rollouts (nats per answer).
     pub kl: f32,
     pub ptx_loglik: f32,
+    /// The same on a fixed batch of the training prose the γ term reads: rising above the
+    /// held-out figure means the policy memorizes its prose rather than keeping the language.
+    /// Measured here, not every iteration, to keep it off the page's path.
+    pub ptx_loglik_seen: f32,
     pub seconds: f64,
 }
 

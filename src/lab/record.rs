@@ -166,6 +166,7 @@ async fn evaluate<E: Engine>(tr: &mut Trainer<E>, labeler: &Labeler, protocol: W
     let sft = tr.reference_answers(&prompts, protocol.samples, seed + B_SEEDS).await?;
     let win = win_rate_of(labeler, &prompts, &aligned, &sft);
     let ptx = tr.ptx_loglik(Prose::HeldOut, false).await?;
+    let ptx_seen = tr.ptx_loglik(Prose::Seen, false).await?;
     Ok(CurvePoint {
         labeler: labeler.name(),
         rankings: tr.data_len(),
@@ -173,6 +174,7 @@ async fn evaluate<E: Engine>(tr: &mut Trainer<E>, labeler: &Labeler, protocol: W
         win_rate_vs_sft: win,
         kl: tr.last_kl,
         ptx_loglik: ptx,
+        ptx_loglik_seen: ptx_seen,
         seconds: (now_ms() - t0) / 1e3,
     })
 }

@@ -51,9 +51,6 @@ pub struct IterationMetrics {
     pub update: UpdateMetrics,
     /// Mean per-token log-likelihood of a fixed held-out pretraining batch.
     pub ptx_loglik: f32,
-    /// The same on a fixed batch of the training prose the γ term reads: rising above the
-    /// held-out figure means the policy memorizes its prose rather than keeping the language.
-    pub ptx_loglik_seen: f32,
     /// E[r − β·KL] + γ·ptx log-likelihood.
     pub objective: f32,
     pub beta: f32,
@@ -473,7 +470,6 @@ impl<E: Engine> Trainer<E> {
         };
         m.update = self.method.update(&mut u).await?;
         m.ptx_loglik = self.ptx_loglik(Prose::HeldOut, false).await?;
-        m.ptx_loglik_seen = self.ptx_loglik(Prose::Seen, false).await?;
         m.objective = m.rollouts.reward - self.beta * m.rollouts.kl_k1 + self.cfg.ppo.gamma * m.ptx_loglik;
         if let Some(target) = self.cfg.ppo.target_kl {
             self.beta = adapt_beta(self.beta, m.rollouts.kl_k1, target, rollouts.len() as f32, self.cfg.ppo.kl_horizon);
