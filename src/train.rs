@@ -37,8 +37,7 @@ pub fn pretrain_stream(corpus: &Corpus, tok: &Tokenizer, seed: u64) -> Result<Ve
 /// that reads the same few thousand tokens many times to learn by heart (the γ term over a long
 /// session). (B,T)
 pub fn docs_batch(docs: &[Vec<u32>], b: usize, t: usize, rng: &mut Rng) -> Batch {
-    let mut tokens = Vec::with_capacity(b * t);
-    let mut targets = Vec::with_capacity(b * t);
+    let mut batch = Batch { tokens: Vec::with_capacity(b * t), targets: Vec::with_capacity(b * t), b, t };
     for _ in 0..b {
         let first: &Vec<u32> = rng.choose(docs);
         let mut row = first[rng.below(first.len())..].to_vec();
@@ -46,22 +45,26 @@ pub fn docs_batch(docs: &[Vec<u32>], b: usize, t: usize, rng: &mut Rng) -> Batch
             let next: &Vec<u32> = rng.choose(docs);
             row.extend_from_slice(next);
         }
-        tokens.extend_from_slice(&row[..t]);
-        targets.extend(row[1..t + 1].iter().map(|&x| x as i32));
+        push_window(&mut batch, &row);
     }
-    Batch { tokens, targets, b, t }
+    batch
 }
 
 /// Random windows of T+1 tokens: predict every next token.
 pub fn lm_batch(stream: &[u32], b: usize, t: usize, rng: &mut Rng) -> Batch {
-    let mut tokens = Vec::with_capacity(b * t);
-    let mut targets = Vec::with_capacity(b * t);
+    let mut batch = Batch { tokens: Vec::with_capacity(b * t), targets: Vec::with_capacity(b * t), b, t };
     for _ in 0..b {
         let start = rng.below(stream.len() - t - 1);
-        tokens.extend_from_slice(&stream[start..start + t]);
-        targets.extend(stream[start + 1..start + t + 1].iter().map(|&x| x as i32));
+        push_window(&mut batch, &stream[start..]);
     }
-    Batch { tokens, targets, b, t }
+    batch
+}
+
+/// One row from a window of at least T+1 tokens: its first T in, each next token the target.
+fn push_window(batch: &mut Batch, window: &[u32]) {
+    let t = batch.t;
+    batch.tokens.extend_from_slice(&window[..t]);
+    batch.targets.extend(window[1..t + 1].iter().map(|&x| x as i32));
 }
 
 /// One SFT example: prompt and response; loss only on the response (and its end token). Padded with `end`.
