@@ -4,8 +4,9 @@
 // labeler's rule (`rlhf rank`, with noise when asked) by typing the answers' numbers and ticking
 // ties, and submits. The page's export of the models after 4, 8, 12 and 16 rankings is judged
 // afterwards by `rlhf eval` on the held-out prompts (the benchmark's protocol). Writes one JSON
-// object per line: each ranking (the wait for the next answers, the reading time), each iteration
-// the page reported, each evaluation, and a summary.
+// object per line: each ranking (the wait for the next answers, the reading time, whether a save or
+// an export of the models overlapped the wait), each iteration the page reported, each save (its
+// times and size), each evaluation, and a summary.
 //
 // usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
 //   (RANKINGS=N for a shorter or a longer session: past 16 the page's export is judged every 8
@@ -59,9 +60,13 @@ async function enter(page, ranks) {
 }
 
 // The page's export once the model has learned from `n` rankings (the person reads on meanwhile).
+const exportTimes = []; // [start, end] of each export of the models (the Worker serializes them in its thread)
 async function exportModels(page, n, dir) {
   await page.waitForFunction((k) => (window.__lab.last()?.rankings ?? 0) >= k, n, { timeout: 1_200_000 });
+  const span = [Date.now(), Infinity];
+  exportTimes.push(span);
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: 600_000 }), page.click("#export-model")]);
+  span[1] = Date.now();
   fs.mkdirSync(dir, { recursive: true });
   const tar = path.join(dir, "export.tar");
   await download.saveAs(tar);
@@ -98,15 +103,21 @@ try {
     const training = await page.evaluate(() => /^Learning from/.test(document.getElementById("train-status").textContent));
     const typing = Date.now();
     await enter(page, ranks);
+    const submittedPage = await page.evaluate(() => performance.now());
     const submitted = Date.now();
     await page.click("#submit-ranking");
     await page.waitForFunction((old) => { const o = document.getElementById("offer").dataset.offer; return o && o !== old; }, id, { timeout: 600_000 });
     const wait = (Date.now() - submitted) / 1e3;
+    // what else held the Worker meanwhile: a save's serialization finished (or its put ran), or an
+    // export of the models was under way
+    const shownPage = await page.evaluate(() => performance.now());
+    const saveDuring = await page.evaluate(([a, b]) => window.__lab.saves.some((s) => (s.serialized >= a && s.serialized <= b) || (s.serialized < a && !(s.stored < a))), [submittedPage, shownPage]);
+    const exportDuring = exportTimes.some(([a, b]) => a <= Date.now() && b >= submitted);
     // typing_s: the simulated person's keys and tie boxes (Playwright's round trips included), part
     // of the session's length beyond reading and waiting; other_s: the rest of the ranking's time
     // (reading the group off the page, the ranking rule, Playwright's other round trips)
     const other = (Date.now() - begun) / 1e3 - read - (submitted - typing) / 1e3 - wait;
-    out({ ranking: n, prompt, read_s: read, typing_s: (submitted - typing) / 1e3, wait_s: wait, other_s: other, engine_busy_at_submit: training });
+    out({ ranking: n, prompt, read_s: read, typing_s: (submitted - typing) / 1e3, wait_s: wait, other_s: other, engine_busy_at_submit: training, save_during_wait: saveDuring, export_during_wait: exportDuring });
     if (EXPORT_AT.includes(n)) {
       const dir = path.join(work, `after-${n}`);
       exporting = exporting.then(() => exportModels(page, n, dir));
@@ -116,9 +127,11 @@ try {
   // the session: from the first answers on screen to the last ranking submitted and the next answers shown
   const session = (Date.now() - sessionStart) / 1e3;
   await exporting;
+  const saves = await page.evaluate(() => window.__lab.saves.map((s) => ({ serialized_ms: s.serialized, stored_ms: s.stored ?? null, bytes: s.bytes ?? null })));
   const metrics = await page.evaluate(() => window.__lab.metrics.map((m) => ({ iteration: m.iteration, rankings: m.rankings, kl: m.kl_k1, reward: m.reward,
     seconds: m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation })));
   for (const m of metrics) out({ iteration: m });
+  for (const s of saves) out({ save: s });
   if (process.env.SHOTS) {
     fs.mkdirSync(process.env.SHOTS, { recursive: true });
     await sectionShots(page, `${process.env.SHOTS}/`);

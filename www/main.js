@@ -46,7 +46,7 @@ const watch = new Watch($("watch"), (prompt, answer) => inspect(prompt, answer),
 const blind = new BlindTest($("blind"), () => call("blindPair", { seed: Math.floor(Math.random() * 1e9) }), recordJudgement);
 // for tests and the curious
 window.__lab = {
-  get metrics() { return iterations.records(); }, get iterations() { return iterations.length; }, last: () => iterations.at(-1), offers: [], seed: null, rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
+  get metrics() { return iterations.records(); }, get iterations() { return iterations.length; }, last: () => iterations.at(-1), offers: [], saves: [], seed: null, rankingsStored: () => allRankings(db), judgementsStored: () => allJudgements(db), ranking, watch, winRate,
   save: () => call("debugSave"), crash: () => lab.stop(),
   memory: () => call("memory"), timePolicyStep: (workers) => call("timePolicyStep", { workers }),
   loseDevice: () => call("debugLoseDevice"),
@@ -150,14 +150,20 @@ lab.on("compared", ({ run }) => {
   compareLog.push(`${run.title}: win-rate ${(100 * last.win_rate_vs_sft).toFixed(0)}% at KL ${last.kl.toFixed(1)} nats, ${run.seconds.toFixed(0)} s of training`);
   $("compare-status").textContent = compareLog.join(" · ");
 });
-// for the test of a Worker that dies while it saves
+// for the test of a Worker that dies while it saves; the times, for the simulated person's bench
+// (the models were serialized in the Worker's one thread when "saving" comes)
 lab.on("saving", () => {
+  window.__lab.saves.push({ serialized: performance.now() });
   if (window.__lab.crashOnSave) {
     lab.stop();
     window.__lab.crashed = true;
   }
 });
-lab.on("saved", ({ bytes }) => { $("saved").textContent = `Model saved in this browser (${(bytes / 1e6).toFixed(1)} MB).`; });
+lab.on("saved", ({ bytes }) => {
+  const last = window.__lab.saves.at(-1);
+  if (last) Object.assign(last, { stored: performance.now(), bytes });
+  $("saved").textContent = `Model saved in this browser (${(bytes / 1e6).toFixed(1)} MB).`;
+});
 // a lost device or a GPU error: start a fresh engine from the last saved state
 lab.on("error", ({ kind, text }) => {
   if (kind === "device") recover(text);
