@@ -107,12 +107,13 @@ try {
     const submitted = Date.now();
     await page.click("#submit-ranking");
     await page.waitForFunction((old) => { const o = document.getElementById("offer").dataset.offer; return o && o !== old; }, id, { timeout: 600_000 });
-    const wait = (Date.now() - submitted) / 1e3;
+    const shown = Date.now();
+    const wait = (shown - submitted) / 1e3;
     // what else held the Worker meanwhile: a save's serialization finished (or its put ran), or an
     // export of the models was under way
     const shownPage = await page.evaluate(() => performance.now());
     const saveDuring = await page.evaluate(([a, b]) => window.__lab.saves.some((s) => (s.serialized >= a && s.serialized <= b) || (s.serialized < a && !(s.stored < a))), [submittedPage, shownPage]);
-    const exportDuring = exportTimes.some(([a, b]) => a <= Date.now() && b >= submitted);
+    const exportDuring = exportTimes.some(([a, b]) => a <= shown && b >= submitted);
     // typing_s: the simulated person's keys and tie boxes (Playwright's round trips included), part
     // of the session's length beyond reading and waiting; other_s: the rest of the ranking's time
     // (reading the group off the page, the ranking rule, Playwright's other round trips)

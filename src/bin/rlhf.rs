@@ -483,7 +483,7 @@ fn finish(lab: &Lab<AnyEngine>, r: &LabelerArgs, last: Option<CurvePoint>, train
     let summary = serde_json::json!({
         "labeler": r.labeler.name(), "noise": r.noise, "lag": r.lag, "method": cfg.method.info().name, "win_rate_vs_sft": last.win_rate_vs_sft, "kl": progress.kl,
         "ptx_loglik_sft": block_on(lab.ptx_loglik(Prose::HeldOut, true))?, "ptx_loglik_aligned": last.ptx_loglik,
-        "ptx_loglik_seen_sft": block_on(lab.ptx_loglik(Prose::Seen, true))?, "ptx_loglik_seen_aligned": block_on(lab.ptx_loglik(Prose::Seen, false))?, "seconds_training": train_s,
+        "ptx_loglik_seen_sft": block_on(lab.ptx_loglik(Prose::Seen, true))?, "ptx_loglik_seen_aligned": last.ptx_loglik_seen, "seconds_training": train_s,
         "rankings": n, "iterations": progress.iterations, "beta": progress.beta, "gamma": cfg.ppo.gamma,
         "eval_prompts": r.eval_prompts, "eval_samples": r.eval_samples, "config": cfg,
     });
