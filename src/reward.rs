@@ -76,12 +76,48 @@ pub fn ranking_loss(rewards: &[f32], ranks: &[usize]) -> (f32, Vec<f32>) {
 /// Bradley-Terry loss for labels of which some are reversed; ε = 0 is `ranking_loss`). Its
 /// minimum sits at a finite margin, d = log((1−ε)/ε), instead of at d → ∞.
 pub fn smoothed_ranking_loss(rewards: &[f32], ranks: &[usize], eps: f32) -> (f32, Vec<f32>) {
+    weighted_ranking_loss(rewards, ranks, eps, PairWeight::Uniform)
+}
+
+/// How much each pair of a ranking counts in the ranking loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairWeight {
+    /// Every pair alike (InstructGPT's loss).
+    #[default]
+    Uniform,
+    /// An untied pair by how far apart the ranking put its two answers, |rank_w − rank_l|, over
+    /// the mean of that distance among the ranking's untied pairs (so the weights still sum to the
+    /// number of pairs); a tied pair counts 1. A person who ranks with noise reverses neighbours
+    /// far more often than answers ranked far apart, so the far pairs carry more of what they want.
+    RankDistance,
+}
+
+/// Each pair's weight (i < j, row-major over the upper triangle), as `PairWeight` says.
+pub fn pair_weights(ranks: &[usize], how: PairWeight) -> Vec<f32> {
+    let k = ranks.len();
+    let dist = |i: usize, j: usize| ranks[i].abs_diff(ranks[j]) as f32;
+    let pairs = (0..k).flat_map(|i| (i + 1..k).map(move |j| (i, j)));
+    let untied: Vec<f32> = pairs.clone().map(|(i, j)| dist(i, j)).filter(|&d| d > 0.0).collect();
+    let mean = untied.iter().sum::<f32>() / untied.len().max(1) as f32;
+    pairs
+        .map(|(i, j)| match how {
+            PairWeight::RankDistance if dist(i, j) > 0.0 => dist(i, j) / mean,
+            _ => 1.0,
+        })
+        .collect()
+}
+
+/// The smoothed ranking loss with each pair weighted as `how` says (`PairWeight::Uniform` is
+/// `smoothed_ranking_loss`): the weights keep the loss's scale, so the learning rate means the same.
+pub fn weighted_ranking_loss(rewards: &[f32], ranks: &[usize], eps: f32, how: PairWeight) -> (f32, Vec<f32>) {
     let k = rewards.len();
     let mut grad = vec![0.0; k];
     if k < 2 {
         return (0.0, grad);
     }
     let scale = 2.0 / (k * (k - 1)) as f32;
+    let weights = pair_weights(ranks, how);
     let mut loss = 0.0;
     // −log σ(d) and its derivative −σ(−d), weighted, for the pair (i over j)
     let mut win = |i: usize, j: usize, w: f32, loss: &mut f32| {
@@ -91,6 +127,7 @@ pub fn smoothed_ranking_loss(rewards: &[f32], ranks: &[usize], eps: f32) -> (f32
         grad[i] += g;
         grad[j] -= g;
     };
+    let mut pair = 0;
     for i in 0..k {
         for j in i + 1..k {
             let (w, l, p) = match ranks[i].cmp(&ranks[j]) {
@@ -98,9 +135,11 @@ pub fn smoothed_ranking_loss(rewards: &[f32], ranks: &[usize], eps: f32) -> (f32
                 std::cmp::Ordering::Greater => (j, i, 1.0 - eps),
                 std::cmp::Ordering::Equal => (i, j, 0.5),
             };
-            win(w, l, p, &mut loss);
+            let c = weights[pair];
+            pair += 1;
+            win(w, l, c * p, &mut loss);
             if p < 1.0 {
-                win(l, w, 1.0 - p, &mut loss);
+                win(l, w, c * (1.0 - p), &mut loss);
             }
         }
     }
@@ -242,7 +281,7 @@ impl<E: Engine> RewardModel<E> {
             let h = self.engine.hidden().await?;
             let last = |i: usize| &h[(i * t + lens[i] - 1) * c..][..c];
             let rewards: Vec<f32> = (0..seqs.len()).map(|i| self.head.apply(last(i))).collect();
-            let (loss, dr) = smoothed_ranking_loss(&rewards, ranks, step.label_smoothing);
+            let (loss, dr) = weighted_ranking_loss(&rewards, ranks, step.label_smoothing, step.pair_weight);
             let (r, n) = pair_accuracy(&rewards, ranks);
             right += r;
             total += n;
@@ -365,6 +404,9 @@ pub struct RmFit {
     /// The ranking loss's label smoothing ε (`smoothed_ranking_loss`; 0: none).
     #[serde(default)]
     pub label_smoothing: f32,
+    /// How much each pair of a ranking counts in the ranking loss (`PairWeight`).
+    #[serde(default)]
+    pub pair_weight: PairWeight,
     /// A warm fit's steps per new ranking while the reward model already agrees with the newest
     /// rankings before learning from them (`Agreement::share` at least `sure_accuracy`), in place
     /// of `steps`: replays that a model which predicts the rankings does not need (0: always
@@ -413,6 +455,8 @@ pub struct StepOpt {
     pub head_lr_scale: f32,
     /// ε of `smoothed_ranking_loss`.
     pub label_smoothing: f32,
+    /// How much each pair counts (`weighted_ranking_loss`).
+    pub pair_weight: PairWeight,
     pub adam: AdamSettings,
     pub grad_clip: f32,
 }

@@ -8,7 +8,7 @@ use crate::methods::bok::BokConfig;
 use crate::methods::dpo::DpoConfig;
 use crate::methods::ppo::PpoConfig;
 use crate::methods::MethodKind;
-use crate::reward::{RmFit, RmMode};
+use crate::reward::{PairWeight, RmFit, RmMode};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct AlignConfig {
@@ -99,6 +99,7 @@ impl Default for AlignConfig {
                 refit_until: 0,
                 head_lr_scale: 1.0,
                 label_smoothing: 0.0,
+                pair_weight: PairWeight::Uniform,
                 sure_steps: 0,
                 sure_accuracy: 0.75,
             },

@@ -11,7 +11,10 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::reward::{dialogue_ids, mean_std, ranking_loss, ranking_pairs, smoothed_ranking_loss, Ranking, RewardModel, StepOpt};
+use rlhf_lab::reward::{
+    dialogue_ids, mean_std, pair_weights, ranking_loss, ranking_pairs, smoothed_ranking_loss, weighted_ranking_loss, PairWeight, Ranking,
+    RewardModel, StepOpt,
+};
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -103,6 +106,40 @@ fn smoothed_ranking_loss_by_hand() {
     assert_eq!(smoothed_ranking_loss(&[1.0, 0.0], &[0, 0], 0.1), ranking_loss(&[1.0, 0.0], &[0, 0]));
 }
 
+#[test]
+fn rank_distance_weights_by_hand() {
+    // K = 3, strict: distances 1, 2, 1 (pairs 01, 02, 12), mean 4/3, so weights 3/4, 3/2, 3/4
+    let w = pair_weights(&[0, 1, 2], PairWeight::RankDistance);
+    assert!(w.iter().zip([0.75, 1.5, 0.75]).all(|(a, b)| (a - b).abs() < 1e-6), "{w:?}");
+    // at equal rewards each pair costs log 2, so the weights (summing to the pairs) keep the loss;
+    // the gradient: d/dr0 = −(3/4 + 3/2)·σ(0)·(1/3) = −0.375, d/dr1 = 0, d/dr2 = +0.375 (uniform: ∓1/3)
+    let (l, g) = weighted_ranking_loss(&[0.0; 3], &[0, 1, 2], 0.0, PairWeight::RankDistance);
+    assert!((l - 2f32.ln()).abs() < 1e-6 && (g[0] + 0.375).abs() < 1e-6 && g[1].abs() < 1e-6 && (g[2] - 0.375).abs() < 1e-6, "{l} {g:?}");
+    // with ties: ranks (0, 1, 1, 3) give untied distances 1, 1, 3, 2, 2 (mean 9/5) and a tie counted 1
+    let w = pair_weights(&[0, 1, 1, 3], PairWeight::RankDistance);
+    let by_hand = [5.0 / 9.0, 5.0 / 9.0, 15.0 / 9.0, 1.0, 10.0 / 9.0, 10.0 / 9.0];
+    assert!(w.iter().zip(by_hand).all(|(a, b)| (a - b).abs() < 1e-6), "{w:?}");
+    // where every untied pair lies equally far apart (K = 2, or two tiers) it is the uniform loss
+    let r = [0.3f32, -1.2, 2.0, 0.1];
+    for ranks in [[0usize, 0, 2, 2], [1, 1, 1, 0]] {
+        let (a, b) = (weighted_ranking_loss(&r, &ranks, 0.0, PairWeight::RankDistance), ranking_loss(&r, &ranks));
+        assert!((a.0 - b.0).abs() < 1e-6 && a.1.iter().zip(&b.1).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} {b:?}");
+    }
+    // uniform is the smoothed loss exactly, and the weighted gradient matches finite differences
+    assert_eq!(weighted_ranking_loss(&r, &[0, 1, 2, 3], 0.1, PairWeight::Uniform), smoothed_ranking_loss(&r, &[0, 1, 2, 3], 0.1));
+    let ranks = [2usize, 0, 3, 1];
+    let (_, g) = weighted_ranking_loss(&r, &ranks, 0.1, PairWeight::RankDistance);
+    for i in 0..4 {
+        let (mut up, mut down) = (r, r);
+        up[i] += 1e-2;
+        down[i] -= 1e-2;
+        let fd = (weighted_ranking_loss(&up, &ranks, 0.1, PairWeight::RankDistance).0
+            - weighted_ranking_loss(&down, &ranks, 0.1, PairWeight::RankDistance).0)
+            / 2e-2;
+        assert!((fd - g[i]).abs() < 1e-3, "{i}: {fd} {}", g[i]);
+    }
+}
+
 /// A tokenizer trained on `n` dialogues of the grammar (random topics and styles).
 fn grammar_tokenizer(n: usize, vocab_size: usize, rng: &mut Rng) -> Tokenizer {
     let text: Vec<String> = (0..n)
@@ -134,7 +171,7 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let mut rm = RewardModel::new(engine, 4);
     let before = block_on(rm.evaluate(&held, tok.end)).unwrap();
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
-    let step = StepOpt { lr: 2e-3, head_lr_scale: 1.0, label_smoothing: 0.0, adam, grad_clip: 1.0 };
+    let step = StepOpt { lr: 2e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
     for _ in 0..10 {
         for chunk in train.chunks(4) {
             block_on(rm.train_step(chunk, tok.end, &step)).unwrap();
@@ -180,7 +217,12 @@ fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
         let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 4, p.model.n_ctx).unwrap();
         let mut rm = RewardModel::new(engine, 4);
         let before = rm.head.w.clone();
-        block_on(rm.train_step(&batch, tok.end, &StepOpt { lr: 1e-3, head_lr_scale: scale, label_smoothing: 0.0, adam, grad_clip: 1.0 })).unwrap();
+        block_on(rm.train_step(
+            &batch,
+            tok.end,
+            &StepOpt { lr: 1e-3, head_lr_scale: scale, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 },
+        ))
+        .unwrap();
         let moved = rm.head.w.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         (moved, block_on(rm.engine.params()).unwrap())
     };

@@ -351,6 +351,7 @@ impl<E: Engine> Trainer<E> {
             lr: rm.lr,
             head_lr_scale: rm.head_lr_scale,
             label_smoothing: rm.label_smoothing,
+            pair_weight: rm.pair_weight,
             adam: self.cfg.adam,
             grad_clip: self.cfg.ppo.grad_clip,
         };
