@@ -96,16 +96,13 @@ pub enum PairWeight {
 /// Each pair's weight (i < j, row-major over the upper triangle), as `PairWeight` says.
 pub fn pair_weights(ranks: &[usize], how: PairWeight) -> Vec<f32> {
     let k = ranks.len();
-    let dist = |i: usize, j: usize| ranks[i].abs_diff(ranks[j]) as f32;
-    let pairs = (0..k).flat_map(|i| (i + 1..k).map(move |j| (i, j)));
-    let untied: Vec<f32> = pairs.clone().map(|(i, j)| dist(i, j)).filter(|&d| d > 0.0).collect();
-    let mean = untied.iter().sum::<f32>() / untied.len().max(1) as f32;
-    pairs
-        .map(|(i, j)| match how {
-            PairWeight::RankDistance if dist(i, j) > 0.0 => dist(i, j) / mean,
-            _ => 1.0,
-        })
-        .collect()
+    let dist: Vec<f32> = (0..k).flat_map(|i| (i + 1..k).map(move |j| ranks[i].abs_diff(ranks[j]) as f32)).collect();
+    if how == PairWeight::Uniform {
+        return vec![1.0; dist.len()];
+    }
+    let untied = dist.iter().filter(|&&d| d > 0.0);
+    let mean = untied.clone().sum::<f32>() / untied.count().max(1) as f32;
+    dist.iter().map(|&d| if d > 0.0 { d / mean } else { 1.0 }).collect()
 }
 
 /// The smoothed ranking loss with each pair weighted as `how` says (`PairWeight::Uniform` is
