@@ -165,13 +165,13 @@ macro_rules! options {
     };
 }
 
-/// The γ term's batch, prose and favourites together, must fit the engines' rows (at least K_MAX
+/// The γ term's batch, prose, favourites and SFT favourites together, must fit the engines' rows (at least K_MAX
 /// whatever the batch). Checked with the options and again by the lab, whatever built its config.
 pub fn gamma_rows_fit(c: &AlignConfig) -> Result<()> {
-    let (prose, favourites) = (c.ppo.ptx_rows, c.ppo.favourites);
-    if prose + favourites > K_MAX {
+    let (prose, favourites, sft_best) = (c.ppo.ptx_rows, c.ppo.favourites, c.ppo.sft_best);
+    if prose + favourites + sft_best > K_MAX {
         return Err(bad(format!(
-            "prose rows per step ({prose}) and favourite answers per step ({favourites}) must add up to at most {K_MAX}: lower one of them"
+            "prose rows per step ({prose}), favourite answers per step ({favourites}) and SFT favourites per step ({sft_best}) must add up to at most {K_MAX}: lower one of them"
         )));
     }
     Ok(())
@@ -306,6 +306,10 @@ options! {
         // with the prose rows, at most K_MAX (`gamma_rows_fit`)
         |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
         get |c| c.ppo.favourites, set |c, v| c.ppo.favourites = v;
+    sft_best: usize, "sft-best", "SFT favourites per step", "Rows of each PPO-ptx step's γ term taken from the reward model's favourite of K fresh SFT answers to each of the batch's questions (best-of-K distillation, loss on the answer).",
+        // with the prose rows and favourites, at most K_MAX (`gamma_rows_fit`)
+        |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
+        get |c| c.ppo.sft_best, set |c, v| c.ppo.sft_best = v;
     ptx_rows: usize, "ptx-rows", "prose rows per step", "Rows of pretraining prose (64 tokens each) in each PPO-ptx step's γ term; the term is a mean over its tokens, so more rows weigh the prose more.",
         |m| Range::Count { min: 1, max: K_MAX }, page false,
         get |c| c.ppo.ptx_rows, set |c, v| c.ppo.ptx_rows = v;

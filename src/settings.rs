@@ -181,5 +181,7 @@ pub const SALT_ASK: u64 = 0xA5C;
 pub const SALT_MORE: u64 = 0x30E;
 /// SFT's answers in an offered group, and where they go among the policy's.
 pub const SALT_OFFER_SFT: u64 = 0x5F7;
+/// The SFT answers whose reward-model favourites PPO-ptx's γ term learns (`--sft-best`).
+pub const SALT_SFT_BEST: u64 = 0x5FB;
 /// A scripted labeler's noise (the command line's `--noise`).
 pub const SALT_LABELER: u64 = 0x1ABE;

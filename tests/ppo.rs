@@ -286,7 +286,8 @@ fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // prose: one row of t = 2; one ranking, prompt of 2 tokens [7, 8], answers of 2 and 3 tokens
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
     let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
-    let b = add_favourites(prose, 1, &favourite_answers(&rankings), &rankings, &[2], 99, &mut Rng::new(1));
+    let rows = pick_favourites(1, &favourite_answers(&rankings), &rankings, &[2], &mut Rng::new(1));
+    let b = add_answer_rows(prose, &rows, 99);
     // the favourite [7 8 30 31 32] predicts 30, 31, 32 from positions 1..3; the prose row pads to t = 4
     assert_eq!((b.b, b.t), (2, 4));
     assert_eq!(b.tokens, vec![1, 2, 99, 99, 7, 8, 30, 31]);
@@ -294,6 +295,32 @@ fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // no rows asked, or no ranking with a favourite: the prose as it was
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
     let ties = vec![(vec![vec![7, 8, 20], vec![7, 8, 30]], vec![0, 0])];
-    let same = add_favourites(prose, 2, &favourite_answers(&ties), &ties, &[2], 99, &mut Rng::new(1));
+    let rows = pick_favourites(2, &favourite_answers(&ties), &ties, &[2], &mut Rng::new(1));
+    let same = add_answer_rows(prose, &rows, 99);
     assert_eq!((same.tokens, same.targets, same.b, same.t), (vec![1, 2], vec![2, 3], 1, 2));
+}
+
+#[test]
+fn the_best_finished_answer_of_each_group_by_hand() {
+    let mk =
+        |group: usize, score: f32, finished: bool| Rollout { tokens: vec![1, 2, 3], prompt_len: 1, score, finished, group, ..Default::default() };
+    // group 0: the cut-off answer scores highest and is passed over; group 1: all cut off; group 2:
+    // a tie keeps the first
+    let rs = vec![mk(0, 0.5, true), mk(0, 2.0, false), mk(0, 0.9, true), mk(1, 3.0, false), mk(2, 1.0, true), mk(2, 1.0, true)];
+    assert_eq!(best_finished(&rs), vec![2, 4]);
+    assert!(best_finished(&[]).is_empty());
+}
+
+#[test]
+fn sft_favourite_rows_follow_the_rankings_favourites() {
+    let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
+    let firsts = favourite_answers(&rankings);
+    let sft = vec![(vec![5u32, 40, 41], 1usize), (vec![5u32, 50, 51, 52], 1usize)];
+    let rows = gamma_answer_rows(1, &firsts, &rankings, &[2], 3, &sft, &mut Rng::new(3));
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0], (&[7u32, 8, 30, 31, 32][..], 2));
+    assert!(rows[1..].iter().all(|r| sft.iter().any(|(s, p)| r.0 == &s[..] && r.1 == *p)));
+    // none drawn without SFT favourites or without rows asked
+    assert_eq!(gamma_answer_rows(1, &firsts, &rankings, &[2], 3, &[], &mut Rng::new(3)).len(), 1);
+    assert_eq!(gamma_answer_rows(0, &firsts, &rankings, &[2], 0, &sft, &mut Rng::new(3)).len(), 0);
 }

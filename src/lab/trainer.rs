@@ -13,13 +13,13 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling};
+use crate::methods::ppo::{adapt_beta, best_finished, brake_beta, brake_ceiling};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::reward::{dialogue_ids, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
-use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN};
+use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN, SALT_SFT_BEST};
 use crate::tokenizer::Tokenizer;
 use crate::train::{docs_batch, lm_batch, Batch};
 
@@ -450,8 +450,36 @@ impl<E: Engine> Trainer<E> {
         Ok(rollouts)
     }
 
+    /// The reward model's favourite of K fresh answers of the frozen SFT model to each of the
+    /// batch's questions, as (prompt + answer + end, prompt length): best-of-K distillation's
+    /// targets for PPO-ptx's γ term (`--sft-best`). A stream of its own, so that the policy's samples
+    /// stay as they were; a question whose K answers were all cut off gives none.
+    async fn sft_favourites(&mut self) -> Result<Vec<(Vec<u32>, usize)>> {
+        let mut rng = Rng::new(self.cfg.seed ^ SALT_SFT_BEST ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let jobs: Vec<(Vec<u32>, u64)> = self.batch.iter().map(|g| (g.prompt_ids.clone(), rng.next_u64())).collect();
+        let outs = self.reference.generate_groups(&jobs, self.cfg.k, self.tok.end, &self.sample_cfg()).await?;
+        let groups: Vec<Group> = self
+            .batch
+            .iter()
+            .zip(outs)
+            .map(|(g, outs)| Group {
+                prompt: g.prompt.clone(),
+                prompt_ids: g.prompt_ids.clone(),
+                outs: outs.iter().map(|o| self.tok.answer_ids(o).to_vec()).collect(),
+            })
+            .collect();
+        let mut sft = rollouts_of(&groups, self.tok.end, self.cfg.max_new_tokens, self.model.n_ctx);
+        let finished: Vec<Vec<u32>> = sft.iter().filter(|r| r.finished).map(|r| r.tokens.clone()).collect();
+        let mut scores = self.reward.score(&finished, self.tok.end, self.cfg.rm.penalty).await?.into_iter();
+        for r in sft.iter_mut().filter(|r| r.finished) {
+            r.score = scores.next().unwrap_or(f32::NEG_INFINITY);
+        }
+        Ok(best_finished(&sft).into_iter().map(|i| (std::mem::take(&mut sft[i].tokens), sft[i].prompt_len)).collect())
+    }
+
     /// The method's update, then the pretraining log-likelihood, the objective and β.
     async fn update(&mut self, rollouts: &mut [Rollout], fresh: usize, make: &EngineFactory<'_, E>, m: &mut IterationMetrics) -> Result<()> {
+        let sft_favourites = if self.cfg.ppo.sft_best > 0 && self.method.needs().reward_model { self.sft_favourites().await? } else { Vec::new() };
         let pretraining = Pretraining { docs: &self.prose, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };
         let mut u = Update {
             policy: &mut self.policy,
@@ -461,6 +489,7 @@ impl<E: Engine> Trainer<E> {
             rankings: &self.data,
             prompt_lens: &self.prompt_lens,
             fresh,
+            sft_favourites: &sft_favourites,
             beta: self.beta,
             cfg: Settings { ppo: &self.cfg.ppo, dpo: &self.cfg.dpo, bok: &self.cfg.bok, batch: self.cfg.batch },
             adam: &self.cfg.adam,

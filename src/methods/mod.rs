@@ -56,6 +56,10 @@ pub struct Update<'a, E: Engine> {
     /// Each ranking's prompt length in tokens (its answers' tokens follow).
     pub prompt_lens: &'a [usize],
     pub fresh: usize,
+    /// The reward model's favourite of K fresh SFT answers to each of some of the batch's
+    /// questions, as (prompt + answer + end, prompt length), when PPO-ptx asks for them
+    /// (`PpoConfig::sft_best`); empty otherwise.
+    pub sft_favourites: &'a [(Vec<u32>, usize)],
     /// The KL coefficient in force (the adaptive controller may have moved it from the setting).
     pub beta: f32,
     pub cfg: Settings<'a>,

@@ -61,6 +61,12 @@ pub struct PpoConfig {
     /// model (0: the γ term is pretraining prose alone, InstructGPT's).
     #[serde(default)]
     pub favourites: usize,
+    /// Rows of each step's γ term that are the reward model's favourite of K fresh answers of the
+    /// frozen SFT model to one of the batch's questions (best-of-K distillation, loss on the
+    /// answer): a target that stays where SFT writes, at most log K nats from it, while the
+    /// reward model's picks there are sound (0: none).
+    #[serde(default)]
+    pub sft_best: usize,
     /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
     /// its rows' tokens, so more rows weigh the prose more against the favourites.
     #[serde(default = "four_rows")]
@@ -90,6 +96,7 @@ impl Default for PpoConfig {
             kl_ceiling: None,
             kl_per_ranking: None,
             favourites: 0,
+            sft_best: 0,
             // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
             // neither side of a step dominates its cost
             ptx_rows: 4,
@@ -227,30 +234,36 @@ pub fn favourite_answers(rankings: &[TokenizedRanking]) -> Vec<Vec<(usize, usize
         .collect()
 }
 
-/// A pretraining batch with `rows` favourite answers added (`favourites` from `favourite_answers`
-/// of `rankings`), each drawn from a ranking chosen uniformly, then one of its first-ranked
-/// answers: the loss on an answer's tokens only (and its end token), none on its prompt or the
-/// padding. The batch widens to the longest row; the γ term stays a mean over the positions that
-/// carry loss.
-pub fn add_favourites(
-    ptx: Batch,
+/// `rows` favourite answers (`favourites` from `favourite_answers` of `rankings`), each drawn
+/// from a ranking chosen uniformly, then one of its first-ranked answers, as (sequence, prompt
+/// length).
+pub fn pick_favourites<'a>(
     rows: usize,
     favourites: &[Vec<(usize, usize)>],
-    rankings: &[TokenizedRanking],
+    rankings: &'a [TokenizedRanking],
     prompt_lens: &[usize],
-    pad: u32,
     rng: &mut Rng,
-) -> Batch {
-    if rows == 0 || favourites.is_empty() {
-        return ptx;
+) -> Vec<(&'a [u32], usize)> {
+    if favourites.is_empty() {
+        return Vec::new();
     }
-    let picks: Vec<(usize, usize)> = (0..rows)
+    (0..rows)
         .map(|_| {
             let firsts = &favourites[rng.below(favourites.len())];
-            firsts[rng.below(firsts.len())]
+            let (i, j) = firsts[rng.below(firsts.len())];
+            (&rankings[i].0[j][..], prompt_lens[i])
         })
-        .collect();
-    let seqs: Vec<(&[u32], usize)> = picks.iter().map(|&(i, j)| (&rankings[i].0[j][..], prompt_lens[i])).collect();
+        .collect()
+}
+
+/// A pretraining batch with answers added as rows, each a (prompt + answer + end, prompt length):
+/// the loss on an answer's tokens only (and its end token), none on its prompt or the padding.
+/// The batch widens to the longest row; the γ term stays a mean over the positions that carry loss.
+pub fn add_answer_rows(ptx: Batch, seqs: &[(&[u32], usize)], pad: u32) -> Batch {
+    if seqs.is_empty() {
+        return ptx;
+    }
+    let rows = seqs.len();
     let t = seqs.iter().map(|(s, _)| s.len().saturating_sub(1)).max().unwrap_or(0).max(ptx.t);
     let mut out = Batch { tokens: Vec::with_capacity((ptx.b + rows) * t), targets: Vec::with_capacity((ptx.b + rows) * t), b: ptx.b + rows, t };
     let mut push = |tokens: &[u32], targets: &[i32]| {
@@ -262,12 +275,48 @@ pub fn add_favourites(
     for r in 0..ptx.b {
         push(&ptx.tokens[r * ptx.t..][..ptx.t], &ptx.targets[r * ptx.t..][..ptx.t]);
     }
-    for (seq, prompt_len) in seqs {
+    for &(seq, prompt_len) in seqs {
         let n = seq.len().saturating_sub(1);
         let targets: Vec<i32> = (0..n).map(|i| if i + 1 >= prompt_len { seq[i + 1] as i32 } else { -1 }).collect();
         push(&seq[..n], &targets);
     }
     out
+}
+
+/// The γ term's answer rows of one step: `favourites` rows from the rankings' firsts, then
+/// `sft_best` rows drawn uniformly from the reward model's favourite SFT answers of this update.
+#[allow(clippy::too_many_arguments)]
+pub fn gamma_answer_rows<'a>(
+    favourites: usize,
+    firsts: &[Vec<(usize, usize)>],
+    rankings: &'a [TokenizedRanking],
+    prompt_lens: &[usize],
+    sft_best: usize,
+    sft_favourites: &'a [(Vec<u32>, usize)],
+    rng: &mut Rng,
+) -> Vec<(&'a [u32], usize)> {
+    let mut seqs = pick_favourites(favourites, firsts, rankings, prompt_lens, rng);
+    if !sft_favourites.is_empty() {
+        seqs.extend((0..sft_best).map(|_| {
+            let (s, p) = &sft_favourites[rng.below(sft_favourites.len())];
+            (&s[..], *p)
+        }));
+    }
+    seqs
+}
+
+/// Per group of rollouts, the index of its best-scored finished answer (none for a group whose
+/// answers were all cut off), in the order the groups first appear.
+pub fn best_finished(rollouts: &[Rollout]) -> Vec<usize> {
+    let mut best: Vec<(usize, usize)> = Vec::new(); // (group, index)
+    for (i, r) in rollouts.iter().enumerate().filter(|(_, r)| r.finished) {
+        match best.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, b)) if rollouts[*b].score < r.score => *b = i,
+            Some(_) => {}
+            None => best.push((r.group, i)),
+        }
+    }
+    best.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Running sums over the last epoch of an update, for the metrics.
@@ -523,10 +572,12 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let opt = Optimizers { ppo, adam: u.adam, pad: u.pad };
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
         // the same for every step of the update: the rankings do not change within it
-        let favourites = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
+        let firsts = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
+        let sft_favourites = u.sft_favourites;
         let ptx = || {
             let prose = pretraining.batch(ppo.ptx_rows);
-            Ok(add_favourites(prose, ppo.favourites, &favourites, rankings, prompt_lens, pad, &mut pretraining.rng))
+            let rows = gamma_answer_rows(ppo.favourites, &firsts, rankings, prompt_lens, ppo.sft_best, sft_favourites, &mut pretraining.rng);
+            Ok(add_answer_rows(prose, &rows, pad))
         };
         let value = self.value.as_mut().map(|(v, h)| (v, h));
         self.steps = ppo_update(u.policy, value, u.rollouts, &opt, self.steps, ptx, u.rng, &mut m).await?;
