@@ -450,22 +450,26 @@ impl<E: Engine> Trainer<E> {
         Ok(rollouts)
     }
 
-    /// The reward model's favourite of K fresh answers of the frozen SFT model to each of the
-    /// batch's questions, as (prompt + answer + end, prompt length): best-of-K distillation's
+    /// The reward model's favourite of K (or `sft_best_of`, in whole groups of K) fresh answers of
+    /// the frozen SFT model to each of the batch's questions, as (prompt + answer + end, prompt length): best-of-K distillation's
     /// targets for PPO-ptx's γ term (`--sft-best`). A stream of its own, so that the policy's samples
     /// stay as they were; a question whose K answers were all cut off gives none.
     async fn sft_favourites(&mut self) -> Result<Vec<(Vec<u32>, usize)>> {
         let mut rng = Rng::new(self.cfg.seed ^ SALT_SFT_BEST ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let jobs: Vec<(Vec<u32>, u64)> = self.batch.iter().map(|g| (g.prompt_ids.clone(), rng.next_u64())).collect();
-        let outs = self.reference.generate_groups(&jobs, self.cfg.k, self.tok.end, &self.sample_cfg()).await?;
+        let k = self.cfg.k;
+        // whole groups of K per question (the engines' rows), as many as the candidates take
+        let draws = self.cfg.ppo.sft_best_of.max(k).div_ceil(k);
+        let jobs: Vec<(Vec<u32>, u64)> =
+            self.batch.iter().flat_map(|g| (0..draws).map(|_| (g.prompt_ids.clone(), rng.next_u64())).collect::<Vec<_>>()).collect();
+        let outs = self.reference.generate_groups(&jobs, k, self.tok.end, &self.sample_cfg()).await?;
         let groups: Vec<Group> = self
             .batch
             .iter()
-            .zip(outs)
+            .zip(outs.chunks(draws))
             .map(|(g, outs)| Group {
                 prompt: g.prompt.clone(),
                 prompt_ids: g.prompt_ids.clone(),
-                outs: outs.iter().map(|o| self.tok.answer_ids(o).to_vec()).collect(),
+                outs: outs.iter().flatten().map(|o| self.tok.answer_ids(o).to_vec()).collect(),
             })
             .collect();
         let mut sft = rollouts_of(&groups, self.tok.end, self.cfg.max_new_tokens, self.model.n_ctx);

@@ -67,6 +67,10 @@ pub struct PpoConfig {
     /// reward model's picks there are sound (0: none).
     #[serde(default)]
     pub sft_best: usize,
+    /// SFT answers per question the reward model picks its favourite of (`sft_best`), drawn in
+    /// whole groups of K: more reach further from SFT, up to log n nats (0: K).
+    #[serde(default)]
+    pub sft_best_of: usize,
     /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
     /// its rows' tokens, so more rows weigh the prose more against the favourites.
     #[serde(default = "four_rows")]
@@ -97,6 +101,7 @@ impl Default for PpoConfig {
             kl_per_ranking: None,
             favourites: 0,
             sft_best: 0,
+            sft_best_of: 0,
             // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
             // neither side of a step dominates its cost
             ptx_rows: 4,
