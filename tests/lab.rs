@@ -260,3 +260,27 @@ fn the_persons_favourite_answers_pull_the_policy_toward_them_when_asked() {
     let (without, with) = (gain(0), gain(5));
     assert!(with > without + 0.05, "favourite's log-likelihood gain: {with} with favourites, {without} without");
 }
+
+#[test]
+fn the_reward_models_favourite_sft_answers_join_the_gamma_term_when_asked() {
+    // the same lab and ranking with and without SFT favourites in the γ term: the update differs,
+    // and the draw of SFT's answers leaves the policy's next samples' stream as it was
+    let after = |sft_best: usize| {
+        let d = AlignConfig::default();
+        let ppo = rlhf_lab::methods::ppo::PpoConfig { sft_best, ptx_rows: 4, favourites: 0, ..d.ppo };
+        let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ppo, ..d });
+        block_on(lab.start()).unwrap();
+        let o = lab.offered().unwrap();
+        let (prompt, answer) = (o.prompt.clone(), o.responses[0].clone());
+        lab.submit(Ranking { prompt: o.prompt.clone(), responses: o.responses.clone(), ranks: vec![1, 0] }, Some(o.id)).unwrap();
+        block_on(lab.iterate()).unwrap();
+        block_on(lab.direct_logprobs(&prompt, &answer)).unwrap().0.iter().sum::<f32>()
+    };
+    let (without, with) = (after(0), after(4));
+    assert!((with - without).abs() > 1e-6, "the SFT favourites changed nothing: {with} against {without}");
+    // rows that do not fit the engines are refused, with the three counts named
+    let d = AlignConfig::default();
+    let cfg = AlignConfig { ppo: rlhf_lab::methods::ppo::PpoConfig { favourites: 1, ptx_rows: 4, sft_best: 5, ..d.ppo }, ..d };
+    let err = try_lab_with(cfg).err().expect("refused");
+    assert!(err.to_string().contains("SFT favourites per step (5)"), "{err}");
+}
