@@ -313,6 +313,9 @@ options! {
     sft_best_of: usize, "sft-best-of", "SFT answers per favourite", "SFT answers per question the reward model picks each SFT favourite from (--sft-best), drawn in whole groups of K (0: K).",
         |m| Range::Count { min: 0, max: 64 }, page false,
         get |c| c.ppo.sft_best_of, set |c, v| c.ppo.sft_best_of = v;
+    sft_best_until: usize, "sft-best-until", "SFT favourites until", "Rankings up to which the SFT favourites (--sft-best) join the γ term (0: always).",
+        |m| Range::Count { min: 0, max: 100_000 }, page false,
+        get |c| c.ppo.sft_best_until, set |c, v| c.ppo.sft_best_until = v;
     ptx_rows: usize, "ptx-rows", "prose rows per step", "Rows of pretraining prose (64 tokens each) in each PPO-ptx step's γ term; the term is a mean over its tokens, so more rows weigh the prose more.",
         |m| Range::Count { min: 1, max: K_MAX }, page false,
         get |c| c.ppo.ptx_rows, set |c, v| c.ppo.ptx_rows = v;

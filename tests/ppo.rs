@@ -324,3 +324,12 @@ fn sft_favourite_rows_follow_the_rankings_favourites() {
     assert_eq!(gamma_answer_rows(1, &firsts, &rankings, &[2], 3, &[], &mut Rng::new(3)).len(), 1);
     assert_eq!(gamma_answer_rows(0, &firsts, &rankings, &[2], 0, &sft, &mut Rng::new(3)).len(), 0);
 }
+
+#[test]
+fn sft_favourites_apply_until_the_ranking_asked() {
+    let cfg = |sft_best, sft_best_until| PpoConfig { sft_best, sft_best_until, ..PpoConfig::default() };
+    assert!(!sft_best_applies(&cfg(0, 0), 1), "none asked");
+    assert!(sft_best_applies(&cfg(1, 0), 1000), "0: always");
+    assert!(sft_best_applies(&cfg(1, 16), 16));
+    assert!(!sft_best_applies(&cfg(1, 16), 17));
+}

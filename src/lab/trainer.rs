@@ -13,7 +13,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, best_finished, brake_beta, brake_ceiling};
+use crate::methods::ppo::{adapt_beta, best_finished, brake_beta, brake_ceiling, sft_best_applies};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::reward::{dialogue_ids, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
@@ -483,7 +483,8 @@ impl<E: Engine> Trainer<E> {
 
     /// The method's update, then the pretraining log-likelihood, the objective and β.
     async fn update(&mut self, rollouts: &mut [Rollout], fresh: usize, make: &EngineFactory<'_, E>, m: &mut IterationMetrics) -> Result<()> {
-        let sft_favourites = if self.cfg.ppo.sft_best > 0 && self.method.needs().reward_model { self.sft_favourites().await? } else { Vec::new() };
+        let wanted = sft_best_applies(&self.cfg.ppo, self.data.len()) && self.method.needs().reward_model;
+        let sft_favourites = if wanted { self.sft_favourites().await? } else { Vec::new() };
         let pretraining = Pretraining { docs: &self.prose, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };
         let mut u = Update {
             policy: &mut self.policy,

@@ -71,6 +71,10 @@ pub struct PpoConfig {
     /// whole groups of K: more reach further from SFT, up to log n nats (0: K).
     #[serde(default)]
     pub sft_best_of: usize,
+    /// Rankings up to which the SFT favourites join the γ term (0: always): past best-of-K of
+    /// SFT's answers they would pull a policy that has gone further back toward SFT.
+    #[serde(default)]
+    pub sft_best_until: usize,
     /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
     /// its rows' tokens, so more rows weigh the prose more against the favourites.
     #[serde(default = "four_rows")]
@@ -102,6 +106,7 @@ impl Default for PpoConfig {
             favourites: 0,
             sft_best: 0,
             sft_best_of: 0,
+            sft_best_until: 0,
             // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
             // neither side of a step dominates its cost
             ptx_rows: 4,
@@ -308,6 +313,11 @@ pub fn gamma_answer_rows<'a>(
         }));
     }
     seqs
+}
+
+/// Whether the SFT favourites join the γ term once `rankings` rankings are learned from.
+pub fn sft_best_applies(cfg: &PpoConfig, rankings: usize) -> bool {
+    cfg.sft_best > 0 && (cfg.sft_best_until == 0 || rankings <= cfg.sft_best_until)
 }
 
 /// Per group of rollouts, the index of its best-scored finished answer (none for a group whose
