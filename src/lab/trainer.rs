@@ -451,9 +451,10 @@ impl<E: Engine> Trainer<E> {
     }
 
     /// The reward model's favourite of K (or `sft_best_of`, in whole groups of K) fresh answers of
-    /// the frozen SFT model to each of the batch's questions, as (prompt + answer + end, prompt length): best-of-K distillation's
-    /// targets for PPO-ptx's γ term (`--sft-best`). A stream of its own, so that the policy's samples
-    /// stay as they were; a question whose K answers were all cut off gives none.
+    /// the frozen SFT model to each of the batch's questions, as (prompt + answer + end, prompt
+    /// length): best-of-K distillation's targets for PPO-ptx's γ term (`--sft-best`). A stream of
+    /// its own, so that the policy's samples stay as they were; a question whose answers were all
+    /// cut off gives none.
     async fn sft_favourites(&mut self) -> Result<Vec<(Vec<u32>, usize)>> {
         let mut rng = Rng::new(self.cfg.seed ^ SALT_SFT_BEST ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let k = self.cfg.k;

@@ -295,7 +295,6 @@ pub fn add_answer_rows(ptx: Batch, seqs: &[(&[u32], usize)], pad: u32) -> Batch 
 
 /// The γ term's answer rows of one step: `favourites` rows from the rankings' firsts, then
 /// `sft_best` rows drawn uniformly from the reward model's favourite SFT answers of this update.
-#[allow(clippy::too_many_arguments)]
 pub fn gamma_answer_rows<'a>(
     favourites: usize,
     firsts: &[Vec<(usize, usize)>],
