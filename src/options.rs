@@ -165,8 +165,9 @@ macro_rules! options {
     };
 }
 
-/// The γ term's batch, prose, favourites and SFT favourites together, must fit the engines' rows (at least K_MAX
-/// whatever the batch). Checked with the options and again by the lab, whatever built its config.
+/// The γ term's batch, prose, favourites and SFT favourites together, must fit the engines' rows
+/// (at least K_MAX whatever the batch). Checked with the options and again by the lab, whatever
+/// built its config.
 pub fn gamma_rows_fit(c: &AlignConfig) -> Result<()> {
     let (prose, favourites, sft_best) = (c.ppo.ptx_rows, c.ppo.favourites, c.ppo.sft_best);
     if prose + favourites + sft_best > K_MAX {

@@ -280,6 +280,12 @@ impl<E: Engine> Trainer<E> {
         Ok(())
     }
 
+    /// A random stream of its own for this iteration's draws of one kind (`salt`), so that they
+    /// leave the policy's samples as they were.
+    fn iteration_stream(&self, salt: u64) -> Rng {
+        Rng::new(self.cfg.seed ^ salt ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
     /// The answers of the batch's groups `order` as offered for ranking: the policy's, with
     /// `offer_sft` of each group's K replaced by the frozen SFT model's answers to the same question
     /// at random places once `offer_sft_from` rankings are learned from (the batch itself, which
@@ -294,7 +300,7 @@ impl<E: Engine> Trainer<E> {
         }
         // a stream of its own, so that offering SFT's answers leaves the policy's samples as they were;
         // a seed for every group, so that a group's SFT answers do not depend on how many are drawn
-        let mut rng = Rng::new(self.cfg.seed ^ SALT_OFFER_SFT ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = self.iteration_stream(SALT_OFFER_SFT);
         let seeds: Vec<u64> = order.iter().map(|_| rng.next_u64()).collect();
         let drawn = order.len().min(self.cfg.sft_offered_groups());
         let jobs: Vec<(Vec<u32>, u64)> = order[..drawn].iter().zip(seeds).map(|(&i, seed)| (self.batch[i].prompt_ids.clone(), seed)).collect();
@@ -456,7 +462,7 @@ impl<E: Engine> Trainer<E> {
     /// its own, so that the policy's samples stay as they were; a question whose answers were all
     /// cut off gives none.
     async fn sft_favourites(&mut self) -> Result<Vec<(Vec<u32>, usize)>> {
-        let mut rng = Rng::new(self.cfg.seed ^ SALT_SFT_BEST ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = self.iteration_stream(SALT_SFT_BEST);
         let k = self.cfg.k;
         // whole groups of K per question (the engines' rows), as many as the candidates take
         let draws = self.cfg.ppo.sft_best_of.max(k).div_ceil(k);
