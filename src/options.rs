@@ -165,14 +165,14 @@ macro_rules! options {
     };
 }
 
-/// The γ term's batch, prose, favourites and SFT favourites together, must fit the engines' rows
+/// The γ term's batch, prose and the three kinds of favourites together, must fit the engines' rows
 /// (at least K_MAX whatever the batch). Checked with the options and again by the lab, whatever
 /// built its config.
 pub fn gamma_rows_fit(c: &AlignConfig) -> Result<()> {
-    let (prose, favourites, sft_best) = (c.ppo.ptx_rows, c.ppo.favourites, c.ppo.sft_best);
-    if prose + favourites + sft_best > K_MAX {
+    let (prose, favourites, sft_best, own_best) = (c.ppo.ptx_rows, c.ppo.favourites, c.ppo.sft_best, c.ppo.own_best);
+    if prose + favourites + sft_best + own_best > K_MAX {
         return Err(bad(format!(
-            "prose rows per step ({prose}), favourite answers per step ({favourites}) and SFT favourites per step ({sft_best}) must add up to at most {K_MAX}: lower one of them"
+            "prose rows per step ({prose}), favourite answers per step ({favourites}), SFT favourites per step ({sft_best}) and own favourites per step ({own_best}) must add up to at most {K_MAX}: lower one of them"
         )));
     }
     Ok(())
@@ -317,6 +317,10 @@ options! {
     sft_best_until: usize, "sft-best-until", "SFT favourites until", "Rankings up to which the SFT favourites (--sft-best) join the γ term (0: always).",
         |m| Range::Count { min: 0, max: 100_000 }, page false,
         get |c| c.ppo.sft_best_until, set |c, v| c.ppo.sft_best_until = v;
+    own_best: usize, "own-best", "own favourites per step", "Rows of each PPO-ptx step's γ term taken from the reward model's favourite of each group of the iteration's own rollouts (loss on the answer).",
+        // with the prose rows and the other favourites, at most K_MAX (`gamma_rows_fit`)
+        |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,
+        get |c| c.ppo.own_best, set |c, v| c.ppo.own_best = v;
     ptx_rows: usize, "ptx-rows", "prose rows per step", "Rows of pretraining prose (64 tokens each) in each PPO-ptx step's γ term; the term is a mean over its tokens, so more rows weigh the prose more.",
         |m| Range::Count { min: 1, max: K_MAX }, page false,
         get |c| c.ppo.ptx_rows, set |c, v| c.ppo.ptx_rows = v;

@@ -262,12 +262,13 @@ fn the_persons_favourite_answers_pull_the_policy_toward_them_when_asked() {
 }
 
 #[test]
-fn the_reward_models_favourite_sft_answers_join_the_gamma_term_when_asked() {
-    // the same lab and ranking with and without SFT favourites in the γ term: the update differs,
-    // and the draw of SFT's answers leaves the policy's next samples' stream as it was
-    let after = |sft_best: usize| {
+fn the_reward_models_favourite_sft_and_own_answers_join_the_gamma_term_when_asked() {
+    // the same lab and ranking with and without SFT's or the policy's own favourites in the γ
+    // term: the update differs, and the draw of SFT's answers leaves the policy's next samples'
+    // stream as it was
+    let after = |sft_best: usize, own_best: usize| {
         let d = AlignConfig::default();
-        let ppo = rlhf_lab::methods::ppo::PpoConfig { sft_best, ptx_rows: 4, favourites: 0, ..d.ppo };
+        let ppo = rlhf_lab::methods::ppo::PpoConfig { sft_best, own_best, ptx_rows: 4, favourites: 0, ..d.ppo };
         let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ppo, ..d });
         block_on(lab.start()).unwrap();
         let o = lab.offered().unwrap();
@@ -276,11 +277,13 @@ fn the_reward_models_favourite_sft_answers_join_the_gamma_term_when_asked() {
         block_on(lab.iterate()).unwrap();
         block_on(lab.direct_logprobs(&prompt, &answer)).unwrap().0.iter().sum::<f32>()
     };
-    let (without, with) = (after(0), after(4));
+    let (without, with) = (after(0, 0), after(4, 0));
     assert!((with - without).abs() > 1e-6, "the SFT favourites changed nothing: {with} against {without}");
-    // rows that do not fit the engines are refused, with the three counts named
+    let own = after(0, 4);
+    assert!((own - without).abs() > 1e-6 && (own - with).abs() > 1e-6, "the own favourites changed nothing: {own} against {without}");
+    // rows that do not fit the engines are refused, with the counts named
     let d = AlignConfig::default();
-    let cfg = AlignConfig { ppo: rlhf_lab::methods::ppo::PpoConfig { favourites: 1, ptx_rows: 4, sft_best: 5, ..d.ppo }, ..d };
+    let cfg = AlignConfig { ppo: rlhf_lab::methods::ppo::PpoConfig { favourites: 1, ptx_rows: 4, sft_best: 3, own_best: 2, ..d.ppo }, ..d };
     let err = try_lab_with(cfg).err().expect("refused");
-    assert!(err.to_string().contains("SFT favourites per step (5)"), "{err}");
+    assert!(err.to_string().contains("SFT favourites per step (3) and own favourites per step (2)"), "{err}");
 }

@@ -312,17 +312,30 @@ fn the_best_finished_answer_of_each_group_by_hand() {
 }
 
 #[test]
-fn sft_favourite_rows_follow_the_rankings_favourites() {
+fn sft_and_own_favourite_rows_follow_the_rankings_favourites() {
     let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
     let firsts = favourite_answers(&rankings);
     let sft = vec![(vec![5u32, 40, 41], 1usize), (vec![5u32, 50, 51, 52], 1usize)];
-    let rows = gamma_answer_rows(1, &firsts, &rankings, &[2], 3, &sft, &mut Rng::new(3));
-    assert_eq!(rows.len(), 4);
+    let own = vec![(vec![6u32, 60], 1usize)];
+    let rows = gamma_answer_rows(1, &firsts, &rankings, &[2], &[(3, &sft), (2, &own)], &mut Rng::new(3));
+    assert_eq!(rows.len(), 6);
     assert_eq!(rows[0], (&[7u32, 8, 30, 31, 32][..], 2));
-    assert!(rows[1..].iter().all(|r| sft.iter().any(|(s, p)| r.0 == &s[..] && r.1 == *p)));
-    // none drawn without SFT favourites or without rows asked
-    assert_eq!(gamma_answer_rows(1, &firsts, &rankings, &[2], 3, &[], &mut Rng::new(3)).len(), 1);
-    assert_eq!(gamma_answer_rows(0, &firsts, &rankings, &[2], 0, &sft, &mut Rng::new(3)).len(), 0);
+    assert!(rows[1..4].iter().all(|r| sft.iter().any(|(s, p)| r.0 == &s[..] && r.1 == *p)));
+    assert!(rows[4..].iter().all(|r| *r == (&[6u32, 60][..], 1)));
+    // none drawn from an empty pool or without rows asked
+    assert_eq!(gamma_answer_rows(1, &firsts, &rankings, &[2], &[(3, &[]), (2, &own)], &mut Rng::new(3)).len(), 3);
+    assert_eq!(gamma_answer_rows(0, &firsts, &rankings, &[2], &[(0, &sft), (0, &own)], &mut Rng::new(3)).len(), 0);
+}
+
+#[test]
+fn own_favourites_are_each_groups_best_finished_rollout() {
+    let mk =
+        |tokens: Vec<u32>, group: usize, score: f32, finished: bool| Rollout { tokens, prompt_len: 2, score, finished, group, ..Default::default() };
+    // group 0: the second answer scores higher; group 1: its only finished answer, though lower
+    // than its cut-off one
+    let rs =
+        vec![mk(vec![1, 2, 3], 0, 0.1, true), mk(vec![1, 2, 4], 0, 0.7, true), mk(vec![5, 6, 7], 1, 2.0, false), mk(vec![5, 6, 8], 1, -1.0, true)];
+    assert_eq!(own_favourites(&rs), vec![(vec![1, 2, 4], 2), (vec![5, 6, 8], 2)]);
 }
 
 #[test]

@@ -75,6 +75,11 @@ pub struct PpoConfig {
     /// SFT's answers they would pull a policy that has gone further back toward SFT.
     #[serde(default)]
     pub sft_best_until: usize,
+    /// Rows of each step's γ term that are the reward model's favourite finished answer of each
+    /// of the iteration's groups of the policy's own rollouts (loss on the answer): a best-of-K
+    /// target that moves with the policy, so it never pulls it back toward SFT (0: none).
+    #[serde(default)]
+    pub own_best: usize,
     /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
     /// its rows' tokens, so more rows weigh the prose more against the favourites.
     #[serde(default = "four_rows")]
@@ -107,6 +112,7 @@ impl Default for PpoConfig {
             sft_best: 0,
             sft_best_of: 0,
             sft_best_until: 0,
+            own_best: 0,
             // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
             // neither side of a step dominates its cost
             ptx_rows: 4,
@@ -293,25 +299,33 @@ pub fn add_answer_rows(ptx: Batch, seqs: &[(&[u32], usize)], pad: u32) -> Batch 
     out
 }
 
-/// The γ term's answer rows of one step: `favourites` rows from the rankings' firsts, then
-/// `sft_best` rows drawn uniformly from the reward model's favourite SFT answers of this update.
+/// An answer as a row of the γ term: (prompt + answer + end, prompt length).
+pub type AnswerRow = (Vec<u32>, usize);
+
+/// The γ term's answer rows of one step: `favourites` rows from the rankings' firsts, then for
+/// each (rows, pool) of `pools` (the reward model's favourite SFT answers, its favourites of the
+/// policy's own rollouts) that many drawn uniformly from the pool, none from an empty one.
 pub fn gamma_answer_rows<'a>(
     favourites: usize,
     firsts: &[Vec<(usize, usize)>],
     rankings: &'a [TokenizedRanking],
     prompt_lens: &[usize],
-    sft_best: usize,
-    sft_favourites: &'a [(Vec<u32>, usize)],
+    pools: &[(usize, &'a [AnswerRow])],
     rng: &mut Rng,
 ) -> Vec<(&'a [u32], usize)> {
     let mut seqs = pick_favourites(favourites, firsts, rankings, prompt_lens, rng);
-    if !sft_favourites.is_empty() {
-        seqs.extend((0..sft_best).map(|_| {
-            let (s, p) = &sft_favourites[rng.below(sft_favourites.len())];
+    for &(rows, pool) in pools.iter().filter(|(_, pool)| !pool.is_empty()) {
+        seqs.extend((0..rows).map(|_| {
+            let (s, p) = &pool[rng.below(pool.len())];
             (&s[..], *p)
         }));
     }
     seqs
+}
+
+/// The reward model's favourite finished answer of each group of `rollouts`: `own_best`'s pool.
+pub fn own_favourites(rollouts: &[Rollout]) -> Vec<AnswerRow> {
+    best_finished(rollouts).into_iter().map(|i| (rollouts[i].tokens.clone(), rollouts[i].prompt_len)).collect()
 }
 
 /// Whether the SFT favourites join the γ term once `rankings` rankings are learned from.
@@ -587,10 +601,11 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
         // the same for every step of the update: the rankings do not change within it
         let firsts = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
-        let sft_favourites = u.sft_favourites;
+        let own = if ppo.own_best > 0 { own_favourites(u.rollouts) } else { Vec::new() };
+        let pools = [(ppo.sft_best, u.sft_favourites), (ppo.own_best, &own[..])];
         let ptx = || {
             let prose = pretraining.batch(ppo.ptx_rows);
-            let rows = gamma_answer_rows(ppo.favourites, &firsts, rankings, prompt_lens, ppo.sft_best, sft_favourites, &mut pretraining.rng);
+            let rows = gamma_answer_rows(ppo.favourites, &firsts, rankings, prompt_lens, &pools, &mut pretraining.rng);
             Ok(add_answer_rows(prose, &rows, pad))
         };
         let value = self.value.as_mut().map(|(v, h)| (v, h));
