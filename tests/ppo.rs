@@ -335,7 +335,14 @@ fn own_favourites_are_each_groups_best_finished_rollout() {
     // than its cut-off one
     let rs =
         vec![mk(vec![1, 2, 3], 0, 0.1, true), mk(vec![1, 2, 4], 0, 0.7, true), mk(vec![5, 6, 7], 1, 2.0, false), mk(vec![5, 6, 8], 1, -1.0, true)];
-    assert_eq!(own_favourites(&rs), vec![(vec![1, 2, 4], 2), (vec![5, 6, 8], 2)]);
+    assert_eq!(own_favourites(&rs, 0.0), vec![(vec![1, 2, 4], 2), (vec![5, 6, 8], 2)]);
+    // by score less 0.5 × KL: group 0's second answer is 1.0 nats from SFT (0.7 − 0.5 = 0.2), its
+    // first 0.2 (0.1 − 0.1 = 0.0): still the second; at 1.0 × KL the first (0.1 − 0.2 > 0.7 − 1.0)
+    let mut rs = rs;
+    (rs[0].logp_old, rs[0].logp_ref) = (vec![-1.0], vec![-1.2]);
+    (rs[1].logp_old, rs[1].logp_ref) = (vec![-0.5, -0.5], vec![-1.0, -1.0]);
+    assert_eq!(own_favourites(&rs, 0.5)[0], (vec![1, 2, 4], 2));
+    assert_eq!(own_favourites(&rs, 1.0)[0], (vec![1, 2, 3], 2));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::reward::{ScalarHead, TokenizedRanking};
 use crate::rng::Rng;
-use crate::rollout::{action_targets, leave_one_out, rollout_batch, token_rewards, whiten, Rollout};
+use crate::rollout::{action_targets, kl_estimates, leave_one_out, rollout_batch, token_rewards, whiten, Rollout};
 use crate::surrogate::{surrogate_weights, PolicyBatch, PtxBatch};
 use crate::train::Batch;
 
@@ -80,6 +80,12 @@ pub struct PpoConfig {
     /// target that moves with the policy, so it never pulls it back toward SFT (0: none).
     #[serde(default)]
     pub own_best: usize,
+    /// How the own favourite is picked: by the reward model's score less this many β of the
+    /// answer's KL to SFT (1: the per-answer objective PPO maximizes, r − β·KL), so that a target
+    /// learned without the KL penalty does not lead the policy further from SFT than the objective
+    /// would (0: by the score alone).
+    #[serde(default)]
+    pub own_best_kl: f32,
     /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
     /// its rows' tokens, so more rows weigh the prose more against the favourites.
     #[serde(default = "four_rows")]
@@ -113,6 +119,7 @@ impl Default for PpoConfig {
             sft_best_of: 0,
             sft_best_until: 0,
             own_best: 0,
+            own_best_kl: 0.0,
             // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
             // neither side of a step dominates its cost
             ptx_rows: 4,
@@ -323,9 +330,11 @@ pub fn gamma_answer_rows<'a>(
     seqs
 }
 
-/// The reward model's favourite finished answer of each group of `rollouts`: `own_best`'s pool.
-pub fn own_favourites(rollouts: &[Rollout]) -> Vec<AnswerRow> {
-    best_finished(rollouts).into_iter().map(|i| (rollouts[i].tokens.clone(), rollouts[i].prompt_len)).collect()
+/// The favourite finished answer of each group of `rollouts` by its score less `kl_weight` times
+/// its KL to SFT (k1, summed over the answer): `own_best`'s pool.
+pub fn own_favourites(rollouts: &[Rollout], kl_weight: f32) -> Vec<AnswerRow> {
+    let value = |r: &Rollout| r.score - if kl_weight == 0.0 { 0.0 } else { kl_weight * kl_estimates(r).0 };
+    best_finished_by(rollouts, value).into_iter().map(|i| (rollouts[i].tokens.clone(), rollouts[i].prompt_len)).collect()
 }
 
 /// Whether the SFT favourites join the γ term once `rankings` rankings are learned from.
@@ -336,15 +345,21 @@ pub fn sft_best_applies(cfg: &PpoConfig, rankings: usize) -> bool {
 /// Per group of rollouts, the index of its best-scored finished answer (none for a group whose
 /// answers were all cut off), in the order the groups first appear.
 pub fn best_finished(rollouts: &[Rollout]) -> Vec<usize> {
-    let mut best: Vec<(usize, usize)> = Vec::new(); // (group, index)
+    best_finished_by(rollouts, |r| r.score)
+}
+
+/// `best_finished` by a value of each rollout's own (the first of equals kept).
+pub fn best_finished_by(rollouts: &[Rollout], value: impl Fn(&Rollout) -> f32) -> Vec<usize> {
+    let mut best: Vec<(usize, usize, f32)> = Vec::new(); // (group, index, value)
     for (i, r) in rollouts.iter().enumerate().filter(|(_, r)| r.finished) {
-        match best.iter_mut().find(|(g, _)| *g == r.group) {
-            Some((_, b)) if rollouts[*b].score < r.score => *b = i,
+        let v = value(r);
+        match best.iter_mut().find(|(g, _, _)| *g == r.group) {
+            Some((_, b, bv)) if *bv < v => (*b, *bv) = (i, v),
             Some(_) => {}
-            None => best.push((r.group, i)),
+            None => best.push((r.group, i, v)),
         }
     }
-    best.into_iter().map(|(_, i)| i).collect()
+    best.into_iter().map(|(_, i, _)| i).collect()
 }
 
 /// Running sums over the last epoch of an update, for the metrics.
@@ -601,7 +616,7 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
         // the same for every step of the update: the rankings do not change within it
         let firsts = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
-        let own = if ppo.own_best > 0 { own_favourites(u.rollouts) } else { Vec::new() };
+        let own = if ppo.own_best > 0 { own_favourites(u.rollouts, ppo.own_best_kl * u.beta) } else { Vec::new() };
         let pools = [(ppo.sft_best, u.sft_favourites), (ppo.own_best, &own[..])];
         let ptx = || {
             let prose = pretraining.batch(ppo.ptx_rows);
