@@ -307,8 +307,8 @@ fn the_best_finished_answer_of_each_group_by_hand() {
     // group 0: the cut-off answer scores highest and is passed over; group 1: all cut off; group 2:
     // a tie keeps the first
     let rs = vec![mk(0, 0.5, true), mk(0, 2.0, false), mk(0, 0.9, true), mk(1, 3.0, false), mk(2, 1.0, true), mk(2, 1.0, true)];
-    assert_eq!(best_finished(&rs), vec![2, 4]);
-    assert!(best_finished(&[]).is_empty());
+    assert_eq!(best_finished_by(&rs, |r| r.score), vec![2, 4]);
+    assert!(best_finished_by(&[], |r| r.score).is_empty());
 }
 
 #[test]
@@ -328,21 +328,21 @@ fn sft_and_own_favourite_rows_follow_the_rankings_favourites() {
 }
 
 #[test]
-fn own_favourites_are_each_groups_best_finished_rollout() {
+fn group_favourites_are_each_groups_best_finished_rollout() {
     let mk =
         |tokens: Vec<u32>, group: usize, score: f32, finished: bool| Rollout { tokens, prompt_len: 2, score, finished, group, ..Default::default() };
     // group 0: the second answer scores higher; group 1: its only finished answer, though lower
     // than its cut-off one
     let rs =
         vec![mk(vec![1, 2, 3], 0, 0.1, true), mk(vec![1, 2, 4], 0, 0.7, true), mk(vec![5, 6, 7], 1, 2.0, false), mk(vec![5, 6, 8], 1, -1.0, true)];
-    assert_eq!(own_favourites(&rs, 0.0), vec![(vec![1, 2, 4], 2), (vec![5, 6, 8], 2)]);
+    assert_eq!(group_favourites(&rs, 0.0), vec![(vec![1, 2, 4], 2), (vec![5, 6, 8], 2)]);
     // by score less 0.5 × KL: group 0's second answer is 1.0 nats from SFT (0.7 − 0.5 = 0.2), its
     // first 0.2 (0.1 − 0.1 = 0.0): still the second; at 1.0 × KL the first (0.1 − 0.2 > 0.7 − 1.0)
     let mut rs = rs;
     (rs[0].logp_old, rs[0].logp_ref) = (vec![-1.0], vec![-1.2]);
     (rs[1].logp_old, rs[1].logp_ref) = (vec![-0.5, -0.5], vec![-1.0, -1.0]);
-    assert_eq!(own_favourites(&rs, 0.5)[0], (vec![1, 2, 4], 2));
-    assert_eq!(own_favourites(&rs, 1.0)[0], (vec![1, 2, 3], 2));
+    assert_eq!(group_favourites(&rs, 0.5)[0], (vec![1, 2, 4], 2));
+    assert_eq!(group_favourites(&rs, 1.0)[0], (vec![1, 2, 3], 2));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, best_finished, brake_beta, brake_ceiling, sft_best_applies};
+use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::reward::{dialogue_ids, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
@@ -461,7 +461,7 @@ impl<E: Engine> Trainer<E> {
     /// length): best-of-K distillation's targets for PPO-ptx's γ term (`--sft-best`). A stream of
     /// its own, so that the policy's samples stay as they were; a question whose answers were all
     /// cut off gives none.
-    async fn sft_favourites(&mut self) -> Result<Vec<(Vec<u32>, usize)>> {
+    async fn sft_favourites(&mut self) -> Result<Vec<AnswerRow>> {
         let mut rng = self.iteration_stream(SALT_SFT_BEST);
         let k = self.cfg.k;
         // whole groups of K per question (the engines' rows), as many as the candidates take
@@ -485,7 +485,7 @@ impl<E: Engine> Trainer<E> {
         for r in sft.iter_mut().filter(|r| r.finished) {
             r.score = scores.next().unwrap_or(f32::NEG_INFINITY);
         }
-        Ok(best_finished(&sft).into_iter().map(|i| (std::mem::take(&mut sft[i].tokens), sft[i].prompt_len)).collect())
+        Ok(group_favourites(&sft, 0.0))
     }
 
     /// The method's update, then the pretraining log-likelihood, the objective and β.

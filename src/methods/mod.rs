@@ -59,7 +59,7 @@ pub struct Update<'a, E: Engine> {
     /// The reward model's favourite of K fresh SFT answers to each of some of the batch's
     /// questions, as (prompt + answer + end, prompt length), when PPO-ptx asks for them
     /// (`PpoConfig::sft_best`); empty otherwise.
-    pub sft_favourites: &'a [(Vec<u32>, usize)],
+    pub sft_favourites: &'a [crate::methods::ppo::AnswerRow],
     /// The KL coefficient in force (the adaptive controller may have moved it from the setting).
     pub beta: f32,
     pub cfg: Settings<'a>,

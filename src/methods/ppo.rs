@@ -331,8 +331,9 @@ pub fn gamma_answer_rows<'a>(
 }
 
 /// The favourite finished answer of each group of `rollouts` by its score less `kl_weight` times
-/// its KL to SFT (k1, summed over the answer): `own_best`'s pool.
-pub fn own_favourites(rollouts: &[Rollout], kl_weight: f32) -> Vec<AnswerRow> {
+/// its KL to SFT (k1, summed over the answer), as γ-term rows: the pool of `sft_best` (SFT's
+/// answers, by score alone) and of `own_best` (the policy's rollouts).
+pub fn group_favourites(rollouts: &[Rollout], kl_weight: f32) -> Vec<AnswerRow> {
     let value = |r: &Rollout| r.score - if kl_weight == 0.0 { 0.0 } else { kl_weight * kl_estimates(r).0 };
     best_finished_by(rollouts, value).into_iter().map(|i| (rollouts[i].tokens.clone(), rollouts[i].prompt_len)).collect()
 }
@@ -342,13 +343,9 @@ pub fn sft_best_applies(cfg: &PpoConfig, rankings: usize) -> bool {
     cfg.sft_best > 0 && (cfg.sft_best_until == 0 || rankings <= cfg.sft_best_until)
 }
 
-/// Per group of rollouts, the index of its best-scored finished answer (none for a group whose
-/// answers were all cut off), in the order the groups first appear.
-pub fn best_finished(rollouts: &[Rollout]) -> Vec<usize> {
-    best_finished_by(rollouts, |r| r.score)
-}
-
-/// `best_finished` by a value of each rollout's own (the first of equals kept).
+/// Per group of rollouts, the index of its finished answer of the highest `value` (the first of
+/// equals kept; none for a group whose answers were all cut off), in the order the groups first
+/// appear.
 pub fn best_finished_by(rollouts: &[Rollout], value: impl Fn(&Rollout) -> f32) -> Vec<usize> {
     let mut best: Vec<(usize, usize, f32)> = Vec::new(); // (group, index, value)
     for (i, r) in rollouts.iter().enumerate().filter(|(_, r)| r.finished) {
@@ -616,7 +613,7 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
         // the same for every step of the update: the rankings do not change within it
         let firsts = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
-        let own = if ppo.own_best > 0 { own_favourites(u.rollouts, ppo.own_best_kl * u.beta) } else { Vec::new() };
+        let own = if ppo.own_best > 0 { group_favourites(u.rollouts, ppo.own_best_kl * u.beta) } else { Vec::new() };
         let pools = [(ppo.sft_best, u.sft_favourites), (ppo.own_best, &own[..])];
         let ptx = || {
             let prose = pretraining.batch(ppo.ptx_rows);
