@@ -324,6 +324,9 @@ options! {
     own_best_kl: f32, "own-best-kl", "the KL's weight in the own favourite", "The own favourite (--own-best) is the answer of best score less this many β of its KL to SFT (1: PPO's per-answer objective; 0: the score alone).",
         |m| Range::Real { min: 0.0, max: 1000.0, open: false }, page false,
         get |c| c.ppo.own_best_kl, set |c, v| c.ppo.own_best_kl = v;
+    own_best_until: usize, "own-best-until", "own favourites until", "Rankings up to which the own favourites (--own-best) join the γ term (0: always).",
+        |m| Range::Count { min: 0, max: 100_000 }, page false,
+        get |c| c.ppo.own_best_until, set |c, v| c.ppo.own_best_until = v;
     ptx_rows: usize, "ptx-rows", "prose rows per step", "Rows of pretraining prose (64 tokens each) in each PPO-ptx step's γ term; the term is a mean over its tokens, so more rows weigh the prose more.",
         |m| Range::Count { min: 1, max: K_MAX }, page false,
         get |c| c.ppo.ptx_rows, set |c, v| c.ppo.ptx_rows = v;

@@ -353,3 +353,13 @@ fn sft_favourites_apply_until_the_ranking_asked() {
     assert!(sft_best_applies(&cfg(1, 16), 16));
     assert!(!sft_best_applies(&cfg(1, 16), 17));
 }
+
+#[test]
+fn own_favourites_apply_until_the_ranking_asked() {
+    let cfg = |own_best, own_best_until| PpoConfig { own_best, own_best_until, ..PpoConfig::default() };
+    assert!(!own_best_applies(&cfg(0, 0), 1), "none asked");
+    assert!(!own_best_applies(&cfg(0, 16), 1), "none asked, whatever the limit");
+    assert!(own_best_applies(&cfg(2, 0), 1000), "0: always");
+    assert!(own_best_applies(&cfg(2, 16), 16));
+    assert!(!own_best_applies(&cfg(2, 16), 17));
+}

@@ -86,6 +86,11 @@ pub struct PpoConfig {
     /// would (0: by the score alone).
     #[serde(default)]
     pub own_best_kl: f32,
+    /// Rankings up to which the own favourites join the γ term (0: always): they close the lag
+    /// of a policy behind a reward model fitted to few rankings, and later only add pull toward
+    /// what that reward model overrates.
+    #[serde(default)]
+    pub own_best_until: usize,
     /// Rows of pretraining prose in each step's γ term (64 tokens each). The term is a mean over
     /// its rows' tokens, so more rows weigh the prose more against the favourites.
     #[serde(default = "four_rows")]
@@ -120,6 +125,7 @@ impl Default for PpoConfig {
             sft_best_until: 0,
             own_best: 0,
             own_best_kl: 0.0,
+            own_best_until: 0,
             // 4×64 = 256 tokens, about as many as a policy minibatch's answers (8 × ~35), so
             // neither side of a step dominates its cost
             ptx_rows: 4,
@@ -340,7 +346,17 @@ pub fn group_favourites(rollouts: &[Rollout], kl_weight: f32) -> Vec<AnswerRow> 
 
 /// Whether the SFT favourites join the γ term once `rankings` rankings are learned from.
 pub fn sft_best_applies(cfg: &PpoConfig, rankings: usize) -> bool {
-    cfg.sft_best > 0 && (cfg.sft_best_until == 0 || rankings <= cfg.sft_best_until)
+    rows_apply(cfg.sft_best, cfg.sft_best_until, rankings)
+}
+
+/// Whether the own favourites join the γ term once `rankings` rankings are learned from.
+pub fn own_best_applies(cfg: &PpoConfig, rankings: usize) -> bool {
+    rows_apply(cfg.own_best, cfg.own_best_until, rankings)
+}
+
+/// `rows` asked for, and `rankings` within `until` (0: always).
+fn rows_apply(rows: usize, until: usize, rankings: usize) -> bool {
+    rows > 0 && (until == 0 || rankings <= until)
 }
 
 /// Per group of rollouts, the index of its finished answer of the highest `value` (the first of
@@ -613,8 +629,9 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
         // the same for every step of the update: the rankings do not change within it
         let firsts = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
-        let own = if ppo.own_best > 0 { group_favourites(u.rollouts, ppo.own_best_kl * u.beta) } else { Vec::new() };
-        let pools = [(ppo.sft_best, u.sft_favourites), (ppo.own_best, &own[..])];
+        let own_rows = if own_best_applies(ppo, rankings.len()) { ppo.own_best } else { 0 };
+        let own = if own_rows > 0 { group_favourites(u.rollouts, ppo.own_best_kl * u.beta) } else { Vec::new() };
+        let pools = [(ppo.sft_best, u.sft_favourites), (own_rows, &own[..])];
         let ptx = || {
             let prose = pretraining.batch(ppo.ptx_rows);
             let rows = gamma_answer_rows(ppo.favourites, &firsts, rankings, prompt_lens, &pools, &mut pretraining.rng);
