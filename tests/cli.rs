@@ -40,8 +40,8 @@ fn every_alignment_option_is_checked_before_any_work() {
     refused(&align(&["--k", "10"]), "K (answers per ranking) must be 2 to 9, got 10");
     refused(&align(&["--ptx-rows", "0"]), "prose rows per step must be 1 to 9, got 0");
     refused(
-        &align(&["--ptx-rows", "8", "--favourites", "2"]),
-        "prose rows per step (8), favourite answers per step (2), SFT favourites per step (0) and own favourites per step (0) must add up to at most 9: lower one of them",
+        &align(&["--ptx-rows", "8", "--favourites", "1", "--own-best", "1"]),
+        "prose rows per step (8), favourite answers per step (1), SFT favourites per step (0) and own favourites per step (1) must add up to at most 9: lower one of them",
     );
     refused(&align(&["--eval-samples", "0"]), "invalid value '0' for '--eval-samples <EVAL_SAMPLES>': must be at least 1, got 0");
     refused(&align(&["--beta", "x"]), "invalid value 'x' for '--beta <BETA>': 'x' is not a valid number");

@@ -245,7 +245,7 @@ fn the_persons_favourite_answers_pull_the_policy_toward_them_when_asked() {
     // the 5 favourites the γ term fills the engines' 9 rows)
     let gain = |favourites: usize| {
         let d = AlignConfig::default();
-        let ppo = rlhf_lab::methods::ppo::PpoConfig { favourites, ptx_rows: 4, ..d.ppo };
+        let ppo = rlhf_lab::methods::ppo::PpoConfig { favourites, ptx_rows: 4, own_best: 0, ..d.ppo };
         let lab = lab_with(AlignConfig { min_rankings: 1, rollouts: 8, k: 2, ppo, ..d });
         block_on(lab.start()).unwrap();
         let o = lab.offered().unwrap();

@@ -8,7 +8,7 @@ export const PLOTS = [
   { id: "kl", title: "KL(π ‖ π_SFT)", y: "nats per answer", series: [["kl_k1", "k1"], ["kl_k3", "k3"]],
     help: "How far the policy moved from the original model. The penalty β·log(π/π_SFT) holds it back; a blow-up means it left what the reward model knows." },
   { id: "ptx", title: "Pretraining log-likelihood", y: "nats per token", series: [["ptx_loglik", "log π(x)"]],
-    help: "γ·E[log π(x)], the term that keeps the model's language intact: each step trains it on plain prose and, by default, one answer you ranked first; plotted on plain text never trained on. It should stay near where it started." },
+    help: "γ·E[log π(x)], the term that keeps the model's language intact: each step trains it on plain prose and, by default, one answer you ranked first and the reward model's favourite of the model's latest answers (its score less its KL cost); plotted on plain text never trained on. It should stay near where it started." },
   { id: "loss", title: "PPO loss", y: "loss", series: [["policy_loss", "clipped surrogate"], ["value_loss", "value"]],
     help: "The clipped surrogate moves the policy toward answers that beat the other answers to the same question." },
   { id: "entropy", title: "Entropy", y: "nats per token", series: [["entropy", "entropy"], ["truncated", "answers cut off"]],
