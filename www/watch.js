@@ -2,10 +2,12 @@
 // the reward model's scores; a slider replays earlier iterations. Model text is always text.
 
 // The trust note averages over the last 4 iterations that measured it (a ranking each at a person's
-// pace: recent enough to follow the fit, 24 pairs at K = 4 and 112 at K = 8 to mean something). 24
-// pairs ordered at chance measure 0.5 ± 0.1, so a share under 0.65 cannot be told from guessing.
+// pace: recent enough to follow the fit, 112 pairs at K = 8, the default). 112 pairs ordered at
+// chance measure 0.5 ± 0.05, so a share under 0.60 cannot be told from guessing; one under 0.70 is
+// better than chance but still orders almost one new pair in three against the person.
 const TRUST_SPAN = 4;
-const GUESSING = 0.65;
+const GUESSING = 0.6;
+const ROUGH = 0.7;
 // Up to this many rankings a reward model that guesses has not learned the preference yet; later it
 // has learned something, and what it fails on is the newest rankings (answers that now differ in
 // ways the earlier rankings did not cover, or rankings that vary: seen in 48-ranking sessions).
@@ -29,7 +31,8 @@ export function trustNote(history, i = history.length - 1) {
   const n = Math.max(1, rankings - (j >= 0 ? history.at(j).rankings ?? 0 : 0));
   const share = shares.reduce((x, y) => x + y, 0) / shares.length;
   const how = `How far to trust these scores: before learning them, the reward model ordered ${Math.round(100 * share)}% of the pairs of the last ${n === 1 ? "ranking" : `${n} rankings`} as they were ranked (50% is chance).`;
-  if (share >= GUESSING) return how;
+  if (share >= ROUGH) return how;
+  if (share >= GUESSING) return `${how} Better than chance, not by much: its scores of new answers are rough.`;
   const why = rankings <= EARLY
     ? "It has not learned this preference yet"
     : "It does not predict your latest rankings from your earlier ones (the answers may now differ in ways those did not cover, or your rankings vary)";

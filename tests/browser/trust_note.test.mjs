@@ -22,10 +22,12 @@ test("the note averages the last four iterations that measured the reward model,
   assert.match(trustNote(h, 0), /of the last ranking as/);
 });
 
-test("under 65% the note says the scores are close to guesses; without a measure there is no note", () => {
+test("under 60% the note says the scores are close to guesses, under 70% rough; without a measure there is no note", () => {
   const at = (a) => trustNote(history([{ rankings: 1, rm_new_accuracy: a }]));
-  assert.match(at(0.64), /close to guesses/);
-  assert.doesNotMatch(at(0.65), /close to guesses/);
+  assert.match(at(0.59), /close to guesses/);
+  assert.match(at(0.6), /ordered 60% .* Better than chance, not by much: its scores of new answers are rough\.$/);
+  assert.match(at(0.69), /rough\.$/);
+  assert.doesNotMatch(at(0.7), /rough|guesses/);
   assert.equal(trustNote(history([{ rankings: 1, rm_new_accuracy: null }])), "");
   assert.equal(trustNote(history([])), "");
 });
