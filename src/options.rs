@@ -9,7 +9,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::methods::ppo::Baseline;
 use crate::methods::MethodKind;
-use crate::reward::{PairWeight, RmMode, K_MAX, K_MIN};
+use crate::reward::{PairWeight, RewardRead, RmMode, K_MAX, K_MIN};
 use crate::settings::{AlignConfig, Selection};
 
 /// The range a value must lie in.
@@ -91,7 +91,7 @@ macro_rules! choice_values {
         }
     )*};
 }
-choice_values!(Selection: SELECTIONS, Baseline: BASELINES, MethodKind: crate::methods::METHOD_NAMES, RmMode: RM_MODES, PairWeight: PAIR_WEIGHTS);
+choice_values!(Selection: SELECTIONS, Baseline: BASELINES, MethodKind: crate::methods::METHOD_NAMES, RmMode: RM_MODES, PairWeight: PAIR_WEIGHTS, RewardRead: REWARD_READS);
 
 /// One setting as the page shows it: its key in `Options` (camelCase), its flag, label, help,
 /// range, current value, and whether the page's settings panel lists it.
@@ -199,6 +199,7 @@ const SELECTIONS: &[&str] = &["first", "top_reward", "spread", "disagreement"];
 const BASELINES: &[&str] = &["value", "group"];
 const RM_MODES: &[&str] = &["refit", "warm"];
 const PAIR_WEIGHTS: &[&str] = &["uniform", "rank_distance"];
+const REWARD_READS: &[&str] = &["last", "answer"];
 
 options! {
     method: MethodKind, "method", "the method", "Which method moves the policy: PPO-ptx (InstructGPT's), DPO, RLOO or best-of-K.",
@@ -258,6 +259,9 @@ options! {
     rm_pair_weight: PairWeight, "rm-pair-weight", "the ranking loss's pair weights", "Every pair of a ranking alike (InstructGPT's), or each by how far apart the ranking put its answers: a person who ranks with noise reverses neighbours more often than answers far apart.",
         |m| Range::Choice { names: PAIR_WEIGHTS }, page false,
         get |c| c.rm.pair_weight, set |c, v| c.rm.pair_weight = v;
+    rm_read: RewardRead, "rm-read", "where the reward head reads", "The reward head reads the trunk at the last token (InstructGPT's), or sums what it reads at every token of the answer.",
+        |m| Range::Choice { names: REWARD_READS }, page false,
+        get |c| c.rm.read, set |c, v| c.rm.read = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

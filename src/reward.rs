@@ -93,6 +93,19 @@ pub enum PairWeight {
     RankDistance,
 }
 
+/// Where the head reads the trunk's hidden states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardRead {
+    /// At the last token: r = h_T·w + b (InstructGPT's, and HF's `GPT2ForSequenceClassification`).
+    #[default]
+    Last,
+    /// Summed over the answer's tokens, its end token included: r = Σ_t h_t·w + b. A preference
+    /// for what an answer says word by word is a sum over its words, which this head holds in one
+    /// linear map, where the last token must first gather it through attention.
+    Answer,
+}
+
 /// Each pair's weight (i < j, row-major over the upper triangle), as `PairWeight` says.
 pub fn pair_weights(ranks: &[usize], how: PairWeight) -> Vec<f32> {
     let k = ranks.len();
@@ -226,6 +239,9 @@ pub struct RewardModel<E: Engine> {
     pub head: ScalarHead,
     /// AdamW steps taken by the trunk.
     pub steps: u32,
+    pub read: RewardRead,
+    /// The token after which an answer starts (`RewardRead::Answer`).
+    pub marker: u32,
 }
 
 /// Loss and accuracy of one pass over rankings.
@@ -245,20 +261,46 @@ pub struct RmReport {
 impl<E: Engine> RewardModel<E> {
     pub fn new(engine: E, seed: u64) -> Self {
         let c = engine.config().n_embd;
-        RewardModel { engine, head: ScalarHead::new(c, seed), steps: 0 }
+        RewardModel { engine, head: ScalarHead::new(c, seed), steps: 0, read: RewardRead::Last, marker: 0 }
     }
 
-    /// Rewards of token sequences (each scored at its last token).
+    /// The same model reading its hidden states as `read` says, answers starting after `marker`.
+    pub fn reading(mut self, read: RewardRead, marker: u32) -> Self {
+        self.read = read;
+        self.marker = marker;
+        self
+    }
+
+    /// The positions of a row the head reads: its last, or its answer's from after the last
+    /// `marker` to its end (the last alone when the row has no marker).
+    pub fn read_positions(&self, seq: &[u32]) -> std::ops::Range<usize> {
+        let len = seq.len();
+        match self.read {
+            RewardRead::Last => len - 1..len,
+            RewardRead::Answer => seq.iter().rposition(|&t| t == self.marker).map_or(len - 1, |p| (p + 1).min(len - 1))..len,
+        }
+    }
+
+    /// The sum of row `i`'s hidden states at the read positions (C): the head's input.
+    fn read_hidden(&self, h: &[f32], t: usize, i: usize, seq: &[u32]) -> Vec<f32> {
+        let c = self.engine.config().n_embd;
+        let mut x = vec![0.0; c];
+        for s in self.read_positions(seq) {
+            x.iter_mut().zip(&h[(i * t + s) * c..][..c]).for_each(|(a, b)| *a += b);
+        }
+        x
+    }
+
+    /// Rewards of token sequences (each read as `read` says).
     pub async fn score(&mut self, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<f32>> {
         let (max_b, _) = self.engine.capacity();
-        let c = self.engine.config().n_embd;
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(max_b) {
             let (tokens, t, lens) = pad_batch(chunk, pad);
             self.engine.forward_rows(&tokens, chunk.len(), t, &lens)?;
             let h = self.engine.hidden().await?;
-            for (i, len) in lens.iter().enumerate() {
-                out.push(self.head.apply(&h[(i * t + len - 1) * c..][..c]));
+            for (i, seq) in chunk.iter().enumerate() {
+                out.push(self.head.apply(&self.read_hidden(&h, t, i, seq)));
             }
             crate::turns::pass().await;
         }
@@ -276,8 +318,8 @@ impl<E: Engine> RewardModel<E> {
             let (tokens, t, lens) = pad_batch(seqs, pad);
             self.engine.forward_rows(&tokens, seqs.len(), t, &lens)?;
             let h = self.engine.hidden().await?;
-            let last = |i: usize| &h[(i * t + lens[i] - 1) * c..][..c];
-            let rewards: Vec<f32> = (0..seqs.len()).map(|i| self.head.apply(last(i))).collect();
+            let read: Vec<Vec<f32>> = seqs.iter().enumerate().map(|(i, seq)| self.read_hidden(&h, t, i, seq)).collect();
+            let rewards: Vec<f32> = read.iter().map(|x| self.head.apply(x)).collect();
             let (loss, dr) = weighted_ranking_loss(&rewards, ranks, step.label_smoothing, step.pair_weight);
             let (r, n) = pair_accuracy(&rewards, ranks);
             right += r;
@@ -286,11 +328,10 @@ impl<E: Engine> RewardModel<E> {
             let mut dh = vec![0.0; seqs.len() * t * c];
             for (i, &d) in dr.iter().enumerate() {
                 let d = d / batch.len() as f32;
-                let row = &mut dh[(i * t + lens[i] - 1) * c..][..c];
-                for (j, r) in row.iter_mut().enumerate() {
-                    *r = d * self.head.w[j];
-                    self.head.grad[j] += d * last(i)[j];
+                for s in self.read_positions(&seqs[i]) {
+                    dh[(i * t + s) * c..][..c].iter_mut().zip(&self.head.w).for_each(|(r, w)| *r = d * w);
                 }
+                self.head.grad.iter_mut().zip(&read[i]).for_each(|(g, x)| *g += d * x);
             }
             self.engine.backward(None, Some(&dh))?;
         }
@@ -413,6 +454,9 @@ pub struct RmFit {
     /// The agreement from which `sure_steps` applies.
     #[serde(default = "three_quarters")]
     pub sure_accuracy: f32,
+    /// Where the head reads the trunk (`RewardRead`).
+    #[serde(default)]
+    pub read: RewardRead,
 }
 
 fn one() -> f32 {

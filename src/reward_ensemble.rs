@@ -5,7 +5,7 @@
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::{mean_std, refit_schedule, replay_schedule, RewardModel, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking};
+use crate::reward::{mean_std, refit_schedule, replay_schedule, RewardModel, RewardRead, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking};
 use crate::rng::Rng;
 
 pub struct RewardEnsemble<E: Engine> {
@@ -21,6 +21,11 @@ impl<E: Engine> RewardEnsemble<E> {
     /// Members on the given trunks (each a copy of the SFT model), heads from `seed`.
     pub fn new(trunks: Vec<E>, seed: u64) -> Self {
         RewardEnsemble { members: trunks.into_iter().enumerate().map(|(i, e)| RewardModel::new(e, member_seed(seed, i))).collect() }
+    }
+
+    /// Every member reading its hidden states as `read` says (`RewardModel::reading`).
+    pub fn reading(self, read: RewardRead, marker: u32) -> Self {
+        RewardEnsemble { members: self.members.into_iter().map(|m| m.reading(read, marker)).collect() }
     }
 
     pub fn first_mut(&mut self) -> &mut RewardModel<E> {

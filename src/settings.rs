@@ -8,7 +8,7 @@ use crate::methods::bok::BokConfig;
 use crate::methods::dpo::DpoConfig;
 use crate::methods::ppo::PpoConfig;
 use crate::methods::MethodKind;
-use crate::reward::{PairWeight, RmFit, RmMode};
+use crate::reward::{PairWeight, RewardRead, RmFit, RmMode};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct AlignConfig {
@@ -102,6 +102,7 @@ impl Default for AlignConfig {
                 pair_weight: PairWeight::Uniform,
                 sure_steps: 0,
                 sure_accuracy: 0.75,
+                read: RewardRead::Last,
             },
             rollouts: 32,
             max_new_tokens: 64,

@@ -13,7 +13,7 @@ use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::reward::{
     dialogue_ids, mean_std, pair_weights, ranking_loss, ranking_pairs, smoothed_ranking_loss, weighted_ranking_loss, PairWeight, Ranking,
-    RewardModel, StepOpt,
+    RewardModel, RewardRead, StepOpt,
 };
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
@@ -231,4 +231,64 @@ fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
     assert!((one - 1e-3).abs() < 1e-5, "largest head move at scale 1: {one}");
     assert!((ten - 1e-2).abs() < 1e-4, "largest head move at scale 10: {ten}");
     assert_eq!(trunk_one, trunk_ten, "the head's scale must not change the trunk's step");
+}
+
+#[test]
+fn an_answer_read_sums_the_head_over_the_answer_and_its_gradient_matches_finite_differences() {
+    let p = preset("tiny").unwrap();
+    let mut rng = Rng::new(7);
+    let tok = grammar_tokenizer(200, p.model.vocab_size, &mut rng);
+    let t = &TOPICS[1];
+    let prompt = prompt_for(t, &mut rng);
+    let seqs: Vec<Vec<u32>> = STYLES.iter().take(4).map(|&s| dialogue_ids(&tok, &prompt, &respond(t, s, &mut rng), p.model.n_ctx).unwrap()).collect();
+    let ranks = vec![1, 0, 3, 2];
+    let params = ParamLayout::new(&p.model).init(3);
+    let make = |params: &[f32]| {
+        RewardModel::new(CpuGpt::new(p.model, params.to_vec(), 4, p.model.n_ctx).unwrap(), 4).reading(RewardRead::Answer, tok.assistant)
+    };
+    let mut rm = make(&params);
+    // the answer's tokens: from after the last marker to the end token; no marker, the last alone
+    let s0 = &seqs[0];
+    let from = s0.iter().rposition(|&x| x == tok.assistant).unwrap() + 1;
+    assert!(from > 1 && from < s0.len() - 1);
+    assert_eq!(rm.read_positions(s0), from..s0.len());
+    assert_eq!(rm.read_positions(&[5, 6, 7]), 2..3);
+    assert_eq!(rm.read_positions(&[5, tok.assistant]), 1..2);
+    // the score is the head over the sum of those hidden states, the bias once
+    rm.head.bias = 0.25;
+    let c = p.model.n_embd;
+    rm.engine.forward_rows(s0, 1, s0.len(), &[s0.len()]).unwrap();
+    let h = block_on(rm.engine.hidden()).unwrap();
+    let by_hand: f32 = (from..s0.len()).map(|i| rm.head.apply(&h[i * c..][..c]) - 0.25).sum::<f32>() + 0.25;
+    assert_close("answer-read score", &block_on(rm.score(&seqs[..1], tok.end)).unwrap(), &[by_hand], 1e-5, 1e-5);
+    // the gradients of one step (learning rate 0: nothing moves) against finite differences of the loss
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let step = StepOpt { lr: 0.0, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1e9 };
+    let mut rm = make(&params);
+    block_on(rm.train_step(&[(seqs.clone(), ranks.clone())], tok.end, &step)).unwrap();
+    let trunk = block_on(rm.engine.grads()).unwrap();
+    let head: Vec<f32> = rm.head.m.iter().map(|m| m / (1.0 - adam.beta1)).collect();
+    let loss = |params: &[f32], w: &[f32]| {
+        let mut rm = make(params);
+        rm.head.w = w.to_vec();
+        ranking_loss(&block_on(rm.score(&seqs, tok.end)).unwrap(), &ranks).0 as f64
+    };
+    let w0 = rm.head.w.clone();
+    let eps = 1e-2f32;
+    let mut top: Vec<usize> = (0..trunk.len()).collect();
+    top.sort_by(|&a, &b| trunk[b].abs().total_cmp(&trunk[a].abs()));
+    for &i in top.iter().take(6) {
+        let (mut up, mut down) = (params.clone(), params.clone());
+        up[i] += eps;
+        down[i] -= eps;
+        let fd = (loss(&up, &w0) - loss(&down, &w0)) / (2.0 * eps as f64);
+        assert!((fd - trunk[i] as f64).abs() < 0.05 * fd.abs() + 1e-4, "trunk parameter {i}: backward {} against {fd}", trunk[i]);
+    }
+    for j in 0..4 {
+        let (mut up, mut down) = (w0.clone(), w0.clone());
+        up[j] += eps;
+        down[j] -= eps;
+        let fd = (loss(&params, &up) - loss(&params, &down)) / (2.0 * eps as f64);
+        assert!((fd - head[j] as f64).abs() < 0.05 * fd.abs() + 1e-4, "head weight {j}: backward {} against {fd}", head[j]);
+    }
 }

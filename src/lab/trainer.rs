@@ -169,7 +169,7 @@ impl<E: Engine> Trainer<E> {
         Ok(Trainer {
             policy: make(sft.clone(), b, t)?,
             reference,
-            reward: RewardEnsemble::new(trunks, cfg.seed ^ SALT_HEAD),
+            reward: RewardEnsemble::new(trunks, cfg.seed ^ SALT_HEAD).reading(cfg.rm.read, tok.assistant),
             method: AnyMethod::new(cfg.method),
             train_prompts: prompt_split().0,
             sft,
