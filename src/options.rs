@@ -262,6 +262,9 @@ options! {
     rm_read: RewardRead, "rm-read", "where the reward head reads", "The reward head reads the trunk at the last token (InstructGPT's), or sums what it reads at every token of the answer.",
         |m| Range::Choice { names: REWARD_READS }, page false,
         get |c| c.rm.read, set |c, v| c.rm.read = v;
+    rm_others: usize, "rm-others", "answers to other questions", "Each ranking's favourite also learns to beat the favourites of this many other questions' rankings, put after its question: rankings of one question's answers cannot teach the reward model whether an answer is to the question.",
+        |m| Range::Count { min: 0, max: 4 }, page false,
+        get |c| c.rm.others, set |c, v| c.rm.others = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

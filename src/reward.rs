@@ -156,6 +156,58 @@ pub fn weighted_ranking_loss(rewards: &[f32], ranks: &[usize], eps: f32, how: Pa
     (loss, grad)
 }
 
+/// The ranking loss of one prompt's K answers followed by answers to other questions put after this
+/// one (`other_answers`; rewards: K + others): `weighted_ranking_loss` over the K, plus for each
+/// other answer the pair "the favourite beats it", −log σ(r_fav − r_other), weighted as one of the
+/// ranking's C(K,2) pairs (tied favourites share it). The person never ranked those pairs: they say
+/// only that an answer as liked as any to its own question is not what this question wanted, which
+/// rankings of one question's answers alone cannot teach. Gradient: d loss / d reward (K + others).
+pub fn loss_with_others(rewards: &[f32], ranks: &[usize], eps: f32, how: PairWeight) -> (f32, Vec<f32>) {
+    let k = ranks.len();
+    let (mut loss, mut grad) = weighted_ranking_loss(&rewards[..k], ranks, eps, how);
+    grad.resize(rewards.len(), 0.0);
+    let top = ranks.iter().copied().min().unwrap_or(0);
+    let favourites: Vec<usize> = (0..k).filter(|&i| ranks[i] == top).collect();
+    let w = 2.0 / (k * (k - 1)) as f32 / favourites.len() as f32;
+    for o in k..rewards.len() {
+        for &f in &favourites {
+            let d = rewards[f] - rewards[o];
+            loss -= w * log_sigmoid(d);
+            grad[f] -= w * sigmoid(-d);
+            grad[o] += w * sigmoid(-d);
+        }
+    }
+    (loss, grad)
+}
+
+/// For each ranking, the favourites of up to `n` rankings of other questions (the nearest before it
+/// first, wrapping round to the newest), each put after this ranking's question and cut to `n_ctx`
+/// tokens: the other answers of `loss_with_others`. prompt_lens[i]: the tokens of ranking i's
+/// question, its marker included.
+pub fn other_answers(data: &[TokenizedRanking], prompt_lens: &[usize], n: usize, n_ctx: usize) -> Vec<Vec<Vec<u32>>> {
+    let len = data.len();
+    let question = |i: usize| &data[i].0[0][..prompt_lens[i].min(data[i].0[0].len())];
+    let answer = |j: usize| {
+        let (seqs, ranks) = &data[j];
+        let f = (0..ranks.len()).min_by_key(|&a| ranks[a]).unwrap_or(0);
+        &seqs[f][prompt_lens[j].min(seqs[f].len())..]
+    };
+    (0..len)
+        .map(|i| {
+            (1..len)
+                .map(|d| (i + len - d) % len)
+                .filter(|&j| question(j) != question(i))
+                .take(n)
+                .map(|j| {
+                    let mut s = [question(i), answer(j)].concat();
+                    s.truncate(n_ctx);
+                    s
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Fraction of untied pairs the rewards order correctly (ties in reward count half).
 pub fn pair_accuracy(rewards: &[f32], ranks: &[usize]) -> (f32, usize) {
     let pairs = ranking_pairs(ranks);
@@ -309,26 +361,36 @@ impl<E: Engine> RewardModel<E> {
 
     /// One AdamW step on a minibatch of rankings (already tokenized: one K-row batch per ranking).
     pub async fn train_step(&mut self, batch: &[TokenizedRanking], pad: u32, step: &StepOpt) -> Result<RmReport> {
+        self.train_step_with(batch, &[], pad, step).await
+    }
+
+    /// `train_step` with each ranking's answers to other questions (`others[i]` for `batch[i]`,
+    /// as many as the engine's rows leave room for; none past the end of `others`), learned by
+    /// `loss_with_others`. The accuracy counts the rankings' own pairs only.
+    pub async fn train_step_with(&mut self, batch: &[TokenizedRanking], others: &[Vec<Vec<u32>>], pad: u32, step: &StepOpt) -> Result<RmReport> {
         let (opt, lr) = (&step.adam, step.lr);
         let c = self.engine.config().n_embd;
+        let (rows, _) = self.engine.capacity();
         self.engine.zero_grad()?;
         let mut report = RmReport::default();
         let (mut right, mut total) = (0.0, 0);
-        for (seqs, ranks) in batch {
-            let (tokens, t, lens) = pad_batch(seqs, pad);
+        for (b, (own, ranks)) in batch.iter().enumerate() {
+            let other = others.get(b).map_or(&[][..], |o| &o[..o.len().min(rows.saturating_sub(own.len()))]);
+            let seqs: Vec<&[u32]> = own.iter().chain(other).map(Vec::as_slice).collect();
+            let (tokens, t, lens) = pad_batch(&seqs, pad);
             self.engine.forward_rows(&tokens, seqs.len(), t, &lens)?;
             let h = self.engine.hidden().await?;
             let read: Vec<Vec<f32>> = seqs.iter().enumerate().map(|(i, seq)| self.read_hidden(&h, t, i, seq)).collect();
             let rewards: Vec<f32> = read.iter().map(|x| self.head.apply(x)).collect();
-            let (loss, dr) = weighted_ranking_loss(&rewards, ranks, step.label_smoothing, step.pair_weight);
-            let (r, n) = pair_accuracy(&rewards, ranks);
+            let (loss, dr) = loss_with_others(&rewards, ranks, step.label_smoothing, step.pair_weight);
+            let (r, n) = pair_accuracy(&rewards[..own.len()], ranks);
             right += r;
             total += n;
             report.loss += loss / batch.len() as f32;
             let mut dh = vec![0.0; seqs.len() * t * c];
             for (i, &d) in dr.iter().enumerate() {
                 let d = d / batch.len() as f32;
-                for s in self.read_positions(&seqs[i]) {
+                for s in self.read_positions(seqs[i]) {
                     dh[(i * t + s) * c..][..c].iter_mut().zip(&self.head.w).for_each(|(r, w)| *r = d * w);
                 }
                 self.head.grad.iter_mut().zip(&read[i]).for_each(|(g, x)| *g += d * x);
@@ -375,14 +437,23 @@ impl<E: Engine> RewardModel<E> {
     /// Steps over the rankings as `schedule` lists them (passes of minibatches of indices into
     /// `data`); reports the last pass's mean loss and pairwise accuracy, and how many steps were
     /// skipped.
-    pub async fn fit(&mut self, data: &[TokenizedRanking], schedule: &Schedule, pad: u32, step: &StepOpt) -> Result<(RmReport, usize)> {
+    /// `others[i]`: ranking i's answers to other questions (`train_step_with`; empty: none).
+    pub async fn fit(
+        &mut self,
+        data: &[TokenizedRanking],
+        others: &[Vec<Vec<u32>>],
+        schedule: &Schedule,
+        pad: u32,
+        step: &StepOpt,
+    ) -> Result<(RmReport, usize)> {
         let mut skipped = 0;
         let mut last = RmReport::default();
         for pass in schedule {
             let (mut loss, mut right, mut pairs, mut n) = (0.0, 0.0, 0, 0);
             for idx in pass {
                 let chunk: Vec<TokenizedRanking> = idx.iter().map(|&i| data[i].clone()).collect();
-                let r = self.train_step(&chunk, pad, step).await?;
+                let other: Vec<Vec<Vec<u32>>> = idx.iter().map(|&i| others.get(i).cloned().unwrap_or_default()).collect();
+                let r = self.train_step_with(&chunk, &other, pad, step).await?;
                 crate::turns::pass().await;
                 if r.skipped {
                     skipped += 1;
@@ -457,6 +528,10 @@ pub struct RmFit {
     /// Where the head reads the trunk (`RewardRead`).
     #[serde(default)]
     pub read: RewardRead,
+    /// Favourites of other questions' rankings each ranking's favourite learns to beat after its
+    /// own question (`loss_with_others`; 0: none).
+    #[serde(default)]
+    pub others: usize,
 }
 
 fn one() -> f32 {

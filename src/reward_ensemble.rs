@@ -61,6 +61,7 @@ impl<E: Engine> RewardEnsemble<E> {
     pub async fn fit(
         &mut self,
         data: &[TokenizedRanking],
+        others: &[Vec<Vec<u32>>],
         fresh: usize,
         pad: u32,
         fit: &RmFit,
@@ -73,7 +74,7 @@ impl<E: Engine> RewardEnsemble<E> {
                 RmMode::Refit => refit_schedule(data.len(), fit.epochs, fit.batch, rng),
                 RmMode::Warm => replay_schedule(data.len(), fresh, fit.steps, fit.batch, rng),
             };
-            let (report, s) = m.fit(data, &schedule, pad, step).await?;
+            let (report, s) = m.fit(data, others, &schedule, pad, step).await?;
             first.get_or_insert(report);
             skipped += s;
         }

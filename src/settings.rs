@@ -103,6 +103,7 @@ impl Default for AlignConfig {
                 sure_steps: 0,
                 sure_accuracy: 0.75,
                 read: RewardRead::Last,
+                others: 0,
             },
             rollouts: 32,
             max_new_tokens: 64,

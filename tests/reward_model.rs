@@ -12,8 +12,8 @@ use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::reward::{
-    dialogue_ids, mean_std, pair_weights, ranking_loss, ranking_pairs, smoothed_ranking_loss, weighted_ranking_loss, PairWeight, Ranking,
-    RewardModel, RewardRead, StepOpt,
+    dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, smoothed_ranking_loss, weighted_ranking_loss,
+    PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
 };
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
@@ -291,4 +291,42 @@ fn an_answer_read_sums_the_head_over_the_answer_and_its_gradient_matches_finite_
         let fd = (loss(&params, &up) - loss(&params, &down)) / (2.0 * eps as f64);
         assert!((fd - head[j] as f64).abs() < 0.05 * fd.abs() + 1e-4, "head weight {j}: backward {} against {fd}", head[j]);
     }
+}
+
+#[test]
+fn answers_to_other_questions_lose_to_the_favourite_by_hand() {
+    // K = 2 and one other answer: −log σ(1) for the ranked pair (its weight 2/(K(K−1)) = 1) and
+    // −log σ(1 − 0.5) for the favourite against the other answer, weighted as one ranked pair
+    let (loss, grad) = loss_with_others(&[1.0, 0.0, 0.5], &[0, 1], 0.0, PairWeight::Uniform);
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    assert_close("loss", &[loss], &[(-sig(1.0).ln() - sig(0.5).ln()) as f32], 1e-6, 1e-6);
+    let g = [-sig(-1.0) - sig(-0.5), sig(-1.0), sig(-0.5)].map(|x| x as f32);
+    assert_close("gradient", &grad, &g, 1e-6, 1e-6);
+    // two tied favourites of K = 3 share the other pair's weight 1/3: at equal rewards the ranking
+    // gives ln 2 (two untied pairs and a tie, each ln 2 over 3), the other answer 2·(1/6)·ln 2
+    let (loss, grad) = loss_with_others(&[0.0; 4], &[0, 0, 1], 0.0, PairWeight::Uniform);
+    let ln2 = std::f32::consts::LN_2;
+    assert_close("tied favourites' loss", &[loss], &[ln2 * 4.0 / 3.0], 1e-6, 1e-6);
+    assert_close("the other answer's gradient", &grad[3..], &[1.0 / 6.0], 1e-6, 1e-6);
+    // no other answer: the ranking's own loss, to the bit
+    let r = [0.3, -0.2, 0.9];
+    assert_eq!(loss_with_others(&r, &[2, 0, 1], 0.1, PairWeight::RankDistance), weighted_ranking_loss(&r, &[2, 0, 1], 0.1, PairWeight::RankDistance));
+}
+
+#[test]
+fn other_answers_are_the_nearest_other_questions_favourites_after_this_question() {
+    // questions [1, 2] (twice) and [3]; each answer's favourite is the one ranked 0
+    let data = vec![
+        (vec![vec![1, 2, 10], vec![1, 2, 11, 11]], vec![1, 0]),
+        (vec![vec![1, 2, 12], vec![1, 2, 13]], vec![0, 0]),
+        (vec![vec![3, 14, 14], vec![3, 15]], vec![0, 1]),
+    ];
+    let lens = [2, 2, 1];
+    let one = other_answers(&data, &lens, 1, 128);
+    // the first looks back round to the newest, the second skips the first (the same question)
+    assert_eq!(one, vec![vec![vec![1, 2, 14, 14]], vec![vec![1, 2, 14, 14]], vec![vec![3, 12]]]);
+    let two = other_answers(&data, &lens, 2, 3);
+    assert_eq!(two[2], vec![vec![3, 12], vec![3, 11, 11]], "the third, both others, in order of nearness");
+    assert_eq!(two[0], vec![vec![1, 2, 14]], "cut to the context; only one other question there is");
+    assert!(other_answers(&data[..2], &lens, 3, 128).iter().all(Vec::is_empty), "one question: no other answers");
 }

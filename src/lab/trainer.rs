@@ -15,7 +15,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
+use crate::reward::{dialogue_ids, other_answers, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
@@ -165,7 +165,8 @@ impl<E: Engine> Trainer<E> {
             corpus.demonstrations.iter().take(NORMALIZE_DEMOS).map(|d| dialogue_ids(&tok, &d.prompt, &d.response, t)).collect::<Result<_>>()?;
         let mut reference = make(sft.clone(), b, t)?;
         reference.freeze();
-        let trunks = (0..cfg.rm.members.max(1)).map(|_| make(sft.clone(), b, t)).collect::<Result<Vec<E>>>()?;
+        // and for a ranking's answers to other questions beside it (`RmFit::others`)
+        let trunks = (0..cfg.rm.members.max(1)).map(|_| make(sft.clone(), b.max(K_MAX + cfg.rm.others), t)).collect::<Result<Vec<E>>>()?;
         Ok(Trainer {
             policy: make(sft.clone(), b, t)?,
             reference,
@@ -361,7 +362,8 @@ impl<E: Engine> Trainer<E> {
             adam: self.cfg.adam,
             grad_clip: self.cfg.ppo.grad_clip,
         };
-        let (report, skipped) = self.reward.fit(&self.data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
+        let others = other_answers(&self.data, &self.prompt_lens, rm.others, self.model.n_ctx);
+        let (report, skipped) = self.reward.fit(&self.data, &others, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
