@@ -106,6 +106,17 @@ pub enum RewardRead {
     Answer,
 }
 
+impl RewardRead {
+    /// Whether a reward model read so can be written as HF's `GPT2ForSequenceClassification`,
+    /// which reads the last token.
+    pub fn check_exportable(self) -> Result<()> {
+        if self != RewardRead::Last {
+            bail!("a reward model summed over the answer (--rm-read answer) has no GPT2ForSequenceClassification form, which reads the last token: leave --out off, or read the last token");
+        }
+        Ok(())
+    }
+}
+
 /// Each pair's weight (i < j, row-major over the upper triangle), as `PairWeight` says.
 pub fn pair_weights(ranks: &[usize], how: PairWeight) -> Vec<f32> {
     let k = ranks.len();
@@ -291,6 +302,7 @@ pub struct RewardModel<E: Engine> {
     pub head: ScalarHead,
     /// AdamW steps taken by the trunk.
     pub steps: u32,
+    /// Where the head reads the trunk.
     pub read: RewardRead,
     /// The token after which an answer starts (`RewardRead::Answer`).
     pub marker: u32,
@@ -435,17 +447,10 @@ impl<E: Engine> RewardModel<E> {
     }
 
     /// Steps over the rankings as `schedule` lists them (passes of minibatches of indices into
-    /// `data`); reports the last pass's mean loss and pairwise accuracy, and how many steps were
+    /// `data.rankings`); reports the last pass's mean loss and pairwise accuracy, and how many steps were
     /// skipped.
-    /// `others[i]`: ranking i's answers to other questions (`train_step_with`; empty: none).
-    pub async fn fit(
-        &mut self,
-        data: &[TokenizedRanking],
-        others: &[Vec<Vec<u32>>],
-        schedule: &Schedule,
-        pad: u32,
-        step: &StepOpt,
-    ) -> Result<(RmReport, usize)> {
+    pub async fn fit(&mut self, data: FitData<'_>, schedule: &Schedule, pad: u32, step: &StepOpt) -> Result<(RmReport, usize)> {
+        let FitData { rankings: data, others } = data;
         let mut skipped = 0;
         let mut last = RmReport::default();
         for pass in schedule {
@@ -653,6 +658,14 @@ pub fn replay_schedule(n: usize, fresh: usize, steps: usize, batch: usize, rng: 
 
 /// One ranking ready for the trunk: K token sequences and their ranks.
 pub type TokenizedRanking = (Vec<Vec<u32>>, Vec<usize>);
+
+/// What a fit learns from: the rankings, and `others[i]`, ranking i's answers to other questions
+/// (`other_answers`, learned by `train_step_with`; none past the end of `others`).
+#[derive(Clone, Copy)]
+pub struct FitData<'a> {
+    pub rankings: &'a [TokenizedRanking],
+    pub others: &'a [Vec<Vec<u32>>],
+}
 
 /// Mean ranking loss and pairwise accuracy of rewards given to rankings: (rewards, ranks) each.
 pub fn report_on(scored: &[(Vec<f32>, Vec<usize>)]) -> RmReport {

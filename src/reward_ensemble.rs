@@ -5,7 +5,9 @@
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::{mean_std, refit_schedule, replay_schedule, RewardModel, RewardRead, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking};
+use crate::reward::{
+    mean_std, refit_schedule, replay_schedule, FitData, RewardModel, RewardRead, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking,
+};
 use crate::rng::Rng;
 
 pub struct RewardEnsemble<E: Engine> {
@@ -58,23 +60,14 @@ impl<E: Engine> RewardEnsemble<E> {
     /// Fits every member to the rankings (see `RewardModel::fit`), each on its own schedule drawn
     /// from the shared random stream in turn; reports the first member's last pass and the steps
     /// skipped in all.
-    pub async fn fit(
-        &mut self,
-        data: &[TokenizedRanking],
-        others: &[Vec<Vec<u32>>],
-        fresh: usize,
-        pad: u32,
-        fit: &RmFit,
-        step: &StepOpt,
-        rng: &mut Rng,
-    ) -> Result<(RmReport, usize)> {
+    pub async fn fit(&mut self, data: FitData<'_>, fresh: usize, pad: u32, fit: &RmFit, step: &StepOpt, rng: &mut Rng) -> Result<(RmReport, usize)> {
         let (mut first, mut skipped) = (None, 0);
         for m in self.members.iter_mut() {
             let schedule = match fit.mode {
-                RmMode::Refit => refit_schedule(data.len(), fit.epochs, fit.batch, rng),
-                RmMode::Warm => replay_schedule(data.len(), fresh, fit.steps, fit.batch, rng),
+                RmMode::Refit => refit_schedule(data.rankings.len(), fit.epochs, fit.batch, rng),
+                RmMode::Warm => replay_schedule(data.rankings.len(), fresh, fit.steps, fit.batch, rng),
             };
-            let (report, s) = m.fit(data, others, &schedule, pad, step).await?;
+            let (report, s) = m.fit(data, &schedule, pad, step).await?;
             first.get_or_insert(report);
             skipped += s;
         }

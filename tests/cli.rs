@@ -47,6 +47,8 @@ fn every_alignment_option_is_checked_before_any_work() {
     refused(&align(&["--beta", "x"]), "invalid value 'x' for '--beta <BETA>': 'x' is not a valid number");
     refused(&align(&["--baseline", "critic"]), "invalid value 'critic' for '--baseline <BASELINE>': must be value or group, not 'critic'");
     refused(&align(&["--method", "sgd"]), "invalid value 'sgd' for '--method <METHOD>': must be ppo or dpo or rloo or bok, not 'sgd'");
+    refused(&align(&["--rm-others", "5"]), "answers to other questions must be 0 to 4, got 5");
+    refused(&align(&["--rm-read", "mean"]), "invalid value 'mean' for '--rm-read <RM_READ>': must be last or answer, not 'mean'");
     refused(&align(&["--noise", "0.7"]), "invalid value '0.7' for '--noise <NOISE>': must be in [0, 0.5), got 0.7");
 }
 
@@ -96,6 +98,7 @@ fn an_output_folder_that_cannot_be_written_fails_before_the_run() {
     let t0 = std::time::Instant::now();
     refused(&align(&["--out", file.to_str().unwrap()]), "is a file, not a folder");
     refused(&align(&["--out", "/proc/rlhf-lab-out"]), "cannot create /proc/.rlhf-lab-out.partial");
+    refused(&align(&["--rm-read", "answer", "--out", "/tmp/rlhf-never-written"]), "has no GPT2ForSequenceClassification form");
     assert!(t0.elapsed().as_secs() < 20, "refused before training");
     std::fs::remove_file(file).unwrap();
 }

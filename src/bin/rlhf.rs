@@ -495,6 +495,9 @@ fn align_cmd(a: AlignArgs) -> Result<()> {
     let r = a.run;
     let mut cfg = AlignConfig::default();
     a.options.apply(&mut cfg, &ck.cfg)?;
+    if a.out.is_some() {
+        cfg.rm.read.check_exportable()?;
+    }
     let out = a.out.map(OutDir::prepare).transpose()?;
     let lab = lab_for(&ck, tok, cfg, &r)?;
     let mut ranker = Ranker::new(&r, cfg.seed)?;

@@ -2,7 +2,6 @@
 //! `transformers` and TRL), and everything training changed as one saved state.
 
 use super::Lab;
-use crate::bail;
 use crate::checkpoint::{hf_config, hf_reward_config, model_state, Checkpoint, LabState, RewardState};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -36,9 +35,7 @@ impl<E: Engine> Lab<E> {
             config_json: hf_config(&cfg, end, Some(meta)),
         };
         let rm = tr.reward.first_mut();
-        if rm.read != crate::reward::RewardRead::Last {
-            bail!("a reward model that sums over the answer (--rm-read answer) has no GPT2ForSequenceClassification form, which reads the last token: export it from a lab that reads the last token");
-        }
+        rm.read.check_exportable()?;
         let head = ("score.weight".to_string(), vec![1, cfg.n_embd], rm.head.w.clone());
         let reward = Checkpoint {
             cfg,

@@ -15,7 +15,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, other_answers, Agreement, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
+use crate::reward::{dialogue_ids, other_answers, Agreement, FitData, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
@@ -363,7 +363,8 @@ impl<E: Engine> Trainer<E> {
             grad_clip: self.cfg.ppo.grad_clip,
         };
         let others = other_answers(&self.data, &self.prompt_lens, rm.others, self.model.n_ctx);
-        let (report, skipped) = self.reward.fit(&self.data, &others, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
+        let data = FitData { rankings: &self.data, others: &others };
+        let (report, skipped) = self.reward.fit(data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
