@@ -265,6 +265,9 @@ options! {
     rm_others: usize, "rm-others", "answers to other questions", "Each ranking's favourite also learns to beat the favourites of this many other questions' rankings, put after its question: rankings of one question's answers cannot teach the reward model whether an answer is to the question.",
         |m| Range::Count { min: 0, max: 4 }, page false,
         get |c| c.rm.others, set |c, v| c.rm.others = v;
+    rm_pretrain: usize, "rm-pretrain", "relevance pretraining steps", "Steps the reward model takes, each time it starts from SFT, on rankings that put an SFT demonstration above answers to other questions, before it learns from the person's.",
+        |m| Range::Count { min: 0, max: 10000 }, page false,
+        get |c| c.rm.pretrain, set |c, v| c.rm.pretrain = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

@@ -219,6 +219,35 @@ pub fn other_answers(data: &[TokenizedRanking], prompt_lens: &[usize], n: usize,
         .collect()
 }
 
+/// Rankings that teach relevance before any person's (`RmFit::pretrain`), preference model
+/// pretraining after Askell et al. (2021): each orders a demonstration (question and answer) above
+/// three answers to other questions put after its question, the three tied. `demos`: token
+/// sequences of question, `marker`, answer; `count` rankings drawn with `rng`.
+pub fn relevance_rankings(demos: &[Vec<u32>], marker: u32, n_ctx: usize, count: usize, rng: &mut Rng) -> Vec<TokenizedRanking> {
+    let split = |d: &[u32]| d.iter().position(|&t| t == marker).map_or(d.len(), |p| p + 1);
+    let Some(first) = demos.first() else { return Vec::new() };
+    if demos.iter().all(|d| d[..split(d)] == first[..split(first)]) {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|_| {
+            let i = rng.below(demos.len());
+            let question = &demos[i][..split(&demos[i])];
+            let mut seqs = vec![demos[i].clone()];
+            while seqs.len() < 4 {
+                let j = rng.below(demos.len());
+                let other = &demos[j];
+                if other[..split(other)] != *question {
+                    let mut s = [question, &other[split(other)..]].concat();
+                    s.truncate(n_ctx);
+                    seqs.push(s);
+                }
+            }
+            (seqs, vec![0, 1, 1, 1])
+        })
+        .collect()
+}
+
 /// Fraction of untied pairs the rewards order correctly (ties in reward count half).
 pub fn pair_accuracy(rewards: &[f32], ranks: &[usize]) -> (f32, usize) {
     let pairs = ranking_pairs(ranks);
@@ -537,6 +566,10 @@ pub struct RmFit {
     /// own question (`loss_with_others`; 0: none).
     #[serde(default)]
     pub others: usize,
+    /// Steps on `relevance_rankings` of the SFT demonstrations each time the reward model starts
+    /// from SFT, before it learns from the person's rankings (0: none).
+    #[serde(default)]
+    pub pretrain: usize,
 }
 
 fn one() -> f32 {

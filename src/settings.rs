@@ -104,6 +104,7 @@ impl Default for AlignConfig {
                 sure_accuracy: 0.75,
                 read: RewardRead::Last,
                 others: 0,
+                pretrain: 0,
             },
             rollouts: 32,
             max_new_tokens: 64,
@@ -188,5 +189,7 @@ pub const SALT_MORE: u64 = 0x30E;
 pub const SALT_OFFER_SFT: u64 = 0x5F7;
 /// The SFT answers whose reward-model favourites PPO-ptx's γ term learns (`--sft-best`).
 pub const SALT_SFT_BEST: u64 = 0x5FB;
+/// The reward model's relevance pretraining (`RmFit::pretrain`).
+pub const SALT_RM_PRETRAIN: u64 = 0x9A9;
 /// A scripted labeler's noise (the command line's `--noise`).
 pub const SALT_LABELER: u64 = 0x1ABE;

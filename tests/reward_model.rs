@@ -12,8 +12,8 @@ use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
 use rlhf_lab::reward::{
-    dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, smoothed_ranking_loss, weighted_ranking_loss,
-    PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
+    dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, relevance_rankings, smoothed_ranking_loss,
+    weighted_ranking_loss, PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
 };
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
@@ -329,4 +329,27 @@ fn other_answers_are_the_nearest_other_questions_favourites_after_this_question(
     assert_eq!(two[2], vec![vec![3, 12], vec![3, 11, 11]], "the third, both others, in order of nearness");
     assert_eq!(two[0], vec![vec![1, 2, 14]], "cut to the context; only one other question there is");
     assert!(other_answers(&data[..2], &lens, 3, 128).iter().all(Vec::is_empty), "one question: no other answers");
+}
+
+#[test]
+fn relevance_rankings_put_a_demonstration_above_three_answers_to_other_questions() {
+    // marker 9; questions [1] (twice), [2] and [3]
+    let demos = vec![vec![1, 9, 10, 11], vec![1, 9, 12], vec![2, 9, 13], vec![3, 9, 14, 15, 16]];
+    let rs = relevance_rankings(&demos, 9, 4, 40, &mut Rng::new(1));
+    assert_eq!(rs.len(), 40);
+    for (seqs, ranks) in &rs {
+        assert_eq!(ranks, &vec![0, 1, 1, 1]);
+        assert!(demos.contains(&seqs[0]), "the first is a demonstration as it is");
+        let q = &seqs[0][..2];
+        for s in &seqs[1..] {
+            assert_eq!(&s[..2], q, "the others follow the same question");
+            let answer = &s[2..];
+            let from = demos.iter().find(|d| d[2..].starts_with(answer) && !answer.is_empty()).expect("an answer of the demonstrations");
+            assert_ne!(&from[..2], q, "from another question");
+            assert!(s.len() <= 4, "cut to the context");
+        }
+    }
+    assert!(rs.iter().any(|(s, _)| s[0][0] == 3), "every question is drawn");
+    assert!(relevance_rankings(&demos[..2], 9, 128, 5, &mut Rng::new(1)).is_empty(), "one question: none");
+    assert!(relevance_rankings(&[], 9, 128, 5, &mut Rng::new(1)).is_empty());
 }

@@ -15,11 +15,13 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
-use crate::reward::{dialogue_ids, other_answers, Agreement, FitData, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX};
+use crate::reward::{
+    dialogue_ids, other_answers, relevance_rankings, Agreement, FitData, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX,
+};
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
-use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN, SALT_SFT_BEST};
+use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN, SALT_RM_PRETRAIN, SALT_SFT_BEST};
 use crate::tokenizer::Tokenizer;
 use crate::train::{docs_batch, lm_batch, Batch};
 
@@ -351,9 +353,6 @@ impl<E: Engine> Trainer<E> {
         // a warm fit's steps are earned per new ranking, as the policy's updates are (`update_rounds`)
         let steps = self.cfg.rm.steps_at(self.agreement.share()) * fresh.clamp(1, self.cfg.max_updates.max(1));
         let rm = RmFit { mode: self.cfg.rm.mode_at(self.data.len()), steps, ..self.cfg.rm };
-        if rm.mode == RmMode::Refit || self.fitted_on == 0 {
-            self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
-        }
         let step = StepOpt {
             lr: rm.lr,
             head_lr_scale: rm.head_lr_scale,
@@ -362,6 +361,10 @@ impl<E: Engine> Trainer<E> {
             adam: self.cfg.adam,
             grad_clip: self.cfg.ppo.grad_clip,
         };
+        if rm.mode == RmMode::Refit || self.fitted_on == 0 {
+            self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
+            self.pretrain_reward_model(rm.pretrain, rm.batch, &step).await?;
+        }
         let others = other_answers(&self.data, &self.prompt_lens, rm.others, self.model.n_ctx);
         let data = FitData { rankings: &self.data, others: &others };
         let (report, skipped) = self.reward.fit(data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
@@ -369,6 +372,20 @@ impl<E: Engine> Trainer<E> {
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
         Ok((report, if rm.mode == RmMode::Warm { steps } else { 0 }))
+    }
+
+    /// `steps` steps of `batch` relevance rankings of the SFT demonstrations for each reward model
+    /// (`RmFit::pretrain`), the same draws each time it starts from SFT.
+    async fn pretrain_reward_model(&mut self, steps: usize, batch: usize, step: &StepOpt) -> Result<()> {
+        let rankings =
+            relevance_rankings(&self.demo_ids, self.tok.assistant, self.model.n_ctx, steps * batch, &mut Rng::new(self.cfg.seed ^ SALT_RM_PRETRAIN));
+        for chunk in rankings.chunks(batch.max(1)) {
+            for m in self.reward.members.iter_mut() {
+                m.train_step(chunk, self.tok.end, step).await?;
+                crate::turns::pass().await;
+            }
+        }
+        Ok(())
     }
 
     /// Mean per-token log-likelihood of a fixed pretraining batch (held-out or seen prose) under
