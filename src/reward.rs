@@ -224,21 +224,21 @@ pub fn other_answers(data: &[TokenizedRanking], prompt_lens: &[usize], n: usize,
 /// three answers to other questions put after its question, the three tied. `demos`: token
 /// sequences of question, `marker`, answer; `count` rankings drawn with `rng`.
 pub fn relevance_rankings(demos: &[Vec<u32>], marker: u32, n_ctx: usize, count: usize, rng: &mut Rng) -> Vec<TokenizedRanking> {
-    let split = |d: &[u32]| d.iter().position(|&t| t == marker).map_or(d.len(), |p| p + 1);
-    let Some(first) = demos.first() else { return Vec::new() };
-    if demos.iter().all(|d| d[..split(d)] == first[..split(first)]) {
+    // each demonstration as (question, answer), split once
+    let parts: Vec<(&[u32], &[u32])> = demos.iter().map(|d| d.split_at(answer_start(d, marker).unwrap_or(d.len()))).collect();
+    let Some(&(first, _)) = parts.first() else { return Vec::new() };
+    if parts.iter().all(|&(q, _)| q == first) {
         return Vec::new();
     }
     (0..count)
         .map(|_| {
             let i = rng.below(demos.len());
-            let question = &demos[i][..split(&demos[i])];
+            let question = parts[i].0;
             let mut seqs = vec![demos[i].clone()];
             while seqs.len() < 4 {
-                let j = rng.below(demos.len());
-                let other = &demos[j];
-                if other[..split(other)] != *question {
-                    let mut s = [question, &other[split(other)..]].concat();
+                let (q, answer) = parts[rng.below(demos.len())];
+                if q != question {
+                    let mut s = [question, answer].concat();
                     s.truncate(n_ctx);
                     seqs.push(s);
                 }
@@ -246,6 +246,11 @@ pub fn relevance_rankings(demos: &[Vec<u32>], marker: u32, n_ctx: usize, count: 
             (seqs, vec![0, 1, 1, 1])
         })
         .collect()
+}
+
+/// Where a sequence's answer starts: right after its last `marker` (`<|assistant|>`), if it has one.
+pub fn answer_start(seq: &[u32], marker: u32) -> Option<usize> {
+    seq.iter().rposition(|&t| t == marker).map(|p| p + 1)
 }
 
 /// Fraction of untied pairs the rewards order correctly (ties in reward count half).
@@ -370,7 +375,7 @@ impl<E: Engine> RewardModel<E> {
         let len = seq.len();
         match self.read {
             RewardRead::Last => len - 1..len,
-            RewardRead::Answer => seq.iter().rposition(|&t| t == self.marker).map_or(len - 1, |p| (p + 1).min(len - 1))..len,
+            RewardRead::Answer => answer_start(seq, self.marker).map_or(len - 1, |p| p.min(len - 1))..len,
         }
     }
 
