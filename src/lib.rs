@@ -14,6 +14,7 @@ pub mod labelers;
 pub mod methods;
 pub mod options;
 pub mod params;
+pub mod relevance;
 pub mod reward;
 pub mod reward_ensemble;
 pub mod rng;

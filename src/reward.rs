@@ -575,6 +575,10 @@ pub struct RmFit {
     /// from SFT, before it learns from the person's rankings (0: none).
     #[serde(default)]
     pub pretrain: usize,
+    /// Pretraining steps of a relevance gate beside the reward model (`relevance::RelevanceGate`;
+    /// 0: none).
+    #[serde(default)]
+    pub gate: usize,
 }
 
 fn one() -> f32 {

@@ -105,6 +105,7 @@ impl Default for AlignConfig {
                 read: RewardRead::Last,
                 others: 0,
                 pretrain: 0,
+                gate: 0,
             },
             rollouts: 32,
             max_new_tokens: 64,
@@ -191,5 +192,7 @@ pub const SALT_OFFER_SFT: u64 = 0x5F7;
 pub const SALT_SFT_BEST: u64 = 0x5FB;
 /// The reward model's relevance pretraining (`RmFit::pretrain`).
 pub const SALT_RM_PRETRAIN: u64 = 0x9A9;
+/// The relevance gate's head and pretraining draws (`RmFit::gate`).
+pub const SALT_RM_GATE: u64 = 0x6A7E;
 /// A scripted labeler's noise (the command line's `--noise`).
 pub const SALT_LABELER: u64 = 0x1ABE;

@@ -11,6 +11,7 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
+use rlhf_lab::relevance::RelevanceGate;
 use rlhf_lab::reward::{
     dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, relevance_rankings, smoothed_ranking_loss,
     weighted_ranking_loss, PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
@@ -352,4 +353,31 @@ fn relevance_rankings_put_a_demonstration_above_three_answers_to_other_questions
     assert!(rs.iter().any(|(s, _)| s[0][0] == 3), "every question is drawn");
     assert!(relevance_rankings(&demos[..2], 9, 128, 5, &mut Rng::new(1)).is_empty(), "one question: none");
     assert!(relevance_rankings(&[], 9, 128, 5, &mut Rng::new(1)).is_empty());
+}
+
+#[test]
+fn the_relevance_gate_learns_which_answers_are_to_the_question_and_lowers_only_theirs() {
+    // a toy language: question q (1..=8), marker 9, an answer whose first token is 20 + q among two
+    // tokens of noise, end 0; an answer is to the question when its first token says so
+    let p = preset("tiny").unwrap();
+    let (marker, end) = (9, 0);
+    let mut rng = Rng::new(11);
+    let dialogue = |q: u32, a: u32, rng: &mut Rng| vec![q, marker, 20 + a, 40 + rng.below(8) as u32, 60 + rng.below(8) as u32, end];
+    let demos: Vec<Vec<u32>> = (0..64).map(|i| dialogue(1 + i % 8, 1 + i % 8, &mut rng)).collect();
+    let own: Vec<Vec<u32>> = (0..32).map(|i| dialogue(1 + i % 8, 1 + i % 8, &mut rng)).collect();
+    let off: Vec<Vec<u32>> = (0..32).map(|i| dialogue(1 + i % 8, 1 + (i + 1 + i / 8) % 8, &mut rng)).collect();
+    let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 9, p.model.n_ctx).unwrap();
+    let mut gate = RelevanceGate::new(engine, 800, 4);
+    assert!(block_on(gate.penalties(&off, end)).unwrap().iter().all(|&x| x == 0.0), "no penalty before it is trained");
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let step = StepOpt { lr: 3e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
+    block_on(gate.ensure_trained(&demos, marker, end, p.model.n_ctx, 4, &step)).unwrap();
+    let (on, off_p) = (block_on(gate.penalties(&own, end)).unwrap(), block_on(gate.penalties(&off, end)).unwrap());
+    let lowered = |xs: &[f32]| xs.iter().filter(|&&x| x < 0.0).count();
+    assert!(on.iter().chain(&off_p).all(|&x| x <= 0.0), "the gate only lowers");
+    assert!(lowered(&on) <= 2, "fresh answers to their own question lowered: {on:?}");
+    assert!(lowered(&off_p) >= 24, "answers to another question lowered: {off_p:?}");
+    // trained once: a second call changes nothing
+    block_on(gate.ensure_trained(&demos, marker, end, p.model.n_ctx, 4, &step)).unwrap();
+    assert_eq!(block_on(gate.penalties(&off, end)).unwrap(), off_p);
 }

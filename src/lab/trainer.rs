@@ -15,13 +15,16 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
+use crate::relevance::RelevanceGate;
 use crate::reward::{
     dialogue_ids, other_answers, relevance_rankings, Agreement, FitData, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX,
 };
 use crate::reward_ensemble::RewardEnsemble;
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
-use crate::settings::{AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN, SALT_RM_PRETRAIN, SALT_SFT_BEST};
+use crate::settings::{
+    AlignConfig, SALT_CORPUS, SALT_HEAD, SALT_OFFER_SFT, SALT_PTX_EVAL, SALT_PTX_SEEN, SALT_RM_GATE, SALT_RM_PRETRAIN, SALT_SFT_BEST,
+};
 use crate::tokenizer::Tokenizer;
 use crate::train::{docs_batch, lm_batch, Batch};
 
@@ -69,6 +72,9 @@ pub struct Trainer<E: Engine> {
     pub(super) policy: E,
     pub(super) reference: E,
     pub(super) reward: RewardEnsemble<E>,
+    /// Lowers the reward of answers far less relevant to the question than the demonstrations
+    /// (`RmFit::gate`; none by default).
+    gate: Option<RelevanceGate<E>>,
     pub(super) method: AnyMethod<E>,
     pub(super) train_prompts: Vec<String>,
     sft: Vec<f32>,
@@ -169,8 +175,13 @@ impl<E: Engine> Trainer<E> {
         reference.freeze();
         // and for a ranking's answers to other questions beside it (`RmFit::others`)
         let trunks = (0..cfg.rm.members.max(1)).map(|_| make(sft.clone(), b.max(K_MAX + cfg.rm.others), t)).collect::<Result<Vec<E>>>()?;
+        let gate = match cfg.rm.gate {
+            0 => None,
+            steps => Some(RelevanceGate::new(make(sft.clone(), b, t)?, steps, cfg.seed ^ SALT_RM_GATE)),
+        };
         Ok(Trainer {
             policy: make(sft.clone(), b, t)?,
+            gate,
             reference,
             reward: RewardEnsemble::new(trunks, cfg.seed ^ SALT_HEAD).reading(cfg.rm.read, tok.assistant),
             method: AnyMethod::new(cfg.method),
@@ -365,6 +376,9 @@ impl<E: Engine> Trainer<E> {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
             self.pretrain_reward_model(rm.pretrain, rm.batch, &step).await?;
         }
+        if let Some(gate) = self.gate.as_mut() {
+            gate.ensure_trained(&self.demo_ids, self.tok.assistant, self.tok.end, self.model.n_ctx, rm.batch, &step).await?;
+        }
         let others = other_answers(&self.data, &self.prompt_lens, rm.others, self.model.n_ctx);
         let data = FitData { rankings: &self.data, others: &others };
         let (report, skipped) = self.reward.fit(data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
@@ -463,7 +477,7 @@ impl<E: Engine> Trainer<E> {
         let (lp_old, ent) = action_logprobs(&mut self.policy, &refs, end, temp).await?;
         let (lp_ref, _) = action_logprobs(&mut self.reference, &refs, end, temp).await?;
         let finished: Vec<Vec<u32>> = rollouts.iter().filter(|r| r.finished).map(|r| r.tokens.clone()).collect();
-        let scores = if with_reward { self.reward.score(&finished, end, self.cfg.rm.penalty).await? } else { vec![f32::NAN; finished.len()] };
+        let scores = if with_reward { self.policy_rewards(&finished).await? } else { vec![f32::NAN; finished.len()] };
         let mut scores = scores.into_iter();
         for (i, r) in rollouts.iter_mut().enumerate() {
             r.logp_old = lp_old[i].clone();
@@ -474,6 +488,18 @@ impl<E: Engine> Trainer<E> {
         m.beta = self.beta;
         self.last_kl = m.rollouts.kl_k1;
         Ok(rollouts)
+    }
+
+    /// The rewards the policy optimizes: the reward models' (conservative) score, less the
+    /// relevance gate's penalty where there is a gate.
+    pub(super) async fn policy_rewards(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
+        let mut scores = self.reward.score(seqs, self.tok.end, self.cfg.rm.penalty).await?;
+        if let Some(gate) = self.gate.as_mut() {
+            for (s, p) in scores.iter_mut().zip(gate.penalties(seqs, self.tok.end).await?) {
+                *s += p;
+            }
+        }
+        Ok(scores)
     }
 
     /// The reward model's favourite of K (or `sft_best_of`, in whole groups of K) fresh answers of
@@ -501,7 +527,7 @@ impl<E: Engine> Trainer<E> {
             .collect();
         let mut sft = rollouts_of(&groups, self.tok.end, self.cfg.max_new_tokens, self.model.n_ctx);
         let finished: Vec<Vec<u32>> = sft.iter().filter(|r| r.finished).map(|r| r.tokens.clone()).collect();
-        let mut scores = self.reward.score(&finished, self.tok.end, self.cfg.rm.penalty).await?.into_iter();
+        let mut scores = self.policy_rewards(&finished).await?.into_iter();
         for r in sft.iter_mut().filter(|r| r.finished) {
             r.score = scores.next().unwrap_or(f32::NEG_INFINITY);
         }

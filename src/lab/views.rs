@@ -51,7 +51,7 @@ impl<E: Engine> Trainer<E> {
     /// The reward model's scores of answers to a prompt.
     pub async fn score_answers(&mut self, prompt: &str, answers: &[String]) -> Result<Vec<f32>> {
         let seqs: Vec<Vec<u32>> = answers.iter().map(|a| self.dialogue(prompt, a)).collect::<Result<_>>()?;
-        self.reward.score(&seqs, self.tok.end, self.cfg.rm.penalty).await
+        self.policy_rewards(&seqs).await
     }
 
     fn dialogue(&self, prompt: &str, answer: &str) -> Result<Vec<u32>> {

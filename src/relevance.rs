@@ -1,0 +1,76 @@
+//! A relevance gate beside the person's reward model (`RmFit::gate`): a second reward model,
+//! pretrained once on rankings that put an SFT demonstration above answers to other questions
+//! (`relevance_rankings`) and then frozen. Every pair a person ranks shares its question, so their
+//! reward model cannot learn whether an answer is to the question; the gate lowers the policy's
+//! reward where the answer is clearly not, and leaves every other answer's reward as it was.
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::reward::{relevance_rankings, RewardModel, StepOpt};
+use crate::rng::Rng;
+
+/// How far under the demonstrations' mean, in their spreads, an answer's relevance must fall
+/// before the gate lowers its reward: SFT's own on-topic answers rarely do, answers to another
+/// question do.
+pub const GATE_MARGIN: f32 = 2.0;
+
+/// The gate's penalty for a normalized relevance score (demonstrations mean 0, spread 1): nothing
+/// above `-GATE_MARGIN`, one unit of reward per spread below it.
+pub fn gate_penalty(relevance: f32) -> f32 {
+    (relevance + GATE_MARGIN).min(0.0)
+}
+
+pub struct RelevanceGate<E: Engine> {
+    model: RewardModel<E>,
+    /// Pretraining steps (`RmFit::gate`).
+    steps: usize,
+    /// Seeds the pretraining's draws.
+    seed: u64,
+    trained: bool,
+}
+
+impl<E: Engine> RelevanceGate<E> {
+    /// The gate on `engine` (a copy of the SFT model), its head and its draws from `seed`.
+    pub fn new(engine: E, steps: usize, seed: u64) -> Self {
+        RelevanceGate { model: RewardModel::new(engine, seed), steps, seed, trained: false }
+    }
+
+    /// Pretrains the gate the first time it is needed, from the same draws every time (a restored
+    /// lab pretrains it again to the same weights), then normalizes it on the demonstrations.
+    pub async fn ensure_trained(&mut self, demos: &[Vec<u32>], marker: u32, pad: u32, n_ctx: usize, batch: usize, step: &StepOpt) -> Result<()> {
+        if self.trained {
+            return Ok(());
+        }
+        let batch = batch.max(1);
+        let rankings = relevance_rankings(demos, marker, n_ctx, self.steps * batch, &mut Rng::new(self.seed));
+        for chunk in rankings.chunks(batch) {
+            self.model.train_step(chunk, pad, step).await?;
+            crate::turns::pass().await;
+        }
+        self.model.normalize(demos, pad).await?;
+        self.trained = true;
+        Ok(())
+    }
+
+    /// Each sequence's penalty (≤ 0), once trained; none before.
+    pub async fn penalties(&mut self, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<f32>> {
+        if !self.trained {
+            return Ok(vec![0.0; seqs.len()]);
+        }
+        Ok(self.model.score(seqs, pad).await?.into_iter().map(gate_penalty).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_lowers_only_answers_far_under_the_demonstrations() {
+        assert_eq!(gate_penalty(0.5), 0.0);
+        assert_eq!(gate_penalty(-2.0), 0.0);
+        assert_eq!(gate_penalty(-1.9), 0.0);
+        assert!((gate_penalty(-2.5) + 0.5).abs() < 1e-6);
+        assert!((gate_penalty(-5.0) + 3.0).abs() < 1e-6);
+    }
+}
