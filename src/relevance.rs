@@ -43,10 +43,7 @@ impl<E: Engine> RelevanceGate<E> {
         }
         let batch = batch.max(1);
         let rankings = relevance_rankings(demos, marker, n_ctx, self.steps * batch, &mut Rng::new(self.seed));
-        for chunk in rankings.chunks(batch) {
-            self.model.train_step(chunk, pad, step).await?;
-            crate::turns::pass().await;
-        }
+        self.model.train_steps(&rankings, batch, pad, step).await?;
         self.model.normalize(demos, pad).await?;
         self.trained = true;
         Ok(())

@@ -410,6 +410,16 @@ impl<E: Engine> RewardModel<E> {
         self.train_step_with(batch, &[], pad, step).await
     }
 
+    /// One `train_step` per `batch` rankings, in order, passing the thread between steps: a
+    /// pretraining pass (`RmFit::pretrain`, the relevance gate).
+    pub async fn train_steps(&mut self, rankings: &[TokenizedRanking], batch: usize, pad: u32, step: &StepOpt) -> Result<()> {
+        for chunk in rankings.chunks(batch.max(1)) {
+            self.train_step(chunk, pad, step).await?;
+            crate::turns::pass().await;
+        }
+        Ok(())
+    }
+
     /// `train_step` with each ranking's answers to other questions (`others[i]` for `batch[i]`,
     /// as many as the engine's rows leave room for; none past the end of `others`), learned by
     /// `loss_with_others`. The accuracy counts the rankings' own pairs only.

@@ -393,11 +393,8 @@ impl<E: Engine> Trainer<E> {
     async fn pretrain_reward_model(&mut self, steps: usize, batch: usize, step: &StepOpt) -> Result<()> {
         let rankings =
             relevance_rankings(&self.demo_ids, self.tok.assistant, self.model.n_ctx, steps * batch, &mut Rng::new(self.cfg.seed ^ SALT_RM_PRETRAIN));
-        for chunk in rankings.chunks(batch.max(1)) {
-            for m in self.reward.members.iter_mut() {
-                m.train_step(chunk, self.tok.end, step).await?;
-                crate::turns::pass().await;
-            }
+        for m in self.reward.members.iter_mut() {
+            m.train_steps(&rankings, batch, self.tok.end, step).await?;
         }
         Ok(())
     }
