@@ -271,6 +271,9 @@ options! {
     rm_gate: usize, "rm-gate", "relevance gate pretraining steps", "Steps of a second, frozen reward model pretrained once on rankings that put an SFT demonstration above answers to other questions; it lowers the reward of answers it finds far less relevant than the demonstrations (0: no gate).",
         |m| Range::Count { min: 0, max: 10000 }, page false,
         get |c| c.rm.gate, set |c, v| c.rm.gate = v;
+    rm_gate_from: usize, "rm-gate-from", "the relevance gate's first ranking", "The ranking from which the relevance gate (--rm-gate) trains and lowers rewards; the rankings before it learn as without a gate.",
+        |m| Range::Count { min: 1, max: 1000 }, page false,
+        get |c| c.rm.gate_from, set |c, v| c.rm.gate_from = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

@@ -589,6 +589,15 @@ pub struct RmFit {
     /// 0: none).
     #[serde(default)]
     pub gate: usize,
+    /// The ranking from which the gate trains and lowers rewards (1: from the first). Later, its
+    /// pretraining can run while the person reads the first groups, and the first rankings learn
+    /// as without it.
+    #[serde(default = "first_ranking")]
+    pub gate_from: usize,
+}
+
+fn first_ranking() -> usize {
+    1
 }
 
 fn one() -> f32 {

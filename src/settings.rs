@@ -106,6 +106,7 @@ impl Default for AlignConfig {
                 others: 0,
                 pretrain: 0,
                 gate: 0,
+                gate_from: 1,
             },
             rollouts: 32,
             max_new_tokens: 64,

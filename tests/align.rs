@@ -128,6 +128,19 @@ fn a_reward_model_that_agrees_with_the_newest_rankings_takes_the_fewer_steps() {
 }
 
 #[test]
+fn a_relevance_gate_from_a_later_ranking_leaves_the_rankings_before_it_as_without_a_gate() {
+    let ck = tiny();
+    let d = AlignConfig::default();
+    let gate = |from: usize| AlignConfig { rm: rlhf_lab::reward::RmFit { gate: 400, gate_from: from, ..d.rm }, ..d };
+    // the policy first moves at the 4th ranking (`min_rankings`); 400 gate steps lower one of
+    // tiny's answers there
+    let metrics = |cfg: AlignConfig| run(&lab(&ck, cfg), &mut Labeler::new(Rule::Concise), 4);
+    let none = metrics(d);
+    assert_ne!(metrics(gate(1)), none, "a gate from the first ranking lowers some of tiny's answers");
+    assert_eq!(metrics(gate(5)), none, "before its first ranking the gate changes nothing");
+}
+
+#[test]
 fn a_bad_lab_state_is_refused_whole_with_a_clear_message() {
     let ck = tiny();
     let al = lab(&ck, AlignConfig::default());

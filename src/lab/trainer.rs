@@ -376,7 +376,7 @@ impl<E: Engine> Trainer<E> {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
             self.pretrain_reward_model(rm.pretrain, rm.batch, &step).await?;
         }
-        if let Some(gate) = self.gate.as_mut() {
+        if let Some(gate) = self.gate.as_mut().filter(|_| self.data.len() >= rm.gate_from) {
             gate.ensure_trained(&self.demo_ids, self.tok.assistant, self.tok.end, self.model.n_ctx, rm.batch, &step).await?;
         }
         let others = other_answers(&self.data, &self.prompt_lens, rm.others, self.model.n_ctx);
