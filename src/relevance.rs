@@ -6,7 +6,7 @@
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward::{relevance_rankings, RewardModel, StepOpt};
+use crate::reward::{relevance_rankings, RewardModel, StepOpt, TokenizedRanking};
 use crate::rng::Rng;
 
 /// How far under the demonstrations' mean, in their spreads, an answer's relevance must fall
@@ -26,27 +26,56 @@ pub struct RelevanceGate<E: Engine> {
     steps: usize,
     /// Seeds the pretraining's draws.
     seed: u64,
+    /// The pretraining's rankings, drawn at its first step; the steps taken of them.
+    drawn: Vec<TokenizedRanking>,
+    done: usize,
     trained: bool,
+}
+
+/// What the gate's pretraining is given: the SFT demonstrations and how to read them, and the
+/// reward model's optimizer settings.
+pub struct GateData<'a> {
+    pub demos: &'a [Vec<u32>],
+    pub marker: u32,
+    pub pad: u32,
+    pub n_ctx: usize,
+    pub batch: usize,
+    pub step: StepOpt,
 }
 
 impl<E: Engine> RelevanceGate<E> {
     /// The gate on `engine` (a copy of the SFT model), its head and its draws from `seed`.
     pub fn new(engine: E, steps: usize, seed: u64) -> Self {
-        RelevanceGate { model: RewardModel::new(engine, seed), steps, seed, trained: false }
+        RelevanceGate { model: RewardModel::new(engine, seed), steps, seed, drawn: Vec::new(), done: 0, trained: false }
     }
 
     /// Pretrains the gate the first time it is needed, from the same draws every time (a restored
     /// lab pretrains it again to the same weights), then normalizes it on the demonstrations.
-    pub async fn ensure_trained(&mut self, demos: &[Vec<u32>], marker: u32, pad: u32, n_ctx: usize, batch: usize, step: &StepOpt) -> Result<()> {
+    pub async fn ensure_trained(&mut self, data: &GateData<'_>) -> Result<()> {
+        self.train_some(usize::MAX, data).await.map(|_| ())
+    }
+
+    /// At most `steps` more of the pretraining's steps, normalizing once they are all taken: the
+    /// page runs them while the person reads, in short turns. Whether the gate is trained. In
+    /// turns or at once, the same steps on the same draws: the same weights.
+    pub async fn train_some(&mut self, steps: usize, data: &GateData<'_>) -> Result<bool> {
         if self.trained {
-            return Ok(());
+            return Ok(true);
         }
-        let batch = batch.max(1);
-        let rankings = relevance_rankings(demos, marker, n_ctx, self.steps * batch, &mut Rng::new(self.seed));
-        self.model.train_steps(&rankings, batch, pad, step).await?;
-        self.model.normalize(demos, pad).await?;
-        self.trained = true;
-        Ok(())
+        let batch = data.batch.max(1);
+        if self.drawn.is_empty() {
+            self.drawn = relevance_rankings(data.demos, data.marker, data.n_ctx, self.steps * batch, &mut Rng::new(self.seed));
+        }
+        let end = self.done.saturating_add(steps).min(self.steps);
+        let rankings = &self.drawn[(self.done * batch).min(self.drawn.len())..(end * batch).min(self.drawn.len())];
+        self.model.train_steps(rankings, batch, data.pad, &data.step).await?;
+        self.done = end;
+        if self.done == self.steps {
+            self.model.normalize(data.demos, data.pad).await?;
+            self.drawn = Vec::new();
+            self.trained = true;
+        }
+        Ok(self.trained)
     }
 
     /// Each sequence's penalty (≤ 0), once trained; none before.

@@ -233,6 +233,12 @@ impl Lab {
         self.lab.ready()
     }
 
+    /// Work the next rankings will need, a short turn of it, done while the lab waits for a
+    /// ranking; resolves to whether any is left.
+    pub fn prepare(&self) -> Promise {
+        promise(&self.lab, |l| async move { l.prepare().await })
+    }
+
     /// One iteration; resolves to its history record, rejects with `not_ready` without a new ranking.
     pub fn iterate(&self) -> Promise {
         promise(&self.lab, |l| async move { l.iterate().await })

@@ -128,16 +128,26 @@ fn a_reward_model_that_agrees_with_the_newest_rankings_takes_the_fewer_steps() {
 }
 
 #[test]
-fn a_relevance_gate_from_a_later_ranking_leaves_the_rankings_before_it_as_without_a_gate() {
+fn a_relevance_gate_trained_ahead_in_turns_or_from_a_later_ranking_acts_as_trained_at_once() {
     let ck = tiny();
     let d = AlignConfig::default();
     let gate = |from: usize| AlignConfig { rm: rlhf_lab::reward::RmFit { gate: 400, gate_from: from, ..d.rm }, ..d };
     // the policy first moves at the 4th ranking (`min_rankings`); 400 gate steps lower one of
-    // tiny's answers there
-    let metrics = |cfg: AlignConfig| run(&lab(&ck, cfg), &mut Labeler::new(Rule::Concise), 4);
-    let none = metrics(d);
-    assert_ne!(metrics(gate(1)), none, "a gate from the first ranking lowers some of tiny's answers");
-    assert_eq!(metrics(gate(5)), none, "before its first ranking the gate changes nothing");
+    // tiny's answers there. `ahead`: the gate trained in the lab's spare turns before any ranking
+    let metrics = |cfg: AlignConfig, ahead: bool| {
+        let l = lab(&ck, cfg);
+        if ahead {
+            let turns = 1 + std::iter::repeat_with(|| block_on(l.prepare()).unwrap()).take_while(|&left| left).count();
+            assert_eq!(turns, if cfg.rm.gate > 0 { 400 / 10 } else { 1 }, "10 steps a turn; without a gate, nothing to do");
+        }
+        run(&l, &mut Labeler::new(Rule::Concise), 4)
+    };
+    let none = metrics(d, true);
+    let at_once = metrics(gate(1), false);
+    assert_ne!(at_once, none, "a gate from the first ranking lowers some of tiny's answers");
+    assert_eq!(metrics(gate(1), true), at_once, "in turns or at once, the same gate");
+    assert_eq!(metrics(gate(5), true), none, "trained ahead, the gate changes nothing before its first ranking");
+    assert_eq!(metrics(gate(5), false), none);
 }
 
 #[test]

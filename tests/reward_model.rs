@@ -11,7 +11,7 @@ use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::relevance::RelevanceGate;
+use rlhf_lab::relevance::{GateData, RelevanceGate};
 use rlhf_lab::reward::{
     dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, relevance_rankings, smoothed_ranking_loss,
     weighted_ranking_loss, PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
@@ -371,13 +371,14 @@ fn the_relevance_gate_learns_which_answers_are_to_the_question_and_lowers_only_t
     assert!(block_on(gate.penalties(&off, end)).unwrap().iter().all(|&x| x == 0.0), "no penalty before it is trained");
     let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
     let step = StepOpt { lr: 3e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
-    block_on(gate.ensure_trained(&demos, marker, end, p.model.n_ctx, 4, &step)).unwrap();
+    let data = GateData { demos: &demos, marker, pad: end, n_ctx: p.model.n_ctx, batch: 4, step };
+    block_on(gate.ensure_trained(&data)).unwrap();
     let (on, off_p) = (block_on(gate.penalties(&own, end)).unwrap(), block_on(gate.penalties(&off, end)).unwrap());
     let lowered = |xs: &[f32]| xs.iter().filter(|&&x| x < 0.0).count();
     assert!(on.iter().chain(&off_p).all(|&x| x <= 0.0), "the gate only lowers");
     assert!(lowered(&on) <= 2, "fresh answers to their own question lowered: {on:?}");
     assert!(lowered(&off_p) >= 24, "answers to another question lowered: {off_p:?}");
     // trained once: a second call changes nothing
-    block_on(gate.ensure_trained(&demos, marker, end, p.model.n_ctx, 4, &step)).unwrap();
+    block_on(gate.ensure_trained(&data)).unwrap();
     assert_eq!(block_on(gate.penalties(&off, end)).unwrap(), off_p);
 }

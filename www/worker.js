@@ -338,6 +338,9 @@ async function loop() {
         continue;
       }
       post("waiting", { offer: lab.offered(), taken: lab.taken() });
+      // the wait is the engine's spare time: work the next rankings need, a short turn at a time
+      while (learning && !lab.ready() && (await inLine(() => lab.prepare())));
+      if (!learning || lab.ready()) continue;
       await new Promise((resolve) => { wake = resolve; });
     } catch (e) {
       const err = asError(e);

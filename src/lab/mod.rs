@@ -85,6 +85,10 @@ fn busy() -> Error {
     Error::new(ErrorKind::Busy, "the lab is busy with an iteration; try again when it is done")
 }
 
+/// Reward-model steps per `prepare` call: a turn short enough that a ranking submitted during it
+/// starts its iteration soon after, long enough that a wait of a few seconds does a share.
+const PREPARE_STEPS: usize = 10;
+
 /// The prompts the watch panel follows at first: the first three held-out prompts.
 const WATCH_PROMPTS: usize = 3;
 
@@ -195,6 +199,14 @@ impl<E: Engine> Lab<E> {
         let mut tr = self.trainer()?;
         tr.sample_batch(&[]).await?;
         self.publish(&mut tr).await
+    }
+
+    /// Work the next rankings will need, done in the engine's spare time while the lab waits for
+    /// a ranking, a short turn per call (`PREPARE_STEPS`): the relevance gate's pretraining, when
+    /// there is a gate. Whether any is left. `Busy` while an iteration runs.
+    pub async fn prepare(&self) -> Result<bool> {
+        let _turn = crate::turns::take().await;
+        self.trainer()?.prepare(PREPARE_STEPS).await
     }
 
     // ---- the person's side: calls that return at once

@@ -15,7 +15,7 @@ use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
 use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
-use crate::relevance::RelevanceGate;
+use crate::relevance::{GateData, RelevanceGate};
 use crate::reward::{
     dialogue_ids, other_answers, relevance_rankings, Agreement, FitData, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX,
 };
@@ -364,20 +364,13 @@ impl<E: Engine> Trainer<E> {
         // a warm fit's steps are earned per new ranking, as the policy's updates are (`update_rounds`)
         let steps = self.cfg.rm.steps_at(self.agreement.share()) * fresh.clamp(1, self.cfg.max_updates.max(1));
         let rm = RmFit { mode: self.cfg.rm.mode_at(self.data.len()), steps, ..self.cfg.rm };
-        let step = StepOpt {
-            lr: rm.lr,
-            head_lr_scale: rm.head_lr_scale,
-            label_smoothing: rm.label_smoothing,
-            pair_weight: rm.pair_weight,
-            adam: self.cfg.adam,
-            grad_clip: self.cfg.ppo.grad_clip,
-        };
+        let step = self.rm_step();
         if rm.mode == RmMode::Refit || self.fitted_on == 0 {
             self.reward.reset(&self.sft, self.cfg.seed ^ SALT_HEAD)?;
             self.pretrain_reward_model(rm.pretrain, rm.batch, &step).await?;
         }
-        if let Some(gate) = self.gate.as_mut().filter(|_| self.data.len() >= rm.gate_from) {
-            gate.ensure_trained(&self.demo_ids, self.tok.assistant, self.tok.end, self.model.n_ctx, rm.batch, &step).await?;
+        if self.data.len() >= rm.gate_from {
+            self.train_gate(usize::MAX).await?;
         }
         let others = other_answers(&self.data, &self.prompt_lens, rm.others, self.model.n_ctx);
         let data = FitData { rankings: &self.data, others: &others };
@@ -386,6 +379,42 @@ impl<E: Engine> Trainer<E> {
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
         self.fitted_on = self.data.len();
         Ok((report, if rm.mode == RmMode::Warm { steps } else { 0 }))
+    }
+
+    /// What every step of a reward model's fit shares, from the settings in force.
+    fn rm_step(&self) -> StepOpt {
+        let rm = &self.cfg.rm;
+        StepOpt {
+            lr: rm.lr,
+            head_lr_scale: rm.head_lr_scale,
+            label_smoothing: rm.label_smoothing,
+            pair_weight: rm.pair_weight,
+            adam: self.cfg.adam,
+            grad_clip: self.cfg.ppo.grad_clip,
+        }
+    }
+
+    /// At most `steps` more of the relevance gate's pretraining (`RelevanceGate::train_some`).
+    /// Whether some is left: false without a gate.
+    async fn train_gate(&mut self, steps: usize) -> Result<bool> {
+        let step = self.rm_step();
+        let Some(gate) = self.gate.as_mut() else { return Ok(false) };
+        let data = GateData {
+            demos: &self.demo_ids,
+            marker: self.tok.assistant,
+            pad: self.tok.end,
+            n_ctx: self.model.n_ctx,
+            batch: self.cfg.rm.batch,
+            step,
+        };
+        Ok(!gate.train_some(steps, &data).await?)
+    }
+
+    /// Work the next rankings will need, done ahead in the engine's spare time (the page, while it
+    /// waits for a ranking): at most `steps` of the relevance gate's pretraining, which otherwise
+    /// runs at its first ranking (`RmFit::gate_from`). Whether any is left.
+    pub(super) async fn prepare(&mut self, steps: usize) -> Result<bool> {
+        self.train_gate(steps).await
     }
 
     /// `steps` steps of `batch` relevance rankings of the SFT demonstrations for each reward model
@@ -490,13 +519,18 @@ impl<E: Engine> Trainer<E> {
     /// The rewards the policy optimizes: the reward models' (conservative) score, less the
     /// relevance gate's penalty where there is a gate.
     pub(super) async fn policy_rewards(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
-        let mut scores = self.reward.score(seqs, self.tok.end, self.cfg.rm.penalty).await?;
-        if let Some(gate) = self.gate.as_mut() {
-            for (s, p) in scores.iter_mut().zip(gate.penalties(seqs, self.tok.end).await?) {
-                *s += p;
-            }
+        let scores = self.reward.score(seqs, self.tok.end, self.cfg.rm.penalty).await?;
+        let penalties = self.gate_penalties(seqs).await?;
+        Ok(scores.into_iter().zip(penalties).map(|(s, p)| s + p).collect())
+    }
+
+    /// The relevance gate's penalty of each sequence (≤ 0): none without a gate or before its
+    /// first ranking (it may be trained ahead, `prepare`).
+    pub(super) async fn gate_penalties(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
+        match self.gate.as_mut().filter(|_| self.data.len() >= self.cfg.rm.gate_from) {
+            Some(gate) => gate.penalties(seqs, self.tok.end).await,
+            None => Ok(vec![0.0; seqs.len()]),
         }
-        Ok(scores)
     }
 
     /// The reward model's favourite of K (or `sft_best_of`, in whole groups of K) fresh answers of

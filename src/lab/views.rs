@@ -19,6 +19,8 @@ pub struct Watched {
     pub prompt: String,
     pub policy: String,
     pub sft: String,
+    /// The reward the policy optimizes: the reward models' (conservative) score and the relevance
+    /// gate's penalty, where there is a gate.
     pub policy_score: f32,
     pub sft_score: f32,
     /// The reward models' disagreement on each score: their spread (0 with one reward model).
@@ -28,7 +30,8 @@ pub struct Watched {
 
 /// An answer token by token: each token's text, its log-probability under the policy and under the
 /// SFT model (at the sampling temperature, as the KL penalty sees them), and the reward model's
-/// score had the answer ended right after it.
+/// score had the answer ended right after it (the first reward model's, without a relevance gate's
+/// penalty).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Inspection {
     pub tokens: Vec<String>,
@@ -68,7 +71,9 @@ impl<E: Engine> Trainer<E> {
             let (policy, sft) = (self.answer(p, s, false).await?, self.answer(p, s, true).await?);
             let seqs: Vec<Vec<u32>> = [&policy, &sft].iter().map(|a| self.dialogue(p, a)).collect::<Result<_>>()?;
             let all = self.reward.member_scores(&seqs, self.tok.end).await?;
-            let scores = conservative(&all, self.cfg.rm.penalty);
+            // the score the policy optimizes: the gate's penalty too, where there is a gate
+            let gate = self.gate_penalties(&seqs).await?;
+            let scores: Vec<f32> = conservative(&all, self.cfg.rm.penalty).into_iter().zip(gate).map(|(s, p)| s + p).collect();
             let spread: Vec<f32> = member_stats(&all).into_iter().map(|(_, std)| std).collect();
             out.push(Watched {
                 prompt: p.clone(),
