@@ -206,7 +206,7 @@ impl<E: Engine> Lab<E> {
     /// there is a gate. Whether any is left. `Busy` while an iteration runs.
     pub async fn prepare(&self) -> Result<bool> {
         let _turn = crate::turns::take().await;
-        self.trainer()?.prepare(PREPARE_STEPS).await
+        self.trainer()?.train_gate(PREPARE_STEPS).await
     }
 
     // ---- the person's side: calls that return at once

@@ -394,9 +394,10 @@ impl<E: Engine> Trainer<E> {
         }
     }
 
-    /// At most `steps` more of the relevance gate's pretraining (`RelevanceGate::train_some`).
-    /// Whether some is left: false without a gate.
-    async fn train_gate(&mut self, steps: usize) -> Result<bool> {
+    /// At most `steps` more of the relevance gate's pretraining (`RelevanceGate::train_some`): all
+    /// of it at the gate's first ranking (`RmFit::gate_from`), or ahead in the engine's spare time
+    /// (`Lab::prepare`). Whether some is left: false without a gate.
+    pub(super) async fn train_gate(&mut self, steps: usize) -> Result<bool> {
         let step = self.rm_step();
         let Some(gate) = self.gate.as_mut() else { return Ok(false) };
         let data = GateData {
@@ -408,13 +409,6 @@ impl<E: Engine> Trainer<E> {
             step,
         };
         Ok(!gate.train_some(steps, &data).await?)
-    }
-
-    /// Work the next rankings will need, done ahead in the engine's spare time (the page, while it
-    /// waits for a ranking): at most `steps` of the relevance gate's pretraining, which otherwise
-    /// runs at its first ranking (`RmFit::gate_from`). Whether any is left.
-    pub(super) async fn prepare(&mut self, steps: usize) -> Result<bool> {
-        self.train_gate(steps).await
     }
 
     /// `steps` steps of `batch` relevance rankings of the SFT demonstrations for each reward model
