@@ -16,6 +16,7 @@ pub mod options;
 pub mod params;
 pub mod relevance;
 pub mod reward;
+pub mod reward_average;
 pub mod reward_ensemble;
 pub mod rng;
 pub mod rollout;

@@ -274,6 +274,9 @@ options! {
     rm_gate_from: usize, "rm-gate-from", "the relevance gate's first ranking", "The ranking from which the relevance gate (--rm-gate) trains and lowers rewards; the rankings before it learn as without a gate.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.gate_from, set |c, v| c.rm.gate_from = v;
+    rm_average: f32, "rm-average", "the reward model's weight average", "The policy optimizes a moving average of the reward model's weights: after each fit, this much of the last average and the rest the new fit's (0: the last fit alone). One reward model only.",
+        |m| Range::Real { min: 0.0, max: 0.99, open: false }, page false,
+        get |c| c.rm.average, set |c, v| c.rm.average = v;
     rm_steps: usize, "rm-steps", "the reward model's steps", "Steps of a warm-started fit per new ranking.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.steps, set |c, v| c.rm.steps = v;

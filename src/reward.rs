@@ -594,6 +594,10 @@ pub struct RmFit {
     /// as without it.
     #[serde(default = "first_ranking")]
     pub gate_from: usize,
+    /// The policy optimizes a moving average of the reward model's weights, this much of the last
+    /// average and the rest the new fit's, after each fit (`reward_average`; 0: the fit itself).
+    #[serde(default)]
+    pub average: f32,
 }
 
 fn first_ranking() -> usize {

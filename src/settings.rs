@@ -107,6 +107,7 @@ impl Default for AlignConfig {
                 pretrain: 0,
                 gate: 0,
                 gate_from: 1,
+                average: 0.0,
             },
             rollouts: 32,
             max_new_tokens: 64,

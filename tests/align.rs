@@ -151,6 +151,26 @@ fn a_relevance_gate_trained_ahead_in_turns_or_from_a_later_ranking_acts_as_train
 }
 
 #[test]
+fn a_weight_averaged_reward_model_changes_only_the_rewards_the_policy_optimizes() {
+    let ck = tiny();
+    let d = AlignConfig::default();
+    let avg = |a: f32, members: usize| AlignConfig { rm: rlhf_lab::reward::RmFit { average: a, members, ..d.rm }, ..d };
+    let none = run(&lab(&ck, d), &mut Labeler::new(Rule::Concise), 4);
+    let half = run(&lab(&ck, avg(0.5, 1)), &mut Labeler::new(Rule::Concise), 4);
+    // the policy first moves at the 4th ranking (`min_rankings`): until it has, the runs are one
+    assert_eq!(half[..3], none[..3], "nothing scores for the policy before the 4th ranking");
+    let field = |m: &str, k: &str| serde_json::from_str::<serde_json::Value>(m).unwrap()[k].clone();
+    assert_eq!(field(&half[3], "rm_loss"), field(&none[3], "rm_loss"), "the fitted reward model learns as before");
+    assert_ne!(field(&half[3], "reward"), field(&none[3], "reward"), "the policy's rewards are the average's");
+    let model = ck.cfg;
+    let make = move |p: Vec<f32>, b: usize, t: usize| CpuGpt::new(model, p, b, t);
+    let tok = Tokenizer::from_json(&ck.tokenizer_json).unwrap();
+    let e = Lab::new(ck.params.clone(), ck.cfg, tok, avg(0.5, 3), Box::new(make)).err().expect("an ensemble has no one model to average");
+    assert_eq!(e.kind, ErrorKind::BadInput);
+    assert!(e.message.contains("--rm-average"), "{e}");
+}
+
+#[test]
 fn a_bad_lab_state_is_refused_whole_with_a_clear_message() {
     let ck = tiny();
     let al = lab(&ck, AlignConfig::default());

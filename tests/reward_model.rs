@@ -16,6 +16,7 @@ use rlhf_lab::reward::{
     dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, relevance_rankings, smoothed_ranking_loss,
     weighted_ranking_loss, PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
 };
+use rlhf_lab::reward_average::AveragedReward;
 use rlhf_lab::rng::Rng;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -232,6 +233,47 @@ fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
     assert!((one - 1e-3).abs() < 1e-5, "largest head move at scale 1: {one}");
     assert!((ten - 1e-2).abs() < 1e-4, "largest head move at scale 10: {ten}");
     assert_eq!(trunk_one, trunk_ten, "the head's scale must not change the trunk's step");
+}
+
+#[test]
+fn the_averaged_reward_model_is_the_fits_weight_average_normalized() {
+    let p = preset("tiny").unwrap();
+    let mut rng = Rng::new(6);
+    let tok = grammar_tokenizer(200, p.model.vocab_size, &mut rng);
+    let t = &TOPICS[1];
+    let mut group = || -> Vec<Vec<u32>> {
+        let prompt = prompt_for(t, &mut rng);
+        STYLES.iter().take(4).map(|&s| dialogue_ids(&tok, &prompt, &respond(t, s, &mut rng), p.model.n_ctx).unwrap()).collect()
+    };
+    let (batch, demos, others) = (vec![(group(), vec![0, 1, 2, 3])], group(), group());
+    let sft = ParamLayout::new(&p.model).init(3);
+    let engine = || CpuGpt::new(p.model, sft.clone(), 4, p.model.n_ctx).unwrap();
+    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let opt = StepOpt { lr: 1e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
+    let mut fitted = RewardModel::new(engine(), 4);
+    let mut avg = AveragedReward::new(RewardModel::new(engine(), 0), 0.5);
+    // a fit: a step and the normalization, as the lab's
+    let fit = |rm: &mut RewardModel<CpuGpt>| {
+        block_on(rm.train_step(&batch, tok.end, &opt)).unwrap();
+        block_on(rm.normalize(&demos, tok.end)).unwrap();
+        (block_on(rm.engine.params()).unwrap(), rm.head.clone())
+    };
+    let (p1, h1) = fit(&mut fitted);
+    block_on(avg.take(&mut fitted, &demos, tok.end)).unwrap();
+    let first = block_on(avg.score(&others, tok.end)).unwrap();
+    assert_close("the first fit is the average", &first, &block_on(fitted.score(&others, tok.end)).unwrap(), 1e-5, 1e-5);
+    let (p2, h2) = fit(&mut fitted);
+    block_on(avg.take(&mut fitted, &demos, tok.end)).unwrap();
+    // by hand: half of each fit's trunk and head, normalized on the demonstrations
+    let half = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)).collect::<Vec<f32>>();
+    let mut by_hand = RewardModel::new(CpuGpt::new(p.model, half(&p1, &p2), 4, p.model.n_ctx).unwrap(), 0);
+    (by_hand.head.w, by_hand.head.bias) = (half(&h1.w, &h2.w), 0.5 * (h1.bias + h2.bias));
+    block_on(by_hand.normalize(&demos, tok.end)).unwrap();
+    let second = block_on(avg.score(&others, tok.end)).unwrap();
+    assert_close("the average of two fits", &second, &block_on(by_hand.score(&others, tok.end)).unwrap(), 1e-4, 1e-4);
+    assert!(second.iter().zip(&block_on(fitted.score(&others, tok.end)).unwrap()).any(|(a, b)| (a - b).abs() > 1e-3), "and not the last fit");
+    let (m, s) = mean_std(&block_on(avg.score(&demos, tok.end)).unwrap());
+    assert!(m.abs() < 1e-4 && (s - 1.0).abs() < 1e-3, "normalized on the demonstrations: mean {m}, spread {s}");
 }
 
 #[test]

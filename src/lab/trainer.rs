@@ -17,9 +17,11 @@ use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourite
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::relevance::{GateData, RelevanceGate};
 use crate::reward::{
-    dialogue_ids, other_answers, relevance_rankings, Agreement, FitData, Ranking, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking, K_MAX,
+    dialogue_ids, other_answers, relevance_rankings, Agreement, FitData, Ranking, RewardModel, RmFit, RmMode, RmReport, StepOpt, TokenizedRanking,
+    K_MAX,
 };
-use crate::reward_ensemble::RewardEnsemble;
+use crate::reward_average::AveragedReward;
+use crate::reward_ensemble::{conservative, RewardEnsemble};
 use crate::rng::Rng;
 use crate::rollout::{action_logprobs, rollout_metrics, rollouts_of, Group, Rollout, RolloutMetrics};
 use crate::settings::{
@@ -75,6 +77,9 @@ pub struct Trainer<E: Engine> {
     /// Lowers the reward of answers far less relevant to the question than the demonstrations
     /// (`RmFit::gate`; none by default).
     gate: Option<RelevanceGate<E>>,
+    /// What the policy optimizes in place of the last fit (`RmFit::average`; none by default). A
+    /// restored lab starts it again from the restored reward model at the next fit.
+    averaged: Option<AveragedReward<E>>,
     pub(super) method: AnyMethod<E>,
     pub(super) train_prompts: Vec<String>,
     sft: Vec<f32>,
@@ -179,9 +184,15 @@ impl<E: Engine> Trainer<E> {
             0 => None,
             steps => Some(RelevanceGate::new(make(sft.clone(), b, t)?, steps, cfg.seed ^ SALT_RM_GATE)),
         };
+        let averaged = match cfg.rm.average {
+            a if a <= 0.0 => None,
+            _ if cfg.rm.members > 1 => bail!("--rm-average averages one reward model's weights: use it without --rm-members"),
+            a => Some(AveragedReward::new(RewardModel::new(make(sft.clone(), b, t)?, 0).reading(cfg.rm.read, tok.assistant), a)),
+        };
         Ok(Trainer {
             policy: make(sft.clone(), b, t)?,
             gate,
+            averaged,
             reference,
             reward: RewardEnsemble::new(trunks, cfg.seed ^ SALT_HEAD).reading(cfg.rm.read, tok.assistant),
             method: AnyMethod::new(cfg.method),
@@ -377,6 +388,9 @@ impl<E: Engine> Trainer<E> {
         let (report, skipped) = self.reward.fit(data, fresh, self.tok.end, &rm, &step, &mut self.rng).await?;
         self.rm_skipped += skipped;
         self.reward.normalize(&self.demo_ids, self.tok.end).await?;
+        if let Some(avg) = self.averaged.as_mut() {
+            avg.take(self.reward.first_mut(), &self.demo_ids, self.tok.end).await?;
+        }
         self.fitted_on = self.data.len();
         Ok((report, if rm.mode == RmMode::Warm { steps } else { 0 }))
     }
@@ -510,10 +524,20 @@ impl<E: Engine> Trainer<E> {
         Ok(rollouts)
     }
 
-    /// The rewards the policy optimizes: the reward models' (conservative) score, less the
-    /// relevance gate's penalty where there is a gate.
+    /// The rewards the policy optimizes: the reward models' (conservative) score, or their
+    /// weights' moving average's, less the relevance gate's penalty where there is a gate.
     pub(super) async fn policy_rewards(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
-        let scores = self.reward.score(seqs, self.tok.end, self.cfg.rm.penalty).await?;
+        // the members' own scores are not needed where the average scores
+        let all = if self.averaged.is_some() { Vec::new() } else { self.reward.member_scores(seqs, self.tok.end).await? };
+        self.rewards_given(&all, seqs).await
+    }
+
+    /// `policy_rewards`, given the members' scores of the same sequences (members × sequences).
+    pub(super) async fn rewards_given(&mut self, all: &[Vec<f32>], seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
+        let scores = match self.averaged.as_mut() {
+            Some(avg) => avg.score(seqs, self.tok.end).await?,
+            None => conservative(all, self.cfg.rm.penalty),
+        };
         let penalties = self.gate_penalties(seqs).await?;
         Ok(scores.into_iter().zip(penalties).map(|(s, p)| s + p).collect())
     }

@@ -9,7 +9,7 @@ use crate::bail;
 use crate::corpus::format_dialogue;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::reward_ensemble::{conservative, member_stats};
+use crate::reward_ensemble::member_stats;
 use crate::rollout::{action_targets, Rollout};
 use crate::sample::answers;
 
@@ -19,8 +19,8 @@ pub struct Watched {
     pub prompt: String,
     pub policy: String,
     pub sft: String,
-    /// The reward the policy optimizes: the reward models' (conservative) score and the relevance
-    /// gate's penalty, where there is a gate.
+    /// The reward the policy optimizes: the reward models' (conservative) score, or their weights'
+    /// moving average's (`RmFit::average`), and the relevance gate's penalty, where there is a gate.
     pub policy_score: f32,
     pub sft_score: f32,
     /// The reward models' disagreement on each score: their spread (0 with one reward model).
@@ -72,8 +72,7 @@ impl<E: Engine> Trainer<E> {
             let seqs: Vec<Vec<u32>> = [&policy, &sft].iter().map(|a| self.dialogue(p, a)).collect::<Result<_>>()?;
             let all = self.reward.member_scores(&seqs, self.tok.end).await?;
             // the score the policy optimizes: the gate's penalty too, where there is a gate
-            let gate = self.gate_penalties(&seqs).await?;
-            let scores: Vec<f32> = conservative(&all, self.cfg.rm.penalty).into_iter().zip(gate).map(|(s, p)| s + p).collect();
+            let scores = self.rewards_given(&all, &seqs).await?;
             let spread: Vec<f32> = member_stats(&all).into_iter().map(|(_, std)| std).collect();
             out.push(Watched {
                 prompt: p.clone(),
