@@ -46,6 +46,12 @@ impl<E: Engine> AveragedReward<E> {
         Ok(())
     }
 
+    /// Whether the average holds a fit: before its first (and in a restored lab, whose average is
+    /// not saved, before the next fit) the fitted model scores in its place.
+    pub fn ready(&self) -> bool {
+        !self.trunk.is_empty()
+    }
+
     /// Rewards of token sequences under the average.
     pub async fn score(&mut self, seqs: &[Vec<u32>], pad: u32) -> Result<Vec<f32>> {
         self.model.score(seqs, pad).await

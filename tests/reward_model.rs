@@ -259,7 +259,9 @@ fn the_averaged_reward_model_is_the_fits_weight_average_normalized() {
         (block_on(rm.engine.params()).unwrap(), rm.head.clone())
     };
     let (p1, h1) = fit(&mut fitted);
+    assert!(!avg.ready(), "no fit taken: the fitted model scores in its place");
     block_on(avg.take(&mut fitted, &demos, tok.end)).unwrap();
+    assert!(avg.ready());
     let first = block_on(avg.score(&others, tok.end)).unwrap();
     assert_close("the first fit is the average", &first, &block_on(fitted.score(&others, tok.end)).unwrap(), 1e-5, 1e-5);
     let (p2, h2) = fit(&mut fitted);

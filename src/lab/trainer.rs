@@ -77,8 +77,9 @@ pub struct Trainer<E: Engine> {
     /// Lowers the reward of answers far less relevant to the question than the demonstrations
     /// (`RmFit::gate`; none by default).
     gate: Option<RelevanceGate<E>>,
-    /// What the policy optimizes in place of the last fit (`RmFit::average`; none by default). A
-    /// restored lab starts it again from the restored reward model at the next fit.
+    /// What the policy optimizes in place of the last fit once it holds one (`RmFit::average`;
+    /// none by default). A restored lab scores with the restored reward model until the next fit,
+    /// where the average starts again from it.
     averaged: Option<AveragedReward<E>>,
     pub(super) method: AnyMethod<E>,
     pub(super) train_prompts: Vec<String>,
@@ -528,13 +529,14 @@ impl<E: Engine> Trainer<E> {
     /// weights' moving average's, less the relevance gate's penalty where there is a gate.
     pub(super) async fn policy_rewards(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
         // the members' own scores are not needed where the average scores
-        let all = if self.averaged.is_some() { Vec::new() } else { self.reward.member_scores(seqs, self.tok.end).await? };
+        let averaging = self.averaged.as_ref().is_some_and(AveragedReward::ready);
+        let all = if averaging { Vec::new() } else { self.reward.member_scores(seqs, self.tok.end).await? };
         self.rewards_given(&all, seqs).await
     }
 
     /// `policy_rewards`, given the members' scores of the same sequences (members × sequences).
     pub(super) async fn rewards_given(&mut self, all: &[Vec<f32>], seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
-        let scores = match self.averaged.as_mut() {
+        let scores = match self.averaged.as_mut().filter(|a| a.ready()) {
             Some(avg) => avg.score(seqs, self.tok.end).await?,
             None => conservative(all, self.cfg.rm.penalty),
         };
