@@ -6,7 +6,7 @@ use common::assert_close;
 use pollster::block_on;
 use rlhf_lab::config::preset;
 use rlhf_lab::config::AdamSettings;
-use rlhf_lab::corpus::{prompt_for, respond, STYLES, TOPICS};
+use rlhf_lab::corpus::{prompt_for, respond, Topic, STYLES, TOPICS};
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::labelers::{Labeler, Rule};
@@ -172,8 +172,7 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 9, p.model.n_ctx).unwrap();
     let mut rm = RewardModel::new(engine, 4);
     let before = block_on(rm.evaluate(&held, tok.end)).unwrap();
-    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
-    let step = StepOpt { lr: 2e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
+    let step = step_at(2e-3);
     for _ in 0..10 {
         for chunk in train.chunks(4) {
             block_on(rm.train_step(chunk, tok.end, &step)).unwrap();
@@ -203,6 +202,20 @@ fn the_reward_model_learns_a_labelers_ranking_and_generalizes() {
     assert_close("normalized scores", &after, &by_hand, 1e-4, 1e-4);
 }
 
+/// AdamW without weight decay: every reward-model test's optimizer.
+const ADAM: AdamSettings = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+
+/// A reward-model step at `lr`: every pair alike, the head at the trunk's rate, gradients clipped at 1.
+fn step_at(lr: f32) -> StepOpt {
+    StepOpt { lr, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam: ADAM, grad_clip: 1.0 }
+}
+
+/// Four answers to one prompt about topic `t`, in the first four styles, as dialogue tokens.
+fn styled_answers(tok: &Tokenizer, t: &Topic, n_ctx: usize, rng: &mut Rng) -> Vec<Vec<u32>> {
+    let prompt = prompt_for(t, rng);
+    STYLES.iter().take(4).map(|&s| dialogue_ids(tok, &prompt, &respond(t, s, rng), n_ctx).unwrap()).collect()
+}
+
 #[test]
 fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
     // AdamW's first step moves each weight by lr·g/(|g| + eps): lr·sign(g) wherever the gradient is
@@ -210,21 +223,12 @@ fn the_heads_step_is_the_trunks_learning_rate_times_its_scale() {
     let p = preset("tiny").unwrap();
     let mut rng = Rng::new(5);
     let tok = grammar_tokenizer(200, p.model.vocab_size, &mut rng);
-    let t = &TOPICS[0];
-    let prompt = prompt_for(t, &mut rng);
-    let seqs: Vec<Vec<u32>> = STYLES.iter().take(4).map(|&s| dialogue_ids(&tok, &prompt, &respond(t, s, &mut rng), p.model.n_ctx).unwrap()).collect();
-    let batch = vec![(seqs, vec![0, 1, 2, 3])];
-    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
+    let batch = vec![(styled_answers(&tok, &TOPICS[0], p.model.n_ctx, &mut rng), vec![0, 1, 2, 3])];
     let step = |scale: f32| {
         let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 4, p.model.n_ctx).unwrap();
         let mut rm = RewardModel::new(engine, 4);
         let before = rm.head.w.clone();
-        block_on(rm.train_step(
-            &batch,
-            tok.end,
-            &StepOpt { lr: 1e-3, head_lr_scale: scale, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 },
-        ))
-        .unwrap();
+        block_on(rm.train_step(&batch, tok.end, &StepOpt { head_lr_scale: scale, ..step_at(1e-3) })).unwrap();
         let moved = rm.head.w.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         (moved, block_on(rm.engine.params()).unwrap())
     };
@@ -240,16 +244,11 @@ fn the_averaged_reward_model_is_the_fits_weight_average_normalized() {
     let p = preset("tiny").unwrap();
     let mut rng = Rng::new(6);
     let tok = grammar_tokenizer(200, p.model.vocab_size, &mut rng);
-    let t = &TOPICS[1];
-    let mut group = || -> Vec<Vec<u32>> {
-        let prompt = prompt_for(t, &mut rng);
-        STYLES.iter().take(4).map(|&s| dialogue_ids(&tok, &prompt, &respond(t, s, &mut rng), p.model.n_ctx).unwrap()).collect()
-    };
+    let mut group = || styled_answers(&tok, &TOPICS[1], p.model.n_ctx, &mut rng);
     let (batch, demos, others) = (vec![(group(), vec![0, 1, 2, 3])], group(), group());
     let sft = ParamLayout::new(&p.model).init(3);
     let engine = || CpuGpt::new(p.model, sft.clone(), 4, p.model.n_ctx).unwrap();
-    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
-    let opt = StepOpt { lr: 1e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
+    let opt = step_at(1e-3);
     let mut fitted = RewardModel::new(engine(), 4);
     let mut avg = AveragedReward::new(RewardModel::new(engine(), 0), 0.5);
     // a fit: a step and the normalization, as the lab's
@@ -307,12 +306,11 @@ fn an_answer_read_sums_the_head_over_the_answer_and_its_gradient_matches_finite_
     let by_hand: f32 = (from..s0.len()).map(|i| rm.head.apply(&h[i * c..][..c]) - 0.25).sum::<f32>() + 0.25;
     assert_close("answer-read score", &block_on(rm.score(&seqs[..1], tok.end)).unwrap(), &[by_hand], 1e-5, 1e-5);
     // the gradients of one step (learning rate 0: nothing moves) against finite differences of the loss
-    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
-    let step = StepOpt { lr: 0.0, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1e9 };
+    let step = StepOpt { grad_clip: 1e9, ..step_at(0.0) };
     let mut rm = make(&params);
     block_on(rm.train_step(&[(seqs.clone(), ranks.clone())], tok.end, &step)).unwrap();
     let trunk = block_on(rm.engine.grads()).unwrap();
-    let head: Vec<f32> = rm.head.m.iter().map(|m| m / (1.0 - adam.beta1)).collect();
+    let head: Vec<f32> = rm.head.m.iter().map(|m| m / (1.0 - ADAM.beta1)).collect();
     let loss = |params: &[f32], w: &[f32]| {
         let mut rm = make(params);
         rm.head.w = w.to_vec();
@@ -413,8 +411,7 @@ fn the_relevance_gate_learns_which_answers_are_to_the_question_and_lowers_only_t
     let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 9, p.model.n_ctx).unwrap();
     let mut gate = RelevanceGate::new(engine, 800, 4);
     assert!(block_on(gate.penalties(&off, end)).unwrap().iter().all(|&x| x == 0.0), "no penalty before it is trained");
-    let adam = AdamSettings { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 };
-    let step = StepOpt { lr: 3e-3, head_lr_scale: 1.0, label_smoothing: 0.0, pair_weight: PairWeight::Uniform, adam, grad_clip: 1.0 };
+    let step = step_at(3e-3);
     let data = GateData { demos: &demos, marker, pad: end, n_ctx: p.model.n_ctx, batch: 4, step };
     block_on(gate.ensure_trained(&data)).unwrap();
     let (on, off_p) = (block_on(gate.penalties(&own, end)).unwrap(), block_on(gate.penalties(&off, end)).unwrap());

@@ -529,19 +529,25 @@ impl<E: Engine> Trainer<E> {
     /// weights' moving average's, less the relevance gate's penalty where there is a gate.
     pub(super) async fn policy_rewards(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
         // the members' own scores are not needed where the average scores
-        let averaging = self.averaged.as_ref().is_some_and(AveragedReward::ready);
-        let all = if averaging { Vec::new() } else { self.reward.member_scores(seqs, self.tok.end).await? };
+        let all = if self.average().is_some() { Vec::new() } else { self.reward.member_scores(seqs, self.tok.end).await? };
         self.rewards_given(&all, seqs).await
     }
 
     /// `policy_rewards`, given the members' scores of the same sequences (members × sequences).
     pub(super) async fn rewards_given(&mut self, all: &[Vec<f32>], seqs: &[Vec<u32>]) -> Result<Vec<f32>> {
-        let scores = match self.averaged.as_mut().filter(|a| a.ready()) {
-            Some(avg) => avg.score(seqs, self.tok.end).await?,
-            None => conservative(all, self.cfg.rm.penalty),
+        let (pad, penalty) = (self.tok.end, self.cfg.rm.penalty);
+        let scores = match self.average() {
+            Some(avg) => avg.score(seqs, pad).await?,
+            None => conservative(all, penalty),
         };
         let penalties = self.gate_penalties(seqs).await?;
         Ok(scores.into_iter().zip(penalties).map(|(s, p)| s + p).collect())
+    }
+
+    /// The moving average of the reward model's weights, once it holds a fit: then it scores for
+    /// the policy in place of the reward models.
+    fn average(&mut self) -> Option<&mut AveragedReward<E>> {
+        self.averaged.as_mut().filter(|a| a.ready())
     }
 
     /// The relevance gate's penalty of each sequence (≤ 0): none without a gate or before its
