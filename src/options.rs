@@ -274,6 +274,9 @@ options! {
     rm_gate_from: usize, "rm-gate-from", "the relevance gate's first ranking", "The ranking from which the relevance gate (--rm-gate) trains and lowers rewards; the rankings before it learn as without a gate.",
         |m| Range::Count { min: 1, max: 1000 }, page false,
         get |c| c.rm.gate_from, set |c, v| c.rm.gate_from = v;
+    rm_gate_margin: f32, "rm-gate-margin", "the relevance gate's margin", "How far under the demonstrations' mean relevance, in their spreads, an answer must fall before the relevance gate (--rm-gate) lowers its reward, by one unit per spread further.",
+        |m| Range::Real { min: 0.0, max: 100.0, open: false }, page false,
+        get |c| c.rm.gate_margin, set |c, v| c.rm.gate_margin = v;
     rm_average: f32, "rm-average", "the reward model's weight average", "The policy optimizes a moving average of the reward model's weights: after each fit, this much of the last average and the rest the new fit's (0: the last fit alone). One reward model only.",
         |m| Range::Real { min: 0.0, max: 0.99, open: false }, page false,
         get |c| c.rm.average, set |c, v| c.rm.average = v;

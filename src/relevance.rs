@@ -9,21 +9,18 @@ use crate::error::Result;
 use crate::reward::{relevance_rankings, RewardModel, StepOpt, TokenizedRanking};
 use crate::rng::Rng;
 
-/// How far under the demonstrations' mean, in their spreads, an answer's relevance must fall
-/// before the gate lowers its reward: SFT's own on-topic answers rarely do, answers to another
-/// question do.
-pub const GATE_MARGIN: f32 = 2.0;
-
 /// The gate's penalty for a normalized relevance score (demonstrations mean 0, spread 1): nothing
-/// above `-GATE_MARGIN`, one unit of reward per spread below it.
-pub fn gate_penalty(relevance: f32) -> f32 {
-    (relevance + GATE_MARGIN).min(0.0)
+/// above `-margin` (`RmFit::gate_margin`), one unit of reward per spread below it.
+pub fn gate_penalty(relevance: f32, margin: f32) -> f32 {
+    (relevance + margin).min(0.0)
 }
 
 pub struct RelevanceGate<E: Engine> {
     model: RewardModel<E>,
     /// Pretraining steps (`RmFit::gate`).
     steps: usize,
+    /// How far under the demonstrations a relevance must fall to be lowered (`RmFit::gate_margin`).
+    margin: f32,
     /// Seeds the pretraining's draws.
     seed: u64,
     /// The pretraining's rankings, drawn at its first step; the steps taken of them.
@@ -45,8 +42,8 @@ pub struct GateData<'a> {
 
 impl<E: Engine> RelevanceGate<E> {
     /// The gate on `engine` (a copy of the SFT model), its head and its draws from `seed`.
-    pub fn new(engine: E, steps: usize, seed: u64) -> Self {
-        RelevanceGate { model: RewardModel::new(engine, seed), steps, seed, drawn: Vec::new(), done: 0, trained: false }
+    pub fn new(engine: E, steps: usize, margin: f32, seed: u64) -> Self {
+        RelevanceGate { model: RewardModel::new(engine, seed), steps, margin, seed, drawn: Vec::new(), done: 0, trained: false }
     }
 
     /// Pretrains the gate the first time it is needed, from the same draws every time (a restored
@@ -83,7 +80,7 @@ impl<E: Engine> RelevanceGate<E> {
         if !self.trained {
             return Ok(vec![0.0; seqs.len()]);
         }
-        Ok(self.model.score(seqs, pad).await?.into_iter().map(gate_penalty).collect())
+        Ok(self.model.score(seqs, pad).await?.into_iter().map(|g| gate_penalty(g, self.margin)).collect())
     }
 }
 
@@ -93,10 +90,13 @@ mod tests {
 
     #[test]
     fn the_gate_lowers_only_answers_far_under_the_demonstrations() {
-        assert_eq!(gate_penalty(0.5), 0.0);
-        assert_eq!(gate_penalty(-2.0), 0.0);
-        assert_eq!(gate_penalty(-1.9), 0.0);
-        assert!((gate_penalty(-2.5) + 0.5).abs() < 1e-6);
-        assert!((gate_penalty(-5.0) + 3.0).abs() < 1e-6);
+        assert_eq!(gate_penalty(0.5, 2.0), 0.0);
+        assert_eq!(gate_penalty(-2.0, 2.0), 0.0);
+        assert_eq!(gate_penalty(-1.9, 2.0), 0.0);
+        assert!((gate_penalty(-2.5, 2.0) + 0.5).abs() < 1e-6);
+        assert!((gate_penalty(-5.0, 2.0) + 3.0).abs() < 1e-6);
+        // a wider margin lowers fewer answers, and those it lowers by less
+        assert_eq!(gate_penalty(-2.5, 3.0), 0.0);
+        assert!((gate_penalty(-5.0, 3.0) + 2.0).abs() < 1e-6);
     }
 }

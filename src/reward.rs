@@ -594,6 +594,10 @@ pub struct RmFit {
     /// as without it.
     #[serde(default = "first_ranking")]
     pub gate_from: usize,
+    /// How far under the demonstrations' mean, in their spreads, an answer's relevance must fall
+    /// before the gate lowers its reward (`relevance::gate_penalty`).
+    #[serde(default = "two_spreads")]
+    pub gate_margin: f32,
     /// The policy optimizes a moving average of the reward model's weights, this much of the last
     /// average and the rest the new fit's, after each fit (`reward_average`; 0: the fit itself).
     #[serde(default)]
@@ -602,6 +606,10 @@ pub struct RmFit {
 
 fn first_ranking() -> usize {
     1
+}
+
+fn two_spreads() -> f32 {
+    2.0
 }
 
 fn one() -> f32 {

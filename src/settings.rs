@@ -107,6 +107,10 @@ impl Default for AlignConfig {
                 pretrain: 0,
                 gate: 0,
                 gate_from: 1,
+                // SFT's own on-topic answers rarely fall two spreads under the demonstrations'
+                // relevance, answers to another question do (the gate's test in
+                // tests/reward_model.rs)
+                gate_margin: 2.0,
                 average: 0.0,
             },
             rollouts: 32,

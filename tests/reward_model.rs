@@ -18,6 +18,7 @@ use rlhf_lab::reward::{
 };
 use rlhf_lab::reward_average::AveragedReward;
 use rlhf_lab::rng::Rng;
+use rlhf_lab::settings::AlignConfig;
 use rlhf_lab::tokenizer::Tokenizer;
 
 /// −1/C(K,2)·Σ over all pairs: log σ(r_i − r_j) for i ranked above j, ½[log σ(d) + log σ(−d)] for a
@@ -409,7 +410,7 @@ fn the_relevance_gate_learns_which_answers_are_to_the_question_and_lowers_only_t
     let own: Vec<Vec<u32>> = (0..32).map(|i| dialogue(1 + i % 8, 1 + i % 8, &mut rng)).collect();
     let off: Vec<Vec<u32>> = (0..32).map(|i| dialogue(1 + i % 8, 1 + (i + 1 + i / 8) % 8, &mut rng)).collect();
     let engine = CpuGpt::new(p.model, ParamLayout::new(&p.model).init(3), 9, p.model.n_ctx).unwrap();
-    let mut gate = RelevanceGate::new(engine, 800, 4);
+    let mut gate = RelevanceGate::new(engine, 800, AlignConfig::default().rm.gate_margin, 4);
     assert!(block_on(gate.penalties(&off, end)).unwrap().iter().all(|&x| x == 0.0), "no penalty before it is trained");
     let step = step_at(3e-3);
     let data = GateData { demos: &demos, marker, pad: end, n_ctx: p.model.n_ctx, batch: 4, step };

@@ -183,7 +183,7 @@ impl<E: Engine> Trainer<E> {
         let trunks = (0..cfg.rm.members.max(1)).map(|_| make(sft.clone(), b.max(K_MAX + cfg.rm.others), t)).collect::<Result<Vec<E>>>()?;
         let gate = match cfg.rm.gate {
             0 => None,
-            steps => Some(RelevanceGate::new(make(sft.clone(), b, t)?, steps, cfg.seed ^ SALT_RM_GATE)),
+            steps => Some(RelevanceGate::new(make(sft.clone(), b, t)?, steps, cfg.rm.gate_margin, cfg.seed ^ SALT_RM_GATE)),
         };
         let averaged = match cfg.rm.average {
             a if a <= 0.0 => None,
