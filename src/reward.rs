@@ -596,7 +596,7 @@ pub struct RmFit {
     pub gate_from: usize,
     /// How far under the demonstrations' mean, in their spreads, an answer's relevance must fall
     /// before the gate lowers its reward (`relevance::gate_penalty`).
-    #[serde(default = "two_spreads")]
+    #[serde(default = "default_gate_margin")]
     pub gate_margin: f32,
     /// The policy optimizes a moving average of the reward model's weights, this much of the last
     /// average and the rest the new fit's, after each fit (`reward_average`; 0: the fit itself).
@@ -608,8 +608,9 @@ fn first_ranking() -> usize {
     1
 }
 
-fn two_spreads() -> f32 {
-    2.0
+/// A saved lab from before the margin was an option: the default, from its one place.
+fn default_gate_margin() -> f32 {
+    crate::settings::AlignConfig::default().rm.gate_margin
 }
 
 fn one() -> f32 {

@@ -14,7 +14,7 @@ use rlhf_lab::params::ParamLayout;
 use rlhf_lab::relevance::{GateData, RelevanceGate};
 use rlhf_lab::reward::{
     dialogue_ids, loss_with_others, mean_std, other_answers, pair_weights, ranking_loss, ranking_pairs, relevance_rankings, smoothed_ranking_loss,
-    weighted_ranking_loss, PairWeight, Ranking, RewardModel, RewardRead, StepOpt,
+    weighted_ranking_loss, PairWeight, Ranking, RewardModel, RewardRead, RmFit, StepOpt,
 };
 use rlhf_lab::reward_average::AveragedReward;
 use rlhf_lab::rng::Rng;
@@ -423,4 +423,13 @@ fn the_relevance_gate_learns_which_answers_are_to_the_question_and_lowers_only_t
     // trained once: a second call changes nothing
     block_on(gate.ensure_trained(&data)).unwrap();
     assert_eq!(block_on(gate.penalties(&off, end)).unwrap(), off_p);
+}
+
+#[test]
+fn a_fit_saved_before_the_gate_margin_was_an_option_reads_the_default_margin() {
+    let mut saved = serde_json::to_value(AlignConfig::default().rm).unwrap();
+    saved.as_object_mut().unwrap().insert("gate_margin".into(), serde_json::json!(3.5));
+    assert_eq!(serde_json::from_value::<RmFit>(saved.clone()).unwrap().gate_margin, 3.5);
+    saved.as_object_mut().unwrap().remove("gate_margin");
+    assert_eq!(serde_json::from_value::<RmFit>(saved).unwrap().gate_margin, AlignConfig::default().rm.gate_margin);
 }
