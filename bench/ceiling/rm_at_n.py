@@ -33,6 +33,8 @@ print("| run | the policy (mean of draws) | its reward model's best of 16 of SFT
 print("|---|---:|---:|---:|")
 for run, p, np_, b, nb, g, se in rows:
     print(f"| {run} | {p:.3f} ({np_}) | {b:.3f} ({nb}) | {g:+.3f} ± {se:.3f} |")
+if not rows:
+    sys.exit("no run has both the reward model's draws and the policy's: nothing to compare")
 slow = [r for r in rows if r[1] < 0.8]
 print(f"\nruns {len(rows)}: the policies' mean {st.mean(r[1] for r in rows):.3f}, the reward models' best of 16 {st.mean(r[3] for r in rows):.3f}, "
       f"{sum(r[3] >= 0.8 for r in rows)} of them at 0.80")
