@@ -298,6 +298,9 @@ options! {
     rm_penalty: f32, "rm-penalty", "the ensemble's spread penalty", "The policy optimizes the reward models' mean less this many spreads.",
         |m| Range::Real { min: 0.0, max: 10.0, open: false }, page false,
         get |c| c.rm.penalty, set |c, v| c.rm.penalty = v;
+    rest_k: usize, "rest-k", "answers per unranked question", "Answers per question in the groups of a batch that are not offered for ranking (0: K): the same rollouts over more questions.",
+        |m| Range::Count { min: 0, max: K_MAX }, page false,
+        get |c| c.rest_k, set |c, v| c.rest_k = v;
     rollouts: usize, "rollouts", "rollouts per iteration", "Answers the policy samples per iteration.",
         |m| Range::Count { min: 1, max: 1024 }, page false,
         get |c| c.rollouts, set |c, v| c.rollouts = v;

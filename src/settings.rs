@@ -61,6 +61,12 @@ pub struct AlignConfig {
     /// the first rankings and gloomy-with-noise's stuck starts (README, "K = 8 answers per
     /// ranking"); K = 6 had done the same against K = 4 ("K = 6 answers per ranking").
     pub k: usize,
+    /// Answers per question in the batch's groups that nobody ranks (0: K): the groups past the
+    /// ones an iteration may offer (`sft_offered_groups`, and the person's own questions) then
+    /// spread the same rollouts over more questions. The group baseline needs two answers a
+    /// question; the own favourites come from these groups too.
+    #[serde(default)]
+    pub rest_k: usize,
     pub rm: RmFit,
     /// Responses sampled for each iteration.
     pub rollouts: usize,
@@ -88,6 +94,7 @@ impl Default for AlignConfig {
             offer_sft: 2,
             offer_sft_from: 8,
             k: 8,
+            rest_k: 0,
             rm: RmFit {
                 mode: RmMode::Warm,
                 epochs: 4,
@@ -152,6 +159,19 @@ impl AlignConfig {
     /// for a person as many as an iteration trains on (`max_updates`).
     pub fn sft_offered_groups(&self) -> usize {
         self.rankings_per_iteration.max(self.max_updates)
+    }
+
+    /// The answers of each group of a batch of `asked.len()` of the person's questions: K for the
+    /// groups that may be offered for ranking, `rest_k` for the rest, at least `rollouts` in all.
+    pub fn group_sizes(&self, asked: usize) -> Vec<usize> {
+        let k = self.k;
+        if self.rest_k == 0 || self.rest_k == k {
+            let n = self.rollouts.div_ceil(k).max(self.rankings_per_iteration).max(asked).max(1);
+            return vec![k; n];
+        }
+        let offered = self.sft_offered_groups().max(asked).max(1);
+        let rest = self.rollouts.saturating_sub(offered * k).div_ceil(self.rest_k);
+        [vec![k; offered], vec![self.rest_k; rest]].concat()
     }
 
     /// How the policy's answers are drawn, in the loop and everywhere the page shows them.

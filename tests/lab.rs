@@ -81,6 +81,34 @@ fn a_person_who_ranks_the_whole_batch_gets_a_group_answered_on_the_spot() {
 }
 
 #[test]
+fn a_batch_spreads_the_rollouts_nobody_ranks_over_more_questions_when_asked() {
+    let d = AlignConfig::default();
+    assert_eq!((d.rollouts, d.k, d.sft_offered_groups()), (32, 8, 2), "the cases below are computed for these");
+    assert_eq!(d.group_sizes(0), vec![8; 4], "by default every group has K answers");
+    let two = AlignConfig { rest_k: 2, ..d };
+    // the two groups an iteration may offer keep K; the other 16 answers go to 8 questions
+    assert_eq!(two.group_sizes(0), [vec![8, 8], vec![2; 8]].concat());
+    // 16 answers in threes: 6 questions (18 answers, at least the rollouts)
+    assert_eq!(AlignConfig { rest_k: 3, ..d }.group_sizes(0), [vec![8, 8], vec![3; 6]].concat());
+    // the person's own three questions get K each; the 8 answers left go to 4 questions
+    assert_eq!(two.group_sizes(3), [vec![8; 3], vec![2; 4]].concat());
+    assert_eq!(two.group_sizes(5), vec![8; 5], "five own questions take more than the rollouts");
+    assert!(try_lab_with(AlignConfig { rest_k: 1, ..d }).is_err(), "an answer alone has no group baseline");
+    // in the lab only the groups of K are offered; the person then gets one answered on the spot
+    let lab = lab_with(AlignConfig { min_rankings: 1, ..two });
+    block_on(lab.start()).unwrap();
+    let first = lab.offered().unwrap();
+    let second = lab.submit(ranking(&first), Some(first.id)).unwrap().next.unwrap();
+    assert_eq!(second.responses.len(), 8);
+    assert!(lab.submit(ranking(&second), Some(second.id)).unwrap().next.is_none(), "the groups of two are not offered");
+    assert_eq!(block_on(lab.more()).unwrap().unwrap().responses.len(), 8);
+    // the policy moves on the groups of both sizes (PPO's minibatches and the group baseline)
+    let record = block_on(lab.iterate()).unwrap();
+    assert_eq!(lab.taken(), 2);
+    assert!(record.metrics.update.policy_loss.is_finite() && record.metrics.update.approx_kl != 0.0, "{:?}", record.metrics.update);
+}
+
+#[test]
 fn a_question_of_ones_own_is_answered_at_once_noted_and_trained_on_next() {
     let lab = lab();
     block_on(lab.start()).unwrap();

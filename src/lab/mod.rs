@@ -102,6 +102,9 @@ impl<E: Engine> Lab<E> {
         if !(crate::reward::K_MIN..=K_MAX).contains(&cfg.k) {
             bail!("K must be between {} and {K_MAX}, got {}", crate::reward::K_MIN, cfg.k);
         }
+        if cfg.rest_k == 1 {
+            bail!("--rest-k must be 0 (K) or at least 2: an answer alone to its question has no group baseline");
+        }
         crate::options::gamma_rows_fit(&cfg)?;
         let mut sft_engine = make(sft.to_vec(), K_MAX, model.n_ctx)?;
         sft_engine.freeze();

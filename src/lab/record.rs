@@ -135,24 +135,25 @@ impl<E: Engine> Lab<E> {
     }
 }
 
-/// Indices of the batch's groups in the order to offer them.
+/// Indices of the batch's groups of K answers (those of `rest_k` are not ranked) in the order to
+/// offer them.
 async fn offer_order<E: Engine>(tr: &mut Trainer<E>) -> Result<Vec<usize>> {
-    let n = tr.batch.len();
+    let full: Vec<usize> = (0..tr.batch.len()).filter(|&i| tr.batch[i].outs.len() == tr.cfg.k).collect();
     if tr.cfg.label_selection == Selection::First || tr.fitted_on == 0 {
-        return Ok((0..n).collect());
+        return Ok(full);
     }
-    let mut key = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut key = vec![f32::NEG_INFINITY; tr.batch.len()];
+    for &i in &full {
         let g = &tr.batch[i];
         let seqs: Vec<Vec<u32>> = g.outs.iter().map(|o| crate::rollout::dialogue_of(&g.prompt_ids, o, tr.tok.end, tr.model.n_ctx)).collect();
         let all = tr.reward.member_scores(&seqs, tr.tok.end).await?;
-        key.push(match tr.cfg.label_selection {
+        key[i] = match tr.cfg.label_selection {
             Selection::TopReward => crate::reward_ensemble::conservative(&all, tr.cfg.rm.penalty).into_iter().fold(f32::NEG_INFINITY, f32::max),
             Selection::Spread => crate::reward_ensemble::score_range(&all, tr.cfg.rm.penalty),
             _ => crate::reward_ensemble::disagreement(&all),
-        });
+        };
     }
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut order = full;
     order.sort_by(|&a, &b| key[b].total_cmp(&key[a]));
     Ok(order)
 }

@@ -275,15 +275,14 @@ impl<E: Engine> Trainer<E> {
         Ok(())
     }
 
-    /// Groups of K answers from the current policy: the person's own questions first, then random
-    /// training prompts, at least `rollouts` answers and `rankings_per_iteration` groups in all.
+    /// Groups of answers from the current policy (`AlignConfig::group_sizes`): the person's own
+    /// questions first, then random training prompts.
     pub async fn sample_batch(&mut self, asked: &[String]) -> Result<()> {
-        let k = self.cfg.k;
-        let n = self.cfg.rollouts.div_ceil(k).max(self.cfg.rankings_per_iteration).max(asked.len()).max(1);
+        let sizes = self.cfg.group_sizes(asked.len());
         let sc = self.sample_cfg();
-        let mut prompts = Vec::with_capacity(n);
-        let mut jobs = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut prompts = Vec::with_capacity(sizes.len());
+        let mut jobs = Vec::with_capacity(sizes.len());
+        for i in 0..sizes.len() {
             let prompt = match asked.get(i) {
                 Some(p) => p.clone(),
                 None => self.rng.choose(&self.train_prompts).clone(),
@@ -292,7 +291,14 @@ impl<E: Engine> Trainer<E> {
             jobs.push((self.tok.encode(&format_prompt(&prompt))?, seed));
             prompts.push(prompt);
         }
-        let outs = self.policy.generate_groups(&jobs, k, self.tok.end, &sc).await?;
+        // one call per run of groups of one size (the engines draw a group's answers as rows)
+        let mut outs = Vec::with_capacity(sizes.len());
+        let mut start = 0;
+        while start < sizes.len() {
+            let end = start + sizes[start..].iter().take_while(|&&n| n == sizes[start]).count();
+            outs.extend(self.policy.generate_groups(&jobs[start..end], sizes[start], self.tok.end, &sc).await?);
+            start = end;
+        }
         self.batch = prompts
             .into_iter()
             .zip(jobs)
