@@ -11,7 +11,8 @@
 // usage: node bench/person.mjs LABELER SEED [NOISE] > bench/person/LABELER-seedSEED.jsonl
 //   (RANKINGS=N for a shorter or a longer session: past 16 the page's export is judged every 8
 //   rankings; READING=group for 10 to 20 s per group whatever K; SHOTS=DIR for viewport shots of
-//   the page's sections at laptop and phone widths when the session ends)
+//   the page's sections at laptop and phone widths when the session ends; KEEP=DIR keeps the
+//   exports in DIR/after-N, to be judged again with other answer seeds by bench/eval_spread.sh)
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -75,7 +76,7 @@ async function exportModels(page, n, dir) {
 
 const server = await serve();
 const { ctx, page } = await launch(true);
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "rlhf-person-"));
+const work = process.env.KEEP || fs.mkdtempSync(path.join(os.tmpdir(), "rlhf-person-"));
 page.on("console", (m) => { if (m.type() === "error") console.error("page:", m.text()); });
 try {
   const t0 = Date.now();
@@ -147,5 +148,5 @@ try {
   }
   out({ summary: { labeler, noise, seed, lab_seed: labSeed, reading: PER_GROUP ? "10-20 s per group" : "2.5-5 s per answer", rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
 } finally {
-  fs.rmSync(work, { recursive: true, force: true });
+  if (!process.env.KEEP) fs.rmSync(work, { recursive: true, force: true });
 }
