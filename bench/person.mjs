@@ -3,7 +3,8 @@
 // of answers for 2.5 to 5 seconds per answer (10 to 20 s for four), ranks it by a scripted
 // labeler's rule (`rlhf rank`, with noise when asked) by typing the answers' numbers and ticking
 // ties, and submits. The page's export of the models after 4, 8, 12 and 16 rankings is judged
-// afterwards by `rlhf eval` on the held-out prompts (the benchmark's protocol). Writes one JSON
+// afterwards by `rlhf eval` on the held-out prompts (the benchmark's protocol, with the answer seed
+// every session shares and with the session's own). Writes one JSON
 // object per line: each ranking (the wait for the next answers, the reading time, whether a save or
 // an export of the models overlapped the wait), each iteration the page reported, each save (its
 // times and size), each evaluation, and a summary.
@@ -141,10 +142,14 @@ try {
   await ctx.close();
   server.close();
   ranker.stdin.end();
+  // the protocol's draw as `rlhf eval` makes it when not told a seed (the one every session shares,
+  // kept for comparison with the earlier sessions), and the draw of this session's own seed, as a
+  // native run draws with its seed (s ^ 0xE7): the sessions' draws then differ as the runs' do
+  const ownSeed = (BigInt(labSeed) ^ 0xE7n).toString();
+  const judge = (dir, seed) => JSON.parse(execFileSync(rlhf, ["eval", "--model", path.join(dir, "policy"), "--reference", "www/assets/base", "--labeler", labeler, ...seed], { encoding: "utf8" })).win_rate;
   for (const [n, dir] of exports) {
-    const r = JSON.parse(execFileSync(rlhf, ["eval", "--model", path.join(dir, "policy"), "--reference", "www/assets/base", "--labeler", labeler], { encoding: "utf8" }));
     const kl = metrics.filter((m) => m.rankings <= n).at(-1)?.kl;
-    out({ eval: { rankings: n, win_rate_vs_sft: r.win_rate, kl } });
+    out({ eval: { rankings: n, win_rate_vs_sft: judge(dir, []), kl, win_rate_own_seed: judge(dir, ["--seed", ownSeed]) } });
   }
   out({ summary: { labeler, noise, seed, lab_seed: labSeed, reading: PER_GROUP ? "10-20 s per group" : "2.5-5 s per answer", rankings: RANKINGS, session_s: session, reading_s: reading, iterations: metrics.length } });
 } finally {

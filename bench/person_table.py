@@ -29,6 +29,8 @@ def main(folder):
             continue
         name = os.path.basename(path)[:-6].replace("-seed", ", seed ").replace("~0.25", " (25% noise)")
         wins = " / ".join(f"{e['win_rate_vs_sft']:.2f}" for e in evals)
+        if all("win_rate_own_seed" in e for e in evals):  # sessions judged also with their own seed
+            wins += " (own seed: " + " / ".join(f"{e['win_rate_own_seed']:.2f}" for e in evals) + ")"
         kl = evals[-1]["kl"] if evals and evals[-1]["kl"] is not None else float("nan")
         lab_seed = s.get("lab_seed", "1")  # runs that predate the record: the page then always used seed 1
         named.append((name, rows))
