@@ -13,7 +13,7 @@
 //   (RANKINGS=N for a shorter or a longer session: past 16 the page's export is judged every 8
 //   rankings; READING=group for 10 to 20 s per group whatever K; SHOTS=DIR for viewport shots of
 //   the page's sections at laptop and phone widths when the session ends; KEEP=DIR keeps the
-//   exports in DIR/after-N, to be judged again with other answer seeds by bench/eval_spread.sh)
+//   exports in DIR/after-N, to be judged again with other answer seeds by bench/person_spread.sh)
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
