@@ -21,9 +21,5 @@ for l in $LABELERS; do for s in $SEEDS; do echo "$l $s"; done; done |
         f="$OUT/$0-seed$1.jsonl"; dir="$CK/at$RANKINGS/$0-seed$1"
         "$BIN" align --threads 1 --model www/assets/base --labeler "$name" --noise "$noise" --seed "$1" \
             --rankings "$RANKINGS" --eval-every "$RANKINGS" --json --out "$dir" > "$f"
-        # answer seeds 1000 on: never the protocol'"'"'s own (seed ^ 0xE7, under 256)
-        for e in $(seq 1000 $((999 + EVAL_SEEDS))); do
-            "$BIN" eval --threads 1 --model "$dir/policy" --reference www/assets/base --labeler "$name" --seed "$e" |
-                sed "s/^/{\"answer_seed\":$e,\"judged\":/; s/\$/}/"
-        done >> "$f"'
+        bash bench/judge_seeds.sh "$EVAL_SEEDS" "$name" "$dir/policy" >> "$f"'
 python3 bench/eval_spread.py "$OUT" "$RANKINGS" bench/ablation ob1k1+s456-ob1k1+s1618-ob1k1

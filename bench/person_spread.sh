@@ -22,9 +22,5 @@ for dir in "$KEPT"/*-seed*; do
 done | xargs -P 2 -L 1 sh -c 'name=$(basename "$0"); labeler="${name%%-seed*}"; labeler="${labeler%~*}"
     f="$OUT/$name.jsonl"
     grep "\"eval\":{\"rankings\":$RANKINGS," "$SESSIONS/$name.jsonl" > "$f"
-    # answer seeds 1000 on: never the protocol'"'"'s own
-    for e in $(seq 1000 $((999 + EVAL_SEEDS))); do
-        "$BIN" eval --threads 1 --model "$0/after-$RANKINGS/policy" --reference www/assets/base --labeler "$labeler" --seed "$e" |
-            sed "s/^/{\"answer_seed\":$e,\"judged\":/; s/\$/}/"
-    done >> "$f"'
+    bash bench/judge_seeds.sh "$EVAL_SEEDS" "$labeler" "$0/after-$RANKINGS/policy" >> "$f"'
 python3 bench/eval_spread.py "$OUT" "$RANKINGS"

@@ -20,10 +20,6 @@ cargo build --release --bin rlhf
 export BIN="${RLHF:-$CARGO_TARGET_DIR/release/rlhf}"
 mkdir -p "$OUT"
 for d in "$CK"/*/; do basename "$d"; done |
-    xargs -P 2 -I{} sh -c 'run={}; name="${run%-seed*}"; name="${name%~*}"; f="$OUT/$run.jsonl"; : > "$f"
-        for e in $(seq 1000 $((999 + EVAL_SEEDS))); do
-            "$BIN" eval --threads 1 --model www/assets/base --reference www/assets/base --labeler "$name" \
-                --best-of 16 --judge "$CK/$run/reward_model" --seed "$e" |
-                sed "s/^/{\"answer_seed\":$e,\"judged\":/; s/\$/}/" >> "$f"
-        done'
+    xargs -P 2 -I{} sh -c 'run={}; name="${run%-seed*}"; name="${name%~*}"
+        bash bench/judge_seeds.sh "$EVAL_SEEDS" "$name" www/assets/base --best-of 16 --judge "$CK/$run/reward_model" > "$OUT/$run.jsonl"'
 python3 bench/ceiling/rm_at_n.py "$OUT" "bench/eval_spread/at$RANKINGS"
