@@ -241,6 +241,12 @@ options! {
     offer_sft_from: usize, "offer-sft-from", "rankings before SFT's answers are offered", "Rankings learned from before SFT's answers (--offer-sft) join the offered groups.",
         |m| Range::Count { min: 0, max: 100000 }, page false,
         get |c| c.offer_sft_from, set |c, v| c.offer_sft_from = v;
+    restart_below: f32, "restart-below", "the share that starts the policy again", "The policy starts again from SFT, once, keeping the rankings and the reward model, when over the last --restart-window rankings its answers won less than this share of their pairs with SFT's answers in the same groups (--offer-sft); 0: never.",
+        |m| Range::Real { min: 0.0, max: 1.0, open: false }, page false,
+        get |c| c.restart_below, set |c, v| c.restart_below = v;
+    restart_window: usize, "restart-window", "rankings the restart reads", "Rankings with SFT's answers that --restart-below reads, the newest.",
+        |m| Range::Count { min: 1, max: 1000 }, page false,
+        get |c| c.restart_window, set |c, v| c.restart_window = v;
     rm_lr: f32, "rm-lr", "the reward model's learning rate", "AdamW step size for the reward model.",
         |m| Range::Real { min: 0.0, max: 0.01, open: true }, page false,
         get |c| c.rm.lr, set |c, v| c.rm.lr = v;

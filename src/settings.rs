@@ -67,6 +67,14 @@ pub struct AlignConfig {
     /// question; the own favourites come from these groups too.
     #[serde(default)]
     pub rest_k: usize,
+    /// The policy starts again from SFT, once, keeping the rankings and the reward model, when
+    /// the rankings of its answers against SFT's (`offer_sft`) over the last `restart_window`
+    /// rankings give its answers less than this share of those pairs: the person's own rankings
+    /// say it went the wrong way (a stuck start). 0: never.
+    #[serde(default)]
+    pub restart_below: f32,
+    #[serde(default = "four_rankings")]
+    pub restart_window: usize,
     pub rm: RmFit,
     /// Responses sampled for each iteration.
     pub rollouts: usize,
@@ -95,6 +103,8 @@ impl Default for AlignConfig {
             offer_sft_from: 8,
             k: 8,
             rest_k: 0,
+            restart_below: 0.0,
+            restart_window: 4,
             rm: RmFit {
                 mode: RmMode::Warm,
                 epochs: 4,
@@ -151,6 +161,10 @@ fn one_update() -> usize {
 
 fn two_updates() -> usize {
     2
+}
+
+fn four_rankings() -> usize {
+    4
 }
 
 impl AlignConfig {

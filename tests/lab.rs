@@ -7,7 +7,7 @@ use pollster::block_on;
 use rlhf_lab::checkpoint::Checkpoint;
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::error::ErrorKind;
-use rlhf_lab::lab::{AlignConfig, Lab};
+use rlhf_lab::lab::{AlignConfig, Lab, Verdict};
 use rlhf_lab::reward::Ranking;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -314,4 +314,46 @@ fn the_reward_models_favourite_sft_and_own_answers_join_the_gamma_term_when_aske
     let cfg = AlignConfig { ppo: rlhf_lab::methods::ppo::PpoConfig { favourites: 1, ptx_rows: 4, sft_best: 3, own_best: 2, ..d.ppo }, ..d };
     let err = try_lab_with(cfg).err().expect("refused");
     assert!(err.to_string().contains("SFT favourites per step (3) and own favourites per step (2)"), "{err}");
+}
+
+#[test]
+fn a_rankings_verdict_counts_the_policys_wins_over_sfts_answers_in_its_group() {
+    // answers 1 and 3 are SFT's; the order 0, 1, 2, 3: answer 0 beats both, answer 2 beats 3 only
+    let v = Verdict::of(&[0, 1, 2, 3], &[1, 3]);
+    assert_eq!((v.wins, v.pairs), (3.0, 4));
+    // a tie counts half; pairs between two SFT answers or two of the policy's do not count
+    let v = Verdict::of(&[0, 0, 1], &[1]);
+    assert_eq!((v.wins, v.pairs), (0.5, 2));
+    assert_eq!(Verdict::sum(&[Verdict::of(&[0, 1, 2, 3], &[1, 3]), v]).share(), 3.5 / 6.0);
+    assert!(Verdict::of(&[0, 1], &[]).share().is_nan(), "no SFT answer, no verdict");
+}
+
+#[test]
+fn the_policy_starts_again_from_sft_once_when_the_persons_rankings_prefer_sfts_answers() {
+    let run = |restart_below: f32| {
+        let cfg = AlignConfig { min_rankings: 1, offer_sft_from: 0, restart_below, restart_window: 2, ..AlignConfig::default() };
+        let lab = lab_with(cfg);
+        block_on(lab.start()).unwrap();
+        let mut records = Vec::new();
+        for _ in 0..4 {
+            // the person ranks SFT's answers above all of the policy's
+            let o = lab.offered().unwrap();
+            assert_eq!(o.sft.len(), 2, "the groups an iteration trains on hold two SFT answers");
+            let ranks = (0..o.responses.len()).map(|i| usize::from(!o.sft.contains(&i))).collect();
+            lab.submit(Ranking { prompt: o.prompt.clone(), responses: o.responses.clone(), ranks }, Some(o.id)).unwrap();
+            records.push(block_on(lab.iterate()).unwrap().metrics);
+        }
+        records
+    };
+    let (plain, restarting) = (run(0.0), run(0.5));
+    for m in &restarting {
+        assert_eq!((m.ranked_vs_sft, m.ranked_vs_sft_pairs), (0.0, 12), "each ranking: 6 × 2 pairs, all lost");
+    }
+    let when: Vec<usize> = restarting.iter().filter(|m| m.restarted).map(|m| m.iteration).collect();
+    assert_eq!(when, vec![1], "once, at the second ranking's iteration, though every later ranking prefers SFT too");
+    assert!(plain.iter().all(|m| !m.restarted), "off by default");
+    // the restart's update is on answers the policy sampled as SFT: no KL to SFT in them
+    assert_eq!(restarting[1].rollouts.kl_k1, 0.0);
+    assert!(plain[1].rollouts.kl_k1 != 0.0 && restarting[2].rollouts.kl_k1 != 0.0, "the policy moves again after it");
+    assert_eq!(plain[0].rollouts.kl_k1, restarting[0].rollouts.kl_k1, "the same run until the restart");
 }

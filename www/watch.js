@@ -39,6 +39,34 @@ export function trustNote(history, i = history.length - 1) {
   return `${how} ${why}: its scores of new answers are close to guesses.`;
 }
 
+// The verdict note sums the last 4 iterations that had one: from the 9th ranking on, two of the
+// eight answers of the groups a person ranks are the original model's, unmarked, so each ranking
+// holds 12 pairs of an answer in training against an original one. Four rankings give 48 pairs
+// but only 8 original answers, so the share moves by 10 points or more by chance.
+const VERDICT_SPAN = 4;
+
+// What the person's own rankings say of the model in training against the original, as of record
+// i (ranked_vs_sft and its pairs; records without such pairs are skipped), and whether the model
+// started again from the original at that iteration.
+export function verdictNote(history, i = history.length - 1) {
+  let wins = 0;
+  let pairs = 0;
+  let n = 0;
+  for (let j = i; j >= 0 && n < VERDICT_SPAN; j--) {
+    const r = history.at(j);
+    if (!(r?.ranked_vs_sft_pairs > 0)) continue;
+    wins += r.ranked_vs_sft * r.ranked_vs_sft_pairs;
+    pairs += r.ranked_vs_sft_pairs;
+    n += 1;
+  }
+  const restarted = history.at(i)?.restarted
+    ? " Your rankings preferred the original model's answers, so the model in training started again from the original here, keeping your rankings and the reward model."
+    : "";
+  if (!pairs) return restarted.trim();
+  const share = Math.round((100 * wins) / pairs);
+  return `Your own verdict: in the last ${n === 1 ? "ranking" : `${n} rankings`} you put the model in training's answers above the original model's (two of each group, unmarked) in ${share}% of their ${pairs} pairs (50%: no better than the original; over a few rankings chance moves this by 10 points or more).${restarted}`;
+}
+
 export class Watch {
   // history: the session's records (history.js), one per iteration
   constructor(el, onInspect, history) {
@@ -46,6 +74,7 @@ export class Watch {
     this.slider = el.querySelector("#watch-slider");
     this.at = el.querySelector("#watch-at");
     this.trust = el.querySelector("#watch-trust");
+    this.verdict = el.querySelector("#watch-verdict");
     this.onInspect = onInspect;
     this.history = history;
     this.slider.addEventListener("input", () => this.show(Number(this.slider.value)));
@@ -68,6 +97,7 @@ export class Watch {
     if (!r) return;
     this.at.value = `${r.iteration + 1} of ${this.history.length} (${r.rankings} ranking${r.rankings === 1 ? "" : "s"})`;
     this.trust.textContent = trustNote(this.history, i);
+    this.verdict.textContent = verdictNote(this.history, i);
     this.items.replaceChildren(...r.watch.map((w) => this.item(w)));
   }
 

@@ -21,11 +21,57 @@ pub struct Offer {
     /// What the person should know before ranking: a question outside what the model knows,
     /// answers that read the same.
     pub notes: Vec<String>,
+    /// Which answers are the original (SFT) model's, at random places and unmarked on the page.
+    #[serde(skip)]
+    pub sft: Vec<usize>,
+}
+
+/// A ranking's verdict on the policy against SFT: over the pairs of one policy answer and one
+/// SFT answer, how many the policy's won (a tie counts half).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Verdict {
+    pub wins: f32,
+    pub pairs: usize,
+}
+
+impl Verdict {
+    /// The verdict of `ranks` (lower is better) on a group whose answers `sft` are SFT's.
+    pub fn of(ranks: &[usize], sft: &[usize]) -> Verdict {
+        let mut v = Verdict::default();
+        for (_, &ri) in ranks.iter().enumerate().filter(|(i, _)| !sft.contains(i)) {
+            for &j in sft.iter().filter(|&&j| j < ranks.len()) {
+                v.wins += match ri.cmp(&ranks[j]) {
+                    std::cmp::Ordering::Less => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Greater => 0.0,
+                };
+                v.pairs += 1;
+            }
+        }
+        v
+    }
+
+    /// Verdicts added up.
+    pub fn sum<'a>(vs: impl IntoIterator<Item = &'a Verdict>) -> Verdict {
+        vs.into_iter().fold(Verdict::default(), |a, v| Verdict { wins: a.wins + v.wins, pairs: a.pairs + v.pairs })
+    }
+
+    /// The policy's share of the pairs (NaN without any).
+    pub fn share(&self) -> f32 {
+        if self.pairs == 0 {
+            f32::NAN
+        } else {
+            self.wins / self.pairs as f32
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct Desk {
     pub rankings: Vec<Ranking>,
+    /// The verdicts of the rankings of offered groups with SFT's answers, by the ranking's index
+    /// (not kept over a reload: the stored rankings do not say which answers were SFT's).
+    pub verdicts: Vec<(usize, Verdict)>,
     /// Rankings that iterations have taken (the reward model has seen them).
     pub used: usize,
     /// The group handed out and not ranked yet.
@@ -43,7 +89,7 @@ pub struct Desk {
 impl Desk {
     fn issue(&mut self, prompt: String, responses: Vec<String>, yours: bool, notes: Vec<String>) -> Offer {
         self.next_id += 1;
-        Offer { id: self.next_id, prompt, responses, yours, notes }
+        Offer { id: self.next_id, prompt, responses, yours, notes, sft: Vec::new() }
     }
 
     /// How many groups have been offered so far.
@@ -59,10 +105,10 @@ impl Desk {
         self.current.clone()
     }
 
-    /// A new batch's groups, in the order to offer them, replace those not handed out yet; the one
-    /// in the person's hands stays theirs.
-    pub fn publish(&mut self, groups: Vec<(String, Vec<String>, Vec<String>)>) {
-        self.queue = groups.into_iter().map(|(p, rs, notes)| self.issue(p, rs, false, notes)).collect::<Vec<_>>().into();
+    /// A new batch's groups (offers without their ids, which are given here), in the order to
+    /// offer them, replace those not handed out yet; the one in the person's hands stays theirs.
+    pub fn publish(&mut self, groups: Vec<Offer>) {
+        self.queue = groups.into_iter().map(|o| Offer { sft: o.sft, ..self.issue(o.prompt, o.responses, false, o.notes) }).collect::<Vec<_>>().into();
     }
 
     /// A group answered on the spot (the person's own question when `yours`): the group to rank now.
@@ -81,6 +127,9 @@ impl Desk {
                     if c.prompt != r.prompt || c.responses != r.responses {
                         bail!("the ranking is of other answers than the group offered as {id}");
                     }
+                    if !c.sft.is_empty() {
+                        self.verdicts.push((self.rankings.len(), Verdict::of(&r.ranks, &c.sft)));
+                    }
                     self.current = None;
                 }
                 _ => bail!(kind: ErrorKind::BadInput, "group {id} is not the one waiting to be ranked (it was ranked already, or replaced)"),
@@ -91,10 +140,11 @@ impl Desk {
     }
 
     /// The rankings no iteration has taken yet; from now on they count as taken.
-    pub fn take_fresh(&mut self) -> Vec<Ranking> {
+    pub fn take_fresh(&mut self) -> (Vec<Ranking>, Vec<Verdict>) {
         let fresh = self.rankings[self.used..].to_vec();
+        let verdicts = self.verdicts.iter().filter(|(i, _)| *i >= self.used).map(|(_, v)| *v).collect();
         self.used = self.rankings.len();
-        fresh
+        (fresh, verdicts)
     }
 
     /// Whether a ranking waits that no iteration has taken.

@@ -30,7 +30,7 @@ use std::rc::Rc;
 pub use crate::settings::{AlignConfig, Selection};
 pub use compare::Replay;
 pub use curve::{answers_to, best_of_n_win_rate, win_rate, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE, QUICK};
-pub use desk::Offer;
+pub use desk::{Offer, Verdict};
 pub use export::Exported;
 pub use record::Record;
 pub use trainer::{update_rounds, IterationMetrics, Prose};

@@ -39,14 +39,16 @@ impl<E: Engine> Lab<E> {
     async fn run_iteration(&self) -> Result<Record> {
         let _turn = crate::turns::take().await;
         let mut tr = self.trainer()?;
-        let (fresh, asked) = {
+        let (fresh, verdicts, asked) = {
             let mut d = self.desk.borrow_mut();
             if !d.has_fresh() {
                 crate::bail!(kind: ErrorKind::NotReady, "waiting for a ranking: every iteration learns from at least one new ranking");
             }
-            (d.take_fresh(), std::mem::take(&mut d.asked))
+            let (fresh, verdicts) = d.take_fresh();
+            (fresh, verdicts, std::mem::take(&mut d.asked))
         };
         let before = tr.data_len();
+        tr.hear(verdicts);
         let metrics = tr.iterate(&fresh, &asked, &*self.make).await?;
         let watch_prompts = self.watch_prompts();
         tr.phase.set("answering the watched questions");
@@ -77,13 +79,13 @@ impl<E: Engine> Lab<E> {
     /// policy up to date.
     pub(super) async fn publish(&self, tr: &mut Trainer<E>) -> Result<()> {
         let order = offer_order(tr).await?;
-        let answers = tr.offered_answers(&order).await?;
+        let (answers, sft_places) = tr.offered_answers(&order).await?;
         let mut groups = Vec::with_capacity(order.len());
-        for (i, outs) in order.into_iter().zip(answers) {
+        for ((i, outs), sft) in order.into_iter().zip(answers).zip(sft_places) {
             let prompt = tr.batch[i].prompt.clone();
             let responses: Vec<String> = outs.iter().map(|o| self.tok.decode(o)).collect::<Result<_>>()?;
             let notes = self.notes(&prompt, &responses);
-            groups.push((prompt, responses, notes));
+            groups.push(super::Offer { id: 0, prompt, responses, yours: false, notes, sft });
         }
         let params = tr.policy.params().await?;
         self.serving.borrow_mut().policy.set_params(&params)?;

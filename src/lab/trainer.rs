@@ -7,6 +7,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::curve::answers_to;
+use super::desk::Verdict;
 use crate::bail;
 use crate::clock::now_ms;
 use crate::config::{ModelConfig, SampleConfig};
@@ -61,6 +62,12 @@ pub struct IterationMetrics {
     /// E[r − β·KL] + γ·ptx log-likelihood.
     pub objective: f32,
     pub beta: f32,
+    /// The new rankings' verdict on the policy: its answers' share of the pairs they made with
+    /// SFT's in the same ranked group (a tie counts half; NaN without such pairs), and the pairs.
+    pub ranked_vs_sft: f32,
+    pub ranked_vs_sft_pairs: usize,
+    /// Whether this iteration started the policy again from SFT (`AlignConfig::restart_below`).
+    pub restarted: bool,
     pub seconds_reward_model: f64,
     pub seconds_scoring: f64,
     pub seconds_update: f64,
@@ -105,6 +112,12 @@ pub struct Trainer<E: Engine> {
     rm_skipped: usize,
     /// How well the reward model predicted the newest rankings before fitting them (`RmFit::steps_at`).
     pub(super) agreement: Agreement,
+    /// The verdicts of the rankings since the policy last started from SFT, and those that came
+    /// with the running iteration's rankings (`hear`).
+    verdicts: Vec<Verdict>,
+    heard: Vec<Verdict>,
+    /// Whether the policy has started again from SFT (`AlignConfig::restart_below`): once a session.
+    restarted: bool,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
     /// The SFT reference's answers to the learning curve's prompts, with what drew them: the
@@ -213,6 +226,9 @@ impl<E: Engine> Trainer<E> {
             last_kl: 0.0,
             rm_skipped: 0,
             agreement: Agreement::default(),
+            verdicts: Vec::new(),
+            heard: Vec::new(),
+            restarted: false,
             phase: Rc::new(std::cell::Cell::new("")),
             reference_answers: None,
             cfg,
@@ -324,11 +340,13 @@ impl<E: Engine> Trainer<E> {
     /// the policy learns from, keeps its own answers). Only the groups offered first get them,
     /// as many as an iteration trains on (`sft_offered_groups`): the next batch replaces the rest
     /// before anyone ranks them, and drawing for all six groups cost a tenth of the compute.
-    pub async fn offered_answers(&mut self, order: &[usize]) -> Result<Vec<Vec<Vec<u32>>>> {
+    /// Returns each group's answers and the places of SFT's among them.
+    pub async fn offered_answers(&mut self, order: &[usize]) -> Result<(Vec<Vec<Vec<u32>>>, Vec<Vec<usize>>)> {
         let mut groups: Vec<Vec<Vec<u32>>> = order.iter().map(|&i| self.batch[i].outs.clone()).collect();
+        let mut sft_places = vec![Vec::new(); groups.len()];
         let n = if self.data.len() < self.cfg.offer_sft_from { 0 } else { self.cfg.offer_sft.min(self.cfg.k.saturating_sub(1)) };
         if n == 0 || groups.is_empty() {
-            return Ok(groups);
+            return Ok((groups, sft_places));
         }
         // a stream of its own, so that offering SFT's answers leaves the policy's samples as they were;
         // a seed for every group, so that a group's SFT answers do not depend on how many are drawn
@@ -337,14 +355,15 @@ impl<E: Engine> Trainer<E> {
         let drawn = order.len().min(self.cfg.sft_offered_groups());
         let jobs: Vec<(Vec<u32>, u64)> = order[..drawn].iter().zip(seeds).map(|(&i, seed)| (self.batch[i].prompt_ids.clone(), seed)).collect();
         let sft = self.reference.generate_groups(&jobs, n, self.tok.end, &self.sample_cfg()).await?;
-        for (outs, theirs) in groups.iter_mut().zip(sft) {
+        for ((outs, theirs), taken) in groups.iter_mut().zip(sft).zip(sft_places.iter_mut()) {
             let mut places: Vec<usize> = (0..outs.len()).collect();
             rng.shuffle(&mut places);
             for (&p, o) in places.iter().zip(theirs) {
                 outs[p] = self.tok.answer_ids(&o).to_vec();
+                taken.push(p);
             }
         }
-        Ok(groups)
+        Ok((groups, sft_places))
     }
 
     fn tokenized(&self, rs: &[Ranking]) -> Result<Vec<TokenizedRanking>> {
@@ -462,6 +481,9 @@ impl<E: Engine> Trainer<E> {
             bail!(kind: ErrorKind::Internal, "no batch to train on: the lab samples one when it starts");
         }
         let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
+        let heard = Verdict::sum(&self.heard);
+        (m.ranked_vs_sft, m.ranked_vs_sft_pairs) = (heard.share(), heard.pairs);
+        self.verdicts.append(&mut self.heard);
         let t0 = now_ms();
         let tokenized = self.tokenized(fresh)?;
         m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
@@ -479,6 +501,10 @@ impl<E: Engine> Trainer<E> {
         m.rm_skipped_steps = self.rm_skipped;
         let t1 = now_ms();
         let (mut scoring, mut updating, mut sampling) = (0.0, 0.0, 0.0);
+        if self.restart_due() {
+            self.restart().await?;
+            m.restarted = true;
+        }
         let rounds = update_rounds(self.data.len(), fresh.len(), self.cfg.min_rankings, self.cfg.catch_up, self.cfg.max_updates);
         for round in 0..rounds {
             if round > 0 {
@@ -505,6 +531,35 @@ impl<E: Engine> Trainer<E> {
         m.seconds_generation = (sampling + now_ms() - t3) / 1e3;
         self.iteration += 1;
         Ok(m)
+    }
+
+    /// The verdicts of the rankings the next iteration takes (those of offered groups with SFT's
+    /// answers).
+    pub fn hear(&mut self, verdicts: Vec<Verdict>) {
+        self.heard.extend(verdicts);
+    }
+
+    /// Whether the rankings say the policy has gone the wrong way: over the last `restart_window`
+    /// rankings with SFT's answers since it started from SFT, its answers won less than
+    /// `restart_below` of their pairs with SFT's (once a session; off at 0).
+    fn restart_due(&self) -> bool {
+        let (below, window) = (self.cfg.restart_below, self.cfg.restart_window.max(1));
+        if below <= 0.0 || self.restarted || self.verdicts.len() < window {
+            return false;
+        }
+        Verdict::sum(&self.verdicts[self.verdicts.len() - window..]).share() < below
+    }
+
+    /// The policy starts again from SFT, keeping every ranking and the reward model fitted to
+    /// them: its weights, AdamW's moments, the method's state and β as at the start, and a batch
+    /// sampled anew, so that the update stays on its own answers.
+    async fn restart(&mut self) -> Result<()> {
+        self.policy.set_params(&self.sft)?;
+        self.policy.reset_optimizer()?;
+        self.method = AnyMethod::new(self.cfg.method);
+        self.beta = self.cfg.ppo.beta;
+        (self.restarted, self.verdicts) = (true, Vec::new());
+        self.sample_batch(&[]).await
     }
 
     /// The batch as rollouts with their log-probabilities under the policy and the reference and,

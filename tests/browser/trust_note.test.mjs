@@ -1,7 +1,7 @@
 // The watch panel's trust note (www/watch.js) against hand-computed cases; plain Node, no browser.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { trustNote } from "../../www/watch.js";
+import { trustNote, verdictNote } from "../../www/watch.js";
 
 // A history of iteration records as History (www/history.js) returns them: at(i), negative from the end.
 const history = (records) => ({ length: records.length, at: (i) => records[i < 0 ? i + records.length : i] });
@@ -38,4 +38,22 @@ test("past the 8th ranking a guessing reward model is said to miss the latest ra
   assert.match(at(9), /It does not predict your latest rankings from your earlier ones .*: its scores of new answers are close to guesses\.$/);
   assert.doesNotMatch(at(48), /not learned/);
   assert.doesNotMatch(trustNote(history([{ rankings: 48, rm_new_accuracy: 0.95 }])), /guesses/);
+});
+
+test("the verdict note sums the last four rankings that held the original's answers, and says when the model started again", () => {
+  const h = history([
+    { rankings: 8, ranked_vs_sft: null, ranked_vs_sft_pairs: 0 },
+    { rankings: 9, ranked_vs_sft: 0.25, ranked_vs_sft_pairs: 12 }, // outside the last four
+    { rankings: 10, ranked_vs_sft: 0.5, ranked_vs_sft_pairs: 12 },
+    { rankings: 12, ranked_vs_sft: 0.75, ranked_vs_sft_pairs: 24 }, // an iteration of two rankings
+    { rankings: 13, ranked_vs_sft: null, ranked_vs_sft_pairs: 0 }, // a group without the original's answers
+    { rankings: 14, ranked_vs_sft: 1.0, ranked_vs_sft_pairs: 12 },
+    { rankings: 15, ranked_vs_sft: 0.0, ranked_vs_sft_pairs: 12, restarted: true },
+  ]);
+  // (6 + 18 + 12 + 0) / 60 = 60%
+  assert.match(verdictNote(h), /^Your own verdict: in the last 4 rankings you put .* in 60% of their 60 pairs .* Your rankings preferred the original model's answers, so the model in training started again/);
+  assert.match(verdictNote(h, 2), /in the last 2 rankings .* in 38% of their 24 pairs/);
+  assert.doesNotMatch(verdictNote(h, 5), /started again/);
+  assert.equal(verdictNote(h, 0), "");
+  assert.equal(verdictNote(history([])), "");
 });
