@@ -70,7 +70,9 @@ pub struct AlignConfig {
     /// The policy starts again from SFT, once, keeping the rankings and the reward model, when
     /// the rankings of its answers against SFT's (`offer_sft`) over the last `restart_window`
     /// rankings give its answers less than this share of those pairs: the person's own rankings
-    /// say it went the wrong way (a stuck start). 0: never.
+    /// say it went the wrong way (a stuck start). 0: never, the default: on the stuck-start screen
+    /// it fired once in 12 runs and cost that run 0.06 at 16 rankings (README, "The person's own
+    /// verdict, and a restart from SFT on it"). A reload forgets the verdicts and the restart.
     #[serde(default)]
     pub restart_below: f32,
     #[serde(default = "four_rankings")]

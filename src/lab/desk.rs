@@ -38,9 +38,10 @@ impl Verdict {
     /// The verdict of `ranks` (lower is better) on a group whose answers `sft` are SFT's.
     pub fn of(ranks: &[usize], sft: &[usize]) -> Verdict {
         let mut v = Verdict::default();
-        for (_, &ri) in ranks.iter().enumerate().filter(|(i, _)| !sft.contains(i)) {
-            for &j in sft.iter().filter(|&&j| j < ranks.len()) {
-                v.wins += match ri.cmp(&ranks[j]) {
+        let theirs: Vec<usize> = sft.iter().filter_map(|&j| ranks.get(j).copied()).collect();
+        for (_, &mine) in ranks.iter().enumerate().filter(|(i, _)| !sft.contains(i)) {
+            for &rank in &theirs {
+                v.wins += match mine.cmp(&rank) {
                     std::cmp::Ordering::Less => 1.0,
                     std::cmp::Ordering::Equal => 0.5,
                     std::cmp::Ordering::Greater => 0.0,
