@@ -324,7 +324,7 @@ fn a_rankings_verdict_counts_the_policys_wins_over_sfts_answers_in_its_group() {
     // a tie counts half; pairs between two SFT answers or two of the policy's do not count
     let v = Verdict::of(&[0, 0, 1], &[1]);
     assert_eq!((v.wins, v.pairs), (0.5, 2));
-    assert_eq!(Verdict::sum(&[Verdict::of(&[0, 1, 2, 3], &[1, 3]), v]).share(), 3.5 / 6.0);
+    assert_eq!(Verdict::sum([Verdict::of(&[0, 1, 2, 3], &[1, 3]), v]).share(), 3.5 / 6.0);
     assert!(Verdict::of(&[0, 1], &[]).share().is_nan(), "no SFT answer, no verdict");
 }
 
@@ -349,6 +349,9 @@ fn the_policy_starts_again_from_sft_once_when_the_persons_rankings_prefer_sfts_a
     for m in &restarting {
         assert_eq!((m.ranked_vs_sft, m.ranked_vs_sft_pairs), (0.0, 12), "each ranking: 6 × 2 pairs, all lost");
     }
+    // the reward model's share of the same pairs: none before its first fit, a share after it
+    assert!(restarting[0].rm_vs_sft.is_nan());
+    assert!(restarting[1..].iter().all(|m| (0.0..=1.0).contains(&m.rm_vs_sft)), "{:?}", restarting.iter().map(|m| m.rm_vs_sft).collect::<Vec<_>>());
     let when: Vec<usize> = restarting.iter().filter(|m| m.restarted).map(|m| m.iteration).collect();
     assert_eq!(when, vec![1], "once, at the second ranking's iteration, though every later ranking prefers SFT too");
     assert!(plain.iter().all(|m| !m.restarted), "off by default");

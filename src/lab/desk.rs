@@ -53,7 +53,7 @@ impl Verdict {
     }
 
     /// Verdicts added up.
-    pub fn sum<'a>(vs: impl IntoIterator<Item = &'a Verdict>) -> Verdict {
+    pub fn sum(vs: impl IntoIterator<Item = Verdict>) -> Verdict {
         vs.into_iter().fold(Verdict::default(), |a, v| Verdict { wins: a.wins + v.wins, pairs: a.pairs + v.pairs })
     }
 
@@ -70,9 +70,9 @@ impl Verdict {
 #[derive(Default)]
 pub struct Desk {
     pub rankings: Vec<Ranking>,
-    /// The verdicts of the rankings of offered groups with SFT's answers, by the ranking's index
-    /// (not kept over a reload: the stored rankings do not say which answers were SFT's).
-    pub verdicts: Vec<(usize, Verdict)>,
+    /// Where SFT's answers were in the rankings of offered groups that had some, by the ranking's
+    /// index (not kept over a reload: the stored rankings do not say which answers were SFT's).
+    pub sft_places: Vec<(usize, Vec<usize>)>,
     /// Rankings that iterations have taken (the reward model has seen them).
     pub used: usize,
     /// The group handed out and not ranked yet.
@@ -129,7 +129,7 @@ impl Desk {
                         bail!("the ranking is of other answers than the group offered as {id}");
                     }
                     if !c.sft.is_empty() {
-                        self.verdicts.push((self.rankings.len(), Verdict::of(&r.ranks, &c.sft)));
+                        self.sft_places.push((self.rankings.len(), c.sft.clone()));
                     }
                     self.current = None;
                 }
@@ -140,12 +140,15 @@ impl Desk {
         Ok(())
     }
 
-    /// The rankings no iteration has taken yet; from now on they count as taken.
-    pub fn take_fresh(&mut self) -> (Vec<Ranking>, Vec<Verdict>) {
+    /// The rankings no iteration has taken yet, each with the places of SFT's answers in it (none
+    /// for most); from now on they count as taken.
+    pub fn take_fresh(&mut self) -> (Vec<Ranking>, Vec<Vec<usize>>) {
         let fresh = self.rankings[self.used..].to_vec();
-        let verdicts = self.verdicts.iter().filter(|(i, _)| *i >= self.used).map(|(_, v)| *v).collect();
+        let places = (self.used..self.rankings.len())
+            .map(|i| self.sft_places.iter().find(|(j, _)| *j == i).map(|(_, p)| p.clone()).unwrap_or_default())
+            .collect();
         self.used = self.rankings.len();
-        (fresh, verdicts)
+        (fresh, places)
     }
 
     /// Whether a ranking waits that no iteration has taken.

@@ -102,7 +102,7 @@ impl<E: Engine> Lab<E> {
         }
         let mut d = self.desk.borrow_mut();
         (d.rankings, d.used, d.history) = (rankings, used, s.history);
-        d.verdicts.clear();
+        d.sft_places.clear();
         Ok(())
     }
 }

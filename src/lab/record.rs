@@ -39,16 +39,16 @@ impl<E: Engine> Lab<E> {
     async fn run_iteration(&self) -> Result<Record> {
         let _turn = crate::turns::take().await;
         let mut tr = self.trainer()?;
-        let (fresh, verdicts, asked) = {
+        let (fresh, places, asked) = {
             let mut d = self.desk.borrow_mut();
             if !d.has_fresh() {
                 crate::bail!(kind: ErrorKind::NotReady, "waiting for a ranking: every iteration learns from at least one new ranking");
             }
-            let (fresh, verdicts) = d.take_fresh();
-            (fresh, verdicts, std::mem::take(&mut d.asked))
+            let (fresh, places) = d.take_fresh();
+            (fresh, places, std::mem::take(&mut d.asked))
         };
         let before = tr.data_len();
-        tr.hear(verdicts);
+        tr.hear(places);
         let metrics = tr.iterate(&fresh, &asked, &*self.make).await?;
         let watch_prompts = self.watch_prompts();
         tr.phase.set("answering the watched questions");

@@ -66,6 +66,10 @@ pub struct IterationMetrics {
     /// SFT's in the same ranked group (a tie counts half; NaN without such pairs), and the pairs.
     pub ranked_vs_sft: f32,
     pub ranked_vs_sft_pairs: usize,
+    /// The reward model's share of the same pairs (its score of the policy's answer above SFT's)
+    /// before it learned these rankings: above the person's, it rates the policy's answers higher
+    /// than the person does (NaN before its first fit or without such pairs).
+    pub rm_vs_sft: f32,
     /// Whether this iteration started the policy again from SFT (`AlignConfig::restart_below`).
     pub restarted: bool,
     pub seconds_reward_model: f64,
@@ -112,10 +116,10 @@ pub struct Trainer<E: Engine> {
     rm_skipped: usize,
     /// How well the reward model predicted the newest rankings before fitting them (`RmFit::steps_at`).
     pub(super) agreement: Agreement,
-    /// The verdicts of the rankings since the policy last started from SFT, and those that came
-    /// with the running iteration's rankings (`hear`).
+    /// The verdicts of the rankings since the policy last started from SFT, and where SFT's
+    /// answers are in the next iteration's rankings (`hear`).
     verdicts: Vec<Verdict>,
-    heard: Vec<Verdict>,
+    heard: Vec<Vec<usize>>,
     /// Whether the policy has started again from SFT (`AlignConfig::restart_below`): once a session.
     restarted: bool,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
@@ -481,12 +485,15 @@ impl<E: Engine> Trainer<E> {
             bail!(kind: ErrorKind::Internal, "no batch to train on: the lab samples one when it starts");
         }
         let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
-        let heard = Verdict::sum(&self.heard);
+        let places = std::mem::take(&mut self.heard);
+        let verdicts: Vec<Verdict> = fresh.iter().zip(&places).filter(|(_, p)| !p.is_empty()).map(|(r, p)| Verdict::of(&r.ranks, p)).collect();
+        let heard = Verdict::sum(verdicts.iter().copied());
         (m.ranked_vs_sft, m.ranked_vs_sft_pairs) = (heard.share(), heard.pairs);
-        self.verdicts.append(&mut self.heard);
+        self.verdicts.extend(verdicts);
         let t0 = now_ms();
         let tokenized = self.tokenized(fresh)?;
         m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
+        m.rm_vs_sft = self.rm_verdict(&tokenized, &places).await?.share();
         self.take_in(fresh, tokenized)?;
         if self.data.is_empty() {
             bail!(kind: ErrorKind::NotReady, "no rankings yet: rank some answers first (or let the autopilot rank)");
@@ -533,10 +540,24 @@ impl<E: Engine> Trainer<E> {
         Ok(m)
     }
 
-    /// The verdicts of the rankings the next iteration takes (those of offered groups with SFT's
-    /// answers).
-    pub fn hear(&mut self, verdicts: Vec<Verdict>) {
-        self.heard.extend(verdicts);
+    /// Where SFT's answers are in each of the rankings the next iteration takes (empty: none).
+    pub fn hear(&mut self, places: Vec<Vec<usize>>) {
+        self.heard = places;
+    }
+
+    /// The verdict of the scores the policy optimizes on rankings with SFT's answers at `places`
+    /// (none before the reward model's first fit).
+    async fn rm_verdict(&mut self, data: &[TokenizedRanking], places: &[Vec<usize>]) -> Result<Verdict> {
+        let mut verdicts = Vec::new();
+        if self.fitted_on == 0 {
+            return Ok(Verdict::default());
+        }
+        for ((seqs, _), p) in data.iter().zip(places).filter(|(_, p)| !p.is_empty()) {
+            let scores = self.policy_rewards(seqs).await?;
+            let ranks: Vec<usize> = scores.iter().map(|s| scores.iter().filter(|t| *t > s).count()).collect();
+            verdicts.push(Verdict::of(&ranks, p));
+        }
+        Ok(Verdict::sum(verdicts))
     }
 
     /// Whether the rankings say the policy has gone the wrong way: over the last `restart_window`
@@ -547,7 +568,7 @@ impl<E: Engine> Trainer<E> {
         if below <= 0.0 || self.restarted || self.verdicts.len() < window {
             return false;
         }
-        Verdict::sum(&self.verdicts[self.verdicts.len() - window..]).share() < below
+        Verdict::sum(self.verdicts[self.verdicts.len() - window..].iter().copied()).share() < below
     }
 
     /// The policy starts again from SFT, keeping every ranking and the reward model fitted to
