@@ -52,19 +52,29 @@ export function verdictNote(history, i = history.length - 1) {
   let wins = 0;
   let pairs = 0;
   let n = 0;
+  // the reward model's share of the same pairs, before it learned them (rm_vs_sft)
+  let rmWins = 0;
+  let rmPairs = 0;
   for (let j = i; j >= 0 && n < VERDICT_SPAN; j--) {
     const r = history.at(j);
     if (!(r?.ranked_vs_sft_pairs > 0)) continue;
     wins += r.ranked_vs_sft * r.ranked_vs_sft_pairs;
     pairs += r.ranked_vs_sft_pairs;
     n += 1;
+    if (Number.isFinite(r.rm_vs_sft)) {
+      rmWins += r.rm_vs_sft * r.ranked_vs_sft_pairs;
+      rmPairs += r.ranked_vs_sft_pairs;
+    }
   }
   const restarted = history.at(i)?.restarted
     ? " Your rankings preferred the original model's answers, so the model in training started again from the original here, keeping your rankings and the reward model."
     : "";
   if (!pairs) return restarted.trim();
   const share = Math.round((100 * wins) / pairs);
-  return `Your own verdict: in the last ${n === 1 ? "ranking" : `${n} rankings`} you put the model in training's answers above the original model's (two of each group, unmarked) in ${share}% of their ${pairs} pairs (50%: no better than the original; over a few rankings chance moves this by 10 points or more).${restarted}`;
+  const rm = rmPairs === pairs
+    ? ` The reward model, before learning them, put ${Math.round((100 * rmWins) / rmPairs)}% of those pairs that way: where it says more than you, it rates the trained model's answers higher than you do.`
+    : "";
+  return `Your own verdict: in the last ${n === 1 ? "ranking" : `${n} rankings`} you put the model in training's answers above the original model's (two of each group, unmarked) in ${share}% of their ${pairs} pairs (50%: no better than the original; over a few rankings chance moves this by 10 points or more).${rm}${restarted}`;
 }
 
 export class Watch {

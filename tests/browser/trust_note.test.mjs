@@ -57,3 +57,15 @@ test("the verdict note sums the last four rankings that held the original's answ
   assert.equal(verdictNote(h, 0), "");
   assert.equal(verdictNote(history([])), "");
 });
+
+test("the verdict note adds the reward model's share of the same pairs when it had one for each", () => {
+  const h = history([
+    { rankings: 9, ranked_vs_sft: 0.5, ranked_vs_sft_pairs: 12, rm_vs_sft: 0.75 },
+    { rankings: 10, ranked_vs_sft: 0.75, ranked_vs_sft_pairs: 12, rm_vs_sft: 1.0 },
+  ]);
+  // person (6 + 9) / 24 = 63%; reward model (9 + 12) / 24 = 88%
+  assert.match(verdictNote(h), /in 63% of their 24 pairs .* The reward model, before learning them, put 88% of those pairs that way: where it says more than you/);
+  // a record without the reward model's share (before its first fit): no comparison
+  const early = history([{ rankings: 9, ranked_vs_sft: 0.5, ranked_vs_sft_pairs: 12, rm_vs_sft: null }, { rankings: 10, ranked_vs_sft: 1, ranked_vs_sft_pairs: 12, rm_vs_sft: 1 }]);
+  assert.doesNotMatch(verdictNote(early), /reward model/);
+});
