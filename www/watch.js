@@ -44,6 +44,9 @@ export function trustNote(history, i = history.length - 1) {
 // holds 12 pairs of an answer in training against an original one. Four rankings give 48 pairs
 // but only 8 original answers, so the share moves by 10 points or more by chance.
 const VERDICT_SPAN = 4;
+// Points apart before the note says the reward model rates the trained answers higher or lower than
+// the person: less is within what chance moves the person's share over four rankings.
+const AGREE = 10;
 
 // What the person's own rankings say of the model in training against the original, as of record
 // i (ranked_vs_sft and its pairs; records without such pairs are skipped), and whether the model
@@ -71,9 +74,15 @@ export function verdictNote(history, i = history.length - 1) {
     : "";
   if (!pairs) return restarted.trim();
   const share = Math.round((100 * wins) / pairs);
-  const rm = rmPairs === pairs
-    ? ` The reward model, before learning them, put ${Math.round((100 * rmWins) / rmPairs)}% of those pairs that way: where it says more than you, it rates the trained model's answers higher than you do.`
-    : "";
+  let rm = "";
+  if (rmPairs === pairs) {
+    const rmShare = Math.round((100 * rmWins) / rmPairs);
+    const gap = rmShare - share;
+    const reading = gap >= AGREE ? "it rates the trained model's answers higher than you do"
+      : gap <= -AGREE ? "it rates them lower than you do: it has not learned all of what you see in them"
+      : "about as you do";
+    rm = ` The reward model, before learning them, put ${rmShare}% of those pairs that way: ${reading}.`;
+  }
   return `Your own verdict: in the last ${n === 1 ? "ranking" : `${n} rankings`} you put the model in training's answers above the original model's (two of each group, unmarked) in ${share}% of their ${pairs} pairs (50%: no better than the original; over a few rankings chance moves this by 10 points or more).${rm}${restarted}`;
 }
 

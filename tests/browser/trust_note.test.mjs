@@ -64,7 +64,11 @@ test("the verdict note adds the reward model's share of the same pairs when it h
     { rankings: 10, ranked_vs_sft: 0.75, ranked_vs_sft_pairs: 12, rm_vs_sft: 1.0 },
   ]);
   // person (6 + 9) / 24 = 63%; reward model (9 + 12) / 24 = 88%
-  assert.match(verdictNote(h), /in 63% of their 24 pairs .* The reward model, before learning them, put 88% of those pairs that way: where it says more than you/);
+  assert.match(verdictNote(h), /in 63% of their 24 pairs .* The reward model, before learning them, put 88% of those pairs that way: it rates the trained model's answers higher than you do\.$/);
+  const near = history([{ rankings: 9, ranked_vs_sft: 0.75, ranked_vs_sft_pairs: 12, rm_vs_sft: 0.8 }]);
+  assert.match(verdictNote(near), /put 80% of those pairs that way: about as you do\.$/);
+  const under = history([{ rankings: 9, ranked_vs_sft: 0.9, ranked_vs_sft_pairs: 12, rm_vs_sft: 0.6 }]);
+  assert.match(verdictNote(under), /put 60% of those pairs that way: it rates them lower than you do/);
   // a record without the reward model's share (before its first fit): no comparison
   const early = history([{ rankings: 9, ranked_vs_sft: 0.5, ranked_vs_sft_pairs: 12, rm_vs_sft: null }, { rankings: 10, ranked_vs_sft: 1, ranked_vs_sft_pairs: 12, rm_vs_sft: 1 }]);
   assert.doesNotMatch(verdictNote(early), /reward model/);
