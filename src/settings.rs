@@ -75,6 +75,7 @@ pub struct AlignConfig {
     /// verdict, and a restart from SFT on it"). A reload forgets the verdicts and the restart.
     #[serde(default)]
     pub restart_below: f32,
+    /// Rankings with SFT's answers the restart reads, the newest: 4 give 48 pairs at K = 8.
     #[serde(default = "four_rankings")]
     pub restart_window: usize,
     pub rm: RmFit,
