@@ -199,7 +199,7 @@ impl Labeler {
                 *s += self.sigma * self.rng.normal();
             }
         }
-        scores.iter().map(|s| scores.iter().filter(|&&o| o > *s).count()).collect()
+        crate::reward::ranks_of(&scores)
     }
 
     /// 1 if a is preferred, 0 if b is, 0.5 for a tie: by the noiseless rule.

@@ -39,6 +39,11 @@ impl Ranking {
     }
 }
 
+/// The rank of each score, 0 = the highest; equal scores share a rank (a tie).
+pub fn ranks_of(scores: &[f32]) -> Vec<usize> {
+    scores.iter().map(|s| scores.iter().filter(|&o| o > s).count()).collect()
+}
+
 /// Every (winner, loser) pair of a ranking; tied responses make no pair.
 pub fn ranking_pairs(ranks: &[usize]) -> Vec<(usize, usize)> {
     let mut pairs = Vec::new();

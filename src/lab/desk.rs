@@ -70,8 +70,9 @@ impl Verdict {
 #[derive(Default)]
 pub struct Desk {
     pub rankings: Vec<Ranking>,
-    /// Where SFT's answers were in the rankings of offered groups that had some, by the ranking's
-    /// index (not kept over a reload: the stored rankings do not say which answers were SFT's).
+    /// Where SFT's answers were in the rankings no iteration has taken yet, of offered groups that
+    /// had some, by the ranking's index (not kept over a reload: the stored rankings do not say
+    /// which answers were SFT's).
     pub sft_places: Vec<(usize, Vec<usize>)>,
     /// Rankings that iterations have taken (the reward model has seen them).
     pub used: usize,
@@ -144,9 +145,13 @@ impl Desk {
     /// for most); from now on they count as taken.
     pub fn take_fresh(&mut self) -> (Vec<Ranking>, Vec<Vec<usize>>) {
         let fresh = self.rankings[self.used..].to_vec();
-        let places = (self.used..self.rankings.len())
-            .map(|i| self.sft_places.iter().find(|(j, _)| *j == i).map(|(_, p)| p.clone()).unwrap_or_default())
-            .collect();
+        // every place kept is of a ranking taken now: none is needed after
+        let mut places = vec![Vec::new(); fresh.len()];
+        for (i, p) in std::mem::take(&mut self.sft_places) {
+            if let Some(slot) = i.checked_sub(self.used).and_then(|k| places.get_mut(k)) {
+                *slot = p;
+            }
+        }
         self.used = self.rankings.len();
         (fresh, places)
     }

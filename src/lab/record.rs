@@ -48,8 +48,7 @@ impl<E: Engine> Lab<E> {
             (fresh, places, std::mem::take(&mut d.asked))
         };
         let before = tr.data_len();
-        tr.hear(places);
-        let metrics = tr.iterate(&fresh, &asked, &*self.make).await?;
+        let metrics = tr.iterate(&fresh, &places, &asked, &*self.make).await?;
         let watch_prompts = self.watch_prompts();
         tr.phase.set("answering the watched questions");
         let watch = tr.watch(&watch_prompts, crate::settings::SALT_WATCH).await?;

@@ -116,10 +116,8 @@ pub struct Trainer<E: Engine> {
     rm_skipped: usize,
     /// How well the reward model predicted the newest rankings before fitting them (`RmFit::steps_at`).
     pub(super) agreement: Agreement,
-    /// The verdicts of the rankings since the policy last started from SFT, and where SFT's
-    /// answers are in the next iteration's rankings (`hear`).
+    /// The verdicts of the rankings since the policy last started from SFT.
     verdicts: Vec<Verdict>,
-    heard: Vec<Vec<usize>>,
     /// Whether the policy has started again from SFT (`AlignConfig::restart_below`): once a session.
     restarted: bool,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
@@ -231,7 +229,6 @@ impl<E: Engine> Trainer<E> {
             rm_skipped: 0,
             agreement: Agreement::default(),
             verdicts: Vec::new(),
-            heard: Vec::new(),
             restarted: false,
             phase: Rc::new(std::cell::Cell::new("")),
             reference_answers: None,
@@ -479,21 +476,27 @@ impl<E: Engine> Trainer<E> {
 
     /// One iteration on the batch sampled last time: the reward model refitted when rankings were
     /// added (`fresh`, which the rankings so far end with), scoring, the method's update, and a new
-    /// batch from the updated policy (`asked` prompts first).
-    pub async fn iterate(&mut self, fresh: &[Ranking], asked: &[String], make: &EngineFactory<'_, E>) -> Result<IterationMetrics> {
+    /// batch from the updated policy (`asked` prompts first). `places`: where SFT's answers are in
+    /// each fresh ranking (empty, or none at all: no SFT answers).
+    pub async fn iterate(
+        &mut self,
+        fresh: &[Ranking],
+        places: &[Vec<usize>],
+        asked: &[String],
+        make: &EngineFactory<'_, E>,
+    ) -> Result<IterationMetrics> {
         if self.batch.is_empty() {
             bail!(kind: ErrorKind::Internal, "no batch to train on: the lab samples one when it starts");
         }
         let mut m = IterationMetrics { iteration: self.iteration, ..Default::default() };
-        let places = std::mem::take(&mut self.heard);
-        let verdicts: Vec<Verdict> = fresh.iter().zip(&places).filter(|(_, p)| !p.is_empty()).map(|(r, p)| Verdict::of(&r.ranks, p)).collect();
+        let verdicts: Vec<Verdict> = fresh.iter().zip(places).filter(|(_, p)| !p.is_empty()).map(|(r, p)| Verdict::of(&r.ranks, p)).collect();
         let heard = Verdict::sum(verdicts.iter().copied());
         (m.ranked_vs_sft, m.ranked_vs_sft_pairs) = (heard.share(), heard.pairs);
         self.verdicts.extend(verdicts);
         let t0 = now_ms();
         let tokenized = self.tokenized(fresh)?;
         m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
-        m.rm_vs_sft = self.rm_verdict(&tokenized, &places).await?.share();
+        m.rm_vs_sft = self.rm_verdict(&tokenized, places).await?.share();
         self.take_in(fresh, tokenized)?;
         if self.data.is_empty() {
             bail!(kind: ErrorKind::NotReady, "no rankings yet: rank some answers first (or let the autopilot rank)");
@@ -540,22 +543,16 @@ impl<E: Engine> Trainer<E> {
         Ok(m)
     }
 
-    /// Where SFT's answers are in each of the rankings the next iteration takes (empty: none).
-    pub fn hear(&mut self, places: Vec<Vec<usize>>) {
-        self.heard = places;
-    }
-
     /// The verdict of the scores the policy optimizes on rankings with SFT's answers at `places`
     /// (none before the reward model's first fit).
     async fn rm_verdict(&mut self, data: &[TokenizedRanking], places: &[Vec<usize>]) -> Result<Verdict> {
-        let mut verdicts = Vec::new();
         if self.fitted_on == 0 {
             return Ok(Verdict::default());
         }
+        let mut verdicts = Vec::new();
         for ((seqs, _), p) in data.iter().zip(places).filter(|(_, p)| !p.is_empty()) {
             let scores = self.policy_rewards(seqs).await?;
-            let ranks: Vec<usize> = scores.iter().map(|s| scores.iter().filter(|t| *t > s).count()).collect();
-            verdicts.push(Verdict::of(&ranks, p));
+            verdicts.push(Verdict::of(&crate::reward::ranks_of(&scores), p));
         }
         Ok(Verdict::sum(verdicts))
     }

@@ -168,7 +168,7 @@ mod tests {
             let g = &tr.batch[0];
             let responses: Vec<String> = g.outs.iter().map(|o| tok.decode(o).unwrap()).collect();
             let r = crate::reward::Ranking { ranks: Labeler::new(Rule::Cheerful).rank(&g.prompt, &responses), prompt: g.prompt.clone(), responses };
-            block_on(tr.iterate(&[r], &[], &make)).unwrap();
+            block_on(tr.iterate(&[r], &[], &[], &make)).unwrap();
         }
         let prompt = tr.train_prompts[0].clone();
         let answer = block_on(tr.answer(&prompt, 5, false)).unwrap();
