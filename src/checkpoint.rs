@@ -374,6 +374,10 @@ pub struct LabState {
     /// The reward model's agreement with the newest rankings, (accuracy, untied pairs) per
     /// measure, oldest first (`reward::Agreement`; a state saved before it kept none reads empty).
     pub rm_agreement: Vec<(f32, usize)>,
+    /// The person's verdicts since the policy last started from SFT, (wins, pairs) per ranking,
+    /// and whether it has (`AlignConfig::restart_below`; a state saved before kept none, false).
+    pub verdicts: Vec<(f32, usize)>,
+    pub restarted: bool,
     /// The page's per-iteration records (metrics, watched answers), one JSON object's text each,
     /// kept as given: a save copies them once instead of building a tree of every value.
     pub history: Vec<String>,
@@ -433,6 +437,21 @@ fn agreement(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
         .collect()
 }
 
+fn verdicts(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let bad = || bad_state("the saved state's verdicts are not a list of (wins, pairs)");
+    let list = v.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|m| {
+            let n = m.get(1).and_then(|n| n.as_u64()).ok_or_else(bad)?;
+            let w = m.get(0).and_then(|w| w.as_f64()).filter(|w| (0.0..=n as f64).contains(w)).ok_or_else(bad)?;
+            Ok((w as f32, n as usize))
+        })
+        .collect()
+}
+
 impl LabState {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         fn model<'a>(name: &str, s: &'a ModelState) -> [(String, &'a [f32]); 3] {
@@ -461,6 +480,7 @@ impl LabState {
             "rankings_taken": self.rankings_taken,
             "value": self.value.as_ref().map(|(_, h)| json!({ "bias": h.bias, "head_steps": h.t })),
             "beta": self.beta, "iteration": self.iteration, "rm_agreement": self.rm_agreement,
+            "verdicts": self.verdicts, "restarted": self.restarted,
         });
         let views: Vec<(String, TensorView)> = tensors
             .iter()
@@ -541,6 +561,8 @@ impl LabState {
             beta: number(&meta["beta"], "β")? as f32,
             iteration: count(&meta["iteration"], "iteration")? as usize,
             rm_agreement: agreement(&meta["rm_agreement"])?,
+            verdicts: verdicts(&meta["verdicts"])?,
+            restarted: meta["restarted"].as_bool().unwrap_or(false),
             history: history(&meta["history"])?,
         })
     }

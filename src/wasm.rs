@@ -15,10 +15,9 @@ use crate::any_engine::AnyEngine;
 use crate::checkpoint::{from_safetensors, parse_config, to_safetensors, tokenizer_config, Checkpoint, LabState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::gpu::Gpu;
-use crate::lab::{self, AlignConfig, Cadence};
+use crate::lab::{self, AlignConfig, Cadence, Kept};
 use crate::labelers::Labeler;
 use crate::options::Options;
-use crate::reward::Ranking;
 use crate::tokenizer::Tokenizer;
 
 /// An error as JS sees it.
@@ -178,21 +177,22 @@ impl Lab {
         promise(&self.lab, |l| async move { l.start().await })
     }
 
-    /// The group of answers to rank now: {id, prompt, responses, yours, notes}, or null.
+    /// The group of answers to rank now: {id, prompt, responses, yours, notes, sft (where the
+    /// original model's answers are, for the page to keep with the ranking and never show)}, or null.
     pub fn offered(&self) -> std::result::Result<JsValue, JsValue> {
         to_js(&self.lab.offered())
     }
 
-    /// Adds a ranking {prompt, responses, ranks} (ranks[i] = 0 is best, equal ranks are ties) of the
-    /// group offered as `offer` (or of answers from elsewhere when undefined): {count, warning, next}.
+    /// Adds a ranking {prompt, responses, ranks, sft?} (ranks[i] = 0 is best, equal ranks are ties)
+    /// of the group offered as `offer` (or of answers from elsewhere when undefined): {count, warning, next}.
     pub fn submit(&self, ranking: JsValue, offer: Option<f64>) -> std::result::Result<JsValue, JsValue> {
-        let r: Ranking = from_js(ranking, "ranking").map_err(js)?;
+        let r: Kept = from_js(ranking, "ranking").map_err(js)?;
         to_js(&self.lab.submit(r, offer.map(|x| x as u64)).map_err(js)?)
     }
 
     /// Rankings stored in the browser or imported, each checked; all or none. Resolves to the count.
     pub fn add_rankings(&self, rankings: JsValue) -> std::result::Result<usize, JsValue> {
-        let rs: Vec<Ranking> = from_js(rankings, "rankings").map_err(js)?;
+        let rs: Vec<Kept> = from_js(rankings, "rankings").map_err(js)?;
         self.lab.add_rankings(rs).map_err(js)
     }
 
@@ -337,7 +337,7 @@ impl Lab {
     /// of another model or version, or with a missing or non-finite weight, is refused with a
     /// `bad_state` error and the lab stays as it was. Resolves to the iteration count.
     pub fn load_state(&self, bytes: Vec<u8>, rankings: JsValue) -> std::result::Result<usize, JsValue> {
-        let rs: Vec<Ranking> = from_js(rankings, "rankings").map_err(js)?;
+        let rs: Vec<Kept> = from_js(rankings, "rankings").map_err(js)?;
         let state = LabState::from_bytes(&bytes, &self.lab.model()).map_err(js)?;
         self.lab.restore(state, rs).map_err(js)?;
         Ok(self.lab.progress().map_err(js)?.iterations)

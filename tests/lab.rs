@@ -5,9 +5,10 @@
 
 use pollster::block_on;
 use rlhf_lab::checkpoint::Checkpoint;
+use rlhf_lab::checkpoint::LabState;
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::error::ErrorKind;
-use rlhf_lab::lab::{AlignConfig, Lab, Verdict};
+use rlhf_lab::lab::{AlignConfig, Kept, Lab, Verdict};
 use rlhf_lab::reward::Ranking;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -359,4 +360,50 @@ fn the_policy_starts_again_from_sft_once_when_the_persons_rankings_prefer_sfts_a
     assert_eq!(restarting[1].rollouts.kl_k1, 0.0);
     assert!(plain[1].rollouts.kl_k1 != 0.0 && restarting[2].rollouts.kl_k1 != 0.0, "the policy moves again after it");
     assert_eq!(plain[0].rollouts.kl_k1, restarting[0].rollouts.kl_k1, "the same run until the restart");
+}
+
+#[test]
+fn a_rankings_verdict_and_the_restarts_count_outlive_a_reload() {
+    let cfg = AlignConfig { min_rankings: 1, offer_sft_from: 0, restart_below: 0.5, restart_window: 3, ..AlignConfig::default() };
+    // the person ranks SFT's answers above all of the policy's; the browser keeps each ranking
+    // with the places of SFT's answers the group had
+    let rank = |lab: &Lab<CpuGpt>| {
+        let o = lab.offered().unwrap();
+        let ranks = (0..o.responses.len()).map(|i| usize::from(!o.sft.contains(&i))).collect();
+        let kept = Kept { ranking: Ranking { prompt: o.prompt.clone(), responses: o.responses.clone(), ranks }, sft: o.sft.clone() };
+        lab.submit(kept.clone(), Some(o.id)).unwrap();
+        kept
+    };
+    let before = lab_with(cfg);
+    block_on(before.start()).unwrap();
+    let mut kept = vec![rank(&before)];
+    block_on(before.iterate()).unwrap();
+    kept.push(rank(&before)); // not taken by any iteration when the tab closes
+    let state = block_on(before.snapshot()).unwrap();
+    assert_eq!(state.verdicts, vec![(0.0, 12)], "the first ranking's verdict is in the state");
+    let state = LabState::from_bytes(&state.to_bytes().unwrap(), &before.model()).unwrap();
+    assert_eq!((state.verdicts.len(), state.restarted), (1, false));
+
+    let plain: Vec<Ranking> = kept.iter().map(|k| k.ranking.clone()).collect();
+    let reload = |rankings: Vec<Kept>| {
+        let after = lab_with(cfg);
+        after.restore(state.clone(), rankings).unwrap();
+        block_on(after.start()).unwrap();
+        let second = block_on(after.iterate()).unwrap().metrics;
+        rank(&after);
+        let third = block_on(after.iterate()).unwrap().metrics;
+        (second, third)
+    };
+    let (second, third) = reload(kept);
+    assert_eq!((second.ranked_vs_sft, second.ranked_vs_sft_pairs), (0.0, 12), "the untaken ranking's verdict came back with it");
+    assert!(!second.restarted && third.restarted, "the third losing verdict, the one before the reload counted, starts the policy again");
+    // without the places (rankings kept before they were) that ranking has no verdict
+    let (second, third) = reload(plain.into_iter().map(Kept::from).collect());
+    assert_eq!(second.ranked_vs_sft_pairs, 0);
+    assert!(!third.restarted);
+
+    // places that are not distinct answers of the group are refused with the ranking
+    let bad = Kept { sft: vec![0, 0], ..rank(&before) };
+    let e = lab_with(cfg).add_rankings(vec![bad]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadInput, "{}", e.message);
 }

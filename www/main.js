@@ -240,6 +240,9 @@ async function submitRanking() {
   $("submit-ranking").disabled = true;
   try {
     const r = { prompt: ranking.prompt, responses: ranking.responses, ranks: ranking.ranks() };
+    // where the original model's answers are, kept with the ranking (never shown) so that the
+    // person's verdict on them outlives a reload
+    if (offer.sft?.length) r.sft = offer.sft;
     const id = offer.id;
     await putRanking(db, r); // stored before training sees it
     let res;

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bail;
 use crate::error::{ErrorKind, Result};
@@ -21,9 +21,39 @@ pub struct Offer {
     /// What the person should know before ranking: a question outside what the model knows,
     /// answers that read the same.
     pub notes: Vec<String>,
-    /// Which answers are the original (SFT) model's, at random places and unmarked on the page.
-    #[serde(skip)]
+    /// Which answers are the original (SFT) model's, at random places: the page stores them with
+    /// the ranking (`Kept`) and never shows them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sft: Vec<usize>,
+}
+
+/// A ranking as the browser keeps it: with the places of SFT's answers in the group it ranks, so
+/// that its verdict outlives a reload (none for most rankings, and for those kept before places were).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    #[serde(flatten)]
+    pub ranking: Ranking,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sft: Vec<usize>,
+}
+
+impl From<Ranking> for Kept {
+    fn from(ranking: Ranking) -> Kept {
+        Kept { ranking, sft: Vec::new() }
+    }
+}
+
+impl Kept {
+    pub fn validate(&self) -> Result<()> {
+        self.ranking.validate()?;
+        let k = self.ranking.responses.len();
+        for (i, &p) in self.sft.iter().enumerate() {
+            if p >= k || self.sft[..i].contains(&p) {
+                bail!("the places of the original model's answers ({:?}) are not distinct answers of the {k}", self.sft);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A ranking's verdict on the policy against SFT: over the pairs of one policy answer and one
@@ -70,9 +100,8 @@ impl Verdict {
 #[derive(Default)]
 pub struct Desk {
     pub rankings: Vec<Ranking>,
-    /// Where SFT's answers were in the rankings no iteration has taken yet, of offered groups that
-    /// had some, by the ranking's index (not kept over a reload: the stored rankings do not say
-    /// which answers were SFT's).
+    /// Where SFT's answers were in the rankings no iteration has taken yet, of groups that had
+    /// some, by the ranking's index (over a reload, from the rankings the browser kept).
     pub sft_places: Vec<(usize, Vec<usize>)>,
     /// Rankings that iterations have taken (the reward model has seen them).
     pub used: usize,
@@ -120,25 +149,36 @@ impl Desk {
         offer
     }
 
-    /// Adds a ranking; when it ranks the group handed out (`offer`), the next group becomes current.
-    pub fn submit(&mut self, r: Ranking, offer: Option<u64>) -> Result<()> {
-        r.validate()?;
+    /// Adds a ranking; when it ranks the group handed out (`offer`), the next group becomes current
+    /// and SFT's places are that group's, else the ranking's own (a kept one, or none).
+    pub fn submit(&mut self, k: Kept, offer: Option<u64>) -> Result<()> {
+        k.validate()?;
+        let Kept { ranking: r, mut sft } = k;
         if let Some(id) = offer {
             match &self.current {
                 Some(c) if c.id == id => {
                     if c.prompt != r.prompt || c.responses != r.responses {
                         bail!("the ranking is of other answers than the group offered as {id}");
                     }
-                    if !c.sft.is_empty() {
-                        self.sft_places.push((self.rankings.len(), c.sft.clone()));
-                    }
+                    sft = c.sft.clone();
                     self.current = None;
                 }
                 _ => bail!(kind: ErrorKind::BadInput, "group {id} is not the one waiting to be ranked (it was ranked already, or replaced)"),
             }
         }
+        if !sft.is_empty() {
+            self.sft_places.push((self.rankings.len(), sft));
+        }
         self.rankings.push(r);
         Ok(())
+    }
+
+    /// Puts kept rankings in place, the first `used` of them taken already (their verdicts are in
+    /// the history): the places of SFT's answers are kept for the rest.
+    pub fn restore(&mut self, kept: Vec<Kept>, used: usize) {
+        self.sft_places = kept.iter().enumerate().skip(used).filter(|(_, k)| !k.sft.is_empty()).map(|(i, k)| (i, k.sft.clone())).collect();
+        self.rankings = kept.into_iter().map(|k| k.ranking).collect();
+        self.used = used.min(self.rankings.len());
     }
 
     /// The rankings no iteration has taken yet, each with the places of SFT's answers in it (none

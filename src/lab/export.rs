@@ -1,7 +1,7 @@
 //! What leaves the lab: the aligned policy and the reward model as HF checkpoints (for
 //! `transformers` and TRL), and everything training changed as one saved state.
 
-use super::Lab;
+use super::{Kept, Lab};
 use crate::checkpoint::{hf_config, hf_reward_config, model_state, Checkpoint, LabState, RewardState};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -75,6 +75,8 @@ impl<E: Engine> Lab<E> {
             beta: tr.beta,
             iteration: tr.iteration,
             rm_agreement: tr.agreement.recent.iter().copied().collect(),
+            verdicts: tr.verdicts.iter().map(|v| (v.wins, v.pairs)).collect(),
+            restarted: tr.restarted,
             history: self.desk.borrow().history.clone(),
         })
     }
@@ -82,14 +84,16 @@ impl<E: Engine> Lab<E> {
     /// Puts a checked state in place, all of it or nothing, with the rankings stored beside it: the
     /// first `s.rankings_taken` of them are those its iterations have taken, the rest wait for the
     /// next iteration. Call `start` afterwards.
-    pub fn restore(&self, s: LabState, rankings: Vec<Ranking>) -> Result<()> {
+    pub fn restore(&self, s: LabState, kept: Vec<impl Into<Kept>>) -> Result<()> {
+        let kept: Vec<Kept> = kept.into_iter().map(Into::into).collect();
         let mut tr = self.trainer()?;
         let capacity = tr.policy.capacity();
         tr.check_restorable(&s)?;
-        for r in &rankings {
-            r.validate()?;
+        for k in &kept {
+            k.validate()?;
         }
-        let used = s.rankings_taken.min(rankings.len());
+        let used = s.rankings_taken.min(kept.len());
+        let rankings: Vec<Ranking> = kept.iter().map(|k| k.ranking.clone()).collect();
         let mut method = crate::methods::AnyMethod::new(tr.cfg.method);
         method.restore(MethodState { steps: s.policy_steps, value: s.value }, &*self.make, capacity)?;
         tr.restore(s.policy, s.rewards, &rankings[..used])?;
@@ -100,9 +104,11 @@ impl<E: Engine> Lab<E> {
         for (a, n) in s.rm_agreement {
             tr.agreement.push(a, n);
         }
+        tr.verdicts = s.verdicts.into_iter().map(|(wins, pairs)| super::Verdict { wins, pairs }).collect();
+        tr.restarted = s.restarted;
         let mut d = self.desk.borrow_mut();
-        (d.rankings, d.used, d.history) = (rankings, used, s.history);
-        d.sft_places.clear();
+        d.restore(kept, used);
+        d.history = s.history;
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ use std::rc::Rc;
 pub use crate::settings::{AlignConfig, Selection};
 pub use compare::Replay;
 pub use curve::{answers_to, best_of_n_win_rate, win_rate, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE, QUICK};
-pub use desk::{Offer, Verdict};
+pub use desk::{Kept, Offer, Verdict};
 pub use export::Exported;
 pub use record::Record;
 pub use trainer::{update_rounds, IterationMetrics, Prose};
@@ -219,31 +219,36 @@ impl<E: Engine> Lab<E> {
         self.desk.borrow_mut().offered()
     }
 
-    /// Adds a ranking: of the group offered as `offer`, or made elsewhere (an import) when None.
-    pub fn submit(&self, r: Ranking, offer: Option<u64>) -> Result<Submitted> {
-        let warning = self.ranking_warning(&r)?;
+    /// Adds a ranking: of the group offered as `offer`, or made elsewhere (an import, a ranking
+    /// kept with its places) when None.
+    pub fn submit(&self, r: impl Into<Kept>, offer: Option<u64>) -> Result<Submitted> {
+        let k = r.into();
+        let warning = self.ranking_warning(&k.ranking)?;
         let mut d = self.desk.borrow_mut();
-        d.submit(r, offer)?;
+        d.submit(k, offer)?;
         Ok(Submitted { count: d.rankings.len(), warning, next: d.offered() })
     }
 
-    /// Rankings made elsewhere (stored in the browser, imported), each checked; all or none.
-    pub fn add_rankings(&self, rs: Vec<Ranking>) -> Result<usize> {
-        for r in &rs {
-            r.validate()?;
+    /// Rankings made elsewhere (kept in the browser, imported), each checked; all or none.
+    pub fn add_rankings(&self, ks: Vec<Kept>) -> Result<usize> {
+        for k in &ks {
+            k.validate()?;
         }
         let mut d = self.desk.borrow_mut();
-        d.rankings.extend(rs);
+        for k in ks {
+            d.submit(k, None)?;
+        }
         Ok(d.rankings.len())
     }
 
     /// A scripted labeler ranks the group offered now, as a person would (the autopilot, the
-    /// command line). None when no group is offered.
-    pub fn rank_offered(&self, labeler: &mut Labeler) -> Result<Option<Ranking>> {
+    /// command line): the ranking as the browser keeps it. None when no group is offered.
+    pub fn rank_offered(&self, labeler: &mut Labeler) -> Result<Option<Kept>> {
         let Some(o) = self.offered() else { return Ok(None) };
         let r = Ranking { ranks: labeler.rank(&o.prompt, &o.responses), prompt: o.prompt, responses: o.responses };
-        self.desk.borrow_mut().submit(r.clone(), Some(o.id))?;
-        Ok(Some(r))
+        let k = Kept { ranking: r, sft: o.sft };
+        self.desk.borrow_mut().submit(k.clone(), Some(o.id))?;
+        Ok(Some(k))
     }
 
     pub fn rankings(&self) -> Vec<Ranking> {

@@ -117,9 +117,9 @@ pub struct Trainer<E: Engine> {
     /// How well the reward model predicted the newest rankings before fitting them (`RmFit::steps_at`).
     pub(super) agreement: Agreement,
     /// The verdicts of the rankings since the policy last started from SFT.
-    verdicts: Vec<Verdict>,
+    pub(super) verdicts: Vec<Verdict>,
     /// Whether the policy has started again from SFT (`AlignConfig::restart_below`): once a session.
-    restarted: bool,
+    pub(super) restarted: bool,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
     /// The SFT reference's answers to the learning curve's prompts, with what drew them: the

@@ -255,6 +255,10 @@ test("with the page's defaults the autopilot raises its labeler's win-rate on ti
     console.log(`# concise labeler's win-rate against SFT: ${before.toFixed(3)} before, ${after.toFixed(3)} after ${await metricsCount(page)} iterations`);
     assert.ok(after > 0.6 && after > before + 0.1, `win-rate ${before} -> ${after}`);
     assert.ok((await page.evaluate(() => window.__lab.metrics.filter((m) => Number.isFinite(m.win_rate)).length)) >= 2, "the learning curve has points every 4 rankings");
+    // from the 9th ranking on, the rankings are kept with the places of the original model's answers
+    const kept = await stored(page);
+    assert.ok(kept.slice(0, 8).every((r) => !r.sft), "none before SFT's answers join");
+    assert.ok(kept.slice(8).some((r) => r.sft?.length === 2 && r.sft[0] !== r.sft[1] && r.sft.every((i) => i < r.responses.length)), JSON.stringify(kept.map((r) => r.sft)));
     await shot(page, "07-autopilot");
 
     await t.test("the watch panel's answers changed, and the slider shows an earlier iteration's", async () => {
