@@ -331,6 +331,9 @@ options! {
     kl_ceiling: f32, "kl-ceiling", "the KL ceiling", "The KL brake: above this KL to SFT (nats per answer) β rises in proportion, below it β returns to its setting.",
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.ppo.kl_ceiling.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_ceiling = Some(v);
+    kl_limit: f32, "kl-limit", "the KL limit", "A batch whose KL to SFT (nats per answer) is above this undoes the update that took the policy there, and is sampled again.",
+        |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
+        get |c| c.ppo.kl_limit.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_limit = Some(v);
     kl_per_ranking: f32, "kl-per-ranking", "the KL allowed per ranking", "The brake's ceiling grows by this many nats per ranking the policy has learned from, up to the KL ceiling.",
         |m| Range::Real { min: 0.0, max: 1000.0, open: true }, page false,
         get |c| c.ppo.kl_per_ranking.unwrap_or(f32::NAN), set |c, v| c.ppo.kl_per_ranking = Some(v);

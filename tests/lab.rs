@@ -407,3 +407,32 @@ fn a_rankings_verdict_and_the_restarts_count_outlive_a_reload() {
     let e = lab_with(cfg).add_rankings(vec![bad]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadInput, "{}", e.message);
 }
+
+#[test]
+fn an_update_that_takes_the_policy_past_the_kl_limit_is_undone_and_its_batch_sampled_again() {
+    let run = |kl_limit: Option<f32>| {
+        let mut cfg = AlignConfig { min_rankings: 1, ..AlignConfig::default() };
+        cfg.ppo.kl_limit = kl_limit;
+        let lab = lab_with(cfg);
+        block_on(lab.start()).unwrap();
+        (0..3)
+            .map(|_| {
+                let o = lab.offered().unwrap();
+                lab.submit(ranking(&o), Some(o.id)).unwrap();
+                let mut m = block_on(lab.iterate()).unwrap().metrics;
+                (m.seconds_reward_model, m.seconds_generation, m.seconds_scoring, m.seconds_update) = (0.0, 0.0, 0.0, 0.0);
+                m
+            })
+            .collect::<Vec<_>>()
+    };
+    let (free, limited, loose) = (run(None), run(Some(1e-6)), run(Some(1000.0)));
+    // the first update moved the policy: its next batch is past any limit above zero
+    assert!(free[1].rollouts.kl_k1 > 1e-6 && free[1].kl_undone == 0.0);
+    assert_eq!(limited[1].kl_undone, free[1].rollouts.kl_k1, "the same run until the limit");
+    // undone, the policy is SFT again: the batch sampled again has no KL to it
+    assert_eq!(limited[1].rollouts.kl_k1, 0.0);
+    assert_eq!(limited[0].kl_undone, 0.0, "nothing to undo before the first update");
+    // a limit never reached changes nothing
+    let text = |ms: &[rlhf_lab::lab::IterationMetrics]| ms.iter().map(|m| serde_json::to_string(m).unwrap()).collect::<Vec<_>>();
+    assert_eq!(text(&loose), text(&free));
+}

@@ -72,6 +72,9 @@ pub struct IterationMetrics {
     pub rm_vs_sft: f32,
     /// Whether this iteration started the policy again from SFT (`AlignConfig::restart_below`).
     pub restarted: bool,
+    /// The KL of a batch that passed the KL limit (`PpoConfig::kl_limit`), whose update was undone
+    /// and batch sampled again (the rollout metrics are the new batch's); 0: none.
+    pub kl_undone: f32,
     pub seconds_reward_model: f64,
     pub seconds_scoring: f64,
     pub seconds_update: f64,
@@ -120,6 +123,8 @@ pub struct Trainer<E: Engine> {
     pub(super) verdicts: Vec<Verdict>,
     /// Whether the policy has started again from SFT (`AlignConfig::restart_below`): once a session.
     pub(super) restarted: bool,
+    /// The policy's weights before its last update, kept with a KL limit to undo it.
+    before_update: Option<Vec<f32>>,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
     pub(super) phase: Rc<std::cell::Cell<&'static str>>,
     /// The SFT reference's answers to the learning curve's prompts, with what drew them: the
@@ -230,6 +235,7 @@ impl<E: Engine> Trainer<E> {
             agreement: Agreement::default(),
             verdicts: Vec::new(),
             restarted: false,
+            before_update: None,
             phase: Rc::new(std::cell::Cell::new("")),
             reference_answers: None,
             cfg,
@@ -288,7 +294,7 @@ impl<E: Engine> Trainer<E> {
             m.head = crate::reward::ScalarHead::from_state(r.head);
             m.steps = r.steps;
         }
-        (self.data, self.prompt_lens) = (data, prompt_lens);
+        (self.data, self.prompt_lens, self.before_update) = (data, prompt_lens, None);
         Ok(())
     }
 
@@ -526,6 +532,9 @@ impl<E: Engine> Trainer<E> {
             let t = now_ms();
             self.phase.set("scoring the answers");
             let mut rollouts = self.score(needs.reward_model, &mut m).await?;
+            if self.past_limit(m.rollouts.kl_k1) {
+                rollouts = self.undo_update(needs.reward_model, &mut m).await?;
+            }
             let t2 = now_ms();
             self.phase.set("updating the policy");
             self.update(&mut rollouts, fresh.len(), make, &mut m).await?;
@@ -576,8 +585,33 @@ impl<E: Engine> Trainer<E> {
         self.policy.reset_optimizer()?;
         self.method = AnyMethod::new(self.cfg.method);
         self.beta = self.cfg.ppo.beta;
-        (self.restarted, self.verdicts) = (true, Vec::new());
+        (self.restarted, self.verdicts, self.before_update) = (true, Vec::new(), None);
         self.sample_batch(&[]).await
+    }
+
+    /// Whether a batch's KL to SFT is past the KL limit, with an update to undo.
+    fn past_limit(&self, kl: f32) -> bool {
+        self.cfg.ppo.kl_limit.is_some_and(|limit| kl > limit) && self.before_update.is_some()
+    }
+
+    /// The update that took the policy past the KL limit, undone: its weights from before it, β
+    /// raised by the brake for the KL it reached (so that the next update moves less), and the
+    /// batch sampled again from the restored policy; that batch's rollouts.
+    async fn undo_update(&mut self, with_reward: bool, m: &mut IterationMetrics) -> Result<Vec<Rollout>> {
+        let before = self.before_update.take().expect("past_limit checks it");
+        m.kl_undone = m.rollouts.kl_k1;
+        self.brake(m.kl_undone);
+        self.policy.set_params(&before)?;
+        self.sample_batch(&[]).await?;
+        self.score(with_reward, m).await
+    }
+
+    /// The KL brake (`PpoConfig::kl_ceiling`) for a batch's KL to SFT: β for the next update.
+    fn brake(&mut self, kl: f32) {
+        let ppo = &self.cfg.ppo;
+        if let Some(ceiling) = brake_ceiling(ppo.kl_ceiling, ppo.kl_per_ranking, self.data.len(), self.cfg.min_rankings) {
+            self.beta = brake_beta(self.beta, ppo.beta, kl, ceiling);
+        }
     }
 
     /// The batch as rollouts with their log-probabilities under the policy and the reference and,
@@ -674,6 +708,9 @@ impl<E: Engine> Trainer<E> {
     async fn update(&mut self, rollouts: &mut [Rollout], fresh: usize, make: &EngineFactory<'_, E>, m: &mut IterationMetrics) -> Result<()> {
         let wanted = sft_best_applies(&self.cfg.ppo, self.data.len()) && self.method.needs().reward_model;
         let sft_favourites = if wanted { self.sft_favourites().await? } else { Vec::new() };
+        if self.cfg.ppo.kl_limit.is_some() {
+            self.before_update = Some(self.policy.params().await?);
+        }
         let pretraining = Pretraining { docs: &self.prose, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };
         let mut u = Update {
             policy: &mut self.policy,
@@ -698,10 +735,7 @@ impl<E: Engine> Trainer<E> {
         if let Some(target) = self.cfg.ppo.target_kl {
             self.beta = adapt_beta(self.beta, m.rollouts.kl_k1, target, rollouts.len() as f32, self.cfg.ppo.kl_horizon);
         }
-        let ppo = &self.cfg.ppo;
-        if let Some(ceiling) = brake_ceiling(ppo.kl_ceiling, ppo.kl_per_ranking, self.data.len(), self.cfg.min_rankings) {
-            self.beta = brake_beta(self.beta, ppo.beta, m.rollouts.kl_k1, ceiling);
-        }
+        self.brake(m.rollouts.kl_k1);
         Ok(())
     }
 }

@@ -56,6 +56,10 @@ pub struct PpoConfig {
     /// ceiling alone).
     #[serde(default)]
     pub kl_per_ranking: Option<f32>,
+    /// The KL limit: a batch whose KL to SFT (nats per answer) is above it undoes the update that
+    /// took the policy there, and is sampled again from the policy before it (None: no limit).
+    #[serde(default)]
+    pub kl_limit: Option<f32>,
     /// Rows of each step's γ term that are answers a ranking put first, learned like SFT (loss on
     /// the answer's tokens): the person's favourites pull the policy directly, past the reward
     /// model (0: the γ term is pretraining prose alone, InstructGPT's).
@@ -118,6 +122,7 @@ impl Default for PpoConfig {
             warmup_steps: 8,
             target_kl: None,
             kl_ceiling: None,
+            kl_limit: None,
             kl_per_ranking: None,
             favourites: 0,
             sft_best: 0,
