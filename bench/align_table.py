@@ -46,7 +46,7 @@ def name(l):
 
 def filled(folder, prefix, early=""):
     """The runs a prefix names: "A+B" pools A's and B's, "A/F" adds F's where A has no run of that
-    preference and seed (returned as "taken": for an option that provably leaves some runs as the
+    preference and seed (F may pool prefixes with "+" too) (returned as "taken": for an option that provably leaves some runs as the
     defaults' were, so only the others were run); `early` adds the evaluations its runs made at
     rankings the same runs were not evaluated at."""
     pooled, _, fill = prefix.partition("/")
@@ -54,7 +54,11 @@ def filled(folder, prefix, early=""):
     for part in pooled.split("+"):
         for labeler, rs in load(folder, part).items():
             runs[labeler].extend(rs)
-    for labeler, rs in (load(folder, fill).items() if fill else []):
+    fills = collections.defaultdict(list)
+    for part in fill.split("+") if fill else []:
+        for labeler, rs in load(folder, part).items():
+            fills[labeler].extend(rs)
+    for labeler, rs in fills.items():
         have = {r["seed"] for r in runs[labeler]}
         for r in rs:
             if r["seed"] not in have:

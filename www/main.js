@@ -121,6 +121,9 @@ lab.on("metrics", ({ metrics: m, offer: next }) => {
   if (Number.isFinite(ceiling) && m.kl_k1 > ceiling) {
     s += ` The answers have moved ${m.kl_k1.toFixed(1)} nats from the original model's, more than the brake's ${ceiling}: β rises, holding the model near the answers the reward model has learned from.`;
   }
+  if (m.kl_undone > 0) {
+    s += ` An update had taken the answers ${m.kl_undone.toFixed(1)} nats from the original model's, past the limit of ${setting("klLimit")}: it was undone, and the answers were drawn again from the model before it.`;
+  }
   $("train-status").textContent = s;
   if (!offer) showOffer(next);
   clearError();
