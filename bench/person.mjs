@@ -132,8 +132,11 @@ try {
   await exporting;
   const saves = await page.evaluate(() => window.__lab.saves.map((s) => ({ serialized_ms: s.serialized, stored_ms: s.stored ?? null, bytes: s.bytes ?? null })));
   const metrics = await page.evaluate(() => window.__lab.metrics.map((m) => ({ iteration: m.iteration, rankings: m.rankings, kl: m.kl_k1, reward: m.reward,
+    kl_undone: m.kl_undone ?? 0, verdict: m.ranked_vs_sft ?? null, verdict_pairs: m.ranked_vs_sft_pairs ?? 0,
     seconds: m.seconds_reward_model + m.seconds_scoring + m.seconds_update + m.seconds_generation })));
   for (const m of metrics) out({ iteration: m });
+  // how many of the original model's answers each stored ranking says its group had (kept for reloads)
+  out({ stored_sft_places: await page.evaluate(async () => (await window.__lab.rankingsStored()).map((r) => r.sft?.length ?? 0)) });
   for (const s of saves) out({ save: s });
   if (process.env.SHOTS) {
     fs.mkdirSync(process.env.SHOTS, { recursive: true });
