@@ -6,6 +6,7 @@ import { Plots, LearningCurve, MethodsChart } from "./plots.js";
 import { Ranking } from "./ranking.js";
 import { LabClient } from "./lab-client.js";
 import { Watch, trustNote } from "./watch.js";
+import { trainStatus, beforeMoving, ordinal } from "./status.js";
 import { History } from "./history.js";
 import { TokenView } from "./tokens.js";
 import { BlindTest, winRate } from "./blind.js";
@@ -98,7 +99,6 @@ function record(m) {
 const setting = (key) => info.settings.find((x) => x.key === key)?.value;
 // the ranking from which PPO moves the policy (the lab's min-rankings setting)
 const firstMoving = () => setting("minRankings") ?? 0;
-const ordinal = (n) => `${n}${[, "st", "nd", "rd"][n % 100 > 10 && n % 100 < 14 ? 0 : n % 10] || "th"}`;
 // the original model's answers among those ranked (the lab's offer-sft settings), said once in the guide
 function sftOffered() {
   const n = setting("offerSft") ?? 0;
@@ -107,24 +107,10 @@ function sftOffered() {
   const when = from > 0 ? `From your ${ordinal(from + 1)} ranking on, most groups have ${n}` : `Most groups have ${n}`;
   return ` ${when} answers from the original model, at random places and unmarked: your rankings keep comparing the trained model with the one it started from.`;
 }
-// why the answers do not change yet: the policy moves once the reward model has a few rankings
-const beforeMoving = (taken, first) =>
-  `The answers start to change at your ${ordinal(first)} ranking (${first - taken} to go): a reward model fitted to fewer would send the model wherever chance points.`;
 
 lab.on("metrics", ({ metrics: m, offer: next }) => {
   record(m);
-  const first = firstMoving();
-  let s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"} (iteration ${m.iteration + 1}): reward ${m.reward.toFixed(2)}, KL ${m.kl_k1.toFixed(2)} nats.`;
-  if (m.rankings < first) s = `Learned from ${m.rankings} ranking${m.rankings === 1 ? "" : "s"}: the reward model only. ${beforeMoving(m.rankings, first)}`;
-  if (m.skipped_steps > 0) s += ` (${m.skipped_steps} non-finite steps skipped)`;
-  const ceiling = setting("klCeiling");
-  if (Number.isFinite(ceiling) && m.kl_k1 > ceiling) {
-    s += ` The answers have moved ${m.kl_k1.toFixed(1)} nats from the original model's, more than the brake's ${ceiling}: β rises, holding the model near the answers the reward model has learned from.`;
-  }
-  if (m.kl_undone > 0) {
-    s += ` An update had taken the answers ${m.kl_undone.toFixed(1)} nats from the original model's, past the limit of ${setting("klLimit")}: it was undone, and the answers were drawn again from the model before it.`;
-  }
-  $("train-status").textContent = s;
+  $("train-status").textContent = trainStatus(m, { first: firstMoving(), klCeiling: setting("klCeiling"), klLimit: setting("klLimit") });
   if (!offer) showOffer(next);
   clearError();
 });
