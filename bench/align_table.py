@@ -46,8 +46,8 @@ def name(l):
 
 def filled(folder, prefix, early=""):
     """The runs a prefix names: "A+B" pools A's and B's, "A/F" adds F's where A has no run of that
-    preference and seed (F may pool prefixes with "+" too) (returned as "taken": for an option that provably leaves some runs as the
-    defaults' were, so only the others were run); `early` adds the evaluations its runs made at
+    preference and seed, F pooled with "+" too (returned as "taken": for an option that provably
+    leaves some runs as the defaults' were, so only the others were run); `early` adds the evaluations its runs made at
     rankings the same runs were not evaluated at."""
     pooled, _, fill = prefix.partition("/")
     runs, taken = collections.defaultdict(list), []

@@ -9,6 +9,7 @@ use rlhf_lab::checkpoint::LabState;
 use rlhf_lab::cpu::gpt::CpuGpt;
 use rlhf_lab::error::ErrorKind;
 use rlhf_lab::lab::{AlignConfig, Kept, Lab, Verdict};
+use rlhf_lab::methods::MethodKind;
 use rlhf_lab::reward::Ranking;
 use rlhf_lab::tokenizer::Tokenizer;
 
@@ -410,8 +411,8 @@ fn a_rankings_verdict_and_the_restarts_count_outlive_a_reload() {
 
 #[test]
 fn an_update_that_takes_the_policy_past_the_kl_limit_is_undone_and_its_batch_sampled_again() {
-    let run = |kl_limit: Option<f32>| {
-        let mut cfg = AlignConfig { min_rankings: 1, ..AlignConfig::default() };
+    let run_with = |kl_limit: Option<f32>, method: MethodKind| {
+        let mut cfg = AlignConfig { min_rankings: 1, method, ..AlignConfig::default() };
         cfg.ppo.kl_limit = kl_limit;
         let lab = lab_with(cfg);
         block_on(lab.start()).unwrap();
@@ -425,6 +426,7 @@ fn an_update_that_takes_the_policy_past_the_kl_limit_is_undone_and_its_batch_sam
             })
             .collect::<Vec<_>>()
     };
+    let run = |kl_limit| run_with(kl_limit, MethodKind::Ppo);
     let (free, limited, loose) = (run(None), run(Some(1e-6)), run(Some(1000.0)));
     // the first update moved the policy: its next batch is past any limit above zero
     assert!(free[1].rollouts.kl_k1 > 1e-6 && free[1].kl_undone == 0.0);
@@ -435,4 +437,7 @@ fn an_update_that_takes_the_policy_past_the_kl_limit_is_undone_and_its_batch_sam
     // a limit never reached changes nothing
     let text = |ms: &[rlhf_lab::lab::IterationMetrics]| ms.iter().map(|m| serde_json::to_string(m).unwrap()).collect::<Vec<_>>();
     assert_eq!(text(&loose), text(&free));
+    // PPO-ptx's limit: the methods compared beside it run as they were measured
+    let dpo = run_with(Some(1e-6), MethodKind::Dpo);
+    assert!(dpo[2].rollouts.kl_k1 > 1e-6 && dpo.iter().all(|m| m.kl_undone == 0.0));
 }

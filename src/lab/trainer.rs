@@ -589,9 +589,14 @@ impl<E: Engine> Trainer<E> {
         self.sample_batch(&[]).await
     }
 
+    /// PPO-ptx's KL limit (`PpoConfig::kl_limit`); the other methods run as they were measured.
+    fn kl_limit(&self) -> Option<f32> {
+        self.cfg.ppo.kl_limit.filter(|_| self.cfg.method == crate::methods::MethodKind::Ppo)
+    }
+
     /// Whether a batch's KL to SFT is past the KL limit, with an update to undo.
     fn past_limit(&self, kl: f32) -> bool {
-        self.cfg.ppo.kl_limit.is_some_and(|limit| kl > limit) && self.before_update.is_some()
+        self.kl_limit().is_some_and(|limit| kl > limit) && self.before_update.is_some()
     }
 
     /// The update that took the policy past the KL limit, undone: its weights from before it, β
@@ -708,7 +713,7 @@ impl<E: Engine> Trainer<E> {
     async fn update(&mut self, rollouts: &mut [Rollout], fresh: usize, make: &EngineFactory<'_, E>, m: &mut IterationMetrics) -> Result<()> {
         let wanted = sft_best_applies(&self.cfg.ppo, self.data.len()) && self.method.needs().reward_model;
         let sft_favourites = if wanted { self.sft_favourites().await? } else { Vec::new() };
-        if self.cfg.ppo.kl_limit.is_some() {
+        if self.kl_limit().is_some() {
             self.before_update = Some(self.policy.params().await?);
         }
         let pretraining = Pretraining { docs: &self.prose, t: self.ptx_eval.t, rng: Rng::new(self.rng.next_u64()) };

@@ -57,7 +57,8 @@ pub struct PpoConfig {
     #[serde(default)]
     pub kl_per_ranking: Option<f32>,
     /// The KL limit: a batch whose KL to SFT (nats per answer) is above it undoes the update that
-    /// took the policy there, and is sampled again from the policy before it (None: no limit).
+    /// took the policy there, and is sampled again from the policy before it (None: no limit;
+    /// PPO-ptx's alone: the other methods are compared as they were measured).
     #[serde(default)]
     pub kl_limit: Option<f32>,
     /// Rows of each step's γ term that are answers a ranking put first, learned like SFT (loss on
