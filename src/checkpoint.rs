@@ -422,34 +422,31 @@ fn history(v: &serde_json::Value) -> Result<Vec<String>> {
         .collect()
 }
 
-fn agreement(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
+/// A saved list of (value, count) pairs, each value in 0..=`top(count)` (a state saved before the
+/// list existed reads empty); `what` names the list in the error.
+fn counted(v: &serde_json::Value, what: &str, top: impl Fn(u64) -> f64) -> Result<Vec<(f32, usize)>> {
     if v.is_null() {
         return Ok(Vec::new());
     }
-    let bad = || bad_state("the saved state's reward-model agreement is not a list of (share, pairs)");
+    let bad = || bad_state(format!("the saved state's {what}"));
     let list = v.as_array().ok_or_else(bad)?;
     list.iter()
         .map(|m| {
-            let a = m.get(0).and_then(|a| a.as_f64()).filter(|a| (0.0..=1.0).contains(a)).ok_or_else(bad)?;
             let n = m.get(1).and_then(|n| n.as_u64()).ok_or_else(bad)?;
-            Ok((a as f32, n as usize))
+            let x = m.get(0).and_then(|x| x.as_f64()).filter(|x| (0.0..=top(n)).contains(x)).ok_or_else(bad)?;
+            Ok((x as f32, n as usize))
         })
         .collect()
 }
 
+/// The reward model's agreement: (share, pairs) per measure.
+fn agreement(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
+    counted(v, "reward-model agreement is not a list of (share, pairs)", |_| 1.0)
+}
+
+/// The person's verdicts: (wins, pairs) per ranking.
 fn verdicts(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
-    if v.is_null() {
-        return Ok(Vec::new());
-    }
-    let bad = || bad_state("the saved state's verdicts are not a list of (wins, pairs)");
-    let list = v.as_array().ok_or_else(bad)?;
-    list.iter()
-        .map(|m| {
-            let n = m.get(1).and_then(|n| n.as_u64()).ok_or_else(bad)?;
-            let w = m.get(0).and_then(|w| w.as_f64()).filter(|w| (0.0..=n as f64).contains(w)).ok_or_else(bad)?;
-            Ok((w as f32, n as usize))
-        })
-        .collect()
+    counted(v, "verdicts are not a list of (wins, pairs)", |n| n as f64)
 }
 
 impl LabState {
