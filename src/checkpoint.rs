@@ -378,6 +378,9 @@ pub struct LabState {
     /// and whether it has (`AlignConfig::restart_below`; a state saved before kept none, false).
     pub verdicts: Vec<(f32, usize)>,
     pub restarted: bool,
+    /// The rankings (indices among those taken) whose first answer the reward model doubted before
+    /// learning them (`PpoConfig::favourite_within`; a state saved before kept none: reads empty).
+    pub doubted: Vec<usize>,
     /// The page's per-iteration records (metrics, watched answers), one JSON object's text each,
     /// kept as given: a save copies them once instead of building a tree of every value.
     pub history: Vec<String>,
@@ -449,6 +452,16 @@ fn verdicts(v: &serde_json::Value) -> Result<Vec<(f32, usize)>> {
     counted(v, "verdicts are not a list of (wins, pairs)", |n| n as f64)
 }
 
+/// The rankings whose first answer the reward model doubted: indices (a state saved before the
+/// list existed reads empty).
+fn doubted(v: &serde_json::Value) -> Result<Vec<usize>> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let bad = || bad_state("the saved state's doubted rankings are not a list of indices");
+    v.as_array().ok_or_else(bad)?.iter().map(|i| i.as_u64().map(|i| i as usize).ok_or_else(bad)).collect()
+}
+
 impl LabState {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         fn model<'a>(name: &str, s: &'a ModelState) -> [(String, &'a [f32]); 3] {
@@ -477,7 +490,7 @@ impl LabState {
             "rankings_taken": self.rankings_taken,
             "value": self.value.as_ref().map(|(_, h)| json!({ "bias": h.bias, "head_steps": h.t })),
             "beta": self.beta, "iteration": self.iteration, "rm_agreement": self.rm_agreement,
-            "verdicts": self.verdicts, "restarted": self.restarted,
+            "verdicts": self.verdicts, "restarted": self.restarted, "doubted": self.doubted,
         });
         let views: Vec<(String, TensorView)> = tensors
             .iter()
@@ -560,6 +573,7 @@ impl LabState {
             rm_agreement: agreement(&meta["rm_agreement"])?,
             verdicts: verdicts(&meta["verdicts"])?,
             restarted: meta["restarted"].as_bool().unwrap_or(false),
+            doubted: doubted(&meta["doubted"])?,
             history: history(&meta["history"])?,
         })
     }

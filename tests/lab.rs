@@ -410,6 +410,48 @@ fn a_rankings_verdict_and_the_restarts_count_outlive_a_reload() {
 }
 
 #[test]
+fn a_first_answer_the_reward_model_doubted_stays_out_of_the_gamma_term_and_doubted_over_a_reload() {
+    let cfg_with = |within: usize| {
+        let mut cfg = AlignConfig { min_rankings: 1, ..AlignConfig::default() };
+        (cfg.ppo.favourites, cfg.ppo.favourite_within) = (1, within);
+        cfg
+    };
+    // the person puts the first answer first: the reward model, which sees no order, often puts it lower
+    let step = |lab: &Lab<CpuGpt>, kept: &mut Vec<Ranking>| {
+        let o = lab.offered().unwrap();
+        kept.push(ranking(&o));
+        lab.submit(ranking(&o), Some(o.id)).unwrap();
+        block_on(lab.iterate()).unwrap().metrics
+    };
+    let run = |within: usize| {
+        let (lab, mut kept) = (lab_with(cfg_with(within)), Vec::new());
+        block_on(lab.start()).unwrap();
+        let ms: Vec<_> = (0..4).map(|_| step(&lab, &mut kept)).collect();
+        (lab, kept, ms)
+    };
+    let (_, _, open) = run(0);
+    let (lab, kept, strict) = run(1);
+    assert!(open.iter().all(|m| m.doubted_firsts == 0), "0: every first answer is kept");
+    assert_eq!(strict[0].doubted_firsts, 0, "no reward model to ask before its first fit");
+    let first = strict.iter().position(|m| m.doubted_firsts > 0).expect("a first answer the reward model put lower is doubted");
+    for (a, b) in open.iter().zip(&strict).take(first) {
+        assert_eq!(format!("{:?}", (&a.update, &a.rollouts)), format!("{:?}", (&b.update, &b.rollouts)), "the same run until a doubt");
+    }
+    // the doubts are kept with the state and still counted after a reload
+    let state = block_on(lab.snapshot()).unwrap();
+    let state = LabState::from_bytes(&state.to_bytes().unwrap(), &lab.model()).unwrap();
+    assert_eq!(state.doubted.len(), strict[3].doubted_firsts);
+    assert!(state.doubted.iter().all(|&i| i > 0 && i < 4), "{:?}", state.doubted);
+    let after = lab_with(cfg_with(1));
+    after.restore(state.clone(), kept.clone()).unwrap();
+    block_on(after.start()).unwrap();
+    let next = step(&after, &mut kept.clone());
+    let again = block_on(after.snapshot()).unwrap().doubted;
+    assert!(again.starts_with(&state.doubted), "{again:?} after the reload, {:?} before", state.doubted);
+    assert_eq!(next.doubted_firsts, again.len());
+}
+
+#[test]
 fn an_update_that_takes_the_policy_past_the_kl_limit_is_undone_and_its_batch_sampled_again() {
     let run_with = |kl_limit: Option<f32>, method: MethodKind| {
         let mut cfg = AlignConfig { min_rankings: 1, method, ..AlignConfig::default() };

@@ -278,7 +278,24 @@ fn favourites_are_the_first_ranked_answers_of_rankings_that_prefer_something() {
     let seqs = |n: u32| (0..3).map(|j| vec![n, n + 1, 10 + j]).collect::<Vec<_>>();
     // one clear winner, two tied first, all tied (no favourite)
     let rankings = vec![(seqs(1), vec![1, 0, 2]), (seqs(2), vec![0, 1, 0]), (seqs(3), vec![0, 0, 0])];
-    assert_eq!(favourite_answers(&rankings), vec![vec![(0, 1)], vec![(1, 0), (1, 2)]]);
+    assert_eq!(favourite_answers(&rankings, &[]), vec![vec![(0, 1)], vec![(1, 0), (1, 2)]]);
+    // a doubted ranking states none; flags missing for the last rankings doubt nothing
+    assert_eq!(favourite_answers(&rankings, &[true, false, false]), vec![vec![(1, 0), (1, 2)]]);
+    assert_eq!(favourite_answers(&rankings, &[false]), vec![vec![(0, 1)], vec![(1, 0), (1, 2)]]);
+}
+
+#[test]
+fn the_reward_model_doubts_a_first_answer_it_puts_below_its_own_first_places() {
+    // the person put answer 2 first; the reward model's places are 3, 0, 2, 1
+    let (ranks, scores) = ([1, 2, 0, 3], [0.1, 0.9, 0.3, 0.5]);
+    assert!(doubts_first(&ranks, &scores, 1) && doubts_first(&ranks, &scores, 2));
+    assert!(!doubts_first(&ranks, &scores, 3), "third of four is within three");
+    // off, or no reward model yet: never doubted
+    assert!(!doubts_first(&ranks, &scores, 0) && !doubts_first(&ranks, &[], 2));
+    // two first answers: one within is enough; a tie with the last place within counts as within
+    assert!(!doubts_first(&[0, 1, 0, 2], &[0.1, 0.9, 0.5, 0.3], 2));
+    assert!(doubts_first(&[0, 1, 0, 2], &[0.1, 0.9, 0.2, 0.5], 2));
+    assert!(!doubts_first(&[1, 0, 2, 3], &[0.9, 0.5, 0.5, 0.1], 2));
 }
 
 #[test]
@@ -286,7 +303,7 @@ fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // prose: one row of t = 2; one ranking, prompt of 2 tokens [7, 8], answers of 2 and 3 tokens
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
     let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
-    let rows = pick_favourites(1, &favourite_answers(&rankings), &rankings, &[2], &mut Rng::new(1));
+    let rows = pick_favourites(1, &favourite_answers(&rankings, &[]), &rankings, &[2], &mut Rng::new(1));
     let b = add_answer_rows(prose, &rows, 99);
     // the favourite [7 8 30 31 32] predicts 30, 31, 32 from positions 1..3; the prose row pads to t = 4
     assert_eq!((b.b, b.t), (2, 4));
@@ -295,7 +312,7 @@ fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // no rows asked, or no ranking with a favourite: the prose as it was
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };
     let ties = vec![(vec![vec![7, 8, 20], vec![7, 8, 30]], vec![0, 0])];
-    let rows = pick_favourites(2, &favourite_answers(&ties), &ties, &[2], &mut Rng::new(1));
+    let rows = pick_favourites(2, &favourite_answers(&ties, &[]), &ties, &[2], &mut Rng::new(1));
     let same = add_answer_rows(prose, &rows, 99);
     assert_eq!((same.tokens, same.targets, same.b, same.t), (vec![1, 2], vec![2, 3], 1, 2));
 }
@@ -314,7 +331,7 @@ fn the_best_finished_answer_of_each_group_by_hand() {
 #[test]
 fn sft_and_own_favourite_rows_follow_the_rankings_favourites() {
     let rankings = vec![(vec![vec![7, 8, 20, 21], vec![7, 8, 30, 31, 32]], vec![1, 0])];
-    let firsts = favourite_answers(&rankings);
+    let firsts = favourite_answers(&rankings, &[]);
     let sft = vec![(vec![5u32, 40, 41], 1usize), (vec![5u32, 50, 51, 52], 1usize)];
     let own = vec![(vec![6u32, 60], 1usize)];
     let rows = gamma_answer_rows(1, &firsts, &rankings, &[2], &[(3, &sft), (2, &own)], &mut Rng::new(3));

@@ -77,6 +77,7 @@ impl<E: Engine> Lab<E> {
             rm_agreement: tr.agreement.recent.iter().copied().collect(),
             verdicts: tr.verdicts.iter().map(|v| (v.wins, v.pairs)).collect(),
             restarted: tr.restarted,
+            doubted: tr.doubted.iter().enumerate().filter(|(_, &d)| d).map(|(i, _)| i).collect(),
             history: self.desk.borrow().history.clone(),
         })
     }
@@ -106,6 +107,9 @@ impl<E: Engine> Lab<E> {
         }
         tr.verdicts = s.verdicts.into_iter().map(|(wins, pairs)| super::Verdict { wins, pairs }).collect();
         tr.restarted = s.restarted;
+        for &i in s.doubted.iter().filter(|&&i| i < used) {
+            tr.doubted[i] = true;
+        }
         let mut d = self.desk.borrow_mut();
         d.restore(kept, used);
         d.history = s.history;

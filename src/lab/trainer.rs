@@ -14,7 +14,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, group_favourites, sft_best_applies, AnswerRow};
+use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, doubts_first, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::relevance::{GateData, RelevanceGate};
 use crate::reward::{
@@ -75,6 +75,9 @@ pub struct IterationMetrics {
     /// The KL of a batch that passed the KL limit (`PpoConfig::kl_limit`), whose update was undone
     /// and batch sampled again (the rollout metrics are the new batch's); 0: none.
     pub kl_undone: f32,
+    /// Rankings so far whose first answer the reward model doubted before learning them, kept out
+    /// of the γ term (`PpoConfig::favourite_within`).
+    pub doubted_firsts: usize,
     pub seconds_reward_model: f64,
     pub seconds_scoring: f64,
     pub seconds_update: f64,
@@ -123,6 +126,9 @@ pub struct Trainer<E: Engine> {
     pub(super) verdicts: Vec<Verdict>,
     /// Whether the policy has started again from SFT (`AlignConfig::restart_below`): once a session.
     pub(super) restarted: bool,
+    /// One flag a ranking of `data`: whether the reward model doubted its first answer before it
+    /// learned it (`PpoConfig::favourite_within`), decided once, when the ranking came.
+    pub(super) doubted: Vec<bool>,
     /// The policy's weights before its last update, kept with a KL limit to undo it.
     before_update: Option<Vec<f32>>,
     /// What the running iteration is doing, for whoever shows progress ("" between iterations).
@@ -235,6 +241,7 @@ impl<E: Engine> Trainer<E> {
             agreement: Agreement::default(),
             verdicts: Vec::new(),
             restarted: false,
+            doubted: Vec::new(),
             before_update: None,
             phase: Rc::new(std::cell::Cell::new("")),
             reference_answers: None,
@@ -294,6 +301,7 @@ impl<E: Engine> Trainer<E> {
             m.head = crate::reward::ScalarHead::from_state(r.head);
             m.steps = r.steps;
         }
+        self.doubted = vec![false; data.len()];
         (self.data, self.prompt_lens, self.before_update) = (data, prompt_lens, None);
         Ok(())
     }
@@ -502,8 +510,13 @@ impl<E: Engine> Trainer<E> {
         let t0 = now_ms();
         let tokenized = self.tokenized(fresh)?;
         m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
-        m.rm_vs_sft = self.rm_verdict(&tokenized, places).await?.share();
+        let scored = self.fresh_scores(&tokenized, places).await?;
+        m.rm_vs_sft = rm_verdict(&scored, places).share();
+        let within = self.cfg.ppo.favourite_within;
+        let doubts: Vec<bool> = tokenized.iter().zip(&scored).map(|((_, ranks), s)| doubts_first(ranks, s, within)).collect();
         self.take_in(fresh, tokenized)?;
+        self.doubted.extend(doubts);
+        m.doubted_firsts = self.doubted.iter().filter(|&&d| d).count();
         if self.data.is_empty() {
             bail!(kind: ErrorKind::NotReady, "no rankings yet: rank some answers first (or let the autopilot rank)");
         }
@@ -552,18 +565,17 @@ impl<E: Engine> Trainer<E> {
         Ok(m)
     }
 
-    /// The verdict of the scores the policy optimizes on rankings with SFT's answers at `places`
-    /// (none before the reward model's first fit).
-    async fn rm_verdict(&mut self, data: &[TokenizedRanking], places: &[Vec<usize>]) -> Result<Verdict> {
-        if self.fitted_on == 0 {
-            return Ok(Verdict::default());
+    /// The scores the policy optimizes of each fresh ranking's answers, where something reads them:
+    /// the verdict on rankings with SFT's answers, the doubt of a first answer
+    /// (`PpoConfig::favourite_within`). Empty for the rest, and before the reward model's first fit.
+    async fn fresh_scores(&mut self, data: &[TokenizedRanking], places: &[Vec<usize>]) -> Result<Vec<Vec<f32>>> {
+        let doubting = self.cfg.ppo.favourites > 0 && self.cfg.ppo.favourite_within > 0;
+        let mut scored = Vec::with_capacity(data.len());
+        for (i, (seqs, _)) in data.iter().enumerate() {
+            let read = self.fitted_on > 0 && (doubting || places.get(i).is_some_and(|p| !p.is_empty()));
+            scored.push(if read { self.policy_rewards(seqs).await? } else { Vec::new() });
         }
-        let mut verdicts = Vec::new();
-        for ((seqs, _), p) in data.iter().zip(places).filter(|(_, p)| !p.is_empty()) {
-            let scores = self.policy_rewards(seqs).await?;
-            verdicts.push(Verdict::of(&crate::reward::ranks_of(&scores), p));
-        }
-        Ok(Verdict::sum(verdicts))
+        Ok(scored)
     }
 
     /// Whether the rankings say the policy has gone the wrong way: over the last `restart_window`
@@ -726,6 +738,7 @@ impl<E: Engine> Trainer<E> {
             prompt_lens: &self.prompt_lens,
             fresh,
             sft_favourites: &sft_favourites,
+            doubted: &self.doubted,
             beta: self.beta,
             cfg: Settings { ppo: &self.cfg.ppo, dpo: &self.cfg.dpo, bok: &self.cfg.bok, batch: self.cfg.batch },
             adam: &self.cfg.adam,
@@ -743,4 +756,11 @@ impl<E: Engine> Trainer<E> {
         self.brake(m.rollouts.kl_k1);
         Ok(())
     }
+}
+
+/// The verdict of the scores the policy optimizes (`scored`, one list a ranking, empty where none
+/// was read) on rankings with SFT's answers at `places`.
+fn rm_verdict(scored: &[Vec<f32>], places: &[Vec<usize>]) -> Verdict {
+    let read = scored.iter().zip(places).filter(|(s, p)| !s.is_empty() && !p.is_empty());
+    Verdict::sum(read.map(|(s, p)| Verdict::of(&crate::reward::ranks_of(s), p)))
 }

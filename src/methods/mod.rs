@@ -60,6 +60,9 @@ pub struct Update<'a, E: Engine> {
     /// questions, as (prompt + answer + end, prompt length), when PPO-ptx asks for them
     /// (`PpoConfig::sft_best`); empty otherwise.
     pub sft_favourites: &'a [crate::methods::ppo::AnswerRow],
+    /// One flag a ranking: whether the reward model doubted its first answer
+    /// (`PpoConfig::favourite_within`), which then stays out of the γ term.
+    pub doubted: &'a [bool],
     /// The KL coefficient in force (the adaptive controller may have moved it from the setting).
     pub beta: f32,
     pub cfg: Settings<'a>,

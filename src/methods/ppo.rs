@@ -66,6 +66,12 @@ pub struct PpoConfig {
     /// model (0: the γ term is pretraining prose alone, InstructGPT's).
     #[serde(default)]
     pub favourites: usize,
+    /// A ranking's first answer joins the γ term only where the reward model, scoring the ranking
+    /// before it learned it, put one of the person's first answers among its own first this many
+    /// of the group (0: always): a noisy ranking's first is one draw, where the reward model has
+    /// averaged the other rankings' noise. Rankings before its first fit have no one to ask.
+    #[serde(default)]
+    pub favourite_within: usize,
     /// Rows of each step's γ term that are the reward model's favourite of K fresh answers of the
     /// frozen SFT model to one of the batch's questions (best-of-K distillation, loss on the
     /// answer): a target that stays where SFT writes, at most log K nats from it, while the
@@ -126,6 +132,7 @@ impl Default for PpoConfig {
             kl_limit: None,
             kl_per_ranking: None,
             favourites: 0,
+            favourite_within: 0,
             sft_best: 0,
             sft_best_of: 0,
             sft_best_until: 0,
@@ -259,14 +266,27 @@ pub fn compute_advantages(rollouts: &mut [Rollout], beta: f32, lam: f32) {
 }
 
 /// The answers the rankings put first, as (ranking, answer) indices: every answer of rank 0 in a
-/// ranking that prefers something (a ranking of ties states no favourite).
-pub fn favourite_answers(rankings: &[TokenizedRanking]) -> Vec<Vec<(usize, usize)>> {
+/// ranking that prefers something (a ranking of ties states no favourite) and is not `doubted`
+/// (one flag a ranking, `doubts_first`; missing flags doubt nothing).
+pub fn favourite_answers(rankings: &[TokenizedRanking], doubted: &[bool]) -> Vec<Vec<(usize, usize)>> {
     rankings
         .iter()
         .enumerate()
-        .filter(|(_, (_, ranks))| ranks.iter().any(|&r| r > 0))
+        .filter(|&(i, (_, ranks))| ranks.iter().any(|&r| r > 0) && !doubted.get(i).copied().unwrap_or(false))
         .map(|(i, (_, ranks))| ranks.iter().enumerate().filter(|(_, &r)| r == 0).map(|(j, _)| (i, j)).collect())
         .collect()
+}
+
+/// Whether the reward model doubts a ranking's first answer (`PpoConfig::favourite_within`): its
+/// `scores` of the group put none of the person's first answers (rank 0 in `ranks`) among its own
+/// first `within` (a tie with the last of those counts as among them). Never with `within` 0 or
+/// no scores (no reward model yet).
+pub fn doubts_first(ranks: &[usize], scores: &[f32], within: usize) -> bool {
+    if within == 0 || scores.len() != ranks.len() {
+        return false;
+    }
+    let places = crate::reward::ranks_of(scores);
+    !ranks.iter().zip(&places).any(|(&r, &place)| r == 0 && place < within)
 }
 
 /// `rows` favourite answers (`favourites` from `favourite_answers` of `rankings`), each drawn
@@ -634,7 +654,7 @@ impl<E: Engine> Method<E> for PpoPtx<E> {
         let opt = Optimizers { ppo, adam: u.adam, pad: u.pad };
         let (pretraining, rankings, prompt_lens, pad) = (&mut u.pretraining, u.rankings, u.prompt_lens, u.pad);
         // the same for every step of the update: the rankings do not change within it
-        let firsts = if ppo.favourites > 0 { favourite_answers(rankings) } else { Vec::new() };
+        let firsts = if ppo.favourites > 0 { favourite_answers(rankings, u.doubted) } else { Vec::new() };
         let own_rows = if own_best_applies(ppo, rankings.len()) { ppo.own_best } else { 0 };
         let own = if own_rows > 0 { group_favourites(u.rollouts, ppo.own_best_kl * u.beta) } else { Vec::new() };
         let pools = [(ppo.sft_best, u.sft_favourites), (own_rows, &own[..])];
