@@ -299,6 +299,14 @@ fn the_reward_model_doubts_a_first_answer_it_puts_below_its_own_first_places() {
 }
 
 #[test]
+fn the_first_answers_are_checked_while_the_reward_model_predicts_the_person_poorly() {
+    assert!(checks_firsts(0.6, 0.7) && !checks_firsts(0.7, 0.7) && !checks_firsts(0.9, 0.7));
+    assert!(checks_firsts(f32::NAN, 0.7), "no measure yet: checked");
+    // 1, the default: always, an agreement of all the pairs included
+    assert!(checks_firsts(0.99, 1.0) && checks_firsts(1.0, 1.0));
+}
+
+#[test]
 fn favourite_rows_carry_loss_on_the_answer_only_and_widen_the_prose() {
     // prose: one row of t = 2; one ranking, prompt of 2 tokens [7, 8], answers of 2 and 3 tokens
     let prose = Batch { tokens: vec![1, 2], targets: vec![2, 3], b: 1, t: 2 };

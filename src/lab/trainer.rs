@@ -14,7 +14,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, doubts_first, group_favourites, sft_best_applies, AnswerRow};
+use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, checks_firsts, doubts_first, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::relevance::{GateData, RelevanceGate};
 use crate::reward::{
@@ -512,7 +512,8 @@ impl<E: Engine> Trainer<E> {
         m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
         let scored = self.fresh_scores(&tokenized, places).await?;
         m.rm_vs_sft = rm_verdict(&scored, places).share();
-        let within = self.cfg.ppo.favourite_within;
+        let ppo = &self.cfg.ppo;
+        let within = if checks_firsts(self.agreement.share(), ppo.favourite_check_below) { ppo.favourite_within } else { 0 };
         let doubts: Vec<bool> = tokenized.iter().zip(&scored).map(|((_, ranks), s)| doubts_first(ranks, s, within)).collect();
         self.take_in(fresh, tokenized)?;
         self.doubted.extend(doubts);

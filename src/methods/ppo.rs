@@ -72,6 +72,12 @@ pub struct PpoConfig {
     /// averaged the other rankings' noise. Rankings before its first fit have no one to ask.
     #[serde(default)]
     pub favourite_within: usize,
+    /// The check of `favourite_within` applies to a ranking only while the reward model's
+    /// agreement with the person's newest rankings, measured before it learned them, is under
+    /// this share (1: always): a person it predicts well ranks cleanly, and its own first is then
+    /// as often their second as a sign of noise.
+    #[serde(default = "always")]
+    pub favourite_check_below: f32,
     /// Rows of each step's γ term that are the reward model's favourite of K fresh answers of the
     /// frozen SFT model to one of the batch's questions (best-of-K distillation, loss on the
     /// answer): a target that stays where SFT writes, at most log K nats from it, while the
@@ -112,6 +118,10 @@ fn four_rows() -> usize {
     PpoConfig::default().ptx_rows
 }
 
+fn always() -> f32 {
+    1.0
+}
+
 impl Default for PpoConfig {
     fn default() -> Self {
         PpoConfig {
@@ -133,6 +143,7 @@ impl Default for PpoConfig {
             kl_per_ranking: None,
             favourites: 0,
             favourite_within: 0,
+            favourite_check_below: always(),
             sft_best: 0,
             sft_best_of: 0,
             sft_best_until: 0,
@@ -287,6 +298,13 @@ pub fn doubts_first(ranks: &[usize], scores: &[f32], within: usize) -> bool {
     }
     let places = crate::reward::ranks_of(scores);
     !ranks.iter().zip(&places).any(|(&r, &place)| r == 0 && place < within)
+}
+
+/// Whether the person's first answers are checked (`PpoConfig::favourite_check_below`) at the
+/// reward model's `agreement` with their newest rankings: while it is under `below`, while it
+/// has no measure (NaN), and always with `below` 1.
+pub fn checks_firsts(agreement: f32, below: f32) -> bool {
+    below >= 1.0 || agreement.is_nan() || agreement < below
 }
 
 /// `rows` favourite answers (`favourites` from `favourite_answers` of `rankings`), each drawn
