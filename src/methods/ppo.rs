@@ -74,8 +74,8 @@ pub struct PpoConfig {
     pub favourite_within: usize,
     /// The check of `favourite_within` applies to a ranking only while the reward model's
     /// agreement with the person's newest rankings, measured before it learned them, is under
-    /// this share (1: always): a person it predicts well ranks cleanly, and its own first is then
-    /// as often their second as a sign of noise.
+    /// this share (1: always): a person it predicts well ranks cleanly, and where its own first
+    /// differs from theirs it is then more likely their second than their noise.
     #[serde(default = "always")]
     pub favourite_check_below: f32,
     /// Rows of each step's γ term that are the reward model's favourite of K fresh answers of the
