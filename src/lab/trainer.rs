@@ -510,10 +510,9 @@ impl<E: Engine> Trainer<E> {
         let t0 = now_ms();
         let tokenized = self.tokenized(fresh)?;
         m.rm_new_accuracy = self.rm_accuracy_on(&tokenized).await?;
-        let scored = self.fresh_scores(&tokenized, places).await?;
+        let within = self.first_within();
+        let scored = self.fresh_scores(&tokenized, places, within > 0).await?;
         m.rm_vs_sft = rm_verdict(&scored, places).share();
-        let ppo = &self.cfg.ppo;
-        let within = if checks_firsts(self.agreement.share(), ppo.favourite_check_below) { ppo.favourite_within } else { 0 };
         let doubts: Vec<bool> = tokenized.iter().zip(&scored).map(|((_, ranks), s)| doubts_first(ranks, s, within)).collect();
         self.take_in(fresh, tokenized)?;
         self.doubted.extend(doubts);
@@ -566,11 +565,23 @@ impl<E: Engine> Trainer<E> {
         Ok(m)
     }
 
+    /// Among how many of the reward model's first places a fresh ranking's first answer must be to
+    /// join the γ term (`PpoConfig::favourite_within`), at the reward model's agreement now
+    /// (`favourite_check_below`); 0: not checked, as without favourites in the γ term.
+    fn first_within(&self) -> usize {
+        let ppo = &self.cfg.ppo;
+        let checked = ppo.favourites > 0 && checks_firsts(self.agreement.share(), ppo.favourite_check_below);
+        if checked {
+            ppo.favourite_within
+        } else {
+            0
+        }
+    }
+
     /// The scores the policy optimizes of each fresh ranking's answers, where something reads them:
-    /// the verdict on rankings with SFT's answers, the doubt of a first answer
-    /// (`PpoConfig::favourite_within`). Empty for the rest, and before the reward model's first fit.
-    async fn fresh_scores(&mut self, data: &[TokenizedRanking], places: &[Vec<usize>]) -> Result<Vec<Vec<f32>>> {
-        let doubting = self.cfg.ppo.favourites > 0 && self.cfg.ppo.favourite_within > 0;
+    /// the verdict on rankings with SFT's answers, and with `doubting` the doubt of a first answer
+    /// (`first_within`). Empty for the rest, and before the reward model's first fit.
+    async fn fresh_scores(&mut self, data: &[TokenizedRanking], places: &[Vec<usize>], doubting: bool) -> Result<Vec<Vec<f32>>> {
         let mut scored = Vec::with_capacity(data.len());
         for (i, (seqs, _)) in data.iter().enumerate() {
             let read = self.fitted_on > 0 && (doubting || places.get(i).is_some_and(|p| !p.is_empty()));
