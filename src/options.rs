@@ -347,6 +347,9 @@ options! {
     favourite_check_below: f32, "favourite-check-below", "the agreement under which favourites are checked", "The check of --favourite-within applies only while the reward model's agreement with the newest rankings, measured before it learned them, is under this share (1: always).",
         |m| Range::Real { min: 0.0, max: 1.0, open: false }, page false,
         get |c| c.ppo.favourite_check_below, set |c, v| c.ppo.favourite_check_below = v;
+    favourite_margin: f32, "favourite-margin", "how far above a favourite the reward model's first must be", "A first answer --favourite-within would doubt is doubted only where the reward model scores its own first more than this above it, in spreads of the SFT demonstrations' scores (0: any gap).",
+        |m| Range::Real { min: 0.0, max: 10.0, open: false }, page false,
+        get |c| c.ppo.favourite_margin, set |c, v| c.ppo.favourite_margin = v;
     sft_best: usize, "sft-best", "SFT favourites per step", "Rows of each PPO-ptx step's γ term taken from the reward model's favourite of K fresh SFT answers to each of the batch's questions (best-of-K distillation, loss on the answer).",
         // with the prose rows and favourites, at most K_MAX (`gamma_rows_fit`)
         |m| Range::Count { min: 0, max: K_MAX - 1 }, page false,

@@ -288,14 +288,30 @@ fn favourites_are_the_first_ranked_answers_of_rankings_that_prefer_something() {
 fn the_reward_model_doubts_a_first_answer_it_puts_below_its_own_first_places() {
     // the person put answer 2 first; the reward model's places are 3, 0, 2, 1
     let (ranks, scores) = ([1, 2, 0, 3], [0.1, 0.9, 0.3, 0.5]);
-    assert!(doubts_first(&ranks, &scores, 1) && doubts_first(&ranks, &scores, 2));
-    assert!(!doubts_first(&ranks, &scores, 3), "third of four is within three");
+    assert!(doubts_first(&ranks, &scores, 1, 0.0) && doubts_first(&ranks, &scores, 2, 0.0));
+    assert!(!doubts_first(&ranks, &scores, 3, 0.0), "third of four is within three");
     // off, or no reward model yet: never doubted
-    assert!(!doubts_first(&ranks, &scores, 0) && !doubts_first(&ranks, &[], 2));
+    assert!(!doubts_first(&ranks, &scores, 0, 0.0) && !doubts_first(&ranks, &[], 2, 0.0));
     // two first answers: one within is enough; a tie with the last place within counts as within
-    assert!(!doubts_first(&[0, 1, 0, 2], &[0.1, 0.9, 0.5, 0.3], 2));
-    assert!(doubts_first(&[0, 1, 0, 2], &[0.1, 0.9, 0.2, 0.5], 2));
-    assert!(!doubts_first(&[1, 0, 2, 3], &[0.9, 0.5, 0.5, 0.1], 2));
+    assert!(!doubts_first(&[0, 1, 0, 2], &[0.1, 0.9, 0.5, 0.3], 2, 0.0));
+    assert!(doubts_first(&[0, 1, 0, 2], &[0.1, 0.9, 0.2, 0.5], 2, 0.0));
+    assert!(!doubts_first(&[1, 0, 2, 3], &[0.9, 0.5, 0.5, 0.1], 2, 0.0));
+}
+
+#[test]
+fn a_first_answer_is_doubted_only_where_the_reward_model_first_is_more_than_the_margin_above_it() {
+    // the person put answer 2 first (0.3); the reward model's first is answer 1 (0.9): a gap of 0.6
+    let (ranks, scores) = ([1, 2, 0, 3], [0.1, 0.9, 0.3, 0.5]);
+    assert!((first_gap(&ranks, &scores) - 0.6).abs() < 1e-6);
+    assert!(doubts_first(&ranks, &scores, 1, 0.5), "0.6 is more than 0.5");
+    assert!(!doubts_first(&ranks, &scores, 1, 0.6) && !doubts_first(&ranks, &scores, 1, 0.7), "not more than 0.6");
+    // the places still decide first: within two of four, however large the gap
+    assert!(!doubts_first(&[1, 3, 2, 0], &[0.1, 5.0, 0.3, 0.5], 2, 0.0));
+    // two first answers: the gap is to the better of them; agreement is a gap of 0
+    assert!((first_gap(&[0, 1, 0, 2], &[0.1, 0.9, 0.2, 0.5]) - 0.7).abs() < 1e-6);
+    assert_eq!(first_gap(&[1, 0, 2], &[0.2, 0.8, 0.8]), 0.0);
+    // no scores (no reward model yet): no gap
+    assert!(first_gap(&ranks, &[]).is_nan());
 }
 
 #[test]

@@ -199,11 +199,14 @@ struct Ranker {
     labeler: Labeler,
     lag: usize,
     reading: Option<Offer>,
+    /// With noise, each ranking's best noiseless place (0: truly first) among the answers it put
+    /// first: how often a noisy first answer is wrong, for the record, never for the lab.
+    firsts: Vec<usize>,
 }
 
 impl Ranker {
     fn new(r: &LabelerArgs, seed: u64) -> Result<Ranker> {
-        Ok(Ranker { labeler: r.labeler.clone().with_noise(r.noise, seed ^ SALT_LABELER)?, lag: r.lag, reading: None })
+        Ok(Ranker { labeler: r.labeler.clone().with_noise(r.noise, seed ^ SALT_LABELER)?, lag: r.lag, reading: None, firsts: Vec::new() })
     }
 
     /// One ranking submitted.
@@ -214,6 +217,10 @@ impl Ranker {
         }
         let Some(o) = self.reading.take().or_else(|| lab.offered()) else { bail!(kind: ErrorKind::Internal, "the lab offers no group to rank") };
         let ranks = self.labeler.rank(&o.prompt, &o.responses);
+        if self.labeler.noise() > 0.0 {
+            let truth = rlhf_lab::reward::ranks_of(&o.responses.iter().map(|a| self.labeler.score(&o.prompt, a)).collect::<Vec<_>>());
+            self.firsts.push(ranks.iter().zip(&truth).filter(|(&r, _)| r == 0).map(|(_, &t)| t).min().unwrap_or(0));
+        }
         lab.submit(Ranking { prompt: o.prompt, responses: o.responses, ranks }, Some(o.id))?;
         self.reading = lab.offered();
         Ok(())
@@ -512,6 +519,9 @@ fn align_cmd(a: AlignArgs) -> Result<()> {
         last = record.curve.or(last);
     }
     let summary = finish(&lab, &r, last, train_s)?;
+    if r.json && !ranker.firsts.is_empty() {
+        emit(serde_json::json!({ "noiseless_place_of_firsts": ranker.firsts }))?
+    }
     if r.json {
         emit(serde_json::json!({ "summary": summary }))?
     } else {

@@ -14,7 +14,7 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, checks_firsts, doubts_first, group_favourites, sft_best_applies, AnswerRow};
+use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, checks_firsts, doubts_first, first_gap, group_favourites, sft_best_applies, AnswerRow};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::relevance::{GateData, RelevanceGate};
 use crate::reward::{
@@ -78,6 +78,9 @@ pub struct IterationMetrics {
     /// Rankings so far whose first answer the reward model doubted before learning them, kept out
     /// of the γ term (`PpoConfig::favourite_within`).
     pub doubted_firsts: usize,
+    /// Each fresh ranking's `first_gap` before the reward model learned it, where its scores were
+    /// read (NaN, null in JSON, elsewhere).
+    pub first_gaps: Vec<f32>,
     pub seconds_reward_model: f64,
     pub seconds_scoring: f64,
     pub seconds_update: f64,
@@ -513,7 +516,9 @@ impl<E: Engine> Trainer<E> {
         let within = self.first_within();
         let scored = self.fresh_scores(&tokenized, places, within > 0).await?;
         m.rm_vs_sft = rm_verdict(&scored, places).share();
-        let doubts: Vec<bool> = tokenized.iter().zip(&scored).map(|((_, ranks), s)| doubts_first(ranks, s, within)).collect();
+        let margin = self.cfg.ppo.favourite_margin;
+        let doubts: Vec<bool> = tokenized.iter().zip(&scored).map(|((_, ranks), s)| doubts_first(ranks, s, within, margin)).collect();
+        m.first_gaps = tokenized.iter().zip(&scored).map(|((_, ranks), s)| first_gap(ranks, s)).collect();
         self.take_in(fresh, tokenized)?;
         self.doubted.extend(doubts);
         m.doubted_firsts = self.doubted.iter().filter(|&&d| d).count();

@@ -78,6 +78,12 @@ pub struct PpoConfig {
     /// differs from theirs it is then more likely their second than their noise.
     #[serde(default = "always")]
     pub favourite_check_below: f32,
+    /// A first answer `favourite_within` would doubt is doubted only where the reward model scores
+    /// its own first more than this above it (`first_gap`, in the spreads of the SFT
+    /// demonstrations' scores; 0: any gap): a close call is more likely the person's second-best
+    /// than their noise.
+    #[serde(default)]
+    pub favourite_margin: f32,
     /// Rows of each step's γ term that are the reward model's favourite of K fresh answers of the
     /// frozen SFT model to one of the batch's questions (best-of-K distillation, loss on the
     /// answer): a target that stays where SFT writes, at most log K nats from it, while the
@@ -144,6 +150,7 @@ impl Default for PpoConfig {
             favourites: 0,
             favourite_within: 0,
             favourite_check_below: always(),
+            favourite_margin: 0.0,
             sft_best: 0,
             sft_best_of: 0,
             sft_best_until: 0,
@@ -290,14 +297,27 @@ pub fn favourite_answers(rankings: &[TokenizedRanking], doubted: &[bool]) -> Vec
 
 /// Whether the reward model doubts a ranking's first answer (`PpoConfig::favourite_within`): its
 /// `scores` of the group put none of the person's first answers (rank 0 in `ranks`) among its own
-/// first `within` (a tie with the last of those counts as among them). Never with `within` 0 or
-/// no scores (no reward model yet).
-pub fn doubts_first(ranks: &[usize], scores: &[f32], within: usize) -> bool {
+/// first `within` (a tie with the last of those counts as among them), and its own first is more
+/// than `margin` above the best of them (`first_gap`). Never with `within` 0 or no scores (no
+/// reward model yet).
+pub fn doubts_first(ranks: &[usize], scores: &[f32], within: usize, margin: f32) -> bool {
     if within == 0 || scores.len() != ranks.len() {
         return false;
     }
     let places = crate::reward::ranks_of(scores);
-    !ranks.iter().zip(&places).any(|(&r, &place)| r == 0 && place < within)
+    let among = ranks.iter().zip(&places).any(|(&r, &place)| r == 0 && place < within);
+    !among && first_gap(ranks, scores) > margin
+}
+
+/// How far the reward model's own first of a group scores above the best of the person's first
+/// answers (rank 0 in `ranks`): 0 where it agrees; NaN without scores.
+pub fn first_gap(ranks: &[usize], scores: &[f32]) -> f32 {
+    let firsts = ranks.iter().zip(scores).filter(|(&r, _)| r == 0).map(|(_, &s)| s).fold(f32::NEG_INFINITY, f32::max);
+    let top = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if scores.len() != ranks.len() || !firsts.is_finite() {
+        return f32::NAN;
+    }
+    top - firsts
 }
 
 /// Whether the person's first answers are checked (`PpoConfig::favourite_check_below`) at the
