@@ -300,11 +300,11 @@ fn the_reward_model_doubts_a_first_answer_it_puts_below_its_own_first_places() {
 
 #[test]
 fn a_first_answer_is_doubted_only_where_the_reward_model_first_is_more_than_the_margin_above_it() {
-    // the person put answer 2 first (0.3); the reward model's first is answer 1 (0.9): a gap of 0.6
-    let (ranks, scores) = ([1, 2, 0, 3], [0.1, 0.9, 0.3, 0.5]);
-    assert!((first_gap(&ranks, &scores) - 0.6).abs() < 1e-6);
-    assert!(doubts_first(&ranks, &scores, 1, 0.5), "0.6 is more than 0.5");
-    assert!(!doubts_first(&ranks, &scores, 1, 0.6) && !doubts_first(&ranks, &scores, 1, 0.7), "not more than 0.6");
+    // the person put answer 2 first (0.25); the reward model's first is answer 1 (0.75): a gap of 0.5
+    let (ranks, scores) = ([1, 2, 0, 3], [0.0, 0.75, 0.25, 0.5]);
+    assert_eq!(first_gap(&ranks, &scores), 0.5);
+    assert!(doubts_first(&ranks, &scores, 1, 0.0) && doubts_first(&ranks, &scores, 1, 0.375), "0.5 is more than 0.375");
+    assert!(!doubts_first(&ranks, &scores, 1, 0.5) && !doubts_first(&ranks, &scores, 1, 0.625), "not more than 0.5");
     // the places still decide first: within two of four, however large the gap
     assert!(!doubts_first(&[1, 3, 2, 0], &[0.1, 5.0, 0.3, 0.5], 2, 0.0));
     // two first answers: the gap is to the better of them; agreement is a gap of 0
