@@ -14,7 +14,9 @@ use crate::config::{ModelConfig, SampleConfig};
 use crate::corpus::{format_prompt, prompt_split, Corpus};
 use crate::engine::{lm_forward, Engine};
 use crate::error::{ErrorKind, Result};
-use crate::methods::ppo::{adapt_beta, brake_beta, brake_ceiling, checks_firsts, doubts_first, first_gap, group_favourites, sft_best_applies, AnswerRow};
+use crate::methods::ppo::{
+    adapt_beta, brake_beta, brake_ceiling, checks_firsts, doubts_first, first_gap, group_favourites, sft_best_applies, AnswerRow,
+};
 use crate::methods::{AnyMethod, EngineFactory, Method, Pretraining, Settings, Update, UpdateMetrics};
 use crate::relevance::{GateData, RelevanceGate};
 use crate::reward::{
