@@ -411,9 +411,10 @@ fn a_rankings_verdict_and_the_restarts_count_outlive_a_reload() {
 
 #[test]
 fn a_first_answer_the_reward_model_doubted_stays_out_of_the_gamma_term_and_doubted_over_a_reload() {
-    let cfg_with = |within: usize, check_below: f32| {
+    let cfg_with = |within: usize, check_below: f32, margin: f32| {
         let mut cfg = AlignConfig { min_rankings: 1, ..AlignConfig::default() };
         (cfg.ppo.favourites, cfg.ppo.favourite_within, cfg.ppo.favourite_check_below) = (1, within, check_below);
+        cfg.ppo.favourite_margin = margin;
         cfg
     };
     // the person puts the first answer first: the reward model, which sees no order, often puts it lower
@@ -423,27 +424,35 @@ fn a_first_answer_the_reward_model_doubted_stays_out_of_the_gamma_term_and_doubt
         lab.submit(ranking(&o), Some(o.id)).unwrap();
         block_on(lab.iterate()).unwrap().metrics
     };
-    let run = |within: usize, check_below: f32| {
-        let (lab, mut kept) = (lab_with(cfg_with(within, check_below)), Vec::new());
+    let run = |within: usize, check_below: f32, margin: f32| {
+        let (lab, mut kept) = (lab_with(cfg_with(within, check_below, margin)), Vec::new());
         block_on(lab.start()).unwrap();
         let ms: Vec<_> = (0..4).map(|_| step(&lab, &mut kept)).collect();
         (lab, kept, ms)
     };
     // checked only under an agreement of 0: never, once the reward model has measured any
-    let (_, _, open) = run(1, 0.0);
-    let (lab, kept, strict) = run(1, 1.0);
+    let (_, _, open) = run(1, 0.0, 0.0);
+    let (lab, kept, strict) = run(1, 1.0, 0.0);
     assert!(open.iter().all(|m| m.doubted_firsts == 0), "unchecked, every first answer is kept");
     assert_eq!(strict[0].doubted_firsts, 0, "no reward model to ask before its first fit");
     let first = strict.iter().position(|m| m.doubted_firsts > 0).expect("a first answer the reward model put lower is doubted");
     for (a, b) in open.iter().zip(&strict).take(first) {
         assert_eq!(format!("{:?}", (&a.update, &a.rollouts)), format!("{:?}", (&b.update, &b.rollouts)), "the same run until a doubt");
     }
+    // each fresh ranking's gap is recorded where the reward model was asked: none before its
+    // first fit; the doubt's above 0. A margin of that gap keeps the same first answer.
+    assert!(strict[0].first_gaps.iter().all(|g| g.is_nan()), "{:?}", strict[0].first_gaps);
+    let gap = strict[first].first_gaps.iter().copied().fold(f32::NAN, f32::max);
+    assert!(gap > 0.0, "{:?}", strict[first].first_gaps);
+    let (_, _, wide) = run(1, 1.0, gap);
+    assert_eq!(wide[first].doubted_firsts, 0, "a gap of {gap} is not more than a margin of {gap}");
+    assert_eq!(wide[first].first_gaps, strict[first].first_gaps, "the same scores, read before the doubt");
     // the doubts are kept with the state and still counted after a reload
     let state = block_on(lab.snapshot()).unwrap();
     let state = LabState::from_bytes(&state.to_bytes().unwrap(), &lab.model()).unwrap();
     assert_eq!(state.doubted.len(), strict[3].doubted_firsts);
     assert!(state.doubted.iter().all(|&i| i > 0 && i < 4), "{:?}", state.doubted);
-    let after = lab_with(cfg_with(1, 1.0));
+    let after = lab_with(cfg_with(1, 1.0, 0.0));
     after.restore(state.clone(), kept.clone()).unwrap();
     block_on(after.start()).unwrap();
     let next = step(&after, &mut kept.clone());
