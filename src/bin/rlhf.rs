@@ -199,8 +199,9 @@ struct Ranker {
     labeler: Labeler,
     lag: usize,
     reading: Option<Offer>,
-    /// With noise, each ranking's best noiseless place (0: truly first) among the answers it put
-    /// first: how often a noisy first answer is wrong, for the record, never for the lab.
+    /// With noise and lag 1, each ranking's best noiseless place (0: truly first) among the answers
+    /// it put first: how often a noisy first answer is wrong, for the record, never for the lab
+    /// (with lag 0 the lab ranks the group itself, and none is kept).
     firsts: Vec<usize>,
 }
 
