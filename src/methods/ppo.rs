@@ -312,12 +312,14 @@ pub fn doubts_first(ranks: &[usize], scores: &[f32], within: usize, margin: f32)
 /// How far the reward model's own first of a group scores above the best of the person's first
 /// answers (rank 0 in `ranks`): 0 where it agrees; NaN without scores.
 pub fn first_gap(ranks: &[usize], scores: &[f32]) -> f32 {
-    let firsts = ranks.iter().zip(scores).filter(|(&r, _)| r == 0).map(|(_, &s)| s).fold(f32::NEG_INFINITY, f32::max);
-    let top = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if scores.len() != ranks.len() || !firsts.is_finite() {
+    if scores.len() != ranks.len() {
         return f32::NAN;
     }
-    top - firsts
+    let firsts = ranks.iter().zip(scores).filter(|(&r, _)| r == 0).map(|(_, &s)| s).fold(f32::NEG_INFINITY, f32::max);
+    if !firsts.is_finite() {
+        return f32::NAN;
+    }
+    scores.iter().copied().fold(f32::NEG_INFINITY, f32::max) - firsts
 }
 
 /// Whether the person's first answers are checked (`PpoConfig::favourite_check_below`) at the
