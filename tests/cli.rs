@@ -68,7 +68,7 @@ fn unknown_options_are_errors_and_help_works_for_every_command() {
         "unknown labeler 'kind'; choose one of: polite, concise, on_topic, cheerful, practical, gloomy",
     );
     refused(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
-    for cmd in ["pretrain", "generate", "logits", "align", "compare", "eval", "bench"] {
+    for cmd in ["pretrain", "generate", "logits", "align", "compare", "eval", "rank", "score", "bench"] {
         let (code, out, err) = rlhf(&[cmd, "--help"]);
         assert_eq!(code, 0, "{cmd} --help: {err}");
         assert!(out.contains(&format!("Usage: rlhf {cmd}")), "{cmd} --help printed: {out}");
@@ -152,5 +152,74 @@ fn a_reward_model_written_by_align_judges_best_of_n_and_anything_else_is_refused
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!((v["best_of"].as_u64(), v["judge"].as_str()), (Some(2), rm.to_str()), "{stdout}");
     assert!((0.0..=1.0).contains(&v["win_rate"].as_f64().unwrap()), "{stdout}");
+    scores_agree_with_the_judge(rm.to_str().unwrap());
     std::fs::remove_dir_all(out).unwrap();
+}
+
+/// `score` gives the reward model's scores: of a model's answers to the held-out prompts, with
+/// the labeler's rule beside them, the same again when those answers come in on stdin, and their
+/// mean is what `eval --judge` reports for the model's own answers (best of 1).
+fn scores_agree_with_the_judge(rm: &str) {
+    let (code, stdout, err) = rlhf(&["score", "--reward-model", rm, "--answers-of", "www/assets/tiny", "--labeler", "polite", "--samples", "2"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2 * rlhf_lab::corpus::prompt_split().1.len(), "two answers to every held-out prompt");
+    let (first, second) = (&rows[0], &rows[1]);
+    let labeler = rlhf_lab::labelers::Labeler::new(rlhf_lab::labelers::Rule::Polite);
+    let (p, a) = (first["prompt"].as_str().unwrap(), first["answer"].as_str().unwrap());
+    assert_eq!(first["rule"].as_f64().unwrap() as f32, labeler.score(p, a), "{first}");
+    let line = serde_json::json!({ "prompt": p, "responses": [a, second["answer"]] }).to_string() + "\n";
+    let again = pipe(&["score", "--reward-model", rm], &line);
+    let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    let reward = |row: &serde_json::Value| row["reward"].as_f64().unwrap();
+    for (got, row) in again["scores"].as_array().unwrap().iter().zip([first, second]) {
+        assert!((got.as_f64().unwrap() - reward(row)).abs() < 1e-4, "{again} against {row}");
+    }
+    // the first two prompts' answers, as eval draws them
+    let judged = [
+        "eval",
+        "--model",
+        "www/assets/tiny",
+        "--reference",
+        "www/assets/tiny",
+        "--labeler",
+        "polite",
+        "--prompts",
+        "2",
+        "--samples",
+        "2",
+        "--judge",
+        rm,
+    ];
+    let (code, stdout, err) = rlhf(&judged);
+    assert_eq!(code, 0, "{err}");
+    let mean = serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()["judge_mean_score"].as_f64().unwrap();
+    let want = rows[..4].iter().map(reward).sum::<f64>() / 4.0;
+    assert!((mean - want).abs() < 1e-4, "eval's judged mean {mean}, score's {want}");
+    refused(&["score", "--reward-model", rm, "--answers-of", "www/assets/tiny"], "--answers-of needs --labeler");
+    let (code, _, err) = rlhf_in(&["score", "--reward-model", rm], "{\"prompt\": 3}\n");
+    assert!(code == 1 && err.contains("a line of stdin") && !err.contains("panicked"), "{err}");
+}
+
+/// `rlhf args` with `input` on stdin.
+fn rlhf_in(args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlhf"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rlhf");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The stdout of a successful `rlhf args` with `input` on stdin.
+fn pipe(args: &[&str], input: &str) -> String {
+    let (code, out, err) = rlhf_in(args, input);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
 }

@@ -17,12 +17,12 @@ use rlhf_lab::corpus::prompt_split;
 use rlhf_lab::engine::Engine;
 use rlhf_lab::error::{Error, ErrorKind, Result};
 use rlhf_lab::gpu::{Gpu, MatmulKind};
-use rlhf_lab::lab::{best_of_n_win_rate, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, Prose, WinRateProtocol};
+use rlhf_lab::lab::{answers_to, best_of_n, AlignConfig, Cadence, CurvePoint, IterationMetrics, Lab, Offer, Prose, WinRateProtocol};
 use rlhf_lab::labelers::Labeler;
 use rlhf_lab::methods::MethodKind;
 use rlhf_lab::options::{OptionValue, Options};
 use rlhf_lab::params::ParamLayout;
-use rlhf_lab::reward::{Ranking, RewardModel};
+use rlhf_lab::reward::{dialogue_ids, Ranking, RewardModel};
 use rlhf_lab::sample::generate;
 use rlhf_lab::settings::{SALT_EVAL, SALT_LABELER};
 use rlhf_lab::tokenizer::Tokenizer;
@@ -57,6 +57,11 @@ enum Command {
     /// Rank groups of answers as the labeler would: a line of JSON {"prompt", "responses"} in, a
     /// line {"ranks"} out (the simulated person of bench/person.mjs)
     Rank(RankArgs),
+    /// Score answers with a reward model written by `align --out`: a line of JSON {"prompt",
+    /// "responses"} in, a line {"scores"} out; or, with --answers-of, a model's answers to the
+    /// held-out prompts, each line {"prompt", "answer", "reward", "rule"} (the labeler's noiseless score).
+    /// The reward model's bias is left at 0: compare scores within one reward model
+    Score(ScoreArgs),
     /// Forward+backward tokens/s and matrix-product GFLOP/s, as a table
     Bench(BenchArgs),
 }
@@ -299,6 +304,20 @@ struct RankArgs {
     noise: f32,
     #[arg(long, default_value = "1")]
     seed: u64,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[arg(long, help = "DIR/reward_model of `align --out DIR`")]
+    reward_model: PathBuf,
+    #[arg(long, help = "score this model's answers to the held-out prompts instead of stdin's (needs --labeler)")]
+    answers_of: Option<PathBuf>,
+    #[arg(long, value_parser = labeler, requires = "answers_of", help = "the rule each answer is also scored by")]
+    labeler: Option<Labeler>,
+    #[arg(long, default_value = "16", value_parser = at_least_one, help = "answers per held-out prompt")]
+    samples: usize,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Args)]
@@ -591,11 +610,14 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     Options { temperature: a.temperature, max_new_tokens: a.max_tokens, ..Default::default() }.apply(&mut cfg, &ck.cfg)?;
     let seed = a.seed.unwrap_or(cfg.seed ^ SALT_EVAL);
     let mut judge = a.judge.as_deref().map(|dir| reward_model(dir, &ck.cfg, &engines)).transpose()?;
-    let win = block_on(best_of_n_win_rate(&mut ea, &mut eb, &tok, &a.labeler, judge.as_mut(), &prompts, a.samples, a.best_of, &cfg.sample(), seed))?;
+    let got = block_on(best_of_n(&mut ea, &mut eb, &tok, &a.labeler, judge.as_mut(), &prompts, a.samples, a.best_of, &cfg.sample(), seed))?;
+    // the picks' mean score by the judge (a reward model's reward, or the labeler's rule without one)
+    let judged = judge.is_some().then_some(got.mean_score);
     let judge = a.judge.map(|d| d.display().to_string());
-    emit(
-        serde_json::json!({ "labeler": a.labeler.name(), "win_rate": win, "prompts": prompts.len(), "samples": a.samples, "best_of": a.best_of, "judge": judge }),
-    )
+    emit(serde_json::json!({
+        "labeler": a.labeler.name(), "win_rate": got.win_rate, "judge_mean_score": judged,
+        "prompts": prompts.len(), "samples": a.samples, "best_of": a.best_of, "judge": judge,
+    }))
 }
 
 /// A reward model written by `align --out`: the trunk and its `score.weight` head (the bias, which
@@ -613,12 +635,14 @@ fn reward_model(dir: &std::path::Path, cfg: &ModelConfig, engines: &Engines) -> 
     Ok(rm)
 }
 
+/// A line of `rank`'s and `score`'s input: one prompt's answers.
+#[derive(serde::Deserialize)]
+struct Group {
+    prompt: String,
+    responses: Vec<String>,
+}
+
 fn rank_cmd(a: RankArgs) -> Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Group {
-        prompt: String,
-        responses: Vec<String>,
-    }
     let mut labeler = a.labeler.with_noise(a.noise, a.seed)?;
     for line in std::io::stdin().lines() {
         let line = line.map_err(|e| Error::new(ErrorKind::Io, format!("reading stdin: {e}")))?;
@@ -627,6 +651,43 @@ fn rank_cmd(a: RankArgs) -> Result<()> {
         }
         let g: Group = serde_json::from_str(&line).map_err(|e| Error::from(format!("a line of stdin: {e}")))?;
         emit(serde_json::json!({ "ranks": labeler.rank(&g.prompt, &g.responses) }))?;
+    }
+    Ok(())
+}
+
+fn score_cmd(a: ScoreArgs) -> Result<()> {
+    let (ck, tok) = load(&a.reward_model)?;
+    let engines = Engines::new(a.engine, ck.cfg)?;
+    let mut rm = reward_model(&a.reward_model, &ck.cfg, &engines)?;
+    let mut score = |prompt: &str, answers: &[String]| {
+        let seqs: Vec<Vec<u32>> = answers.iter().map(|y| dialogue_ids(&tok, prompt, y, ck.cfg.n_ctx)).collect::<Result<_>>()?;
+        block_on(rm.score(&seqs, tok.end))
+    };
+    if let Some(dir) = &a.answers_of {
+        let Some(labeler) = &a.labeler else { bail!("--answers-of needs --labeler: the rule each answer is set beside") };
+        let model = Checkpoint::load(dir)?;
+        if model.cfg != ck.cfg {
+            bail!("{} has another shape than the reward model: {:?}", dir.display(), model.cfg);
+        }
+        let mut e = engines.make(model.params, a.samples.min(16), ck.cfg.n_ctx)?;
+        // drawn as the alignment loop's win-rates draw them
+        let cfg = AlignConfig::default();
+        let prompts = prompt_split().1;
+        let answers = block_on(answers_to(&mut e, &tok, &prompts, a.samples, &cfg.sample(), cfg.seed ^ SALT_EVAL))?;
+        for (p, ys) in prompts.iter().zip(&answers) {
+            for (y, r) in ys.iter().zip(score(p, ys)?) {
+                emit(serde_json::json!({ "prompt": p, "answer": y, "reward": r, "rule": labeler.score(p, y) }))?;
+            }
+        }
+        return Ok(());
+    }
+    for line in std::io::stdin().lines() {
+        let line = line.map_err(|e| Error::new(ErrorKind::Io, format!("reading stdin: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let g: Group = serde_json::from_str(&line).map_err(|e| Error::from(format!("a line of stdin: {e}")))?;
+        emit(serde_json::json!({ "scores": score(&g.prompt, &g.responses)? }))?;
     }
     Ok(())
 }
@@ -682,6 +743,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare_cmd(a),
         Command::Eval(a) => eval_cmd(a),
         Command::Rank(a) => rank_cmd(a),
+        Command::Score(a) => score_cmd(a),
         Command::Bench(a) => bench_cmd(a),
     };
     match result {

@@ -90,13 +90,39 @@ pub async fn best_of_n_win_rate<A: Engine, B: Engine, R: Engine>(
     b: &mut B,
     tok: &Tokenizer,
     labeler: &Labeler,
-    mut judge: Option<&mut RewardModel<R>>,
+    judge: Option<&mut RewardModel<R>>,
     prompts: &[String],
     samples: usize,
     n: usize,
     sc: &SampleConfig,
     seed: u64,
 ) -> Result<f32> {
+    Ok(best_of_n(a, b, tok, labeler, judge, prompts, samples, n, sc, seed).await?.win_rate)
+}
+
+/// What `best_of_n` measured: the labeler's win-rate, and the score the picks had by which they
+/// were picked, as a mean over the picks (the judge's reward, or the labeler's rule).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BestOf {
+    pub win_rate: f32,
+    pub mean_score: f32,
+}
+
+/// `best_of_n_win_rate` with the picks' mean score: with a judge, how high that reward model scores
+/// what it picked (n = 1: A's own answers), to set beside the labeler's verdict.
+#[allow(clippy::too_many_arguments)]
+pub async fn best_of_n<A: Engine, B: Engine, R: Engine>(
+    a: &mut A,
+    b: &mut B,
+    tok: &Tokenizer,
+    labeler: &Labeler,
+    mut judge: Option<&mut RewardModel<R>>,
+    prompts: &[String],
+    samples: usize,
+    n: usize,
+    sc: &SampleConfig,
+    seed: u64,
+) -> Result<BestOf> {
     if prompts.is_empty() || samples == 0 || n == 0 {
         bail!("a win-rate needs at least one prompt, one sample per prompt and one draw per sample");
     }
@@ -116,9 +142,11 @@ pub async fn best_of_n_win_rate<A: Engine, B: Engine, R: Engine>(
             keep_best(kept, ya, scores);
         }
     }
+    let picks = best.iter().flatten().count().max(1);
+    let mean_score = best.iter().flatten().map(|(s, _)| s).sum::<f32>() / picks as f32;
     let chosen: Vec<Vec<String>> = best.into_iter().map(|b| b.into_iter().map(|(_, y)| y).collect()).collect();
     let yb = answers_to(b, tok, prompts, samples, sc, seed + B_SEEDS).await?;
-    Ok(win_rate_of(labeler, prompts, &chosen, &yb))
+    Ok(BestOf { win_rate: win_rate_of(labeler, prompts, &chosen, &yb), mean_score })
 }
 
 /// Each of `prompts`' `samples` answers from one engine, prompt i drawn with seed `seed + i`, all

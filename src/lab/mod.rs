@@ -29,7 +29,7 @@ use std::rc::Rc;
 
 pub use crate::settings::{AlignConfig, Selection};
 pub use compare::Replay;
-pub use curve::{answers_to, best_of_n_win_rate, win_rate, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE, QUICK};
+pub use curve::{answers_to, best_of_n, best_of_n_win_rate, win_rate, BestOf, Cadence, CurvePoint, WinRateProtocol, FULL, PAGE_CURVE, QUICK};
 pub use desk::{Kept, Offer, Verdict};
 pub use export::Exported;
 pub use record::Record;
