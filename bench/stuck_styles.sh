@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The stuck starts against healthy noisy runs, answer by answer: the defaults' runs of gloomy with a
+# quarter of its pairs reversed on seeds 52, 33, 4, 14 (under 0.75 at 16 rankings) and 5, 10 (healthy)
+# made again with `align --out` (equal to the stored runs to the digit), then for each run's
+# reward model: its mean score of the policy's answers and of SFT's, and of its pick of 16 of each
+# (`eval --judge`, one answer seed), and its scores of 16 answers of SFT and of the policy to every
+# held-out prompt beside the rule's (`score --answers-of`), tabulated by answer style
+# (`bench/answer_styles.py`). About 15 minutes on 2 cores.
+# usage: bash bench/stuck_styles.sh [WORK_DIR, default /tmp/stuck_styles]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cargo build --release --bin rlhf
+export BIN="$CARGO_TARGET_DIR/release/rlhf" WORK="${1:-/tmp/stuck_styles}" OUT=bench/ablation/stuck16/judge16
+mkdir -p "$WORK" "$OUT"
+one() {
+  s=$1; d="$WORK/seed$s"; base=www/assets/base
+  "$BIN" align --threads 1 --model $base --labeler gloomy --noise 0.25 --seed "$s" --rankings 16 --eval-every 8 --json --out "$d" > "$WORK/align$s.jsonl"
+  for what in "policy 1 $d/policy" "sft1 1 $base" "sft16 16 $base" "policy16 16 $d/policy"; do
+    set -- $what
+    "$BIN" eval --threads 1 --model "$3" --reference $base --labeler gloomy --best-of "$2" --judge "$d/reward_model" > "$OUT/rm$s.$1.json"
+  done
+  for m in sft policy; do
+    model=$base; [ $m = policy ] && model="$d/policy"
+    "$BIN" score --threads 1 --reward-model "$d/reward_model" --answers-of "$model" --labeler gloomy --samples 16 > "$WORK/$m$s.jsonl"
+  done
+}
+export -f one
+printf '%s\n' 52 33 4 14 5 10 | xargs -P 2 -I{} bash -c 'one {}'
+for m in sft policy; do
+  python3 bench/answer_styles.py "$WORK"/${m}{52,33,4,14,5,10}.jsonl
+done | sed "s|$WORK/||" > "$OUT/styles.txt"
+cat "$OUT/styles.txt"
