@@ -55,5 +55,6 @@ def report(path):
     print(f"  by the rule's winner and loser (20 pairs or more): {split}")
 
 
-for p in sys.argv[1:]:
-    report(p)
+if __name__ == "__main__":
+    for p in sys.argv[1:]:
+        report(p)
