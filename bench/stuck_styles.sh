@@ -5,7 +5,8 @@
 # reward model: its mean score of the policy's answers and of SFT's, and of its pick of 16 of each
 # (`eval --judge`, one answer seed), and its scores of 16 answers of SFT and of the policy to every
 # held-out prompt beside the rule's (`score --answers-of`), tabulated by answer style
-# (`bench/answer_styles.py`). About 15 minutes on 2 cores.
+# (`bench/answer_styles.py`), and per run its reward model's gloomy-over-neutral gaps beside the
+# win-rate (`bench/reward_axis.py`). About 15 minutes on 2 cores.
 # usage: bash bench/stuck_styles.sh [WORK_DIR, default /tmp/stuck_styles]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +31,5 @@ printf '%s\n' 52 33 4 14 5 10 | xargs -P 2 -I{} bash -c 'one {}'
 for m in sft policy; do
   python3 bench/answer_styles.py "$WORK"/${m}{52,33,4,14,5,10}.jsonl
 done | sed "s|$WORK/||" > "$OUT/styles.txt"
+python3 bench/reward_axis.py "$WORK" 52 33 4 14 5 10 >> "$OUT/styles.txt"
 cat "$OUT/styles.txt"
