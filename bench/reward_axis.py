@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per run of gloomy with noise: the win-rate at 16 rankings beside what its reward model learned.
+"""Per run of gloomy with noise: the win-rate at its last evaluation beside what its reward model learned.
 
 For each seed, reads DIR/align{seed}.jsonl (`rlhf align --json --out`), DIR/sft{seed}.jsonl and
 DIR/policy{seed}.jsonl (`rlhf score --answers-of` SFT and that run's policy, with its reward model)
@@ -50,7 +50,7 @@ def corr(xs, ys):
 
 
 d, seeds = sys.argv[1], sys.argv[2:]
-print("| seed | win-rate at 16 | gloomy over courteous | over plain | over cheerful | the policy's answers gloomy |")
+print("| seed | win-rate at the last evaluation | gloomy over courteous | over plain | over cheerful | the policy's answers gloomy |")
 print("|---|---|---|---|---|---|")
 rows = []
 for s in seeds:
