@@ -6,7 +6,7 @@
 # (`eval --judge`, one answer seed), and its scores of 16 answers of SFT and of the policy to every
 # held-out prompt beside the rule's (`score --answers-of`), tabulated by answer style
 # (`bench/answer_styles.py`), and per run its reward model's gloomy-over-neutral gaps beside the
-# win-rate (`bench/reward_axis.py`). About 15 minutes on 2 cores.
+# win-rate (`bench/reward_axis.py`). About 6 minutes on 2 cores.
 # usage: bash bench/stuck_styles.sh [WORK_DIR, default /tmp/stuck_styles]
 set -euo pipefail
 cd "$(dirname "$0")/.."
