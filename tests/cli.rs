@@ -5,8 +5,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 fn rlhf(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlhf")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run rlhf");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    rlhf_in(args, "")
 }
 
 /// Fails with `want` in the message (and no panic): exit code 2 for a command line that cannot be
@@ -123,24 +122,15 @@ fn a_closed_pipe_ends_output_quietly() {
     assert!(status.success(), "{status:?}: {err}");
 }
 
+/// `eval` of the tiny model against itself, polite, on the first two held-out prompts.
+fn eval_tiny<'a>(samples: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let base = ["eval", "--model", "www/assets/tiny", "--reference", "www/assets/tiny", "--labeler", "polite", "--prompts", "2", "--samples"];
+    [&base[..], &[samples], extra].concat()
+}
+
 #[test]
 fn a_reward_model_written_by_align_judges_best_of_n_and_anything_else_is_refused() {
-    let judge: Vec<&str> = [
-        "eval",
-        "--model",
-        "www/assets/tiny",
-        "--reference",
-        "www/assets/tiny",
-        "--labeler",
-        "polite",
-        "--prompts",
-        "2",
-        "--samples",
-        "1",
-        "--best-of",
-        "2",
-    ]
-    .to_vec();
+    let judge = eval_tiny("1", &["--best-of", "2"]);
     refused(&[&judge[..], &["--judge", "www/assets/tiny"]].concat(), "holds no score.weight: not a reward model");
     refused(&[&judge[..], &["--judge", "www/assets/demo-missing"]].concat(), "cannot read www/assets/demo-missing/config.json");
     let out = std::env::temp_dir().join(format!("rlhf-judge-{}", std::process::id()));
@@ -176,22 +166,7 @@ fn scores_agree_with_the_judge(rm: &str) {
         assert!((got.as_f64().unwrap() - reward(row)).abs() < 1e-4, "{again} against {row}");
     }
     // the first two prompts' answers, as eval draws them
-    let judged = [
-        "eval",
-        "--model",
-        "www/assets/tiny",
-        "--reference",
-        "www/assets/tiny",
-        "--labeler",
-        "polite",
-        "--prompts",
-        "2",
-        "--samples",
-        "2",
-        "--judge",
-        rm,
-    ];
-    let (code, stdout, err) = rlhf(&judged);
+    let (code, stdout, err) = rlhf(&eval_tiny("2", &["--judge", rm]));
     assert_eq!(code, 0, "{err}");
     let mean = serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()["judge_mean_score"].as_f64().unwrap();
     let want = rows[..4].iter().map(reward).sum::<f64>() / 4.0;

@@ -642,17 +642,21 @@ struct Group {
     responses: Vec<String>,
 }
 
-fn rank_cmd(a: RankArgs) -> Result<()> {
-    let mut labeler = a.labeler.with_noise(a.noise, a.seed)?;
+/// `f` of each line of stdin, a `Group` each; blank lines are skipped.
+fn each_group(mut f: impl FnMut(Group) -> Result<()>) -> Result<()> {
     for line in std::io::stdin().lines() {
         let line = line.map_err(|e| Error::new(ErrorKind::Io, format!("reading stdin: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        let g: Group = serde_json::from_str(&line).map_err(|e| Error::from(format!("a line of stdin: {e}")))?;
-        emit(serde_json::json!({ "ranks": labeler.rank(&g.prompt, &g.responses) }))?;
+        f(serde_json::from_str(&line).map_err(|e| Error::from(format!("a line of stdin: {e}")))?)?;
     }
     Ok(())
+}
+
+fn rank_cmd(a: RankArgs) -> Result<()> {
+    let mut labeler = a.labeler.with_noise(a.noise, a.seed)?;
+    each_group(|g| emit(serde_json::json!({ "ranks": labeler.rank(&g.prompt, &g.responses) })))
 }
 
 fn score_cmd(a: ScoreArgs) -> Result<()> {
@@ -681,15 +685,7 @@ fn score_cmd(a: ScoreArgs) -> Result<()> {
         }
         return Ok(());
     }
-    for line in std::io::stdin().lines() {
-        let line = line.map_err(|e| Error::new(ErrorKind::Io, format!("reading stdin: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let g: Group = serde_json::from_str(&line).map_err(|e| Error::from(format!("a line of stdin: {e}")))?;
-        emit(serde_json::json!({ "scores": score(&g.prompt, &g.responses)? }))?;
-    }
-    Ok(())
+    each_group(|g| emit(serde_json::json!({ "scores": score(&g.prompt, &g.responses)? })))
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
