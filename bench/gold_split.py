@@ -38,7 +38,7 @@ def row(run):
 
 def main(folder, base, gold):
     (a, _), (b, _), ceil = filled(folder, base), filled(folder, gold), ceilings()
-    print("| preference | seed | the defaults at 8 / 16 / 32 / 64 | the rule as reward at 8 / 16 / 32 / 64 | largest KL (rule) | best of 256 by the rule |")
+    print("| preference | seed | the defaults at 8 / 16 / 32 / 64 | the rule as reward at 8 / 16 / 32 / 64 | largest KL of an iteration (the rule) | best of 256 by the rule |")
     print("|---|---|---|---|---|---|")
     diffs = {k: [] for k in POINTS}
     for l in ORDER:
