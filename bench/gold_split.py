@@ -8,6 +8,7 @@ usage: python3 bench/gold_split.py bench/ablation kll10/ob1k1 gold   (defaults' 
        "/" as in targets.py)"""
 import json
 import os
+import statistics as st
 import sys
 
 from align_table import ORDER, filled
@@ -20,7 +21,7 @@ def ceilings(folder=os.path.join(os.path.dirname(os.path.abspath(__file__)), "ce
     for line in open(os.path.join(folder, "best256-per-seed.jsonl")):
         d = json.loads(line)
         out[(d["labeler"], d["run_seed"])] = d["win_rate"]
-    for name in ["polite", "concise", "on_topic", "cheerful", "practical", "gloomy"]:
+    for name in [l.split("~")[0] for l in ORDER]:
         best = {}
         for line in open(os.path.join(folder, f"{name}.jsonl")):
             d = json.loads(line)
@@ -57,9 +58,8 @@ def main(folder, base, gold):
     for k in POINTS:
         d = diffs[k]
         if d:
-            m = sum(d) / len(d)
-            se = (sum((v - m) ** 2 for v in d) / (len(d) - 1) / len(d)) ** 0.5 if len(d) > 1 else float("nan")
-            print(f"at {k}: the rule over the defaults {m:+.3f} ± {se:.3f} over {len(d)} runs")
+            se = st.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+            print(f"at {k}: the rule over the defaults {st.mean(d):+.3f} ± {se:.3f} over {len(d)} runs")
 
 
 if __name__ == "__main__":

@@ -12,14 +12,11 @@ cd "$(dirname "$0")/.."
 : "${RLHF:?the binary built with bench/ablation/refit16/refit-final.patch}"
 export BIN="$RLHF" EPOCHS="${EPOCHS:-4}" WORK="${1:-/tmp/refit_axis}/e${EPOCHS:-4}" OUT=bench/ablation/refit16
 mkdir -p "$WORK" "$OUT"
+source bench/noisy_runs.sh
 one() {
-  s=$1; d="$WORK/seed$s"; base=www/assets/base
-  REFIT_FINAL=$EPOCHS "$BIN" align --threads 1 --model $base --labeler gloomy --noise 0.25 --seed "$s" --rankings 16 --eval-every 8 --json --out "$d" > "$WORK/align$s.jsonl"
-  for m in sft policy; do
-    model=$base; [ $m = policy ] && model="$d/policy"
-    "$BIN" score --threads 1 --reward-model "$d/reward_model" --answers-of "$model" --labeler gloomy --samples 16 > "$WORK/$m$s.jsonl"
-  done
+  REFIT_FINAL=$EPOCHS align_noisy "$1"
+  score_noisy "$1"
 }
 export -f one
-printf '%s\n' 52 33 4 14 5 10 | xargs -P 2 -I{} bash -c 'one {}'
-python3 bench/reward_axis.py "$WORK" 52 33 4 14 5 10 | tee "$OUT/axis-e$EPOCHS.txt"
+printf '%s\n' $NOISY_SEEDS | xargs -P 2 -I{} bash -c 'one {}'
+python3 bench/reward_axis.py "$WORK" $NOISY_SEEDS | tee "$OUT/axis-e$EPOCHS.txt"

@@ -14,22 +14,20 @@ source scripts/env.sh
 cargo build --release --bin rlhf
 export BIN="$CARGO_TARGET_DIR/release/rlhf" WORK="${1:-/tmp/stuck_styles}" OUT=bench/ablation/stuck16/judge16
 mkdir -p "$WORK" "$OUT"
+source bench/noisy_runs.sh
 one() {
   s=$1; d="$WORK/seed$s"; base=www/assets/base
-  "$BIN" align --threads 1 --model $base --labeler gloomy --noise 0.25 --seed "$s" --rankings 16 --eval-every 8 --json --out "$d" > "$WORK/align$s.jsonl"
+  align_noisy "$s"
   for what in "policy 1 $d/policy" "sft1 1 $base" "sft16 16 $base" "policy16 16 $d/policy"; do
     set -- $what
     "$BIN" eval --threads 1 --model "$3" --reference $base --labeler gloomy --best-of "$2" --judge "$d/reward_model" > "$OUT/rm$s.$1.json"
   done
-  for m in sft policy; do
-    model=$base; [ $m = policy ] && model="$d/policy"
-    "$BIN" score --threads 1 --reward-model "$d/reward_model" --answers-of "$model" --labeler gloomy --samples 16 > "$WORK/$m$s.jsonl"
-  done
+  score_noisy "$s"
 }
 export -f one
-printf '%s\n' 52 33 4 14 5 10 | xargs -P 2 -I{} bash -c 'one {}'
+printf '%s\n' $NOISY_SEEDS | xargs -P 2 -I{} bash -c 'one {}'
 for m in sft policy; do
   python3 bench/answer_styles.py "$WORK"/${m}{52,33,4,14,5,10}.jsonl
 done | sed "s|$WORK/||" > "$OUT/styles.txt"
-python3 bench/reward_axis.py "$WORK" 52 33 4 14 5 10 >> "$OUT/styles.txt"
+python3 bench/reward_axis.py "$WORK" $NOISY_SEEDS >> "$OUT/styles.txt"
 cat "$OUT/styles.txt"
