@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What a noisy person's own rankings say, run by run: of every ranked pair of a gloomy answer (the
 rule scores it above 0) and a neutral one (0), the share the person put gloomy first (the vote),
-over all the run's rankings and over the first 8; the same for gloomy over cheerful (under 0). Reads
+over all the run's rankings and over the first 8; the same for gloomy over cheerful (under 0); and
+how many rankings had no gloomy/neutral pair to order. Reads
 the rankings the diagnostic patch bench/ablation/votes/dump-rankings.patch wrote (one JSON line
 per ranking: prompt, responses, the noisy ranks, the rule's noiseless scores) and each run's
 win-rate at 16 rankings from its `align --json` record.
