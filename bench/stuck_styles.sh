@@ -27,7 +27,7 @@ one() {
 export -f one
 printf '%s\n' $NOISY_SEEDS | xargs -P 2 -I{} bash -c 'one {}'
 for m in sft policy; do
-  python3 bench/answer_styles.py "$WORK"/${m}{52,33,4,14,5,10}.jsonl
+  python3 bench/answer_styles.py $(for s in $NOISY_SEEDS; do echo "$WORK/$m$s.jsonl"; done)
 done | sed "s|$WORK/||" > "$OUT/styles.txt"
 python3 bench/reward_axis.py "$WORK" $NOISY_SEEDS >> "$OUT/styles.txt"
 cat "$OUT/styles.txt"
